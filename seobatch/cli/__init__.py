@@ -1,0 +1,58 @@
+"""The ``seobatch`` command line: ``main(argv=None) -> int``.
+
+Each command group lives in its own module with a ``register(subparsers)`` function that
+adds its parsers and sets ``func(args, settings) -> int`` on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from ..config import Settings
+from ..errors import SeobatchError
+from ..logs import redact, setup_logging
+
+RET_OK = 0
+RET_ERROR = 1
+RET_USAGE = 2
+
+#: Modules of ``seobatch.cli`` that add commands, in the order ``--help`` lists them.
+COMMAND_MODULES = ("db",)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="seobatch",
+        description=(
+            "Write the SEO title and meta description of every page through the "
+            "providers' batch APIs (half the interactive price)."
+        ),
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"{__name__}.{name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return RET_USAGE
+    settings: Settings | None = None
+    try:
+        settings = Settings.from_env()
+        setup_logging(logging.DEBUG if args.verbose else logging.INFO, settings.secrets())
+        return int(args.func(args, settings) or RET_OK)
+    except SeobatchError as exc:
+        secrets = settings.secrets() if settings else ()
+        print(f"seobatch: error: {redact(str(exc), secrets)}", file=sys.stderr)
+        return RET_ERROR
+    except KeyboardInterrupt:
+        print("seobatch: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,122 @@
+"""Settings: the only place that reads the environment.
+
+Entry points (CLI, actors/broker.py, scripts) call ``Settings.from_env()`` and pass the
+result down; library functions take what they need as arguments.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+
+from .errors import ConfigError
+
+DEFAULT_DATABASE_URL = "sqlite:///seobatch.db"
+DEFAULT_MODEL = "claude-sonnet-4-5"
+ANTHROPIC_BASE_URL = "https://api.anthropic.com"
+GEMINI_BASE_URL = "https://generativelanguage.googleapis.com"
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float | None) -> float | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything seobatch can be told from outside. Keys never appear in ``repr``."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    anthropic_api_key: str | None = field(default=None, repr=False)
+    gemini_api_key: str | None = field(default=None, repr=False)
+    anthropic_base_url: str = ANTHROPIC_BASE_URL
+    gemini_base_url: str = GEMINI_BASE_URL
+    model: str = DEFAULT_MODEL
+    subscribers: tuple[str, ...] = ()
+    poll_interval: int = 60
+    poll_max_interval: int = 900
+    #: A file whose text replaces the default prompt template (brand voice, language rules).
+    prompt_file: str | None = None
+    #: How many failed nights a page gets before it is left alone.
+    max_attempts: int = 3
+    #: Rows per bulk write / keyset page.
+    chunk_size: int = 1000
+    max_output_tokens: int = 400
+    title_min: int = 10
+    title_max: int = 70
+    description_min: int = 50
+    description_max: int = 170
+    #: A JSON file of price overrides: {"model": {"input": USD/Mtok, "output": USD/Mtok}}.
+    prices_file: str | None = None
+    #: Guard against a surprise bill: a job estimated above this fails before sending.
+    max_cost: float | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from environment variables (DESIGN.md's names)."""
+        env = os.environ if env is None else env
+        subs = tuple(s.strip() for s in env.get("SEOBATCH_SUBSCRIBERS", "").split(",") if s.strip())
+        return cls(
+            database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            redis_url=env.get("REDIS_URL") or None,
+            anthropic_api_key=env.get("ANTHROPIC_API_KEY") or None,
+            gemini_api_key=env.get("GEMINI_API_KEY") or None,
+            anthropic_base_url=(env.get("ANTHROPIC_BASE_URL") or ANTHROPIC_BASE_URL).rstrip("/"),
+            gemini_base_url=(env.get("GOOGLE_GEMINI_BASE_URL") or GEMINI_BASE_URL).rstrip("/"),
+            model=env.get("SEOBATCH_MODEL") or DEFAULT_MODEL,
+            subscribers=subs,
+            poll_interval=_int(env, "SEOBATCH_POLL_INTERVAL", 60),
+            poll_max_interval=_int(env, "SEOBATCH_POLL_MAX_INTERVAL", 900),
+            prompt_file=env.get("SEOBATCH_PROMPT_FILE") or None,
+            max_attempts=_int(env, "SEOBATCH_MAX_ATTEMPTS", 3, minimum=1),
+            chunk_size=_int(env, "SEOBATCH_CHUNK_SIZE", 1000, minimum=1),
+            max_output_tokens=_int(env, "SEOBATCH_MAX_OUTPUT_TOKENS", 400, minimum=1),
+            title_min=_int(env, "SEOBATCH_TITLE_MIN", 10),
+            title_max=_int(env, "SEOBATCH_TITLE_MAX", 70, minimum=1),
+            description_min=_int(env, "SEOBATCH_DESCRIPTION_MIN", 50),
+            description_max=_int(env, "SEOBATCH_DESCRIPTION_MAX", 170, minimum=1),
+            prices_file=env.get("SEOBATCH_PRICES_FILE") or None,
+            max_cost=_float(env, "SEOBATCH_MAX_COST", None),
+        )
+
+    def with_(self, **changes: object) -> Settings:
+        """Return a copy with some fields changed (tests, CLI flags)."""
+        known = {f.name for f in fields(self)}
+        unknown = set(changes) - known
+        if unknown:
+            raise ConfigError(f"unknown settings: {', '.join(sorted(unknown))}")
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    def api_key_for(self, provider: str) -> str:
+        """Return the key for ``provider`` or raise a ConfigError naming the variable."""
+        key, var = {
+            "anthropic": (self.anthropic_api_key, "ANTHROPIC_API_KEY"),
+            "gemini": (self.gemini_api_key, "GEMINI_API_KEY"),
+        }[provider]
+        if not key:
+            raise ConfigError(f"{var} is not set: the {provider} batch API needs a key")
+        return key
+
+    def secrets(self) -> tuple[str, ...]:
+        """The values that must never be written anywhere (for the log redaction filter)."""
+        return tuple(k for k in (self.anthropic_api_key, self.gemini_api_key) if k)

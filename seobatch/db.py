@@ -1,0 +1,153 @@
+"""The database, bound late from a URL, and its versioned schema.
+
+Nothing connects at import time: ``dramatiq`` forks worker processes, and each thread
+opens its own connection on first use (peewee keeps connection state per thread).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlparse
+
+import peewee
+from playhouse import db_url
+
+from .errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+#: The proxy every model is bound to; ``configure()`` points it at a real database.
+database = peewee.DatabaseProxy()
+
+#: Column types that differ between the two databases (peewee looks these names up).
+_FIELD_TYPES = {
+    "postgresql": {"SEOJSON": "JSONB", "SEOSTRING": "VARCHAR"},
+    "sqlite": {"SEOJSON": "TEXT", "SEOSTRING": "VARCHAR"},
+}
+
+_SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "foreign_keys": 1,
+    "synchronous": "normal",
+    "cache_size": -32 * 1024,
+}
+
+
+def utcnow() -> datetime:
+    """Now in UTC, without tzinfo: what both databases store and compare."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def configure(url: str) -> peewee.Database:
+    """Bind the models to the database at ``url`` (peewee ``db_url`` form) and return it."""
+    scheme = urlparse(url).scheme
+    if scheme.startswith("postgres"):
+        kind = "postgresql"
+        extra: dict[str, Any] = {"autoconnect": True, "autorollback": False}
+    elif scheme.startswith("sqlite"):
+        kind = "sqlite"
+        # A writer waits for another instead of failing at once (threads, worker processes).
+        extra = {"pragmas": dict(_SQLITE_PRAGMAS), "timeout": 30}
+    else:
+        raise ConfigError(
+            f"DATABASE_URL must start with postgresql:// or sqlite:///, got scheme {scheme!r}"
+        )
+    try:
+        db = db_url.connect(url, field_types=_FIELD_TYPES[kind], **extra)
+    except (RuntimeError, ValueError) as exc:
+        raise ConfigError(f"DATABASE_URL is not usable: {exc}") from None
+    previous = database.obj
+    if previous is not None and not previous.is_closed():
+        previous.close()
+    database.initialize(db)
+    return db
+
+
+def is_postgres() -> bool:
+    return isinstance(database.obj, peewee.PostgresqlDatabase)
+
+
+def after_commit(fn: Callable[[], None]) -> None:
+    """Run ``fn`` once the outermost transaction commits (at once outside a transaction).
+
+    A rolled-back transaction drops its callbacks, so nothing runs for state that never
+    committed: this is how events and next-stage messages are sent.
+    """
+    database.after_commit(fn)
+
+
+def lock_for_update(query: peewee.Select) -> peewee.Select:
+    """``SELECT … FOR UPDATE`` on PostgreSQL; SQLite serialises writers on its own."""
+    return query.for_update() if is_postgres() else query
+
+
+@contextmanager
+def connection() -> Iterator[peewee.Database]:
+    """Open a connection for a unit of work and close it at the end (unless already open)."""
+    opened = database.connect(reuse_if_open=True)
+    try:
+        yield database
+    finally:
+        if opened and not database.in_transaction():
+            database.close()
+
+
+def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """Yield lists of at most ``size`` items without materialising ``items``."""
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+class JSONField(peewee.Field):
+    """``jsonb`` on PostgreSQL, JSON text on SQLite; always a Python value in code."""
+
+    field_type = "SEOJSON"
+
+    def db_value(self, value: Any) -> Any:
+        if value is None:
+            return None
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+    def python_value(self, value: Any) -> Any:
+        if isinstance(value, (str, bytes, bytearray)):
+            return json.loads(value)
+        return value  # psycopg2 already decoded jsonb
+
+
+class StringField(peewee.CharField):
+    """Rails' ``string``: ``character varying`` without a length limit."""
+
+    field_type = "SEOSTRING"
+
+    def get_modifiers(self) -> None:
+        return None
+
+
+def write_transaction() -> Any:
+    """A transaction that takes the write lock up front on SQLite.
+
+    SQLite refuses to upgrade a reading transaction to a writing one while another
+    connection writes (SQLITE_BUSY without waiting); ``BEGIN IMMEDIATE`` waits instead.
+    """
+    if not is_postgres() and database.transaction_depth() == 0:
+        return database.atomic("IMMEDIATE")
+    return database.atomic()
+
+
+def describe_url(url: str) -> str:
+    """The URL without its password or query, for messages."""
+    parsed = urlparse(url)
+    if parsed.password:
+        url = url.replace(f":{parsed.password}@", ":***@", 1)
+    return url.split("?", 1)[0]

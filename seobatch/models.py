@@ -1,0 +1,394 @@
+"""The job model of the seed (``SeoBatchJob``), its items, the site's pages, the event outbox.
+
+Status changes are compare-and-set updates (``UPDATE … WHERE id = ? AND status IN (…)``):
+the caller learns whether it won, and a repeated or late message changes nothing.
+The ``mark_*`` methods record their lifecycle event in the same transaction; it is
+delivered to subscribers once that transaction commits (see ``seobatch.events``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import peewee
+from peewee import SQL
+
+from . import db as _db
+from .config import DEFAULT_MODEL
+from .db import JSONField, StringField, database, utcnow
+from .errors import ValidationError
+
+STATUSES = ("collecting", "submitting", "processing", "completed", "failed")
+ACTIVE_STATUSES = ("collecting", "submitting", "processing")
+ITEM_STATUSES = ("pending", "succeeded", "errored", "expired", "canceled")
+ITEM_OUTCOMES = ITEM_STATUSES[1:]
+PROVIDER_PREFIXES = {"claude-": "anthropic", "gemini-": "gemini"}
+
+#: Valid for both providers: Anthropic's custom_id pattern, Gemini's free-form key.
+CUSTOM_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def provider_for_model(model: str | None) -> str | None:
+    """``claude-*`` → ``anthropic``, ``gemini-*`` → ``gemini``, anything else → None."""
+    for prefix, provider in PROVIDER_PREFIXES.items():
+        if (model or "").startswith(prefix):
+            return provider
+    return None
+
+
+def _int_default(**kwargs: Any) -> peewee.IntegerField:
+    # Rails' ``integer default(0)``: nullable, with the default in the database too.
+    return peewee.IntegerField(null=True, default=0, constraints=[SQL("DEFAULT 0")], **kwargs)
+
+
+class BaseModel(peewee.Model):
+    created_at = peewee.DateTimeField(default=utcnow)
+    updated_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        database = database
+
+    def validate(self) -> None:
+        """Raise ValidationError when the row breaks the model's contract."""
+
+    def save(self, *args: Any, **kwargs: Any) -> int:
+        self.validate()
+        self.updated_at = utcnow()
+        return super().save(*args, **kwargs)
+
+
+class Page(BaseModel):
+    """A page of the site that needs an SEO title and meta description."""
+
+    id = peewee.BigAutoField()
+    url = peewee.TextField(unique=True)
+    title = peewee.TextField(null=True)
+    content = peewee.TextField(default="")
+    #: Other columns of the import file (language, section, …), kept for prompts and export.
+    attributes = JSONField(null=True)
+    content_hash = StringField()
+    seo_title = peewee.TextField(null=True)
+    seo_description = peewee.TextField(null=True)
+    seo_model = StringField(null=True)
+    seo_generated_at = peewee.DateTimeField(null=True)
+    #: The content hash and prompt version the SEO fields were generated from.
+    seo_content_hash = StringField(null=True)
+    seo_prompt_version = StringField(null=True)
+    #: Failed nights since the last success; a page past the limit is left alone.
+    seo_attempts = peewee.IntegerField(default=0)
+    seo_last_error = peewee.TextField(null=True)
+
+    class Meta:
+        table_name = "seo_pages"
+
+    @staticmethod
+    def hash_content(title: str | None, content: str | None) -> str:
+        """The hash that tells the collector a page changed since its SEO was made."""
+        digest = hashlib.sha256()
+        digest.update((title or "").encode("utf-8", "surrogatepass"))
+        digest.update(b"\x00")
+        digest.update((content or "").encode("utf-8", "surrogatepass"))
+        return digest.hexdigest()
+
+    def save(self, *args: Any, **kwargs: Any) -> int:
+        self.content_hash = self.hash_content(self.title, self.content)
+        return super().save(*args, **kwargs)
+
+
+class SeoBatchJob(BaseModel):
+    """One provider batch: collecting → submitting → processing → completed, or failed."""
+
+    STATUSES = STATUSES
+
+    id = peewee.BigAutoField()
+    completed_at = peewee.DateTimeField(null=True)
+    errored_count = _int_default()
+    expired_count = _int_default()
+    metadata = JSONField(null=True, default=dict)
+    model = StringField(default=DEFAULT_MODEL, constraints=[SQL(f"DEFAULT '{DEFAULT_MODEL}'")])
+    status = StringField(default="collecting", constraints=[SQL("DEFAULT 'collecting'")])
+    submitted_at = peewee.DateTimeField(null=True)
+    succeeded_count = _int_default()
+    total_pages = _int_default()
+    ai_batch_id = StringField(null=True)
+
+    class Meta:
+        table_name = "seo_batch_jobs"
+
+    # -- validation --------------------------------------------------------------------
+
+    def validate(self) -> None:
+        if not (self.model or "").strip():
+            raise ValidationError("model can't be blank")
+        if self.status not in STATUSES:
+            raise ValidationError(
+                f"status {self.status!r} is not one of {', '.join(STATUSES)}"
+            )
+        if provider_for_model(self.model) is None:
+            raise ValidationError(
+                f"unknown model {self.model!r}: seobatch routes claude-* to Anthropic "
+                "and gemini-* to Gemini"
+            )
+
+    # -- scopes --------------------------------------------------------------------------
+
+    @classmethod
+    def active(cls) -> peewee.ModelSelect:
+        return cls.select().where(cls.status.in_(ACTIVE_STATUSES))
+
+    @classmethod
+    def completed(cls) -> peewee.ModelSelect:
+        return cls.select().where(cls.status == "completed")
+
+    # -- predicates ----------------------------------------------------------------------
+
+    @property
+    def is_collecting(self) -> bool:
+        return self.status == "collecting"
+
+    @property
+    def is_submitting(self) -> bool:
+        return self.status == "submitting"
+
+    @property
+    def is_processing(self) -> bool:
+        return self.status == "processing"
+
+    @property
+    def is_completed(self) -> bool:
+        return self.status == "completed"
+
+    @property
+    def is_failed(self) -> bool:
+        return self.status == "failed"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def is_anthropic(self) -> bool:
+        return (self.model or "").startswith("claude-")
+
+    @property
+    def is_gemini(self) -> bool:
+        return (self.model or "").startswith("gemini-")
+
+    @property
+    def inferred_provider(self) -> str | None:
+        return provider_for_model(self.model)
+
+    @property
+    def provider(self) -> str | None:
+        """The provider recorded at submission, else the one the model routes to."""
+        return (self.metadata or {}).get("provider") or self.inferred_provider
+
+    @property
+    def provider_batch_id(self) -> str | None:
+        return self.ai_batch_id
+
+    # -- transitions (compare-and-set) ------------------------------------------------------
+
+    def transition(
+        self,
+        to: str,
+        *,
+        expected: Iterable[str],
+        metadata: dict[str, Any] | None = None,
+        **fields: Any,
+    ) -> bool:
+        """Move this job to ``to`` if its row is still in one of ``expected``.
+
+        ``metadata`` is merged into the stored metadata, not replacing it. Returns True
+        when this call made the change, False when the row had moved on (or is gone).
+        On success the instance reflects the new row.
+        """
+        expected = tuple(expected)
+        if to not in STATUSES:
+            raise ValidationError(f"status {to!r} is not one of {', '.join(STATUSES)}")
+        cls = type(self)
+        values: dict[str, Any] = {"status": to, "updated_at": utcnow(), **fields}
+        with _db.write_transaction():
+            if metadata is not None:
+                row = _db.lock_for_update(
+                    cls.select(cls.status, cls.metadata).where(cls.id == self.id)
+                ).first()
+                if row is None or row.status not in expected:
+                    return False
+                values["metadata"] = {**(row.metadata or {}), **metadata}
+            changed = (
+                cls.update({cls._meta.fields[k]: v for k, v in values.items()})
+                .where((cls.id == self.id) & (cls.status.in_(expected)))
+                .execute()
+            )
+            if changed != 1:
+                return False
+            for key, value in values.items():
+                setattr(self, key, value)
+        return True
+
+    def mark_submitted(
+        self,
+        provider_batch_id: str,
+        provider: str | None = None,
+        extra_metadata: dict[str, Any] | None = None,
+        *,
+        expected: Iterable[str] = ("submitting",),
+    ) -> bool:
+        """The provider accepted the batch: record its id, now ``processing``."""
+        merged = {"provider": provider or self.inferred_provider, **(extra_metadata or {})}
+        with _db.write_transaction():
+            total = SeoBatchItem.select().where(SeoBatchItem.job == self.id).count()
+            won = self.transition(
+                "processing",
+                expected=expected,
+                metadata=merged,
+                ai_batch_id=provider_batch_id,
+                submitted_at=utcnow(),
+                total_pages=total,
+            )
+            if won:
+                _record_event(self, "job_submitted")
+        return won
+
+    def mark_completed(
+        self,
+        succeeded: int = 0,
+        errored: int = 0,
+        expired: int = 0,
+        *,
+        expected: Iterable[str] = ("processing",),
+        extra_metadata: dict[str, Any] | None = None,
+    ) -> bool:
+        """The batch's results are saved: record the counts, now ``completed``."""
+        with _db.write_transaction():
+            won = self.transition(
+                "completed",
+                expected=expected,
+                metadata=extra_metadata,
+                succeeded_count=succeeded,
+                errored_count=errored,
+                expired_count=expired,
+                completed_at=utcnow(),
+            )
+            if won:
+                _record_event(self, "job_completed")
+        return won
+
+    def mark_failed(
+        self, error_message: str, *, expected: Iterable[str] = ACTIVE_STATUSES
+    ) -> bool:
+        """The job cannot go on: keep the reason in ``metadata['error']``, now ``failed``."""
+        with _db.write_transaction():
+            won = self.transition(
+                "failed",
+                expected=expected,
+                metadata={"error": str(error_message)},
+                completed_at=utcnow(),
+            )
+            if won:
+                _record_event(self, "job_failed", error=str(error_message))
+        return won
+
+    def event_payload(self) -> dict[str, Any]:
+        """What subscribers receive as keyword data (DESIGN.md's event contract)."""
+        meta = self.metadata or {}
+        return {
+            "job_id": self.id,
+            "model": self.model,
+            "provider": self.provider,
+            "provider_batch_id": self.ai_batch_id,
+            "status": self.status,
+            "total_pages": self.total_pages,
+            "succeeded_count": self.succeeded_count,
+            "errored_count": self.errored_count,
+            "expired_count": self.expired_count,
+            "cost_usd": meta.get("cost_usd"),
+        }
+
+
+class SeoBatchItem(BaseModel):
+    """One page in one job: the request sent, and what came back."""
+
+    STATUSES = ITEM_STATUSES
+
+    id = peewee.BigAutoField()
+    job = peewee.ForeignKeyField(
+        SeoBatchJob, backref="items", on_delete="CASCADE", column_name="job_id"
+    )
+    page = peewee.ForeignKeyField(
+        Page, backref="items", on_delete="CASCADE", column_name="page_id"
+    )
+    custom_id = StringField()
+    status = StringField(default="pending", constraints=[SQL("DEFAULT 'pending'")])
+    #: The provider request body for this page (Anthropic ``params`` / Gemini ``request``).
+    request = JSONField(null=True)
+    #: The validated, sanitised reply: {"title": …, "meta_description": …}.
+    result = JSONField(null=True)
+    error = peewee.TextField(null=True)
+    input_tokens = peewee.IntegerField(null=True)
+    output_tokens = peewee.IntegerField(null=True)
+    completed_at = peewee.DateTimeField(null=True)
+
+    class Meta:
+        table_name = "seo_batch_items"
+        indexes = (
+            (("job", "custom_id"), True),
+            (("page", "status"), False),
+            (("job", "status"), False),
+        )
+
+    def validate(self) -> None:
+        if not CUSTOM_ID_RE.match(self.custom_id or ""):
+            raise ValidationError(
+                f"custom_id {self.custom_id!r} must be 1-64 letters, digits, '_' or '-'"
+            )
+        if self.status not in ITEM_STATUSES:
+            raise ValidationError(
+                f"item status {self.status!r} is not one of {', '.join(ITEM_STATUSES)}"
+            )
+
+    @staticmethod
+    def custom_id_for(page_id: int) -> str:
+        """The custom_id of a page's item: unique per job, valid for both providers."""
+        return f"p{page_id}"
+
+
+class SeoBatchEvent(peewee.Model):
+    """The outbox: a lifecycle event written with the transition that caused it."""
+
+    id = peewee.BigAutoField()
+    job = peewee.ForeignKeyField(
+        SeoBatchJob, backref="events", on_delete="CASCADE", column_name="job_id"
+    )
+    name = StringField()
+    payload = JSONField()
+    created_at = peewee.DateTimeField(default=utcnow)
+    published_at = peewee.DateTimeField(null=True)
+
+    class Meta:
+        database = database
+        table_name = "seo_batch_events"
+        # Exactly once per transition: a job is submitted, completed or failed once.
+        indexes = ((("job", "name"), True),)
+
+
+SeoBatchJob.add_index(
+    SeoBatchJob.index(
+        SeoBatchJob.ai_batch_id, unique=True, name="index_seo_batch_jobs_on_ai_batch_id"
+    )
+)
+SeoBatchJob.add_index(
+    SeoBatchJob.index(SeoBatchJob.status, name="index_seo_batch_jobs_on_status")
+)
+
+MODELS = (Page, SeoBatchJob, SeoBatchItem, SeoBatchEvent)
+
+
+def _record_event(job: SeoBatchJob, name: str, **extra: Any) -> None:
+    from . import events  # events imports models
+
+    events.record(job, name, **extra)

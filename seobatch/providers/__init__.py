@@ -1,0 +1,57 @@
+"""Provider routing: ``claude-*`` → Anthropic Message Batches, ``gemini-*`` → Gemini Batch API."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import requests
+
+from ..errors import ConfigError
+from ..models import provider_for_model
+from .base import BatchInfo, BatchProvider, BatchRequest, ItemResult, Prompt
+
+if TYPE_CHECKING:
+    from ..config import Settings
+
+
+def provider_name(model: str) -> str:
+    """The provider a model routes to, or a ConfigError that says what is accepted."""
+    name = provider_for_model(model)
+    if name is None:
+        raise ConfigError(
+            f"unknown model {model!r}: use a claude-* model (Anthropic) or a gemini-* model (Gemini)"
+        )
+    return name
+
+
+def get_provider(
+    model: str, settings: Settings, *, session: requests.Session | None = None
+) -> BatchProvider:
+    """Build the client for ``model``'s provider from settings (key, base URL)."""
+    name = provider_name(model)
+    if name == "anthropic":
+        from .anthropic import AnthropicBatches
+
+        return AnthropicBatches(
+            api_key=settings.api_key_for("anthropic"),
+            base_url=settings.anthropic_base_url,
+            session=session,
+        )
+    from .gemini import GeminiBatches
+
+    return GeminiBatches(
+        api_key=settings.api_key_for("gemini"),
+        base_url=settings.gemini_base_url,
+        session=session,
+    )
+
+
+__all__ = [
+    "BatchInfo",
+    "BatchProvider",
+    "BatchRequest",
+    "ItemResult",
+    "Prompt",
+    "get_provider",
+    "provider_name",
+]

@@ -1,0 +1,102 @@
+"""What the pipeline needs from a provider's batch API, in provider-neutral terms.
+
+Each provider module (``anthropic.py``, ``gemini.py``) implements ``BatchProvider`` over
+``requests`` and translates the wire format into these types at its boundary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+#: Normalised batch state: still working, or ended (however it ended).
+BatchState = Literal["in_progress", "ended"]
+#: Normalised per-item outcome.
+Outcome = Literal["succeeded", "errored", "expired", "canceled"]
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """What to ask the model for one page: instructions and the page as data."""
+
+    system: str
+    user: str
+
+
+@dataclass(frozen=True)
+class BatchRequest:
+    """One line of a batch: our custom_id and the provider-specific request body."""
+
+    custom_id: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class BatchInfo:
+    """A provider batch as the pipeline sees it."""
+
+    id: str
+    state: BatchState
+    #: The provider's own state string (``in_progress``, ``BATCH_STATE_RUNNING``, …).
+    provider_state: str
+    #: How the batch ended: ``succeeded`` (results to read), ``canceled``, ``expired``,
+    #: ``failed``; None while in progress.
+    ending: str | None = None
+    request_count: int | None = None
+    #: Outcome counts the provider reports (keys from ``Outcome`` plus ``processing``).
+    counts: dict[str, int] = field(default_factory=dict)
+    created_at: datetime | None = None
+    display_name: str | None = None
+    #: Provider detail needed to read results (Anthropic results_url, Gemini responses file).
+    results_ref: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """One item's outcome, normalised. ``text`` is the model's raw reply on success."""
+
+    custom_id: str
+    outcome: Outcome
+    text: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    error: str | None = None
+
+
+class BatchProvider(Protocol):
+    """The small interface the pipeline uses; one implementation per provider API."""
+
+    name: str
+
+    def build_request(self, custom_id: str, prompt: Prompt, *, model: str, max_tokens: int) -> BatchRequest:
+        """Build one request asking for the JSON object ``{"title", "meta_description"}``."""
+        ...
+
+    def create_batch(
+        self, requests: Iterable[BatchRequest], *, model: str, display_name: str
+    ) -> BatchInfo:
+        """Send one batch (streamed; file mode where the provider needs it).
+
+        Raises AmbiguousCreate when the outcome is unknown (timeout, dropped connection):
+        the caller must reconcile with ``find_batch`` instead of sending again.
+        """
+        ...
+
+    def get_batch(self, batch_id: str) -> BatchInfo: ...
+
+    def find_batch(
+        self, *, display_name: str, created_after: datetime, request_count: int
+    ) -> BatchInfo | None:
+        """Find a batch we may have created (reconciliation after an ambiguous create)."""
+        ...
+
+    def cancel_batch(self, batch_id: str) -> BatchInfo: ...
+
+    def delete_batch(self, batch_id: str) -> None: ...
+
+    def iter_results(self, batch: BatchInfo) -> Iterator[ItemResult]:
+        """Stream the results of an ended batch line by line, in whatever order they come."""
+        ...

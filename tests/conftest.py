@@ -1,0 +1,123 @@
+"""Fixtures: real databases (SQLite file, PostgreSQL schema) and a real Redis.
+
+PostgreSQL and Redis tests skip on a laptop without them and fail under ``CI=true``.
+Each test session gets its own PostgreSQL schema (so two suites can run at once) and
+each test starts with empty tables.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from urllib.parse import urlparse
+
+import pytest
+
+from seobatch import db, schema
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+PG_BASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://root@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+TABLES = ("seo_batch_events", "seo_batch_items", "seo_batch_jobs", "seo_pages")
+
+
+def _reachable(url: str, default_port: int) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or default_port), 2):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str, url: str, default_port: int) -> None:
+    """Skip without the service on a laptop; fail under CI, where it must exist."""
+    if _reachable(url, default_port):
+        return
+    message = f"{name} is not reachable at {db.describe_url(url)}"
+    if IN_CI:
+        pytest.fail(f"{message} (CI=true: this test must run)")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a schema of this test session's own."""
+    require_service("PostgreSQL", PG_BASE_URL, 5432)
+    name = f"seobatch_test_{uuid.uuid4().hex[:10]}"
+    base = db.configure(PG_BASE_URL)
+    base.execute_sql(f'CREATE SCHEMA "{name}"')  # name is ours, not input
+    base.close()
+    sep = "&" if "?" in PG_BASE_URL else "?"
+    url = f"{PG_BASE_URL}{sep}options=-csearch_path%3D{name}"
+    db.configure(url)
+    schema.init_db()
+    db.database.close()
+    yield url
+    base = db.configure(PG_BASE_URL)
+    base.execute_sql(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+    base.close()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'seobatch.db'}"
+
+
+def _use(url: str) -> Iterator[str]:
+    db.configure(url)
+    schema.init_db()
+    db.database.connect(reuse_if_open=True)
+    try:
+        yield url
+    finally:
+        if not db.database.is_closed():
+            if db.database.in_transaction():
+                db.database.rollback()
+            db.database.close()
+        if db.is_postgres():
+            db.configure(url)
+            db.database.execute_sql(
+                "TRUNCATE " + ", ".join(TABLES) + " RESTART IDENTITY CASCADE"
+            )
+            db.database.close()
+
+
+@pytest.fixture
+def sqlite_db(sqlite_url) -> Iterator[str]:
+    """A fresh SQLite database file with the schema; yields its URL."""
+    yield from _use(sqlite_url)
+
+
+@pytest.fixture
+def pg_db(pg_url) -> Iterator[str]:
+    """The session's PostgreSQL schema, emptied after the test; yields its URL."""
+    yield from _use(pg_url)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_db(request) -> Iterator[str]:
+    """Runs the test once on SQLite and once on PostgreSQL; yields the URL in use."""
+    yield request.getfixturevalue("sqlite_db" if request.param == "sqlite" else "pg_db")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    require_service("Redis", REDIS_URL, 6379)
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_namespace(redis_url) -> Iterator[str]:
+    """A Dramatiq namespace of this test's own; its keys are deleted afterwards."""
+    import redis
+
+    name = f"seobatch-test-{uuid.uuid4().hex[:10]}"
+    yield name
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(f"{name}*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
