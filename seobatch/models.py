@@ -9,6 +9,7 @@ delivered to subscribers once that transaction commits (see ``seobatch.events``)
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -20,6 +21,8 @@ from . import db as _db
 from .config import DEFAULT_MODEL
 from .db import JSONField, StringField, database, utcnow
 from .errors import ValidationError
+
+log = logging.getLogger("seobatch.jobs")
 
 STATUSES = ("collecting", "submitting", "processing", "completed", "failed")
 ACTIVE_STATUSES = ("collecting", "submitting", "processing")
@@ -226,9 +229,20 @@ class SeoBatchJob(BaseModel):
             )
             if changed != 1:
                 return False
+            before = self.status
             for key, value in values.items():
                 setattr(self, key, value)
+            _db.after_commit(lambda: self._log_transition(before))
         return True
+
+    def _log_transition(self, before: str) -> None:
+        # One line per transition, key=value so people and machines can both read it.
+        log.info(
+            "job_transition job_id=%s from=%s to=%s model=%s provider_batch_id=%s "
+            "total=%s succeeded=%s errored=%s expired=%s",
+            self.id, before, self.status, self.model, self.ai_batch_id or "-",
+            self.total_pages, self.succeeded_count, self.errored_count, self.expired_count,
+        )
 
     def mark_submitted(
         self,
