@@ -41,6 +41,15 @@ def _float(env: Mapping[str, str], name: str, default: float | None) -> float | 
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
 
 
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything seobatch can be told from outside. Keys never appear in ``repr``."""
@@ -70,6 +79,8 @@ class Settings:
     prices_file: str | None = None
     #: Guard against a surprise bill: a job estimated above this fails before sending.
     max_cost: float | None = None
+    #: ``text`` (people) or ``json`` (one object per line, for log pipelines).
+    log_format: str = "text"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -97,6 +108,7 @@ class Settings:
             description_max=_int(env, "SEOBATCH_DESCRIPTION_MAX", 170, minimum=1),
             prices_file=env.get("SEOBATCH_PRICES_FILE") or None,
             max_cost=_float(env, "SEOBATCH_MAX_COST", None),
+            log_format=_choice(env, "SEOBATCH_LOG_FORMAT", "text", ("text", "json")),
         )
 
     def with_(self, **changes: object) -> Settings:

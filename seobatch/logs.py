@@ -1,14 +1,37 @@
-"""Logging set-up: one line per record, and no secret ever reaches a handler."""
+"""Logging set-up: one line per record, and no secret ever reaches a handler.
+
+Two formats, chosen by ``SEOBATCH_LOG_FORMAT`` (or ``seobatch --log-format``):
+
+``text`` (default)
+    ``2025-01-01 03:00:00,123 INFO seobatch.jobs: job_transition job_id=7 from=… to=…``
+``json``
+    one JSON object per line: ``{"ts": "…Z", "level": "INFO", "logger": "seobatch.jobs",
+    "msg": "job_transition job_id=7 …", "event": "job_transition", "job_id": 7, …}``.
+    A message written as ``name key=value key=value …`` (every transition line is)
+    also has its pairs as fields, so log pipelines need no regex.
+
+Redaction runs before either formatter sees the record.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Iterable
+from datetime import datetime, timezone
+from typing import Any
 
 #: Shapes of provider keys, redacted even when we were not told the exact value.
 KEY_PATTERNS = re.compile(r"sk-ant-[A-Za-z0-9_\-]{4,}|AIza[A-Za-z0-9_\-]{8,}")
 REDACTED = "[REDACTED]"
+LOG_FORMATS = ("text", "json")
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+# "job_transition job_id=7 from=processing to=completed …": an event name, then pairs.
+_STRUCTURED = re.compile(r"^([a-z][a-z0-9_]*)((?: [A-Za-z_][A-Za-z0-9_]*=\S*)+)$")
+_PAIR = re.compile(r" ([A-Za-z_][A-Za-z0-9_]*)=(\S*)")
+_RESERVED = frozenset({"ts", "level", "logger", "msg", "event"})
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
@@ -37,15 +60,60 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def setup_logging(level: int | str = logging.INFO, secrets: Iterable[str] = ()) -> None:
-    """Log to stderr as ``time level logger: message`` with secrets redacted."""
+def _scalar(value: str) -> Any:
+    if value == "-":
+        return None
+    if re.fullmatch(r"-?\d+", value):
+        return int(value)
+    return value
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record; ``event key=value…`` messages also become fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        ts = datetime.fromtimestamp(record.created, timezone.utc)
+        out: dict[str, Any] = {
+            "ts": ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": message,
+        }
+        match = _STRUCTURED.match(message)
+        if match:
+            out["event"] = match.group(1)
+            for key, value in _PAIR.findall(match.group(2)):
+                out[key if key not in _RESERVED else f"{key}_"] = _scalar(value)
+        if record.exc_info:  # only when no RedactingFilter folded it into the message
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False, default=str)
+
+
+def make_formatter(fmt: str = "text") -> logging.Formatter:
+    """The formatter for ``fmt`` (``text`` or ``json``)."""
+    if fmt == "json":
+        return JsonFormatter()
+    if fmt == "text":
+        return logging.Formatter(TEXT_FORMAT)
+    raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}, got {fmt!r}")
+
+
+def setup_logging(
+    level: int | str = logging.INFO, secrets: Iterable[str] = (), fmt: str = "text"
+) -> None:
+    """Log to stderr in ``fmt`` (``text``: ``time level logger: message``; ``json``) with
+    secrets redacted."""
+    formatter = make_formatter(fmt)
     root = logging.getLogger()
-    if not any(isinstance(f, RedactingFilter) for h in root.handlers for f in h.filters):
+    ours = [h for h in root.handlers if getattr(h, "_seobatch", False)]
+    if not ours:
         handler = logging.StreamHandler()
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-        )
+        handler._seobatch = True  # type: ignore[attr-defined]
         root.addHandler(handler)
+        ours = [handler]
+    for handler in ours:
+        handler.setFormatter(formatter)
     for handler in root.handlers:
         for old in [f for f in handler.filters if isinstance(f, RedactingFilter)]:
             handler.removeFilter(old)
@@ -53,3 +121,4 @@ def setup_logging(level: int | str = logging.INFO, secrets: Iterable[str] = ()) 
     root.setLevel(level)
     # peewee's DEBUG log prints every query with its parameters: never below INFO.
     logging.getLogger("peewee").setLevel(max(logging.INFO, root.level))
+

@@ -13,7 +13,7 @@ import sys
 
 from ..config import Settings
 from ..errors import SeobatchError
-from ..logs import redact, setup_logging
+from ..logs import LOG_FORMATS, redact, setup_logging
 
 RET_OK = 0
 RET_ERROR = 1
@@ -32,6 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    parser.add_argument(
+        "--log-format", choices=LOG_FORMATS, default=None,
+        help="log lines as text (default) or one JSON object per line; "
+        "overrides SEOBATCH_LOG_FORMAT",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(f"{__name__}.{name}").register(sub)
@@ -47,7 +52,13 @@ def main(argv: list[str] | None = None) -> int:
     settings: Settings | None = None
     try:
         settings = Settings.from_env()
-        setup_logging(logging.DEBUG if args.verbose else logging.INFO, settings.secrets())
+        if args.log_format:
+            settings = settings.with_(log_format=args.log_format)
+        setup_logging(
+            logging.DEBUG if args.verbose else logging.INFO,
+            settings.secrets(),
+            settings.log_format,
+        )
         return int(args.func(args, settings) or RET_OK)
     except SeobatchError as exc:
         secrets = settings.secrets() if settings else ()
