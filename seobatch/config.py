@@ -66,6 +66,8 @@ class Settings:
     poll_max_interval: int = 900
     #: A file whose text replaces the default prompt template (brand voice, language rules).
     prompt_file: str | None = None
+    #: Characters of page text put in each prompt; longer pages are cut at a word.
+    prompt_max_chars: int = 12_000
     #: How many failed nights a page gets before it is left alone.
     max_attempts: int = 3
     #: Rows per bulk write / keyset page.
@@ -99,6 +101,7 @@ class Settings:
             poll_interval=_int(env, "SEOBATCH_POLL_INTERVAL", 60),
             poll_max_interval=_int(env, "SEOBATCH_POLL_MAX_INTERVAL", 900),
             prompt_file=env.get("SEOBATCH_PROMPT_FILE") or None,
+            prompt_max_chars=_int(env, "SEOBATCH_PROMPT_MAX_CHARS", 12_000, minimum=100),
             max_attempts=_int(env, "SEOBATCH_MAX_ATTEMPTS", 3, minimum=1),
             chunk_size=_int(env, "SEOBATCH_CHUNK_SIZE", 1000, minimum=1),
             max_output_tokens=_int(env, "SEOBATCH_MAX_OUTPUT_TOKENS", 400, minimum=1),

@@ -1,0 +1,88 @@
+"""Text hygiene shared by prompts (page text going out) and output (model text coming in).
+
+Page text and model replies are untrusted. Characters a reader cannot see (the Unicode
+tag block, zero-width and bidi controls) are a known way to smuggle instructions into a
+prompt or to disguise output, so both directions remove them.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+
+#: Characters nobody sees: C0/C1 controls (tab and newline handled apart), zero-width and
+#: joiners, bidi embeddings/overrides/isolates, BOM, soft hyphen, word joiners, variation
+#: selectors, the tag block (U+E0000-E007F), interlinear annotations, and unpaired
+#: surrogates (which no database or encoder accepts).
+INVISIBLE_RE = re.compile(
+    "["
+    "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+    "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f"
+    "\u200b-\u200f\u202a-\u202e\u2060-\u206f"
+    "\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb"
+    "\U000e0000-\U000e0fff"
+    "\ud800-\udfff"
+    "]"
+)
+
+#: An HTML tag, comment, doctype or processing instruction (``<`` then a tag-start char).
+TAG_RE = re.compile(r"<!--.*?(?:-->|$)|<[A-Za-z/!?][^>]*(?:>|$)", re.DOTALL)
+#: A ``<`` that a browser would read as the start of a tag.
+TAG_OPEN_RE = re.compile(r"<(?=[A-Za-z/!?])")
+_SCRIPT_STYLE_RE = re.compile(
+    r"<(script|style|noscript|template|svg|head)\b[^>]*>.*?(?:</\1\s*>|$)", re.IGNORECASE | re.DOTALL
+)
+_BLOCK_END_RE = re.compile(
+    r"<(?:br|hr)\b[^>]*>|</(?:p|div|li|h[1-6]|tr|table|section|article|header|footer|ul|ol|"
+    r"blockquote|pre|dd|dt|figure|figcaption|main|nav|aside)\s*>",
+    re.IGNORECASE,
+)
+_SPACES_RE = re.compile(r"[^\S\n]+")
+_BLANK_LINES_RE = re.compile(r"\s*\n\s*")
+
+
+def strip_invisible(text: str) -> str:
+    """Remove the characters of ``INVISIBLE_RE``; tabs, newlines and spaces stay."""
+    return INVISIBLE_RE.sub("", text)
+
+
+def collapse_whitespace(text: str) -> str:
+    """All runs of whitespace (any Unicode space, newline, NBSP) become one space; trimmed."""
+    return " ".join(text.split())
+
+
+def html_to_text(text: str) -> str:
+    """Readable text from (possibly) HTML: scripts/styles dropped, tags removed,
+    entities decoded, paragraph breaks kept as single newlines. Plain text passes through
+    with its whitespace tidied."""
+    text = _SCRIPT_STYLE_RE.sub(" ", text)
+    text = _BLOCK_END_RE.sub("\n", text)
+    text = TAG_RE.sub(" ", text)
+    text = html.unescape(text)
+    text = strip_invisible(text)
+    text = _SPACES_RE.sub(" ", text)
+    return _BLANK_LINES_RE.sub("\n", text).strip()
+
+
+def one_line(text: str | None, limit: int) -> str:
+    """A single tidy line of at most ``limit`` characters (for the URL:/Title: lines)."""
+    line = collapse_whitespace(strip_invisible(text or ""))
+    return line if len(line) <= limit else truncate_words(line, limit)
+
+
+def truncate_words(text: str, limit: int, marker: str = " …") -> str:
+    """Cut ``text`` to at most ``limit`` characters, at a word boundary when one is near."""
+    if len(text) <= limit:
+        return text
+    room = max(limit - len(marker), 0)
+    cut = text[:room]
+    space = max(cut.rfind(" "), cut.rfind("\n"))
+    # Back off to the word boundary only when it does not throw away much text.
+    if space >= room * 0.8:
+        cut = cut[:space]
+    return cut.rstrip() + marker
+
+
+def nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
