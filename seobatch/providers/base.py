@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Literal, Protocol
 
 #: Normalised batch state: still working, or ended (however it ended).
@@ -66,6 +66,39 @@ class ItemResult:
     error: str | None = None
 
 
+def parse_timestamp(value: object) -> datetime | None:
+    """An RFC 3339 provider timestamp as a naive UTC datetime (like ``db.utcnow()``)."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("z", "Z"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
+    return parsed
+
+
+def as_naive_utc(value: datetime) -> datetime:
+    """Compare-ready: aware datetimes are converted, naive ones are taken as UTC."""
+    if value.tzinfo is not None:
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value
+
+
+def outcome_for_missing(batch: BatchInfo) -> Outcome:
+    """The outcome of an item that has no result line once ``batch`` has ended.
+
+    A provider cannot name items it never returned (a Gemini batch that expired or failed
+    returns nothing), so the pipeline settles them from how the batch ended.
+    """
+    if batch.ending == "expired":
+        return "expired"
+    if batch.ending == "canceled":
+        return "canceled"
+    return "errored"
+
+
 class BatchProvider(Protocol):
     """The small interface the pipeline uses; one implementation per provider API."""
 
@@ -98,5 +131,9 @@ class BatchProvider(Protocol):
     def delete_batch(self, batch_id: str) -> None: ...
 
     def iter_results(self, batch: BatchInfo) -> Iterator[ItemResult]:
-        """Stream the results of an ended batch line by line, in whatever order they come."""
+        """Stream the results of an ended batch line by line, in whatever order they come.
+
+        Items without a line (expired/failed Gemini batches return none) are the caller's
+        to settle with ``outcome_for_missing(batch)``.
+        """
         ...

@@ -1,0 +1,494 @@
+"""Gemini Batch API (and the Files API for large inputs) over ``requests``.
+
+Wire format: shared/provider-apis.md §2. The key travels only in the ``x-goog-api-key``
+header, never in a URL; the resumable-upload session URL authorises itself and gets no key.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
+from datetime import datetime
+from typing import IO, Any
+from urllib.parse import quote, urlsplit
+
+import requests
+
+from ..errors import AmbiguousCreate, ConfigError, PermanentError, ResultsUnavailable, TransientError
+from ..http import DEFAULT_BODY_DEADLINE, DEFAULT_STREAM_DEADLINE, DEFAULT_TIMEOUT, Transport, read_body
+from .base import BatchInfo, BatchRequest, ItemResult, Prompt, as_naive_utc, parse_timestamp
+
+log = logging.getLogger("seobatch.providers.gemini")
+
+#: Inline create bodies must stay under 20 MB (batch-api page); above that, file mode.
+INLINE_LIMIT_BYTES = 20_000_000
+#: The SDK's resumable-upload chunk size.
+UPLOAD_CHUNK_BYTES = 8 * 1024 * 1024
+ENDINGS = {
+    "BATCH_STATE_SUCCEEDED": "succeeded",
+    "BATCH_STATE_FAILED": "failed",
+    "BATCH_STATE_CANCELLED": "canceled",
+    "BATCH_STATE_EXPIRED": "expired",
+}
+#: JSON mode's schema (OpenAPI subset, as ``responseSchema`` takes it).
+SEO_SCHEMA = {
+    "type": "OBJECT",
+    "properties": {"title": {"type": "STRING"}, "meta_description": {"type": "STRING"}},
+    "required": ["title", "meta_description"],
+    "propertyOrdering": ["title", "meta_description"],
+}
+#: finishReasons that still leave a usable (maybe truncated) reply for the validator.
+_OK_FINISH = {None, "STOP", "MAX_TOKENS", "FINISH_REASON_UNSPECIFIED"}
+_KEY_IN_LINE = re.compile(rb'"key"\s*:\s*"([^"\\]{1,200})"')
+
+
+def _int(value: Any) -> int:
+    try:
+        return max(0, int(value or 0))  # int64 fields arrive as strings
+    except (TypeError, ValueError):
+        return 0
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+class _FileSlice:
+    """``length`` bytes of an open file from ``offset``, read in small blocks by http.client,
+    so an 8 MiB upload chunk is never a Python bytes object."""
+
+    def __init__(self, f: IO[bytes], offset: int, length: int) -> None:
+        self._f, self._pos, self._left = f, offset, length
+        self._len = length
+
+    def __len__(self) -> int:
+        return self._len
+
+    def read(self, size: int = -1) -> bytes:
+        if self._left <= 0:
+            return b""
+        size = self._left if size is None or size < 0 else min(size, self._left)
+        self._f.seek(self._pos)
+        data = self._f.read(size)
+        self._pos += len(data)
+        self._left -= len(data)
+        return data
+
+
+class GeminiBatches:
+    """``BatchProvider`` for the Gemini Batch API (Generative Language API)."""
+
+    name = "gemini"
+
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str = "https://generativelanguage.googleapis.com",
+        session: requests.Session | None = None,
+        *,
+        api_version: str = "v1beta",
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        max_retries: int = 4,
+        sleep: Callable[[float], None] = time.sleep,
+        inline_limit_bytes: int = INLINE_LIMIT_BYTES,
+        upload_chunk_bytes: int = UPLOAD_CHUNK_BYTES,
+        body_deadline: float = DEFAULT_BODY_DEADLINE,
+        stream_deadline: float = DEFAULT_STREAM_DEADLINE,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        if not api_key:
+            raise ConfigError("GEMINI_API_KEY is not set: the gemini batch API needs a key")
+        self.api_version = api_version.strip("/")
+        self.inline_limit_bytes = inline_limit_bytes
+        self.upload_chunk_bytes = upload_chunk_bytes
+        self._t = Transport(
+            provider=self.name,
+            base_url=base_url,
+            headers={"x-goog-api-key": api_key},
+            secrets=(api_key,),
+            session=session,
+            timeout=timeout,
+            max_retries=max_retries,
+            sleep=sleep,
+            body_deadline=body_deadline,
+            stream_deadline=stream_deadline,
+            rng=rng,
+        )
+
+    def __repr__(self) -> str:
+        return f"<GeminiBatches {self._t.base_url} {self.api_version}>"
+
+    def _url(self, path: str) -> str:
+        return self._t.url(f"/{self.api_version}/{path.lstrip('/')}")
+
+    @staticmethod
+    def _name(batch_id: str) -> str:
+        """``batches/<id>`` with the id escaped for a path."""
+        bare = batch_id.removeprefix("batches/")
+        return f"batches/{quote(bare, safe='-_.')}"
+
+    # ------------------------------------------------------------------ requests
+
+    def build_request(self, custom_id: str, prompt: Prompt, *, model: str, max_tokens: int) -> BatchRequest:
+        config: dict[str, Any] = {
+            "maxOutputTokens": max_tokens,
+            "responseMimeType": "application/json",
+            "responseSchema": SEO_SCHEMA,
+        }
+        if model.removeprefix("models/").startswith("gemini-2.5-flash"):
+            # 2.5 Flash thinks by default and thoughts count against maxOutputTokens: a
+            # short JSON object needs none, and thinking would be billed as output.
+            config["thinkingConfig"] = {"thinkingBudget": 0}
+        body: dict[str, Any] = {"contents": [{"role": "user", "parts": [{"text": prompt.user}]}]}
+        if prompt.system.strip():
+            body["systemInstruction"] = {"parts": [{"text": prompt.system}]}
+        body["generationConfig"] = config
+        return BatchRequest(custom_id=custom_id, body=body)
+
+    def _spool_jsonl(self, requests_: Iterable[BatchRequest], out: IO[bytes]) -> tuple[int, int, int]:
+        """Write the JSONL input file; return (count, file bytes, inline item bytes)."""
+        seen: set[str] = set()
+        size = inline = 0
+        for req in requests_:
+            key = req.custom_id
+            if not isinstance(key, str) or not key:
+                raise PermanentError(f"invalid request key {key!r}", provider=self.name)
+            if key in seen:
+                raise PermanentError(f"request key {key!r} appears twice in one batch", provider=self.name)
+            seen.add(key)
+            kj = _dumps(key).encode()
+            body = _dumps(req.body).encode()
+            line = b'{"key":' + kj + b',"request":' + body + b"}\n"
+            out.write(line)
+            size += len(line)
+            # {"request":<body>,"metadata":{"key":<kj>}} plus the separating comma
+            inline += 32 + len(kj) + len(body) + 1
+        if not seen:
+            raise PermanentError("a batch needs at least one request", provider=self.name)
+        out.flush()
+        return len(seen), size, inline
+
+    def _inline_body(self, jsonl: IO[bytes], out: IO[bytes], display_name: str) -> None:
+        jsonl.seek(0)
+        out.write(b'{"batch":{"displayName":' + _dumps(display_name).encode())
+        out.write(b',"inputConfig":{"requests":{"requests":[')
+        for i, line in enumerate(jsonl):
+            obj = json.loads(line)
+            item = {"request": obj["request"], "metadata": {"key": obj["key"]}}
+            out.write((b"," if i else b"") + _dumps(item).encode())
+        out.write(b"]}}}}")
+        out.flush()
+
+    # ------------------------------------------------------------------ batches
+
+    def create_batch(self, requests: Iterable[BatchRequest], *, model: str, display_name: str) -> BatchInfo:
+        """Inline below ``inline_limit_bytes``, else upload a JSONL file and create from it.
+
+        Only the create POST is ambiguous (AmbiguousCreate on timeout/drop/5xx); a failed
+        upload is retried from the start, since an orphan input file costs nothing.
+        """
+        model_path = f"models/{quote(model.removeprefix('models/'), safe='-_.')}:batchGenerateContent"
+        url = self._url(model_path)
+        with tempfile.TemporaryFile(prefix="seobatch-gemini-") as jsonl:
+            count, size, inline = self._spool_jsonl(requests, jsonl)
+            overhead = 80 + len(_dumps(display_name).encode())
+            if inline + overhead <= self.inline_limit_bytes:
+                log.info("creating gemini batch %s inline (%d requests)", display_name, count)
+                with tempfile.TemporaryFile(prefix="seobatch-gemini-inline-") as body:
+                    self._inline_body(jsonl, body, display_name)
+                    raw = self._t.call_json(
+                        "POST", url, data=body, headers={"content-type": "application/json"}, create=True
+                    )
+            else:
+                log.info("creating gemini batch %s from a %d-byte file (%d requests)", display_name, size, count)
+                file_name = self._upload(jsonl, size, display_name)
+                batch = {"displayName": display_name, "inputConfig": {"fileName": file_name}}
+                raw = self._t.call_json("POST", url, json_body={"batch": batch}, create=True)
+        if not isinstance(raw, dict) or not (raw.get("name") or (raw.get("metadata") or {}).get("name")):
+            raise AmbiguousCreate("create answered without a batch name; the batch may exist", provider=self.name)
+        info = self._info(raw)
+        return info if info.display_name else replace(info, display_name=display_name)
+
+    def _upload(self, f: IO[bytes], size: int, display_name: str) -> str:
+        """Resumable upload of ``f`` (``size`` bytes) in chunks read from disk; returns ``files/…``."""
+
+        def attempt() -> dict[str, Any]:
+            start = self._t.send(
+                "POST",
+                self._t.url(f"/upload/{self.api_version}/files"),
+                headers={
+                    "X-Goog-Upload-Protocol": "resumable",
+                    "X-Goog-Upload-Command": "start",
+                    "X-Goog-Upload-Header-Content-Length": str(size),
+                    "X-Goog-Upload-Header-Content-Type": "application/jsonl",
+                },
+                json_body={"file": {"display_name": display_name, "mime_type": "application/jsonl", "size_bytes": size}},
+            )
+            upload_url = start.headers.get("x-goog-upload-url")
+            read_body(start, deadline=self._t.body_deadline, limit=1 << 20)
+            if not upload_url:
+                raise TransientError("upload start returned no X-Goog-Upload-URL", provider=self.name)
+            if not self._t.same_origin(upload_url):
+                raise PermanentError(
+                    f"upload URL is on another host ({urlsplit(upload_url).hostname}); refusing to send data there",
+                    provider=self.name,
+                )
+            offset = 0
+            while True:
+                length = min(self.upload_chunk_bytes, size - offset)
+                last = offset + length >= size
+                resp = self._t.send(
+                    "POST",
+                    upload_url,
+                    headers={
+                        "X-Goog-Upload-Command": "upload, finalize" if last else "upload",
+                        "X-Goog-Upload-Offset": str(offset),
+                    },
+                    data=_FileSlice(f, offset, length),  # type: ignore[arg-type]
+                    auth=False,  # the session URL authorises itself; the key never goes there
+                )
+                status = (resp.headers.get("x-goog-upload-status") or "").lower()
+                raw = read_body(resp, deadline=self._t.body_deadline, provider=self.name)
+                offset += length
+                if not last:
+                    if status != "active":
+                        raise TransientError(f"upload chunk at {offset - length} answered status {status!r}", provider=self.name)
+                    continue
+                if status != "final":
+                    raise TransientError(f"upload finalize answered status {status!r}", provider=self.name)
+                try:
+                    file = json.loads(raw)["file"]
+                except (ValueError, KeyError, TypeError):
+                    raise TransientError("upload finalize answered without a file object", provider=self.name) from None
+                if not isinstance(file, dict) or not file.get("name"):
+                    raise TransientError("upload finalize answered without a file name", provider=self.name)
+                return file
+
+        file = self._t.retrying(attempt, "gemini upload")
+        return self._wait_active(file)
+
+    def _wait_active(self, file: dict[str, Any], tries: int = 30) -> str:
+        """Batch inputs must be ACTIVE; JSONL normally is at once, else poll briefly."""
+        name = str(file["name"])
+        for i in range(tries):
+            state = file.get("state") or "ACTIVE"
+            if state == "ACTIVE":
+                return name
+            if state == "FAILED":
+                err = file.get("error") or {}
+                raise PermanentError(f"uploaded input {name} failed: {err.get('message', '')}", provider=self.name)
+            self._t.sleep(min(2.0 ** i, 10.0))
+            file = self._t.call_json("GET", self._url(name))
+        raise TransientError(f"uploaded input {name} is still {file.get('state')}", provider=self.name)
+
+    def get_batch(self, batch_id: str) -> BatchInfo:
+        return self._info(self._get_operation(batch_id))
+
+    def _get_operation(self, batch_id: str) -> dict[str, Any]:
+        op = self._t.call_json("GET", self._url(self._name(batch_id)))
+        if not isinstance(op, dict):
+            raise TransientError("unexpected batch operation", provider=self.name)
+        return op
+
+    def find_batch(self, *, display_name: str, created_after: datetime, request_count: int) -> BatchInfo | None:
+        """The batch named ``display_name`` (our names are unique per submission)."""
+        cutoff = as_naive_utc(created_after)
+        params: dict[str, Any] = {"pageSize": 100}
+        tokens: set[str] = set()
+        best: BatchInfo | None = None
+        while True:
+            page = self._t.call_json("GET", self._url("batches"), params=params)
+            ops = page.get("operations") if isinstance(page, dict) else None
+            for op in ops if isinstance(ops, list) else ():
+                md = op.get("metadata") if isinstance(op, dict) else None
+                if not isinstance(md, dict) or md.get("displayName") != display_name:
+                    continue
+                info = self._info(op)
+                if info.created_at is not None and info.created_at < cutoff:
+                    continue
+                if best is None or (info.created_at or cutoff) > (best.created_at or cutoff):
+                    best = info
+            token = page.get("nextPageToken") if isinstance(page, dict) else None
+            if best is not None or not token or token in tokens:
+                if best is not None and best.request_count not in (None, 0, request_count):
+                    log.warning("gemini batch %s has %s requests, expected %d", best.id, best.request_count, request_count)
+                return best
+            tokens.add(token)
+            params = {"pageSize": 100, "pageToken": token}
+
+    def cancel_batch(self, batch_id: str) -> BatchInfo:
+        self._t.call_json("POST", self._url(f"{self._name(batch_id)}:cancel"), data=b"")
+        return self.get_batch(batch_id)
+
+    def delete_batch(self, batch_id: str) -> None:
+        try:
+            self._t.call_json("DELETE", self._url(self._name(batch_id)))
+        except PermanentError as exc:
+            if exc.status != 404:  # already gone: nothing to do
+                raise
+
+    def _info(self, op: dict[str, Any]) -> BatchInfo:
+        md = op.get("metadata") if isinstance(op.get("metadata"), dict) else {}
+        name = op.get("name") or md.get("name")
+        if not isinstance(name, str) or not name:
+            raise TransientError("unexpected batch operation (no name)", provider=self.name)
+        state = str(md.get("state") or "")
+        state = state.replace("JOB_STATE_", "BATCH_STATE_")  # defensive: SDK spelling
+        error = op.get("error") if isinstance(op.get("error"), dict) else None
+        ended = state in ENDINGS or bool(op.get("done"))
+        ending = (ENDINGS.get(state) or ("failed" if error else "succeeded")) if ended else None
+        stats = md.get("batchStats") if isinstance(md.get("batchStats"), dict) else {}
+        total = _int(stats.get("requestCount"))
+        succeeded, failed = _int(stats.get("successfulRequestCount")), _int(stats.get("failedRequestCount"))
+        pending = _int(stats.get("pendingRequestCount"))
+        counts = {"processing": pending, "succeeded": succeeded, "errored": failed, "canceled": 0, "expired": 0}
+        if ending in ("canceled", "expired"):
+            counts[ending] = max(0, total - succeeded - failed)
+            counts["processing"] = 0
+        output = md.get("output") if isinstance(md.get("output"), dict) else None
+        if output is None and isinstance(op.get("response"), dict):
+            output = op["response"]
+        ref = None
+        if output:
+            if isinstance(output.get("responsesFile"), str) and output["responsesFile"]:
+                ref = output["responsesFile"]
+            elif "inlinedResponses" in output:
+                ref = "inline"
+        message = None
+        if error:
+            message = f"{error.get('code', '')}: {error.get('message', '')}".strip(": ")
+        return BatchInfo(
+            id=name,
+            state="ended" if ended else "in_progress",
+            provider_state=state,
+            ending=ending,
+            request_count=total or None,
+            counts=counts,
+            created_at=parse_timestamp(md.get("createTime")),
+            display_name=md.get("displayName") if isinstance(md.get("displayName"), str) else None,
+            results_ref=ref,
+            error=message,
+        )
+
+    # ------------------------------------------------------------------ results
+
+    def iter_results(self, batch: BatchInfo) -> Iterator[ItemResult]:
+        """The responses file streamed line by line, or the inline responses; joined by key."""
+        ref = batch.results_ref
+        if ref and ref != "inline":
+            yield from self._download(ref)
+            return
+        op = self._get_operation(batch.id)
+        info = self._info(op)
+        if info.state != "ended":
+            raise TransientError(f"batch {batch.id} has not ended: no results yet", provider=self.name)
+        md = op.get("metadata") if isinstance(op.get("metadata"), dict) else {}
+        output = md.get("output") if isinstance(md.get("output"), dict) else op.get("response")
+        if info.results_ref and info.results_ref != "inline":
+            yield from self._download(info.results_ref)
+            return
+        wrapper = output.get("inlinedResponses") if isinstance(output, dict) else None
+        entries = wrapper.get("inlinedResponses") if isinstance(wrapper, dict) else wrapper
+        if entries is None:
+            if info.ending == "succeeded":
+                raise ResultsUnavailable(f"batch {batch.id} ended without output", provider=self.name)
+            return  # failed / expired / cancelled before any output: nothing to read
+        for entry in entries if isinstance(entries, list) else ():
+            item = parse_inline_entry(entry)
+            if item is not None:
+                yield item
+
+    def _download(self, file_name: str) -> Iterator[ItemResult]:
+        bare = quote(file_name.removeprefix("files/"), safe="-_.")
+        url = self._url(f"files/{bare}:download")
+        try:
+            resp = self._t.open_stream(url, params={"alt": "media"})
+        except PermanentError as exc:
+            if exc.status in (403, 404, 410):
+                raise ResultsUnavailable(
+                    f"results file {file_name} is no longer available ({exc.message})",
+                    provider=self.name,
+                    status=exc.status,
+                    error_type=exc.error_type,
+                ) from None
+            raise
+        for line in self._t.stream_lines(resp):
+            if not line.strip():
+                continue
+            item = parse_file_line(line)
+            if item is not None:
+                yield item
+
+
+# ---------------------------------------------------------------------- result parsing
+
+
+def parse_file_line(line: bytes) -> ItemResult | None:
+    """One responses-file line ``{"key", "response"|"error"}``; bad lines errored by key or skipped."""
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        match = _KEY_IN_LINE.search(line)
+        if match:
+            return ItemResult(match.group(1).decode("utf-8", "replace"), "errored", error="malformed_result: line is not valid JSON")
+        log.warning("skipping an unreadable gemini result line (%d bytes)", len(line))
+        return None
+    if not isinstance(obj, dict):
+        log.warning("skipping a gemini result line that is not an object")
+        return None
+    key = obj.get("key")
+    if not isinstance(key, str) and isinstance(obj.get("metadata"), dict):
+        key = obj["metadata"].get("key")
+    return _entry(key, obj)
+
+
+def parse_inline_entry(entry: Any) -> ItemResult | None:
+    """One ``inlinedResponses`` entry, joined by ``metadata.key`` (never by position)."""
+    md = entry.get("metadata") if isinstance(entry, dict) else None
+    key = md.get("key") if isinstance(md, dict) else None
+    return _entry(key, entry)
+
+
+def _entry(key: Any, obj: Any) -> ItemResult | None:
+    if not isinstance(key, str) or not key:
+        log.warning("skipping a gemini result without a key")
+        return None
+    if isinstance(obj.get("response"), dict):
+        return parse_response(key, obj["response"])
+    error = obj.get("error")
+    if isinstance(error, dict):
+        kind = error.get("status") or error.get("code") or "error"
+        return ItemResult(key, "errored", error=f"{kind}: {error.get('message') or ''}".rstrip(": "))
+    return ItemResult(key, "errored", error="malformed_result: neither response nor error")
+
+
+def parse_response(key: str, resp: dict[str, Any]) -> ItemResult:
+    """A GenerateContentResponse → text of candidates[0] (thoughts skipped) and usage."""
+    usage = resp.get("usageMetadata") if isinstance(resp.get("usageMetadata"), dict) else {}
+    tokens = {
+        "input_tokens": _int(usage.get("promptTokenCount")),
+        "output_tokens": _int(usage.get("candidatesTokenCount")) + _int(usage.get("thoughtsTokenCount")),
+    }
+    candidates = resp.get("candidates")
+    if not isinstance(candidates, list) or not candidates or not isinstance(candidates[0], dict):
+        feedback = resp.get("promptFeedback") if isinstance(resp.get("promptFeedback"), dict) else {}
+        reason = feedback.get("blockReason")
+        return ItemResult(key, "errored", error=f"blocked: {reason}" if reason else "no_candidates", **tokens)
+    first = candidates[0]
+    finish = first.get("finishReason")
+    content = first.get("content") if isinstance(first.get("content"), dict) else {}
+    parts = content.get("parts") if isinstance(content.get("parts"), list) else []
+    text = "".join(
+        p["text"] for p in parts if isinstance(p, dict) and not p.get("thought") and isinstance(p.get("text"), str)
+    )
+    if finish not in _OK_FINISH:
+        return ItemResult(key, "errored", error=f"finish_reason: {finish}", **tokens)
+    if not text:
+        return ItemResult(key, "errored", error=f"empty_reply (finishReason {finish})", **tokens)
+    return ItemResult(key, "succeeded", text=text, **tokens)

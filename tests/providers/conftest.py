@@ -1,0 +1,28 @@
+"""Fixtures for the provider client tests: scripted fake servers and a recording sleep."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fakehttp import FakeServer, Sleeps
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeServer]:
+    server = FakeServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def other_fake() -> Iterator[FakeServer]:
+    """A second server: "another host" for redirect and results_url tests."""
+    server = FakeServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
