@@ -26,3 +26,15 @@ def other_fake() -> Iterator[FakeServer]:
 @pytest.fixture
 def sleeps() -> Sleeps:
     return Sleeps()
+
+
+@pytest.fixture
+def emulator_with_key() -> Iterator[object]:
+    """An emulator that accepts only the key ``right-key`` (others get the real 401/400 shape)."""
+    from seobatch.emulator import Emulator
+
+    emu = Emulator(api_key="right-key").start()
+    try:
+        yield emu
+    finally:
+        emu.stop()
