@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 import pytest
 
 from seobatch import db, schema
+from seobatch.emulator import Emulator
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PG_BASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://root@127.0.0.1:5432/test")
@@ -121,3 +122,13 @@ def redis_namespace(redis_url) -> Iterator[str]:
     if keys:
         client.delete(*keys)
     client.close()
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    """A running provider emulator (both APIs) on an ephemeral port; batches end at once."""
+    emu = Emulator(processing_seconds=0.0).start()
+    try:
+        yield emu
+    finally:
+        emu.stop()

@@ -1,0 +1,182 @@
+"""What can go wrong on purpose: the emulator's fault configuration.
+
+A ``Faults`` value is immutable; the emulator swaps in a new one on every change (and
+consumes one-shot entries such as scripted HTTP errors by replacing the value under its
+lock). Item shares and the batch outcome are snapshotted when a batch is created, so
+changing faults later never rewrites a batch that already exists.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Operations of each provider, as counted in ``Emulator.stats()`` and named in
+#: ``http_errors`` / ``delay`` / ``hang`` (optionally prefixed ``anthropic.`` or ``gemini.``).
+ANTHROPIC_OPS = ("create", "get", "list", "cancel", "delete", "results")
+GEMINI_OPS = (
+    "create", "get", "list", "cancel", "delete",
+    "upload_start", "upload", "file_get", "file_list", "file_delete", "download",
+)
+BATCH_OUTCOMES = ("expire", "cancel", "fail")
+#: Scripted entries that are not HTTP statuses.
+SPECIAL_ENTRIES = ("hang", "drop", "spend_limit")
+
+
+@dataclass(frozen=True)
+class ScriptedError:
+    """One scripted reply: an HTTP status (with retry hint), or ``hang`` / ``drop``."""
+
+    status: int = 0
+    action: str = "status"  # "status" | "hang" | "drop"
+    retry_after: float | None = None  # seconds; None = use Faults.retry_after
+    spend_limit: bool = False  # Anthropic 429 for a spend cap: no retry-after
+
+    @classmethod
+    def parse(cls, entry: Any) -> ScriptedError:
+        if isinstance(entry, ScriptedError):
+            return entry
+        if isinstance(entry, bool):
+            raise ValueError(f"http_errors entry {entry!r} is not a status")
+        if isinstance(entry, int):
+            return cls(status=_status(entry))
+        if isinstance(entry, str):
+            if entry in ("hang", "drop"):
+                return cls(action=entry)
+            if entry == "spend_limit":
+                return cls(status=429, spend_limit=True)
+            if entry.isdigit():
+                return cls(status=_status(int(entry)))
+            raise ValueError(f"http_errors entry {entry!r}: use a status, 'hang', 'drop' or 'spend_limit'")
+        if isinstance(entry, dict):
+            unknown = set(entry) - {"status", "retry_after", "spend_limit", "action"}
+            if unknown:
+                raise ValueError(f"http_errors entry has unknown keys {sorted(unknown)}")
+            action = entry.get("action", "status")
+            if action not in ("status", "hang", "drop"):
+                raise ValueError(f"http_errors action {action!r}")
+            status = _status(int(entry["status"])) if action == "status" else 0
+            ra = entry.get("retry_after")
+            return cls(status=status, action=action, retry_after=None if ra is None else float(ra),
+                       spend_limit=bool(entry.get("spend_limit", False)))
+        raise ValueError(f"http_errors entry {entry!r} is not understood")
+
+
+def _status(code: int) -> int:
+    if not 400 <= code <= 599:
+        raise ValueError(f"http_errors status {code} is not an HTTP error status")
+    return code
+
+
+def _op_key_ok(key: str) -> bool:
+    provider, _, op = key.rpartition(".")
+    if provider == "anthropic":
+        return op in ANTHROPIC_OPS
+    if provider == "gemini":
+        return op in GEMINI_OPS
+    return provider == "" and (op in ANTHROPIC_OPS or op in GEMINI_OPS or op == "*")
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Fault injection for one emulator run. Every field defaults to "behave normally"."""
+
+    #: Shares of items (0..1) that end errored / expired / with malformed output.
+    error_rate: float = 0.0
+    expire_rate: float = 0.0
+    malformed_rate: float = 0.0
+    #: Scripted replies per operation, consumed in order: ``{"create": [429, 529]}``;
+    #: keys are ``op``, ``anthropic.op``, ``gemini.op`` or ``*`` (any provider operation).
+    http_errors: dict[str, tuple[ScriptedError, ...]] = field(default_factory=dict)
+    #: Retry hint on 429/503/529 replies, in seconds (``retry-after-ms``, ``retry-after``,
+    #: Gemini ``RetryInfo.retryDelay``). None sends no hint.
+    retry_after: float | None = 0.05
+    #: Seconds to wait before answering: one number for every provider call, or per op.
+    delay: float | dict[str, float] = 0.0
+    #: Never answer (until the emulator stops): True for every provider call, or a list of ops.
+    hang: bool | tuple[str, ...] = False
+    #: How many creates succeed but get their connection closed with no reply.
+    drop_create_response: int = 0
+    results_out_of_order: bool = True
+    #: How many results downloads are cut mid-line (connection closed mid-stream).
+    truncate_results: int = 0
+    #: How the next created batch ends: "expire", "cancel" or "fail" (then cleared).
+    batch_outcome: str | None = None
+    #: Results of ended batches are gone (archived): results/download answer 404.
+    results_gone: bool = False
+    #: Replies follow instructions injected into the page text (for security tests).
+    obey_injections: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("error_rate", "expire_rate", "malformed_rate"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1, not {value}")
+        if self.error_rate + self.expire_rate + self.malformed_rate > 1.0 + 1e-9:
+            raise ValueError("error_rate + expire_rate + malformed_rate must not exceed 1")
+        if self.batch_outcome is not None and self.batch_outcome not in BATCH_OUTCOMES:
+            raise ValueError(f"batch_outcome must be one of {BATCH_OUTCOMES}, not {self.batch_outcome!r}")
+        for key in self.http_errors:
+            if not _op_key_ok(key):
+                raise ValueError(f"http_errors: unknown operation {key!r}")
+        ops = self.hang if isinstance(self.hang, tuple) else ()
+        ops += tuple(self.delay) if isinstance(self.delay, dict) else ()
+        for key in ops:
+            if not _op_key_ok(key):
+                raise ValueError(f"unknown operation {key!r}")
+
+    @classmethod
+    def build(cls, base: Faults | None = None, **changes: Any) -> Faults:
+        """Validate and normalise loosely typed changes (JSON, CLI) on top of ``base``."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(changes) - names
+        if unknown:
+            raise ValueError(f"unknown fault(s): {', '.join(sorted(unknown))}")
+        norm: dict[str, Any] = {}
+        for key, value in changes.items():
+            if key in ("error_rate", "expire_rate", "malformed_rate"):
+                norm[key] = float(value)
+            elif key == "http_errors":
+                norm[key] = {
+                    str(op): tuple(ScriptedError.parse(e) for e in (entries if isinstance(entries, (list, tuple)) else [entries]))
+                    for op, entries in (value or {}).items()
+                }
+            elif key == "retry_after":
+                norm[key] = None if value is None else float(value)
+            elif key == "delay":
+                norm[key] = {str(k): float(v) for k, v in value.items()} if isinstance(value, dict) else float(value or 0)
+            elif key == "hang":
+                norm[key] = tuple(str(v) for v in value) if isinstance(value, (list, tuple)) else bool(value)
+            elif key in ("drop_create_response", "truncate_results"):
+                norm[key] = int(value)  # True -> 1
+            elif key in ("results_out_of_order", "results_gone", "obey_injections"):
+                norm[key] = bool(value)
+            elif key == "batch_outcome":
+                norm[key] = value or None
+        return dataclasses.replace(base or cls(), **norm)
+
+    def delay_for(self, provider: str, op: str) -> float:
+        if isinstance(self.delay, dict):
+            return self.delay.get(f"{provider}.{op}", self.delay.get(op, self.delay.get("*", 0.0)))
+        return self.delay
+
+    def hangs(self, provider: str, op: str) -> bool:
+        if isinstance(self.hang, tuple):
+            return f"{provider}.{op}" in self.hang or op in self.hang or "*" in self.hang
+        return self.hang
+
+    def queue_key(self, provider: str, op: str) -> str | None:
+        """The non-empty scripted queue that applies to this call, most specific first."""
+        for key in (f"{provider}.{op}", op, "*"):
+            if self.http_errors.get(key):
+                return key
+        return None
+
+    def as_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["http_errors"] = {
+            op: [dataclasses.asdict(e) for e in entries] for op, entries in self.http_errors.items()
+        }
+        out["hang"] = list(self.hang) if isinstance(self.hang, tuple) else self.hang
+        return out

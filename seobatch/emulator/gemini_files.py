@@ -1,0 +1,5 @@
+"""Gemini Files API (placeholder)."""
+
+from __future__ import annotations
+
+ROUTES: list = []
