@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
 
+import pytest
 import requests
 
-from seobatch.cli import main
+from seobatch.cli import build_parser
+from seobatch.config import Settings
+from seobatch.errors import ConfigError
 
 
 def test_the_emulator_command_prints_its_url_and_env_serves_and_stops_on_ctrl_c():
@@ -36,8 +40,13 @@ def test_the_emulator_command_prints_its_url_and_env_serves_and_stops_on_ctrl_c(
     assert "emulator stopped" in out
 
 
-def test_bad_fault_flags_are_refused_with_a_clear_error(capsys):
-    assert main(["emulator", "--port", "0", "--error-rate", "2"]) == 1
-    assert "error_rate must be between 0 and 1" in capsys.readouterr().err
-    assert main(["emulator", "--port", "0", "--faults", "{oops"]) == 1
-    assert "--faults is not valid JSON" in capsys.readouterr().err
+def test_bad_fault_flags_are_refused_with_a_clear_error():
+    # Parsed and run without main(), which would install log handlers on pytest's streams.
+    for argv, needle in (
+        (["--error-rate", "2"], "error_rate must be between 0 and 1"),
+        (["--faults", "{oops"], "--faults is not valid JSON"),
+        (["--faults", '{"http_errors": {"create": [200]}}'], "not an HTTP error status"),
+    ):
+        args = build_parser().parse_args(["emulator", "--port", "0", *argv])
+        with pytest.raises(ConfigError, match=re.escape(needle)):
+            args.func(args, Settings())
