@@ -1,0 +1,295 @@
+"""``seobatch jobs`` (recent jobs, a table) and ``seobatch job ID`` (one job in full).
+
+The data comes from ``seobatch.reports``; this module only lays it out. ``--json``
+prints the report dicts as they are (their keys are a contract).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from .. import reports
+from ..config import Settings
+from ..models import STATUSES
+from ..term import (
+    STATUS_STYLE,
+    format_duration,
+    format_int,
+    format_usd,
+    humanize_seconds,
+    style,
+    use_color,
+)
+from .common import open_database
+
+RET_NOT_FOUND = 1
+
+JOBS_EPILOG = """\
+examples:
+  seobatch jobs                          the 20 most recent jobs
+  seobatch jobs --status failed          only failed jobs
+  seobatch jobs --model gemini-2.5-flash --limit 5
+  seobatch jobs --json | jq '.jobs[] | select(.errored > 0) | .id'
+
+COST is the job's cost at batch prices, recorded when its results were saved
+("-" while the job runs, "unknown" when the model has no price).
+AGE is the time since the job was created."""
+
+JOB_EPILOG = """\
+examples:
+  seobatch job 42
+  seobatch job 42 --json | jq .errors
+
+Errored items are grouped by reason: numbers become N and quoted text
+becomes …, so "title is 75 characters" and "title is 81 characters" count
+as one problem. The cost is computed from the items' token counts at batch
+prices, next to what the same tokens would have cost interactively."""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    jobs = sub.add_parser(
+        "jobs",
+        help="recent jobs: status, counts, cost, provider batch id",
+        description="List recent jobs, newest first: model, provider, status, pages, "
+        "succeeded/errored/expired items, cost at batch prices, age and the provider's "
+        "batch id.",
+        epilog=JOBS_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    jobs.add_argument("--status", choices=STATUSES, help="only jobs in this status")
+    jobs.add_argument("--model", metavar="M", help="only jobs of this model")
+    jobs.add_argument(
+        "--limit", type=_positive_int, default=reports.DEFAULT_LIMIT, metavar="N",
+        help=f"show at most N jobs (default {reports.DEFAULT_LIMIT})",
+    )
+    jobs.add_argument("--json", action="store_true", help="print JSON for scripts")
+    jobs.set_defaults(func=run_jobs)
+
+    job = sub.add_parser(
+        "job",
+        help="one job in full: items, grouped errors, tokens, cost",
+        description="Show everything about one job: status and timestamps, turnaround, "
+        "provider and batch id, the outcome of its items, the reasons of errored items "
+        "grouped with counts, token usage, the cost at batch prices next to the "
+        "interactive price, the error of a failed job, its metadata and events.",
+        epilog=JOB_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    job.add_argument("id", type=int, metavar="ID", help="the job id (first column of `seobatch jobs`)")
+    job.add_argument("--json", action="store_true", help="print JSON for scripts")
+    job.set_defaults(func=run_job)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+# -- seobatch jobs ---------------------------------------------------------------------------
+
+
+def run_jobs(args: argparse.Namespace, settings: Settings) -> int:
+    open_database(settings)
+    rows = reports.list_jobs(status=args.status, model=args.model, limit=args.limit)
+    total = reports.count_jobs(status=args.status, model=args.model)
+    if args.json:
+        _print_json({"jobs": rows, "shown": len(rows), "total": total})
+        return 0
+    out = sys.stdout
+    color = use_color(out)
+    if not rows:
+        if args.status or args.model:
+            print("no jobs" + "".join(filter(None, [
+                args.status and f" with status {args.status}",
+                args.model and f" of model {args.model}",
+            ])))
+        else:
+            print("no jobs yet; start one with `seobatch run`")
+        return 0
+    print(render_table(rows, color=color))
+    summary = reports.active_summary()
+    active = [f"{summary[s]} {s}" for s in ("collecting", "submitting", "processing") if summary[s]]
+    footer = f"{len(rows)} of {total} job{'s' if total != 1 else ''}"
+    footer += f" · active: {', '.join(active)}" if active else " · none active"
+    print(style(footer, "dim", enabled=color))
+    return 0
+
+
+COLUMNS = (
+    # header, key/renderer, right-aligned
+    ("ID", lambda r: str(r["id"]), True),
+    ("MODEL", lambda r: r["model"], False),
+    ("PROVIDER", lambda r: r["provider"] or "-", False),
+    ("STATUS", lambda r: r["status"], False),
+    ("PAGES", lambda r: format_int(r["pages"]), True),
+    ("OK", lambda r: format_int(r["succeeded"]), True),
+    ("ERR", lambda r: format_int(r["errored"]), True),
+    ("EXP", lambda r: format_int(r["expired"]), True),
+    ("COST", lambda r: _cost_cell(r), True),
+    ("AGE", lambda r: humanize_seconds(r["age_seconds"]), True),
+    ("BATCH ID", lambda r: r["provider_batch_id"] or "-", False),
+)
+
+
+def _cost_cell(row: dict[str, Any]) -> str:
+    if row["cost_usd"] is not None:
+        return format_usd(row["cost_usd"])
+    return "unknown" if row["status"] == "completed" else "-"
+
+
+def render_table(rows: list[dict[str, Any]], *, color: bool = False) -> str:
+    """The jobs as an aligned table; colour marks statuses and errors (padding stays exact)."""
+    cells = [[render(r) for _, render, _ in COLUMNS] for r in rows]
+    widths = [
+        max(len(header), *(len(c[i]) for c in cells)) for i, (header, _, _) in enumerate(COLUMNS)
+    ]
+
+    def line(values: list[str], row: dict[str, Any] | None) -> str:
+        out = []
+        for i, (value, (header, _, right)) in enumerate(zip(values, COLUMNS, strict=True)):
+            padded = value.rjust(widths[i]) if right else value.ljust(widths[i])
+            if row is None:
+                padded = style(padded, "bold", enabled=color)
+            elif header == "STATUS":
+                padded = style(padded, STATUS_STYLE.get(row["status"], ""), enabled=color)
+            elif header == "ERR" and row["errored"]:
+                padded = style(padded, "red", enabled=color)
+            elif header == "EXP" and row["expired"]:
+                padded = style(padded, "yellow", enabled=color)
+            out.append(padded)
+        return "  ".join(out).rstrip()
+
+    lines = [line([h for h, _, _ in COLUMNS], None)]
+    lines += [line(c, r) for c, r in zip(cells, rows, strict=True)]
+    return "\n".join(lines)
+
+
+# -- seobatch job ID -------------------------------------------------------------------------
+
+
+def run_job(args: argparse.Namespace, settings: Settings) -> int:
+    open_database(settings)
+    detail = reports.job_detail(args.id, settings=settings)
+    if detail is None:
+        print(f"seobatch: error: no job with id {args.id} (see `seobatch jobs`)", file=sys.stderr)
+        return RET_NOT_FOUND
+    if args.json:
+        _print_json(detail)
+        return 0
+    print(render_detail(detail, color=use_color(sys.stdout)))
+    return 0
+
+
+def _when(value: str | None) -> str:
+    return "-" if value is None else value.replace("T", " ").replace("Z", " UTC")
+
+
+def render_detail(d: dict[str, Any], *, color: bool = False) -> str:
+    """One job as a page of text, the most useful facts first."""
+
+    def head(text: str) -> str:
+        return style(text, "bold", enabled=color)
+
+    status = style(d["status"], STATUS_STYLE.get(d["status"], ""), "bold", enabled=color)
+    out = [f"{head('job ' + str(d['id']))}  {status}"]
+    if d["error"]:
+        out.append(style(f"  error        {d['error']}", "red", enabled=color))
+    out += [
+        f"  model        {d['model']} ({d['provider'] or 'unknown provider'})",
+        f"  batch id     {d['provider_batch_id'] or '- (not submitted)'}",
+        f"  created      {_when(d['created_at'])} ({humanize_seconds(d['age_seconds'])} ago)",
+        f"  submitted    {_when(d['submitted_at'])}",
+        f"  completed    {_when(d['completed_at'])}",
+        _timing(d),
+        "",
+    ]
+
+    items = d["items"]
+    total = items["total"]
+    out.append(head(f"items ({format_int(total)})"))
+    shown = [s for s in ("succeeded", "errored", "expired", "canceled", "pending") if items.get(s)]
+    width = max([len(format_int(items[s])) for s in shown] or [1])
+    for s in shown:
+        pct = f"{100 * items[s] / total:5.1f}%" if total else ""
+        out.append(f"  {s:<10} {format_int(items[s]).rjust(width)}  {pct}")
+    if not shown:
+        out.append("  none yet")
+    counted = (d["succeeded"], d["errored"], d["expired"])
+    if d["status"] == "completed" and counted != (items["succeeded"], items["errored"], items["expired"]):
+        out.append(style(
+            f"  (the job recorded {counted[0]:,} succeeded, {counted[1]:,} errored, "
+            f"{counted[2]:,} expired)", "yellow", enabled=color))
+    out.append("")
+
+    if d["errors"]:
+        n = sum(g["count"] for g in d["errors"])
+        out.append(head(f"errors ({n:,} item{'s' if n != 1 else ''}, "
+                        f"{len(d['errors'])} reason{'s' if len(d['errors']) != 1 else ''})"))
+        cw = max(len(f"{g['count']:,}") for g in d["errors"])
+        for g in d["errors"][:15]:
+            out.append(f"  {g['count']:>{cw},}  {style(g['reason'], 'red', enabled=color)}")
+            if g["example"] and g["example"] != g["reason"]:
+                out.append(style(f"  {'':>{cw}}  e.g. {_shorten(g['example'], 100)}", "dim",
+                                 enabled=color))
+        if len(d["errors"]) > 15:
+            out.append(f"  … and {len(d['errors']) - 15} more reasons (see --json)")
+        out.append("")
+
+    tokens, cost = d["tokens"], d["cost"]
+    out.append(head("usage"))
+    out.append(f"  tokens       {tokens['input']:,} in, {tokens['output']:,} out")
+    if cost["priced"]:
+        line = f"  cost         {format_usd(cost['batch_usd'])} at batch prices"
+        if cost["interactive_usd"]:
+            pct = 100 * cost["savings_usd"] / cost["interactive_usd"]
+            line += (f"; interactive would be {format_usd(cost['interactive_usd'])} "
+                     + style(f"(saved {format_usd(cost['savings_usd'])}, {pct:.0f}%)", "green",
+                             enabled=color))
+        out.append(line)
+    else:
+        out.append(f"  cost         unknown: no price for {d['model']} "
+                   "(add it with SEOBATCH_PRICES_FILE)")
+    if cost["recorded_usd"] is not None and cost["priced"] and cost["batch_usd"] is not None \
+            and abs(cost["recorded_usd"] - cost["batch_usd"]) > 1e-6:
+        out.append(f"  recorded     {format_usd(cost['recorded_usd'])} (by the results stage)")
+
+    if d["metadata"]:
+        out += ["", head("metadata")]
+        kw = max(len(k) for k in d["metadata"])
+        for key, value in d["metadata"].items():
+            text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+            out.append(f"  {key:<{kw}}  {_shorten(text, 100)}")
+
+    if d["events"]:
+        out += ["", head("events")]
+        for e in d["events"]:
+            state = (f"delivered {_when(e['published_at'])}" if e["published_at"]
+                     else style("not delivered yet", "yellow", enabled=color))
+            out.append(f"  {e['name']:<14} {_when(e['created_at'])}  {state}")
+    return "\n".join(out)
+
+
+def _timing(d: dict[str, Any]) -> str:
+    if d["turnaround_seconds"] is not None:
+        return f"  turnaround   {format_duration(d['turnaround_seconds'])} (submitted → completed)"
+    if d["completed_at"]:
+        return f"  took         {format_duration(d['duration_seconds'])} (created → ended)"
+    return f"  running for  {format_duration(d['duration_seconds'])}"
+
+
+def _shorten(text: str, width: int) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _print_json(value: Any) -> None:
+    json.dump(value, sys.stdout, indent=2, ensure_ascii=False, sort_keys=True)
+    sys.stdout.write("\n")

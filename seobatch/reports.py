@@ -1,0 +1,268 @@
+"""What the operator views show, as plain data: the CLI renders it, metrics and the demo reuse it.
+
+``list_jobs()`` gives the rows of ``seobatch jobs``; ``job_detail()`` everything about one
+job for ``seobatch job ID``. Both return JSON-ready dicts whose keys are a contract
+(``--json`` prints them as they are): add keys, never rename or drop one.
+
+Every figure comes from a fixed number of grouped queries, never one query per item,
+so a job of 100,000 pages reports as fast as a job of ten.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from peewee import fn
+
+from .config import Settings
+from .db import utcnow
+from .models import ACTIVE_STATUSES, ITEM_STATUSES, SeoBatchEvent, SeoBatchItem, SeoBatchJob
+
+DEFAULT_LIMIT = 20
+#: Reasons longer than this are grouped by their beginning (bounds the rows read).
+REASON_PREFIX_CHARS = 160
+#: Metadata keys shown in their own place, not among the "highlights".
+_SHOWN_ELSEWHERE = frozenset({"error", "cost_usd", "provider"})
+
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def iso(value: datetime | None) -> str | None:
+    """A stored (naive UTC) time as ISO 8601 with ``Z``; None stays None."""
+    return None if value is None else value.replace(microsecond=0).isoformat() + "Z"
+
+
+def seconds_between(start: datetime | None, end: datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return round((end - start).total_seconds(), 3)
+
+
+def normalize_reason(reason: str | None) -> str:
+    """The group an error reason belongs to: quoted text → ``…``, numbers → ``N``.
+
+    ``invalid_output: title is 75 characters, needs 10-70`` and ``… is 81 characters …``
+    are the same problem; ``not JSON: 'Sure! Here is…'`` differs only in the quote.
+    """
+    if not reason or not reason.strip():
+        return "(no reason recorded)"
+    text = " ".join(reason.split())
+    text = _QUOTED.sub("…", text)
+    text = _NUMBER.sub("N", text)
+    return text[:120]
+
+
+# -- the list ------------------------------------------------------------------------------
+
+
+def list_jobs(
+    *,
+    status: str | None = None,
+    model: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+    now: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """The most recent jobs first, optionally only one status and/or model.
+
+    Returns:
+        One dict per job: ``id model provider status pages succeeded errored expired
+        cost_usd created_at submitted_at completed_at age_seconds provider_batch_id error``.
+        ``cost_usd`` is what the results stage recorded at batch prices (None: not known
+        yet, or the model has no price).
+    """
+    now = now or utcnow()
+    query = SeoBatchJob.select().order_by(SeoBatchJob.id.desc()).limit(limit)
+    if status:
+        query = query.where(SeoBatchJob.status == status)
+    if model:
+        query = query.where(SeoBatchJob.model == model)
+    jobs = list(query)
+    # Before submission total_pages is still 0: count the collected items, one query.
+    collected = _item_totals(j.id for j in jobs if j.status in ACTIVE_STATUSES and not j.total_pages)
+    return [_row(job, now, collected.get(job.id)) for job in jobs]
+
+
+def count_jobs(*, status: str | None = None, model: str | None = None) -> int:
+    query = SeoBatchJob.select()
+    if status:
+        query = query.where(SeoBatchJob.status == status)
+    if model:
+        query = query.where(SeoBatchJob.model == model)
+    return query.count()
+
+
+def _item_totals(job_ids: Iterable[int]) -> dict[int, int]:
+    ids = list(job_ids)
+    if not ids:
+        return {}
+    rows = (
+        SeoBatchItem.select(SeoBatchItem.job, fn.COUNT(SeoBatchItem.id))
+        .where(SeoBatchItem.job.in_(ids))
+        .group_by(SeoBatchItem.job)
+        .tuples()
+    )
+    return dict(rows)
+
+
+def _row(job: SeoBatchJob, now: datetime, collected: int | None) -> dict[str, Any]:
+    meta = job.metadata or {}
+    return {
+        "id": job.id,
+        "model": job.model,
+        "provider": job.provider,
+        "status": job.status,
+        "pages": job.total_pages or collected or 0,
+        "succeeded": job.succeeded_count or 0,
+        "errored": job.errored_count or 0,
+        "expired": job.expired_count or 0,
+        "cost_usd": _number(meta.get("cost_usd")),
+        "created_at": iso(job.created_at),
+        "submitted_at": iso(job.submitted_at),
+        "completed_at": iso(job.completed_at),
+        "age_seconds": seconds_between(job.created_at, now),
+        "provider_batch_id": job.ai_batch_id,
+        "error": meta.get("error"),
+    }
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+# -- one job -------------------------------------------------------------------------------
+
+
+def job_detail(
+    job_id: int, *, settings: Settings | None = None, now: datetime | None = None
+) -> dict[str, Any] | None:
+    """Everything about one job, or None when there is no such job.
+
+    Returns:
+        The ``list_jobs`` row plus ``updated_at``, ``turnaround_seconds`` (submitted →
+        completed), ``duration_seconds`` (created → completed, or now), ``items``
+        (count per item status and ``total``), ``errors`` (errored items grouped by
+        ``normalize_reason``: ``reason``, ``count``, ``example``, most frequent first),
+        ``tokens`` (``input``, ``output``: sums over the items), ``cost`` (``batch_usd``
+        and ``interactive_usd`` for those tokens, ``savings_usd``, ``recorded_usd`` from
+        the job, ``priced``), ``metadata`` (the other keys of the job's metadata) and
+        ``events`` (the lifecycle events and when they were delivered).
+    """
+    job = SeoBatchJob.get_or_none(SeoBatchJob.id == job_id)
+    if job is None:
+        return None
+    now = now or utcnow()
+    detail = _row(job, now, None)
+    items, tokens = _item_breakdown(job.id)
+    if not detail["pages"]:
+        detail["pages"] = items["total"]
+    meta = job.metadata or {}
+    detail.update(
+        updated_at=iso(job.updated_at),
+        turnaround_seconds=seconds_between(job.submitted_at, job.completed_at),
+        duration_seconds=seconds_between(job.created_at, job.completed_at or now),
+        items=items,
+        errors=error_groups(job.id),
+        tokens=tokens,
+        cost=_costs(job.model, tokens, meta, settings),
+        metadata={k: v for k, v in sorted(meta.items()) if k not in _SHOWN_ELSEWHERE},
+        events=[
+            {"name": name, "created_at": iso(created), "published_at": iso(published)}
+            for name, created, published in SeoBatchEvent.select(
+                SeoBatchEvent.name, SeoBatchEvent.created_at, SeoBatchEvent.published_at
+            ).where(SeoBatchEvent.job == job.id).order_by(SeoBatchEvent.id).tuples()
+        ],
+    )
+    return detail
+
+
+def _item_breakdown(job_id: int) -> tuple[dict[str, int], dict[str, int]]:
+    """Items per status and token sums: one GROUP BY over the job's items."""
+    items = dict.fromkeys(ITEM_STATUSES, 0)
+    tokens = {"input": 0, "output": 0}
+    rows = (
+        SeoBatchItem.select(
+            SeoBatchItem.status,
+            fn.COUNT(SeoBatchItem.id),
+            fn.SUM(SeoBatchItem.input_tokens),
+            fn.SUM(SeoBatchItem.output_tokens),
+        )
+        .where(SeoBatchItem.job == job_id)
+        .group_by(SeoBatchItem.status)
+        .tuples()
+    )
+    for status, count, tokens_in, tokens_out in rows:
+        items[status] = items.get(status, 0) + count
+        tokens["input"] += int(tokens_in or 0)
+        tokens["output"] += int(tokens_out or 0)
+    items["total"] = sum(items.values())
+    return items, tokens
+
+
+def error_groups(job_id: int, *, status: str = "errored") -> list[dict[str, Any]]:
+    """The reasons of a job's ``status`` items, grouped by ``normalize_reason``.
+
+    The database groups identical reasons (by their first ``REASON_PREFIX_CHARS``
+    characters); Python merges the groups that differ only in numbers or quotes.
+    """
+    head = fn.SUBSTR(SeoBatchItem.error, 1, REASON_PREFIX_CHARS)
+    rows = (
+        SeoBatchItem.select(head.alias("reason"), fn.COUNT(SeoBatchItem.id))
+        .where((SeoBatchItem.job == job_id) & (SeoBatchItem.status == status))
+        .group_by(head)
+        .tuples()
+    )
+    groups: dict[str, dict[str, Any]] = {}
+    for reason, count in rows.iterator():
+        key = normalize_reason(reason)
+        group = groups.setdefault(key, {"reason": key, "count": 0, "example": reason})
+        group["count"] += count
+    return sorted(groups.values(), key=lambda g: (-g["count"], g["reason"]))
+
+
+def _costs(
+    model: str, tokens: dict[str, int], meta: dict[str, Any], settings: Settings | None
+) -> dict[str, Any]:
+    from . import pricing
+
+    batch = pricing.batch_cost(model, tokens["input"], tokens["output"], settings)
+    interactive = pricing.interactive_cost(model, tokens["input"], tokens["output"], settings)
+    savings = None if batch is None or interactive is None else round(interactive - batch, 6)
+    return {
+        "batch_usd": batch,
+        "interactive_usd": interactive,
+        "savings_usd": savings,
+        "recorded_usd": _number(meta.get("cost_usd")),
+        "priced": batch is not None,
+    }
+
+
+def active_summary() -> dict[str, int]:
+    """How many jobs are in each status (for footers and the demo)."""
+    counts = dict.fromkeys(SeoBatchJob.STATUSES, 0)
+    rows = (
+        SeoBatchJob.select(SeoBatchJob.status, fn.COUNT(SeoBatchJob.id))
+        .group_by(SeoBatchJob.status)
+        .tuples()
+    )
+    for status, n in rows:
+        counts[status] = n
+    return counts
+
+
+__all__ = [
+    "DEFAULT_LIMIT",
+    "active_summary",
+    "count_jobs",
+    "error_groups",
+    "iso",
+    "job_detail",
+    "list_jobs",
+    "normalize_reason",
+]
