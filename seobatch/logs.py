@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
@@ -90,6 +91,28 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False, default=str)
 
 
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of each record.
+
+    A handler bound to the ``sys.stderr`` of its creation would keep writing to a stream
+    that test runners (and some daemons) have since closed or replaced.
+    """
+
+    _seobatch = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._explicit: Any = None
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return self._explicit if self._explicit is not None else sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        self._explicit = None if value is sys.stderr else value
+
+
 def make_formatter(fmt: str = "text") -> logging.Formatter:
     """The formatter for ``fmt`` (``text`` or ``json``)."""
     if fmt == "json":
@@ -106,10 +129,9 @@ def setup_logging(
     secrets redacted."""
     formatter = make_formatter(fmt)
     root = logging.getLogger()
-    ours = [h for h in root.handlers if getattr(h, "_seobatch", False)]
+    ours = [h for h in root.handlers if isinstance(h, StderrHandler)]
     if not ours:
-        handler = logging.StreamHandler()
-        handler._seobatch = True  # type: ignore[attr-defined]
+        handler = StderrHandler()
         root.addHandler(handler)
         ours = [handler]
     for handler in ours:
