@@ -1,0 +1,219 @@
+"""Job metrics: the values match the database, the text parses, the worker serves both."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+prometheus_client = pytest.importorskip("prometheus_client")
+from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
+
+from seobatch import db, metrics  # noqa: E402
+from seobatch.cli import main  # noqa: E402
+from seobatch.models import SeoBatchEvent, SeoBatchJob  # noqa: E402
+
+
+def finished(model: str, batch: str, *, counts=(0, 0, 0), cost=None, minutes: float = 10) -> SeoBatchJob:
+    job = SeoBatchJob.create(model=model, status="submitting")
+    assert job.mark_submitted(batch)
+    assert job.mark_completed(*counts, extra_metadata=None if cost is None else {"cost_usd": cost})
+    SeoBatchJob.update(submitted_at=job.completed_at - timedelta(minutes=minutes)).where(
+        SeoBatchJob.id == job.id).execute()
+    return job
+
+
+@pytest.fixture
+def jobs_in_every_state(any_db):
+    finished("claude-sonnet-4-5", "b1", counts=(8, 1, 1), cost=0.5, minutes=2)
+    finished("claude-sonnet-4-5", "b2", counts=(10, 0, 0), cost=0.25, minutes=45)
+    finished("gemini-2.5-flash", "g1", counts=(3, 2, 0), cost=None, minutes=300)
+    SeoBatchJob.create(model="gemini-2.5-flash", status="processing", total_pages=7)
+    stuck = SeoBatchJob.create(model="claude-sonnet-4-5", status="submitting")
+    SeoBatchJob.update(updated_at=db.utcnow() - timedelta(hours=2)).where(
+        SeoBatchJob.id == stuck.id).execute()
+    SeoBatchJob.create(model="gemini-2.5-flash").mark_failed("boom")
+    # One event left undelivered (its process died before delivery)
+    SeoBatchEvent.update(published_at=None).where(SeoBatchEvent.id == 1).execute()
+    return any_db
+
+
+def sample(reg, name: str, **labels) -> float | None:
+    return reg.get_sample_value(name, labels)
+
+
+def test_collector_values_match_the_database(jobs_in_every_state):
+    reg = metrics.registry()
+    claude = {"model": "claude-sonnet-4-5", "provider": "anthropic"}
+    gemini = {"model": "gemini-2.5-flash", "provider": "gemini"}
+    # Jobs by status (absent statuses are 0, not missing)
+    assert sample(reg, "seobatch_jobs", status="completed", **claude) == 2
+    assert sample(reg, "seobatch_jobs", status="submitting", **claude) == 1
+    assert sample(reg, "seobatch_jobs", status="collecting", **claude) == 0
+    assert sample(reg, "seobatch_jobs", status="processing", **gemini) == 1
+    assert sample(reg, "seobatch_jobs", status="failed", **gemini) == 1
+    assert sample(reg, "seobatch_job_pages", status="processing", **gemini) == 7
+    # Items by outcome over completed jobs
+    assert sample(reg, "seobatch_items_total", outcome="succeeded", **claude) == 18
+    assert sample(reg, "seobatch_items_total", outcome="errored", **claude) == 1
+    assert sample(reg, "seobatch_items_total", outcome="expired", **claude) == 1
+    assert sample(reg, "seobatch_items_total", outcome="errored", **gemini) == 2
+    # Turnaround histogram: 2 min and 45 min for claude, 5 h for gemini
+    assert sample(reg, "seobatch_job_turnaround_seconds_count", **claude) == 2
+    assert sample(reg, "seobatch_job_turnaround_seconds_bucket", le="300.0", **claude) == 1
+    assert sample(reg, "seobatch_job_turnaround_seconds_bucket", le="3600.0", **claude) == 2
+    assert sample(reg, "seobatch_job_turnaround_seconds_sum", **claude) == pytest.approx(47 * 60, abs=1)
+    assert sample(reg, "seobatch_job_turnaround_seconds_bucket", le="14400.0", **gemini) == 0
+    assert sample(reg, "seobatch_job_turnaround_seconds_bucket", le="28800.0", **gemini) == 1
+    # Cost: recorded costs summed; a job without one counted as unknown
+    assert sample(reg, "seobatch_cost_usd_total", **claude) == pytest.approx(0.75)
+    assert sample(reg, "seobatch_cost_usd_total", **gemini) == 0
+    assert sample(reg, "seobatch_cost_unknown_jobs_total", **gemini) == 1
+    assert sample(reg, "seobatch_last_completed_timestamp_seconds", **claude) == pytest.approx(
+        time.time(), abs=120)
+    # Stuck-job and outbox signals
+    assert sample(reg, "seobatch_oldest_active_job_seconds", status="submitting") == pytest.approx(
+        7200, abs=120)
+    assert sample(reg, "seobatch_oldest_active_job_seconds", status="collecting") == 0
+    assert sample(reg, "seobatch_events_undelivered") == 1
+    assert sample(reg, "seobatch_database_up") == 1
+
+
+def test_exposition_text_parses_as_prometheus_format(jobs_in_every_state):
+    text = metrics.exposition().decode("utf-8")
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert {"seobatch_jobs", "seobatch_items", "seobatch_job_turnaround_seconds",
+            "seobatch_cost_usd", "seobatch_events_undelivered", "seobatch_database_up"} <= set(families)
+    assert families["seobatch_job_turnaround_seconds"].type == "histogram"
+    assert families["seobatch_items"].type == "counter"
+
+
+def test_an_unreachable_database_answers_with_database_up_zero(tmp_path):
+    db.configure(f"sqlite:///{tmp_path / 'missing-dir' / 'x.db'}")
+    try:
+        reg = metrics.registry()
+        assert sample(reg, "seobatch_database_up") == 0
+        assert sample(reg, "seobatch_jobs", status="completed", model="x", provider="y") is None
+    finally:
+        db.database.close()
+
+
+def test_the_metrics_server_answers_over_http(jobs_in_every_state):
+    server = metrics.make_metrics_server("127.0.0.1", 0)
+    thread = metrics.serve_in_thread(server)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/metrics", timeout=5) as r:
+            body = r.read().decode()
+            assert r.status == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    assert 'seobatch_jobs{model="claude-sonnet-4-5",provider="anthropic",status="completed"} 2.0' in body
+
+
+def test_cli_metrics_once_prints_the_metrics(jobs_in_every_state, monkeypatch, capsys):
+    monkeypatch.setenv("DATABASE_URL", jobs_in_every_state)
+    assert main(["metrics", "--once"]) == 0
+    families = {f.name for f in text_string_to_metric_families(capsys.readouterr().out)}
+    assert "seobatch_jobs" in families
+
+
+def test_without_prometheus_client_install_warns_and_the_command_explains(monkeypatch, caplog,
+                                                                          capsys):
+    from dramatiq.brokers.redis import RedisBroker
+
+    monkeypatch.setitem(sys.modules, "prometheus_client", None)  # import now fails
+    broker = RedisBroker(url="redis://127.0.0.1:1/0")
+    assert metrics.install(broker) is False
+    assert "pip install 'seobatch[metrics]'" in caplog.text
+    capsys.readouterr()
+    assert main(["metrics", "--once"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "seobatch metrics needs it" in err
+
+
+def test_install_adds_one_middleware_that_forks_the_combined_server():
+    from dramatiq.brokers.redis import RedisBroker
+    from dramatiq.brokers.stub import StubBroker
+    from dramatiq.middleware.prometheus import Prometheus
+
+    # An in-process broker has no worker processes to scrape: nothing added
+    stub = StubBroker()
+    assert metrics.install(stub) is False
+    assert not any(isinstance(m, Prometheus) for m in stub.middleware)
+    # A Redis broker gets it once, replacing a plain Prometheus middleware
+    broker = RedisBroker(url="redis://127.0.0.1:1/0")
+    broker.add_middleware(Prometheus())
+    assert metrics.install(broker) is True
+    assert metrics.install(broker) is True
+    ours = [m for m in broker.middleware if isinstance(m, Prometheus)]
+    assert len(ours) == 1 and isinstance(ours[0], metrics.middleware_class())
+    assert ours[0].forks == [metrics.exposition_server]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_a_dramatiq_worker_serves_dramatiq_and_job_metrics_on_one_port(
+    sqlite_db, redis_url, redis_namespace, tmp_path
+):
+    # Given a job in the database and a real dramatiq worker whose broker called install()
+    finished("claude-sonnet-4-5", "b1", counts=(5, 0, 0), cost=0.1)
+    db.database.close()
+    port = _free_port()
+    env = {
+        **os.environ, "REDIS_URL": redis_url, "TEST_NAMESPACE": redis_namespace,
+        "DATABASE_URL": sqlite_db, "dramatiq_prom_host": "127.0.0.1",
+        "dramatiq_prom_port": str(port), "dramatiq_prom_db": str(tmp_path / "prom"),
+        "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]),
+    }
+    (tmp_path / "prom").mkdir()
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "dramatiq", "metrics_worker_app", "--processes", "1",
+         "--threads", "1"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        # When a message is processed
+        from dramatiq import Message
+        from dramatiq.brokers.redis import RedisBroker
+
+        sender = RedisBroker(url=redis_url, namespace=redis_namespace)
+        sender.declare_queue("default")
+        sender.enqueue(Message(queue_name="default", actor_name="ping", args=(), kwargs={},
+                               options={}))
+        # Then one scrape shows Dramatiq's message counter and the job metrics together
+        body, deadline = "", time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                    body = r.read().decode()
+                if "dramatiq_messages_total{" in body:
+                    break
+            except OSError:
+                pass
+            assert worker.poll() is None, worker.stderr.read().decode()[-2000:]
+            time.sleep(0.3)
+        assert 'dramatiq_messages_total{actor_name="ping",queue_name="default"} 1.0' in body
+        assert ('seobatch_jobs{model="claude-sonnet-4-5",provider="anthropic",status="completed"}'
+                ' 1.0') in body
+        assert "seobatch_database_up 1.0" in body
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
