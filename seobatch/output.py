@@ -65,16 +65,30 @@ INJECTION_RE = re.compile(
 
 
 #: Where a page gives the model orders; what follows on the line is the injected payload.
-PAGE_ORDER_RE = re.compile(
-    r"\b(?:ignore|disregard|forget|override)\s+(?:all\s+|any\s+)?(?:of\s+)?(?:the\s+|your\s+|my\s+)?"
-    r"(?:previous|prior|above|earlier|preceding|system)\s+(?:instructions?|prompts?|rules|directions)|"
-    r"<\s*/?\s*(?:system|instructions?|im_start|im_end|assistant)\s*>|\[/?(?:INST|SYSTEM)\]|"
-    r"^\s*(?:#{1,6}\s*)?(?:system|assistant|new instructions)\s*:|\bnew instructions\s*:|"
-    r"\byou are now\b|\b(?:instead|now)\s*,?\s+(?:write|say|output|respond|reply|set)\b|"
-    r"\bset (?:the |your )?(?:seo )?(?:title|meta description|description) to\b|"
-    r"\bthe (?:seo )?(?:title|description) (?:must|should|has to) (?:be|say|read)\b",
-    re.IGNORECASE | re.MULTILINE,
+#: Each pattern runs (on lower-cased text) only when its keyword is present, and starts
+#: with that literal (a word boundary is checked behind it): Python's re then skips ahead
+#: fast, where a leading ``\b`` would make it try every position of a long page.
+_ORDER_TAIL = (
+    r"\s+(?:all\s+|any\s+)?(?:of\s+)?(?:the\s+|your\s+|my\s+)?(?:previous|prior|above|earlier|"
+    r"preceding|system)\s+(?:instructions?|prompts?|rules|directions)"
 )
+PAGE_ORDERS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (keyword, re.compile(pattern, re.MULTILINE))
+    for keyword, pattern in (
+        *((verb, f"{verb}(?<!\\w{verb}){_ORDER_TAIL}") for verb in ("ignore", "disregard", "forget", "override")),
+        ("<", r"<\s*/?\s*(?:system|instructions?|im_start|im_end|assistant)\s*>"),
+        ("[", r"\[/?(?:inst|system)\]"),
+        # "System: …" as a fake chat turn at the start of a line ("Operating system: …" is not).
+        ("system", r"^[ \t#>*-]*system[ \t]*:"),
+        ("assistant", r"^[ \t#>*-]*assistant[ \t]*:"),
+        ("new instructions", r"new instructions(?<!\wnew instructions)\s*:"),
+        ("you are now", r"you are now(?<!\wyou are now)\b"),
+        ("instead", r"instead(?<!\winstead)\s*,?\s+(?:write|say|output|respond|reply)\b"),
+        ("set ", r"set (?<!\wset )(?:the |your )?(?:seo )?(?:title|meta description|description) to\b"),
+    )
+)
+#: Page text looked at for orders and hosts (the prompt carries far less than this).
+_PAGE_SCAN_CHARS = 200_000
 #: Words of an injected payload that, found in a row in a reply, show the model obeyed.
 _ECHO_WORDS = 4
 
@@ -240,7 +254,7 @@ class _Page:
 
     def __init__(self, url: str | None, text: str | None) -> None:
         self.url = url
-        self.text = text or ""
+        self.text = (text or "")[:_PAGE_SCAN_CHARS]
         self._hosts: set[str] | None = None
         self._lower: str | None = None
         self._orders: list[list[str]] | None = None
@@ -253,23 +267,31 @@ class _Page:
                 self._hosts.add(_host(self.url))
         return self._hosts
 
-    def says(self, phrase: str) -> bool:
+    @property
+    def lower(self) -> str:
         if self._lower is None:
-            self._lower = " ".join(self.text.lower().split())
-        return phrase.lower() in self._lower
+            self._lower = self.text.lower()
+        return self._lower
+
+    def says(self, phrase: str) -> bool:
+        return " ".join(phrase.lower().split()) in " ".join(self.lower.split())
 
     @property
     def orders(self) -> list[list[str]]:
         """The payloads of instructions the page gives, as lists of words."""
         if self._orders is None:
             self._orders = []
-            for m in list(PAGE_ORDER_RE.finditer(self.text))[:20]:
-                line = self.text[m.end() : m.end() + 300].split("\n", 1)[0]
-                words = _words(line)[:40]
-                if not words:  # the order is on the next line
-                    words = _words(self.text[m.end() : m.end() + 400])[:40]
-                if words:
-                    self._orders.append(words)
+            lower = self.lower
+            for keyword, pattern in PAGE_ORDERS:
+                if keyword not in lower:
+                    continue
+                for m in list(pattern.finditer(lower))[:20]:
+                    line = lower[m.end() : m.end() + 300].split("\n", 1)[0]
+                    words = _words(line)[:40]
+                    if not words:  # the order is on the next line
+                        words = _words(lower[m.end() : m.end() + 400])[:40]
+                    if words:
+                        self._orders.append(words)
         return self._orders
 
     def echoed_order(self, text: str) -> str | None:
