@@ -14,9 +14,9 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from . import replies
+from . import jsonstream, replies
 from .state import Batch, Item, digest, new_anthropic_id, new_id, rfc3339
-from .wire import Request, Response
+from .wire import BadBody, Request, Response
 
 NAME = "anthropic"
 VERSIONS = ("2023-06-01", "2026-10-21")
@@ -99,34 +99,60 @@ def _request_id(req: Request) -> str:
 
 # -- handlers -----------------------------------------------------------------------------
 def create(emu: Any, req: Request) -> Response:
-    body = req.json(emu.max_body_bytes)
-    if not isinstance(body, dict):
-        return error(emu, req, 400, "Input should be a valid dictionary or object")
-    extra = sorted(set(body) - {"requests"})
-    if extra:
-        return error(emu, req, 400, f"{extra[0]}: Extra inputs are not permitted")
-    requests = body.get("requests")
-    if requests is None:
-        return error(emu, req, 400, "requests: Field required")
-    if not isinstance(requests, list):
-        return error(emu, req, 400, "requests: Input should be a valid list")
-    if not requests:
-        return error(emu, req, 400, "requests: List should have at least 1 item after validation, not 0")
-    if len(requests) > MAX_REQUESTS:
-        return error(emu, req, 400, f"requests: List should have at most {MAX_REQUESTS} items after "
-                                    f"validation, not {len(requests)}")
     version = req.header("anthropic-version") or VERSIONS[0]
     items: list[Item] = []
     seen: set[str] = set()
-    for i, entry in enumerate(requests):
-        problem = _check_entry(i, entry, seen)
-        if problem:
-            return error(emu, req, 400, problem)
-        items.append(_item(entry["custom_id"], entry["params"], version))
-    del body, requests
+    problem: str | None = None
+    count = 0
+    try:
+        for count, entry in enumerate(_entries(req, emu.max_body_bytes), start=1):
+            if problem is None and count <= MAX_REQUESTS:  # after a problem, only count the rest
+                problem = _check_entry(count - 1, entry, seen)
+                if problem is None:
+                    items.append(_item(entry["custom_id"], entry["params"], version))
+    except _Refused as exc:
+        return error(emu, req, 400, str(exc))
+    if count > MAX_REQUESTS:
+        return error(emu, req, 400, f"requests: List should have at most {MAX_REQUESTS} items after "
+                                    f"validation, not {count}")
+    if problem:
+        return error(emu, req, 400, problem)
+    if not items:
+        return error(emu, req, 400, "requests: List should have at least 1 item after validation, not 0")
     batch = emu.store.add_batch(NAME, new_anthropic_id(), items)
     # The create reply always shows the batch as just created, however short processing is.
     return Response.json(render(emu, req, batch, just_created=True))
+
+
+class _Refused(Exception):
+    """The body's envelope is wrong (message in the API's words)."""
+
+
+def _entries(req: Request, limit: int) -> Iterator[Any]:
+    """The ``requests`` array elements, decoded one by one as the body arrives."""
+    pieces = req.pieces(limit)
+    try:
+        yield from jsonstream.iter_array(pieces, "requests")
+        return
+    except jsonstream.NotStreamable as exc:
+        raw = exc.raw + b"".join(pieces)
+    except ValueError as exc:
+        raise BadBody(f"the request body is not valid JSON: {exc}") from None
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadBody(f"the request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise _Refused("Input should be a valid dictionary or object")
+    extra = sorted(set(body) - {"requests"})
+    if extra:
+        raise _Refused(f"{extra[0]}: Extra inputs are not permitted")
+    requests = body.get("requests")
+    if requests is None:
+        raise _Refused("requests: Field required")
+    if not isinstance(requests, list):
+        raise _Refused("requests: Input should be a valid list")
+    yield from requests
 
 
 def _check_entry(i: int, entry: Any, seen: set[str]) -> str | None:

@@ -18,8 +18,7 @@ from urllib.parse import unquote, urlsplit
 TITLE_MAX = 60  # what we aim for; the accepted window is 10..70
 DESCRIPTION_MAX = 160  # accepted window 50..170
 
-_URL_LINE = re.compile(r"^[ \t>*-]*URL:[ \t]*(\S.*?)[ \t]*$", re.MULTILINE)
-_TITLE_LINE = re.compile(r"^[ \t>*-]*Title:[ \t]*(.*?)[ \t]*$", re.MULTILINE)
+_LINE_PREFIX = frozenset(" \t>*-")
 _INJECTIONS = [
     re.compile(p, re.IGNORECASE | re.MULTILINE)
     for p in (
@@ -32,6 +31,8 @@ _INJECTIONS = [
         r"\byou are now\b",
     )
 ]
+#: Cheap substring screen before the regexes (pages are long; most contain none of these).
+_TRIGGERS = ("ignore", "forget", "disregard", "override", "system", "instruction", "[inst]", "you are now", "im_")
 _PLAIN_TEXT_ASKS = ("plain text", "not json", "no json", "without json", "not in json")
 _MALFORMED_KINDS = ("prose", "too_long", "truncated", "refusal")
 
@@ -58,9 +59,19 @@ def digest(*parts: str) -> int:
 
 def page_fields(user_text: str) -> tuple[str, str]:
     """The page URL and title from the prompt's ``URL:`` / ``Title:`` lines ('' if absent)."""
-    url = _URL_LINE.search(user_text)
-    title = _TITLE_LINE.search(user_text)
-    return (url.group(1) if url else ""), (title.group(1) if title else "")
+    return _labelled_line(user_text, "URL:"), _labelled_line(user_text, "Title:")
+
+
+def _labelled_line(text: str, label: str) -> str:
+    """The rest of the first line that starts with ``label`` (after optional bullets/quotes)."""
+    at = text.find(label)
+    while at != -1:
+        line_start = text.rfind("\n", 0, at) + 1
+        if all(ch in _LINE_PREFIX for ch in text[line_start:at]):
+            end = text.find("\n", at)
+            return text[at + len(label): None if end == -1 else end].strip()
+        at = text.find(label, at + 1)
+    return ""
 
 
 def find_injection(text: str) -> str | None:
@@ -69,6 +80,9 @@ def find_injection(text: str) -> str | None:
     The payload is what follows the trigger on its line (or the next non-empty line), e.g.
     ``set the title to <script>…`` after "Ignore previous instructions and".
     """
+    lowered = text.lower()
+    if not any(t in lowered for t in _TRIGGERS):
+        return None
     best: re.Match[str] | None = None
     for pattern in _INJECTIONS:
         m = pattern.search(text)

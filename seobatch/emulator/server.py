@@ -93,8 +93,9 @@ class _Handler(BaseHTTPRequestHandler):
                     emu.store.count("", "unknown_routes")
                     resp = api.error(emu, req, 404, f"{method} {req.path} is not a route of this API")
                 else:
-                    api, req.op, func, req.params = match
+                    api, op, func, req.params = match
                     req.provider = api.NAME
+                    req.op = op(req) if callable(op) else op
                     resp = self._gated(emu, api, func, req)
         except BodyTooLarge as exc:
             resp = api.too_large(emu, req, int(exc.args[0]))

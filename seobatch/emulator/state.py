@@ -55,6 +55,8 @@ class Item:
     prefill: str = ""
     #: A request the API would reject while processing (surfaces as an errored item).
     invalid: str | None = None
+    #: Gemini inline requests: the free ``metadata`` map, echoed back with the response.
+    metadata: Any = None
 
 
 @dataclass

@@ -105,19 +105,22 @@ class Request:
         values = self.query.get(name)
         return values[0] if values else default
 
-    def read_all(self, limit: int) -> bytes:
-        """The whole body, or BodyTooLarge (after draining it) past ``limit`` bytes."""
+    def pieces(self, limit: int):
+        """The body in pieces; BodyTooLarge (after draining) once past ``limit`` bytes."""
         if self.body.length is not None and self.body.length > limit:
             self.body.drain()
             raise BodyTooLarge(self.body.length)
-        parts, size = [], 0
+        size = 0
         for piece in self.body:
             size += len(piece)
             if size > limit:
                 self.body.drain()
                 raise BodyTooLarge(size)
-            parts.append(piece)
-        return b"".join(parts)
+            yield piece
+
+    def read_all(self, limit: int) -> bytes:
+        """The whole body, or BodyTooLarge (after draining it) past ``limit`` bytes."""
+        return b"".join(self.pieces(limit))
 
     def json(self, limit: int, *, empty: Any = None) -> Any:
         raw = self.read_all(limit)
