@@ -111,7 +111,11 @@ class SeoBatchJob(BaseModel):
     errored_count = _int_default()
     expired_count = _int_default()
     metadata = JSONField(null=True, default=dict)
-    model = StringField(default=DEFAULT_MODEL, constraints=[SQL(f"DEFAULT '{DEFAULT_MODEL}'")])
+    # DDL takes no parameters; DEFAULT_MODEL is a module constant, never input.
+    model = StringField(
+        default=DEFAULT_MODEL,
+        constraints=[SQL(f"DEFAULT '{DEFAULT_MODEL}'")],  # sql-constant: DEFAULT_MODEL is our constant
+    )
     status = StringField(default="collecting", constraints=[SQL("DEFAULT 'collecting'")])
     submitted_at = peewee.DateTimeField(null=True)
     succeeded_count = _int_default()

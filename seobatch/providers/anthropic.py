@@ -18,7 +18,7 @@ import requests
 
 from ..errors import AmbiguousCreate, ConfigError, PermanentError, ResultsUnavailable, TransientError
 from ..http import DEFAULT_BODY_DEADLINE, DEFAULT_STREAM_DEADLINE, DEFAULT_TIMEOUT, Transport
-from .base import BatchInfo, BatchRequest, ItemResult, Prompt, as_naive_utc, parse_timestamp
+from .base import BatchInfo, BatchRequest, ItemResult, Prompt, as_naive_utc, parse_timestamp, to_count
 
 log = logging.getLogger("seobatch.providers.anthropic")
 
@@ -58,10 +58,9 @@ def supports_structured_output(model: str) -> bool:
 
 
 def _int(value: Any) -> int:
-    try:
-        return max(0, int(value or 0))
-    except (TypeError, ValueError):
-        return 0
+    # Fuzzed or broken usage (1e999, 2**40, "x") must not crash the parser or overflow
+    # the token columns: see ``to_count``.
+    return to_count(value)
 
 
 class AnthropicBatches:
@@ -329,7 +328,7 @@ def _succeeded(cid: str, message: Any) -> ItemResult:
         if isinstance(block, dict) and block.get("type") == "text" and isinstance(block.get("text"), str)
     )
     usage = message.get("usage") if isinstance(message.get("usage"), dict) else {}
-    input_tokens = (
+    input_tokens = to_count(
         _int(usage.get("input_tokens"))
         + _int(usage.get("cache_creation_input_tokens"))
         + _int(usage.get("cache_read_input_tokens"))

@@ -66,6 +66,20 @@ class ItemResult:
     error: str | None = None
 
 
+#: Largest count we keep (token columns are 32-bit integers in the database).
+MAX_COUNT = 2**31 - 1
+
+
+def to_count(value: object) -> int:
+    """A provider's count (int, float or int64-as-string) as a non-negative int that fits
+    a 32-bit column; anything unreadable (text, NaN, infinity) counts as 0."""
+    try:
+        number = int(value or 0)  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError):
+        return 0
+    return min(max(0, number), MAX_COUNT)
+
+
 def parse_timestamp(value: object) -> datetime | None:
     """An RFC 3339 provider timestamp as a naive UTC datetime (like ``db.utcnow()``)."""
     if not isinstance(value, str) or not value:

@@ -22,7 +22,7 @@ import requests
 
 from ..errors import AmbiguousCreate, ConfigError, PermanentError, ResultsUnavailable, TransientError
 from ..http import DEFAULT_BODY_DEADLINE, DEFAULT_STREAM_DEADLINE, DEFAULT_TIMEOUT, Transport, read_body
-from .base import BatchInfo, BatchRequest, ItemResult, Prompt, as_naive_utc, parse_timestamp
+from .base import BatchInfo, BatchRequest, ItemResult, Prompt, as_naive_utc, parse_timestamp, to_count
 
 log = logging.getLogger("seobatch.providers.gemini")
 
@@ -49,10 +49,9 @@ _KEY_IN_LINE = re.compile(rb'"key"\s*:\s*"([^"\\]{1,200})"')
 
 
 def _int(value: Any) -> int:
-    try:
-        return max(0, int(value or 0))  # int64 fields arrive as strings
-    except (TypeError, ValueError):
-        return 0
+    # Fuzzed or broken usage (1e999, 2**40, "x") must not crash the parser or overflow
+    # the token columns: see ``to_count``.
+    return to_count(value)
 
 
 def _dumps(obj: Any) -> str:
@@ -473,7 +472,7 @@ def parse_response(key: str, resp: dict[str, Any]) -> ItemResult:
     usage = resp.get("usageMetadata") if isinstance(resp.get("usageMetadata"), dict) else {}
     tokens = {
         "input_tokens": _int(usage.get("promptTokenCount")),
-        "output_tokens": _int(usage.get("candidatesTokenCount")) + _int(usage.get("thoughtsTokenCount")),
+        "output_tokens": to_count(_int(usage.get("candidatesTokenCount")) + _int(usage.get("thoughtsTokenCount"))),
     }
     candidates = resp.get("candidates")
     if not isinstance(candidates, list) or not candidates or not isinstance(candidates[0], dict):
