@@ -1,6 +1,22 @@
-"""A local server that speaks the Anthropic Message Batches and Gemini Batch APIs.
+"""A local server that speaks the Anthropic Message Batches and Gemini Batch (+ Files) APIs.
 
-``from seobatch.emulator import Emulator``; see ``server.Emulator``.
+The official ``anthropic`` and ``google-genai`` SDKs work against it unchanged, and so do
+our own clients. Usage::
+
+    with Emulator(processing_seconds=0.5) as emu:      # port 0: a free port
+        emu.url                                         # http://127.0.0.1:54321
+        emu.set_faults(error_rate=0.1, http_errors={"create": [429, 529]})
+        ...
+        emu.stats()["anthropic"]["batches_created"]     # "exactly one paid create"
+
+Faults (``Faults`` fields; also ``POST /_emulator/faults`` and ``seobatch emulator`` flags):
+item shares ``error_rate`` / ``expire_rate`` / ``malformed_rate``; scripted
+``http_errors`` per operation (statuses, ``"hang"``, ``"drop"``, ``"spend_limit"``) with
+``retry_after``; ``delay``; ``hang``; ``drop_create_response``; ``results_out_of_order``;
+``truncate_results``; ``batch_outcome`` (expire / cancel / fail, next batch only);
+``results_gone``; ``obey_injections``. Operations are named as in ``faults.ANTHROPIC_OPS``
+and ``faults.GEMINI_OPS``; ``stats()`` counts every call under those names.
+``advance(seconds)`` moves the emulator's clock so long batches end without waiting.
 """
 
 from __future__ import annotations
