@@ -276,7 +276,7 @@ class Emulator:
         self._stopping.clear()
         self._server = _Server((self.host, self.port), self)
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name=f"seobatch-emulator:{self.port}", daemon=True)
         self._thread.start()
         return self
