@@ -293,3 +293,15 @@ def test_a_stopped_emulator_closes_pooled_connections():
     emu.stop()
     with pytest.raises(requests.ConnectionError):
         session.get(f"{emu.url}/v1/messages/batches", headers=HEADERS, timeout=2)
+
+
+def test_concurrent_creates_from_many_threads_are_all_stored_and_counted(emulator):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        ids = list(pool.map(lambda _: create(emulator, 20)["id"], range(40)))
+    assert len(set(ids)) == 40
+    listed = requests.get(f"{emulator.url}/v1/messages/batches?limit=1000", headers=HEADERS).json()["data"]
+    assert sorted(b["id"] for b in listed) == sorted(ids)
+    stats = emulator.stats()["anthropic"]
+    assert (stats["create"], stats["batches_created"], stats["requests_created"]) == (40, 40, 800)
