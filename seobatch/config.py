@@ -83,6 +83,25 @@ class Settings:
     max_cost: float | None = None
     #: ``text`` (people) or ``json`` (one object per line, for log pipelines).
     log_format: str = "text"
+    #: Dramatiq's Redis key prefix (tests and side-by-side deployments isolate on it).
+    redis_namespace: str = "dramatiq"
+    #: Lower the providers' per-batch limits (requests / bytes of request JSON); None = theirs.
+    batch_max_requests: int | None = None
+    batch_max_bytes: int | None = None
+    #: How long a submit attempt owns the job (longer than the create call can take).
+    submit_lease_seconds: int = 900
+    #: After an ambiguous create, how long the provider gets to show the batch in its
+    #: list before we conclude it was never created and send again.
+    submit_settle_seconds: int = 120
+    #: An active job with no progress for this long is re-enqueued by the recovery sweep
+    #: (processing jobs get SEOBATCH_POLL_MAX_INTERVAL on top).
+    stale_after: int = 600
+    #: The clock's nightly kickoff, in cron form (minute hour day month weekday, UTC).
+    schedule: str = "0 2 * * *"
+    #: Seconds between two recovery sweeps of the clock.
+    recover_interval: int = 300
+    #: Where the example subscriber ``seobatch.subscribers.audit_log`` appends its lines.
+    audit_log: str = "seobatch-audit.jsonl"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -112,6 +131,15 @@ class Settings:
             prices_file=env.get("SEOBATCH_PRICES_FILE") or None,
             max_cost=_float(env, "SEOBATCH_MAX_COST", None),
             log_format=_choice(env, "SEOBATCH_LOG_FORMAT", "text", ("text", "json")),
+            redis_namespace=env.get("SEOBATCH_REDIS_NAMESPACE") or "dramatiq",
+            batch_max_requests=_int(env, "SEOBATCH_BATCH_MAX_REQUESTS", 0, minimum=0) or None,
+            batch_max_bytes=_int(env, "SEOBATCH_BATCH_MAX_BYTES", 0, minimum=0) or None,
+            submit_lease_seconds=_int(env, "SEOBATCH_SUBMIT_LEASE", 900, minimum=1),
+            submit_settle_seconds=_int(env, "SEOBATCH_SUBMIT_SETTLE", 120),
+            stale_after=_int(env, "SEOBATCH_STALE_AFTER", 600, minimum=1),
+            schedule=env.get("SEOBATCH_SCHEDULE") or "0 2 * * *",
+            recover_interval=_int(env, "SEOBATCH_RECOVER_INTERVAL", 300, minimum=1),
+            audit_log=env.get("SEOBATCH_AUDIT_LOG") or "seobatch-audit.jsonl",
         )
 
     def with_(self, **changes: object) -> Settings:

@@ -4,6 +4,7 @@
     ├── ConfigError          bad settings, unknown model, missing key (also ValueError)
     ├── ValidationError      a record breaks the model's contract (also ValueError)
     ├── InputError           a bad row in an import file, with file/line/field
+    ├── AlreadyRunning       a kickoff while a run of the same model is still collecting
     ├── TransientError       worth retrying: 429, 5xx, 529, timeouts, dropped connections
     │   └── AmbiguousCreate  the provider may have accepted a batch: reconcile, never resend
     └── PermanentError       retrying cannot help: 4xx, spend limit, unknown batch
@@ -46,6 +47,10 @@ class InputError(SeobatchError, ValueError):
         if field:
             text = f"{text} (field {field!r})"
         super().__init__(text, file=file, line=line, field=field)
+
+
+class AlreadyRunning(SeobatchError):
+    """Raised when a kickoff finds a run of the same model still collecting."""
 
 
 class ProviderError(SeobatchError):
@@ -93,6 +98,7 @@ class ResultsUnavailable(PermanentError):
 
 
 __all__ = [
+    "AlreadyRunning",
     "AmbiguousCreate",
     "ConfigError",
     "InputError",

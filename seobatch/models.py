@@ -350,6 +350,11 @@ class SeoBatchItem(BaseModel):
     input_tokens = peewee.IntegerField(null=True)
     output_tokens = peewee.IntegerField(null=True)
     completed_at = peewee.DateTimeField(null=True)
+    #: What the request was built from: the page's content hash and the prompt version.
+    #: A success stores these on the page, so a page edited while its batch ran is
+    #: collected again the next night.
+    content_hash = StringField(null=True)
+    prompt_version = StringField(null=True)
 
     class Meta:
         table_name = "seo_batch_items"

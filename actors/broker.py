@@ -1,0 +1,69 @@
+"""The broker, chosen once from the environment before any actor is declared.
+
+``REDIS_URL`` set → ``RedisBroker`` (namespace ``SEOBATCH_REDIS_NAMESPACE``), otherwise
+an in-process ``StubBroker``. Dramatiq binds actors to the broker when their module is
+imported, so ``actors/__init__.py`` imports this module first.
+
+``use_in_process(settings)`` moves every actor to a fresh in-process broker: the demo,
+``seobatch run --wait`` without Redis, and the tests use it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dramatiq
+from dramatiq.brokers.stub import StubBroker
+
+from seobatch.config import Settings
+
+from .middleware import DbConnections, WorkerBoot
+
+#: The queue every seobatch actor uses (``dramatiq actors`` listens to it).
+QUEUE = "seobatch"
+
+
+@dataclass
+class Runtime:
+    """What the actors read at run time; replaced by ``use_in_process``."""
+
+    settings: Settings
+
+
+runtime = Runtime(Settings.from_env())
+
+
+def build_broker(settings: Settings, *, in_process: bool = False) -> dramatiq.Broker:
+    """A broker with seobatch's middleware: Redis when configured, else in-process."""
+    if settings.redis_url and not in_process:
+        from dramatiq.brokers.redis import RedisBroker
+
+        broker: dramatiq.Broker = RedisBroker(url=settings.redis_url, namespace=settings.redis_namespace)
+    else:
+        broker = StubBroker()
+    broker.add_middleware(WorkerBoot(runtime))
+    broker.add_middleware(DbConnections())
+    return broker
+
+
+broker = build_broker(runtime.settings)
+dramatiq.set_broker(broker)
+if isinstance(broker, StubBroker):
+    broker.emit_after("process_boot")
+
+
+def use_in_process(settings: Settings) -> StubBroker:
+    """Rebind every actor to a new in-process broker and run them with ``settings``."""
+    global broker
+    from . import ACTORS
+
+    runtime.settings = settings
+    stub = build_broker(settings, in_process=True)
+    assert isinstance(stub, StubBroker)
+    stub.emit_after("process_boot")
+    for actor in ACTORS.values():
+        actor.broker = stub
+        stub.declare_actor(actor)
+    dramatiq.set_broker(stub)
+    broker = stub
+    return stub

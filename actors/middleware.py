@@ -1,0 +1,67 @@
+"""Worker-side middleware: the database per message, and what a worker sets up at boot."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import dramatiq
+
+from seobatch import db, events
+from seobatch.logs import setup_logging
+
+if TYPE_CHECKING:
+    from .broker import Runtime
+
+log = logging.getLogger("seobatch.worker")
+
+
+class WorkerBoot(dramatiq.Middleware):
+    """At worker boot: redacting logs, the database bound, subscribers connected.
+
+    Runs in each worker process (``dramatiq actors`` forks them) and for the in-process
+    worker of ``seobatch run --wait``, where the database is already bound.
+    """
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def before_worker_boot(self, broker: Any, worker: Any) -> None:
+        settings = self.runtime.settings
+        setup_logging(logging.getLogger().level or logging.INFO, settings.secrets())
+        if db.database.obj is None:
+            db.configure(settings.database_url)
+        loaded = events.load_subscribers(settings.subscribers)
+        if loaded:
+            log.info("event subscribers: %s", ", ".join(loaded))
+
+
+class DbConnections(dramatiq.Middleware):
+    """A connection per message: opened before, closed after (peewee keeps one per thread).
+
+    Closing after each message means a connection the server dropped (restart,
+    ``pg_terminate_backend``) costs one failed message and its retry, never a worker
+    thread stuck with a dead socket.
+    """
+
+    def before_process_message(self, broker: Any, message: Any) -> None:
+        db.database.connect(reuse_if_open=True)
+
+    def after_process_message(self, broker: Any, message: Any, *, result: Any = None, exception: Any = None) -> None:
+        self._close()
+
+    def after_skip_message(self, broker: Any, message: Any) -> None:
+        self._close()
+
+    def before_worker_thread_shutdown(self, broker: Any, thread: Any) -> None:
+        self._close()
+
+    @staticmethod
+    def _close() -> None:
+        if db.database.obj is None or db.database.is_closed():
+            return
+        try:
+            if db.database.in_transaction():
+                db.database.rollback()
+        finally:
+            db.database.close()

@@ -1,0 +1,24 @@
+"""submit(job_id): send or adopt the job's batch (lease, reconcile); then poll."""
+
+from __future__ import annotations
+
+import dramatiq
+
+from seobatch.stages import submit as stage
+
+from ._run import run_stage
+from .broker import QUEUE
+
+
+# The time limit stays under the default lease (SEOBATCH_SUBMIT_LEASE, 15 min), so a
+# stuck create is interrupted before another attempt may start.
+@dramatiq.actor(
+    queue_name=QUEUE,
+    max_retries=8,
+    min_backoff=5_000,
+    max_backoff=600_000,
+    time_limit=10 * 60_000,
+    on_retry_exhausted="job_gave_up",
+)
+def submit(job_id: int) -> None:
+    run_stage(stage.submit, job_id, name="submit")

@@ -1,0 +1,123 @@
+"""What the stages share: loading a job, compare-and-set metadata, locks, limits, clocks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from .. import db as _db
+from ..db import database, utcnow
+from ..models import SeoBatchJob
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..providers.base import BatchProvider
+
+log = logging.getLogger("seobatch.pipeline")
+
+#: pg_advisory_xact_lock key that serialises collectors and kickoffs (one page, one job).
+COLLECT_LOCK_KEY = 0x5E0BC011
+
+#: Provider limits per batch: requests, and bytes of request JSON. Anthropic documents
+#: 100,000 requests or 256 MB; Gemini takes a JSONL file of up to 2 GB (the client
+#: switches to file mode above 20 MB) and we keep a request cap there too. The byte
+#: limits keep a margin for the envelope the client adds around each request.
+PROVIDER_LIMITS = {
+    "anthropic": (100_000, 250_000_000),
+    "gemini": (100_000, 1_900_000_000),
+}
+
+
+@dataclass(frozen=True)
+class BatchLimits:
+    max_requests: int
+    max_bytes: int
+
+
+def batch_limits(provider: str, settings: Settings) -> BatchLimits:
+    """The provider's per-batch limits, lowered by the settings when those are smaller."""
+    requests, size = PROVIDER_LIMITS[provider]
+    if settings.batch_max_requests:
+        requests = min(requests, settings.batch_max_requests)
+    if settings.batch_max_bytes:
+        size = min(size, settings.batch_max_bytes)
+    return BatchLimits(requests, size)
+
+
+def load_job(job_id: int) -> SeoBatchJob | None:
+    return SeoBatchJob.get_or_none(SeoBatchJob.id == job_id)
+
+
+def provider_for(job: SeoBatchJob, settings: Settings, provider: BatchProvider | None) -> BatchProvider:
+    if provider is not None:
+        return provider
+    from ..providers import get_provider
+
+    return get_provider(job.model, settings)
+
+
+def update_metadata(
+    job_id: int, *, expected: Iterable[str], changes: dict[str, Any], **fields: Any
+) -> dict[str, Any] | None:
+    """Merge ``changes`` into the job's metadata if its status is still one of ``expected``.
+
+    A compare-and-set that keeps the status (``transition`` is for moves): the row is
+    locked, so two workers merging at once never lose each other's keys. A value of None
+    removes the key. Returns the new metadata, or None when the job had moved on.
+    """
+    expected = tuple(expected)
+    with _db.write_transaction():
+        row = _db.lock_for_update(
+            SeoBatchJob.select(SeoBatchJob.status, SeoBatchJob.metadata).where(SeoBatchJob.id == job_id)
+        ).first()
+        if row is None or row.status not in expected:
+            return None
+        meta = {**(row.metadata or {}), **changes}
+        meta = {k: v for k, v in meta.items() if v is not None}
+        values = {SeoBatchJob.metadata: meta, SeoBatchJob.updated_at: utcnow()}
+        values.update({SeoBatchJob._meta.fields[k]: v for k, v in fields.items()})
+        SeoBatchJob.update(values).where(SeoBatchJob.id == job_id).execute()
+        return meta
+
+
+@contextmanager
+def collector_lock() -> Iterator[None]:
+    """One transaction at a time may choose pages for jobs (collect chunks, kickoffs).
+
+    PostgreSQL: a transaction-scoped advisory lock; SQLite: ``BEGIN IMMEDIATE`` already
+    serialises writers. Two collectors therefore never put one page in two active jobs.
+    """
+    with _db.write_transaction():
+        if _db.is_postgres():
+            database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (COLLECT_LOCK_KEY,))
+        yield
+
+
+def stamp(when: datetime) -> str:
+    """A naive-UTC time as stored in metadata (ISO 8601)."""
+    return when.isoformat()
+
+
+def parse_stamp(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value)).replace(tzinfo=None)
+    except ValueError:
+        return None
+
+
+def later(now: datetime, seconds: float) -> str:
+    return stamp(now + timedelta(seconds=seconds))
+
+
+def fail_job(job: SeoBatchJob, reason: str, *, expected: Iterable[str] | None = None) -> bool:
+    """Mark the job failed (emits job_failed after commit) and log the reason once."""
+    won = job.mark_failed(reason, **({"expected": tuple(expected)} if expected else {}))
+    if won:
+        log.warning("job %s failed: %s", job.id, reason)
+    return won

@@ -1,0 +1,89 @@
+"""cancel: stop a job, and its provider batch if it has one.
+
+- Before submission (``collecting``, ``submitting``): the job is marked failed with
+  "canceled by operator". If an earlier create attempt may have reached the provider,
+  its batch is looked up and canceled; a create still in flight cancels its own batch
+  when it finds the job failed (see ``submit``).
+- ``processing``: the provider batch is canceled and ``cancel_requested`` recorded; the
+  next poll sees the batch end and the results stage saves what finished before the
+  cancel. The job then ends ``completed`` — successes are kept and the canceled items
+  are counted — rather than ``failed``, because the pipeline did not fail: the operator
+  stopped it, and the counts say exactly what happened.
+- ``completed`` / ``failed``: nothing to cancel (an error).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ..db import utcnow
+from ..errors import ProviderError, SeobatchError
+from ..models import SeoBatchItem
+from . import Step
+from ._common import fail_job, load_job, log, parse_stamp, provider_for, stamp, update_metadata
+from .submit import RECONCILE_MARGIN
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..providers.base import BatchProvider
+
+CANCELED_REASON = "canceled by operator"
+
+
+@dataclass
+class Canceled:
+    message: str
+    steps: list[Step] = field(default_factory=list)
+
+
+def cancel(job_id: int, *, settings: Settings, provider: BatchProvider | None = None) -> Canceled:
+    """Cancel job ``job_id``; raises SeobatchError when there is nothing to cancel."""
+    job = load_job(job_id)
+    if job is None:
+        raise SeobatchError(f"there is no job {job_id}")
+    if job.status in ("collecting", "submitting"):
+        if fail_job(job, CANCELED_REASON, expected=("collecting", "submitting")):
+            note = _cancel_unclear_create(job, settings, provider)
+            return Canceled(f"job {job_id} canceled before submission{note}")
+        job = load_job(job_id)  # it moved on while we looked: cancel it where it is now
+        assert job is not None
+    if job.is_processing and job.ai_batch_id:
+        provider = provider_for(job, settings, provider)
+        provider.cancel_batch(job.ai_batch_id)
+        meta = update_metadata(
+            job_id,
+            expected=("processing",),
+            changes={"cancel_requested": stamp(utcnow()), "next_poll_at": None},
+        )
+        if meta is not None:
+            return Canceled(
+                f"job {job_id}: cancel of batch {job.ai_batch_id} requested; the job ends "
+                "once the provider has stopped it",
+                [Step("poll", job_id)],
+            )
+        job = load_job(job_id)
+        assert job is not None
+    raise SeobatchError(f"job {job_id} is already {job.status}; there is nothing to cancel")
+
+
+def _cancel_unclear_create(job, settings: Settings, provider: BatchProvider | None) -> str:
+    """An earlier create may have made a batch we never recorded: find it and cancel it."""
+    meta = job.metadata or {}
+    started = parse_stamp(meta.get("submit_started_at"))
+    if started is None or not meta.get("display_name"):
+        return ""
+    try:
+        provider = provider_for(job, settings, provider)
+        count = SeoBatchItem.select().where(SeoBatchItem.job == job.id).count()
+        found = provider.find_batch(
+            display_name=meta["display_name"], created_after=started - RECONCILE_MARGIN, request_count=count
+        )
+        if found is None:
+            return ""
+        provider.cancel_batch(found.id)
+    except ProviderError as exc:
+        log.error("job %s: could not look for or cancel its batch: %s", job.id, exc)
+        return "; its provider batch may still exist (lookup failed, see the log)"
+    update_metadata(job.id, expected=("failed",), changes={"orphan_batch_id": found.id})
+    return f"; its provider batch {found.id} was canceled"

@@ -1,0 +1,176 @@
+"""collect: build one item per eligible page, in chunks, then hand the job to submit.
+
+Each chunk is one transaction under the collector lock: read where this job stopped
+(``metadata.cursor``), select the next eligible pages, insert their items (ignoring
+rows that already exist), move the cursor. A crash loses at most the chunk in flight;
+a re-run, or a duplicate message running at the same time, resumes after the cursor.
+
+A job never exceeds the provider's batch limits. When it is full and pages remain, the
+same transaction moves it to ``submitting`` and creates the run's next job, which starts
+after this job's cursor. A job that found no page at all ends ``completed`` with zero
+counts.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .. import db as _db
+from ..db import utcnow
+from ..models import SeoBatchItem, SeoBatchJob
+from . import Step
+from ._common import (
+    batch_limits,
+    collector_lock,
+    load_job,
+    log,
+    provider_for,
+    stamp,
+)
+from .selection import RequestBuilder, eligible_pages, next_pages
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..prompts import PromptTemplate
+    from ..providers.base import BatchProvider
+
+_ITEM_FIELDS = [
+    SeoBatchItem.job,
+    SeoBatchItem.page,
+    SeoBatchItem.custom_id,
+    SeoBatchItem.status,
+    SeoBatchItem.request,
+    SeoBatchItem.content_hash,
+    SeoBatchItem.prompt_version,
+    SeoBatchItem.created_at,
+    SeoBatchItem.updated_at,
+]
+
+#: Metadata keys a run's next job inherits from the one before.
+_INHERITED = ("run", "max_cost", "kicked_off_by")
+
+
+def collect(
+    job_id: int,
+    *,
+    settings: Settings,
+    provider: BatchProvider | None = None,
+    template: PromptTemplate | None = None,
+) -> list[Step]:
+    """Fill the job with items; returns ``submit`` (and ``collect`` of the next job)."""
+    job = load_job(job_id)
+    if job is None or not job.is_collecting:
+        return []
+    provider = provider_for(job, settings, provider)
+    if template is None:
+        from ..prompts import PromptTemplate
+
+        template = PromptTemplate.load(settings)
+    builder = RequestBuilder(provider=provider, template=template, model=job.model, settings=settings)
+    limits = batch_limits(provider.name, settings)
+    query = eligible_pages(
+        model=job.model,
+        prompt_version=template.version,
+        max_attempts=settings.max_attempts,
+        exclude_job_id=job.id,
+    )
+    while True:
+        steps = _collect_chunk(job, query, builder, limits, template.version, settings.chunk_size)
+        if steps is not None:
+            return steps
+
+
+def _collect_chunk(
+    job: SeoBatchJob,
+    query: Any,
+    builder: RequestBuilder,
+    limits: Any,
+    prompt_version: str,
+    chunk_size: int,
+) -> list[Step] | None:
+    """Collect one chunk in one transaction; a list of steps when the job is done."""
+    with collector_lock():
+        row = _db.lock_for_update(
+            SeoBatchJob.select(SeoBatchJob.status, SeoBatchJob.metadata).where(SeoBatchJob.id == job.id)
+        ).first()
+        if row is None or row.status != "collecting":
+            return []  # another worker finished this job
+        meta = dict(row.metadata or {})
+        cursor = int(meta.get("cursor") or meta.get("after_page_id") or 0)
+        count = int(meta.get("collected") or 0)
+        size = int(meta.get("collected_bytes") or 0)
+        tokens = int(meta.get("estimated_input_tokens") or 0)
+        limit = meta.get("limit")
+        room = limits.max_requests - count
+        if limit is not None:
+            room = min(room, int(limit) - count)
+
+        pages = next_pages(query, after_id=cursor, limit=min(chunk_size, room))
+        if not pages:
+            if room <= 0 and (limit is None or count < int(limit)):
+                # Full by request count: split if anything is left for the next job.
+                if next_pages(query, after_id=cursor, limit=1):
+                    return _split(job, meta)
+            return _finish(job, meta)
+
+        rows, full = [], False
+        now = utcnow()
+        for page in pages:
+            built = builder.build(page)
+            if count + len(rows) > 0 and size + built.size > limits.max_bytes:
+                full = True
+                break
+            rows.append(
+                (job.id, built.page_id, built.custom_id, "pending", built.body,
+                 built.content_hash, prompt_version, now, now)
+            )
+            size += built.size
+            tokens += built.input_tokens
+            cursor = built.page_id
+        if rows:
+            SeoBatchItem.insert_many(rows, fields=_ITEM_FIELDS).on_conflict_ignore().execute()
+        meta.update(
+            cursor=cursor,
+            collected=count + len(rows),
+            collected_bytes=size,
+            estimated_input_tokens=tokens,
+            prompt_version=prompt_version,
+        )
+        SeoBatchJob.update(metadata=meta, updated_at=utcnow()).where(SeoBatchJob.id == job.id).execute()
+        if full:
+            return _split(job, meta)
+        return None
+
+
+def _finish(job: SeoBatchJob, meta: dict[str, Any]) -> list[Step]:
+    count = int(meta.get("collected") or 0)
+    done = {"collected_at": stamp(utcnow())}
+    if count == 0:
+        job.mark_completed(0, 0, 0, expected=("collecting",), extra_metadata={"collected": 0, **done})
+        log.info("job %s found no page that needs SEO", job.id)
+        return []
+    if not job.transition("submitting", expected=("collecting",), metadata=done, total_pages=count):
+        return []
+    return [Step("submit", job.id)]
+
+
+def _split(job: SeoBatchJob, meta: dict[str, Any]) -> list[Step]:
+    """This job is full: submit it, and let a new job of the same run take the rest."""
+    count = int(meta.get("collected") or 0)
+    inherited = {k: meta[k] for k in _INHERITED if k in meta}
+    if meta.get("limit") is not None:
+        inherited["limit"] = int(meta["limit"]) - count
+    # Inside the collector lock's transaction, with this row locked: the move cannot
+    # lose, and both rows commit together or not at all.
+    if not job.transition("submitting", expected=("collecting",), total_pages=count):
+        return []
+    nxt = SeoBatchJob.create(
+        model=job.model,
+        status="collecting",
+        metadata={**inherited, "after_page_id": meta.get("cursor", 0), "previous_job_id": job.id},
+    )
+    SeoBatchJob.update(
+        metadata={**meta, "collected_at": stamp(utcnow()), "next_job_id": nxt.id}
+    ).where(SeoBatchJob.id == job.id).execute()
+    log.info("job %s is full (%s items); job %s takes the rest of the run", job.id, count, nxt.id)
+    return [Step("submit", job.id), Step("collect", nxt.id)]

@@ -1,0 +1,89 @@
+"""The plan of a run without running it (``seobatch run --dry-run``): read-only.
+
+It walks the same eligible pages the collector would take and builds the same requests,
+so its page count, job split and token estimate are what a real run would do tonight;
+nothing is written and nothing is sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ._common import batch_limits
+from .kickoff import check_run
+from .selection import RequestBuilder, eligible_pages, iter_pages
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..prompts import PromptTemplate
+    from ..providers.base import BatchProvider
+
+
+@dataclass
+class Plan:
+    model: str
+    provider: str
+    prompt_version: str
+    pages: int = 0
+    jobs: int = 0
+    request_bytes: int = 0
+    input_tokens: int = 0
+    #: Upper bound: every reply at ``max_output_tokens``.
+    output_tokens: int = 0
+    #: USD at batch prices for that upper bound, None when the model has no price.
+    cost: float | None = None
+
+    def lines(self) -> list[str]:
+        cost = f"${self.cost:.4f}" if self.cost is not None else "unknown (no price for this model)"
+        return [
+            f"model:           {self.model} ({self.provider} batch API)",
+            f"prompt version:  {self.prompt_version}",
+            f"pages to do:     {self.pages}",
+            f"jobs (batches):  {self.jobs}",
+            f"request size:    {self.request_bytes / 1e6:.1f} MB",
+            f"input tokens:    ~{self.input_tokens}",
+            f"output tokens:   at most {self.output_tokens}",
+            f"estimated cost:  at most {cost} at batch prices",
+            "dry run: nothing was written and nothing was sent",
+        ]
+
+
+def plan_run(
+    *,
+    settings: Settings,
+    model: str | None = None,
+    limit: int | None = None,
+    provider: BatchProvider | None = None,
+    template: PromptTemplate | None = None,
+) -> Plan:
+    """What ``seobatch run`` would collect, split and spend."""
+    from ..pricing import batch_cost
+    from ..providers import get_provider
+
+    model = check_run(settings, model)
+    provider = provider or get_provider(model, settings)
+    if template is None:
+        from ..prompts import PromptTemplate
+
+        template = PromptTemplate.load(settings)
+    builder = RequestBuilder(provider=provider, template=template, model=model, settings=settings)
+    limits = batch_limits(provider.name, settings)
+    query = eligible_pages(model=model, prompt_version=template.version, max_attempts=settings.max_attempts)
+    plan = Plan(model=model, provider=provider.name, prompt_version=template.version)
+    in_job, job_bytes = 0, 0
+    for row in iter_pages(query, chunk_size=settings.chunk_size):
+        if limit is not None and plan.pages >= limit:
+            break
+        built = builder.build(row)
+        if in_job == 0 or in_job >= limits.max_requests or job_bytes + built.size > limits.max_bytes:
+            plan.jobs += 1
+            in_job, job_bytes = 0, 0
+        in_job += 1
+        job_bytes += built.size
+        plan.pages += 1
+        plan.request_bytes += built.size
+        plan.input_tokens += built.input_tokens
+    plan.output_tokens = plan.pages * settings.max_output_tokens
+    plan.cost = batch_cost(model, plan.input_tokens, plan.output_tokens, settings)
+    return plan

@@ -1,0 +1,72 @@
+"""poll: ask the provider how the batch is doing; poll again later, or read the results.
+
+"Later" is a fresh delayed message whose delay grows from ``SEOBATCH_POLL_INTERVAL``
+by half each time up to ``SEOBATCH_POLL_MAX_INTERVAL``: no worker sleeps, and no retry
+is spent. The time of the next poll is kept in the job's metadata (``next_poll_at``);
+a poll message that arrives well before it is a duplicate (a redelivery, a recovery
+sweep racing a live chain) and does nothing, so two poll chains never run side by side.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from ..db import utcnow
+from . import Step
+from ._common import later, load_job, parse_stamp, provider_for, stamp, update_metadata
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..providers.base import BatchInfo, BatchProvider
+
+#: A delayed message may be a little early by another host's clock; never by more.
+EARLY_TOLERANCE_SECONDS = 1.0
+#: Each wait is this much longer than the one before.
+BACKOFF_FACTOR = 1.5
+
+
+def poll_delay(polls: int, settings: Settings) -> float:
+    """Seconds to wait after the ``polls``-th poll found the batch still running."""
+    delay = settings.poll_interval * BACKOFF_FACTOR ** max(0, polls - 1)
+    return float(min(delay, max(settings.poll_max_interval, settings.poll_interval)))
+
+
+def poll(
+    job_id: int,
+    *,
+    settings: Settings,
+    provider: BatchProvider | None = None,
+    now: datetime | None = None,
+) -> list[Step]:
+    """Check the job's batch; returns a later poll, or the results step once it ended."""
+    job = load_job(job_id)
+    if job is None or not job.is_processing or not job.ai_batch_id:
+        return []
+    now = now or utcnow()
+    meta = job.metadata or {}
+    due = parse_stamp(meta.get("next_poll_at"))
+    if due is not None and (due - now).total_seconds() > EARLY_TOLERANCE_SECONDS:
+        return []  # a duplicate: the live chain polls at ``due``
+    provider = provider_for(job, settings, provider)
+    info = provider.get_batch(job.ai_batch_id)
+    observed = _observed(info, now)
+    if info.state == "ended":
+        if update_metadata(job_id, expected=("processing",), changes={**observed, "next_poll_at": None}) is None:
+            return []
+        return [Step("results", job_id)]
+    polls = int(meta.get("polls") or 0) + 1
+    delay = poll_delay(polls, settings)
+    changes = {**observed, "polls": polls, "next_poll_at": later(now, delay)}
+    if update_metadata(job_id, expected=("processing",), changes=changes) is None:
+        return []
+    return [Step("poll", job_id, delay_ms=int(delay * 1000))]
+
+
+def _observed(info: BatchInfo, now: datetime) -> dict[str, object]:
+    return {
+        "provider_state": info.provider_state,
+        "provider_counts": dict(info.counts or {}),
+        "ending": info.ending,
+        "polled_at": stamp(now),
+    }

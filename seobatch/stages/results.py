@@ -1,0 +1,249 @@
+"""results: stream the ended batch's results into items and pages, then complete the job.
+
+Results are read line by line and saved a chunk at a time: one transaction per chunk
+with one SELECT of the chunk's items and set-based UPDATEs of items and pages. Only
+items still ``pending`` change, so a re-run after a crash (or a duplicate message)
+never counts a result twice; the first result of a duplicated custom_id wins; an
+unknown custom_id is logged and ignored.
+
+Each reply is validated and sanitised (``output.parse_reply``); a reply that is not the
+JSON object we asked for makes the item ``errored`` with an ``invalid_output…`` reason.
+A page that succeeded gets its SEO fields and the content hash / prompt version its
+request was built from; a page that failed gets ``seo_attempts + 1`` and
+``seo_last_error``, and is collected again on a later night until it runs out of attempts.
+
+Items with no result once the stream ends: ``expired`` when the batch expired,
+``canceled`` when it was canceled, else ``errored`` with reason ``missing_result`` (the
+provider lost them; the page is tried again). Canceled items do not count against a
+page's attempts — the operator stopped them, not the page.
+
+Counts come from the database (``GROUP BY status``) and cost from the token sums at
+batch prices. The seed's job has no canceled count: canceled items are added to
+``expired_count`` (both mean "never processed") and kept apart in
+``metadata['canceled_count']``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from peewee import fn
+
+from .. import db as _db
+from ..db import chunked, utcnow
+from ..errors import ResultsUnavailable
+from ..models import Page, SeoBatchItem, SeoBatchJob
+from . import Step
+from ._bulk import bulk_update
+from ._common import fail_job, later, load_job, provider_for, stamp, update_metadata
+from .poll import poll_delay
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..providers.base import BatchInfo, BatchProvider, ItemResult
+
+log = logging.getLogger("seobatch.pipeline")
+
+#: Longest provider error text kept on an item or page.
+MAX_ERROR_CHARS = 500
+
+
+def results(
+    job_id: int,
+    *,
+    settings: Settings,
+    provider: BatchProvider | None = None,
+) -> list[Step]:
+    """Save the ended batch's results and complete the job (emits job_completed)."""
+    job = load_job(job_id)
+    if job is None or not job.is_processing or not job.ai_batch_id:
+        return []
+    provider = provider_for(job, settings, provider)
+    info = provider.get_batch(job.ai_batch_id)
+    if info.state != "ended":
+        delay = poll_delay(1, settings)
+        update_metadata(job_id, expected=("processing",), changes={"next_poll_at": later(utcnow(), delay)})
+        return [Step("poll", job_id, delay_ms=int(delay * 1000))]
+    if info.ending == "failed":
+        reason = info.error or info.provider_state
+        fail_job(job, f"the provider's batch {job.ai_batch_id} failed: {reason}", expected=("processing",))
+        return []
+
+    from ..output import OutputLimits
+
+    limits = OutputLimits.from_settings(settings)
+    seen = 0
+    try:
+        for chunk in chunked(provider.iter_results(info), settings.chunk_size):
+            seen += len(chunk)
+            _save_chunk(job, chunk, limits)
+            if update_metadata(job_id, expected=("processing",), changes={"results_seen": seen}) is None:
+                return []  # canceled or failed meanwhile
+    except ResultsUnavailable as exc:
+        if info.ending not in ("expired", "canceled"):
+            raise
+        # An expired or canceled batch may have nothing to download: every item is missing.
+        log.info("job %s: batch %s has no results to read (%s)", job_id, info.id, exc)
+    _settle_missing(job, info)
+    _complete(job, info, settings)
+    return []
+
+
+def outcome_of(result: ItemResult, limits: Any) -> tuple[str, dict[str, str] | None, str | None]:
+    """(item status, validated fields or None, error or None) for one result."""
+    from ..output import InvalidOutput, parse_reply
+
+    if result.outcome == "succeeded":
+        try:
+            fields = parse_reply(result.text or "", limits)
+        except InvalidOutput as exc:
+            return "errored", None, _clip(exc.reason)
+        return "succeeded", {"title": fields.title, "meta_description": fields.meta_description}, None
+    if result.outcome in ("errored", "expired", "canceled"):
+        return result.outcome, None, _clip(result.error or result.outcome)
+    return "errored", None, _clip(f"unknown outcome {result.outcome!r}")
+
+
+def _clip(text: str) -> str:
+    text = str(text)
+    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
+
+
+def _save_chunk(job: SeoBatchJob, chunk: Iterable[ItemResult], limits: Any) -> None:
+    first: dict[str, ItemResult] = {}
+    duplicates = 0
+    for result in chunk:
+        if result.custom_id in first:
+            duplicates += 1
+        else:
+            first[result.custom_id] = result
+    now = utcnow()
+    item_rows: list[tuple[Any, ...]] = []
+    ok_pages: list[tuple[Any, ...]] = []
+    failed_pages: list[tuple[Any, ...]] = []
+    with _db.write_transaction():
+        items = _db.lock_for_update(
+            SeoBatchItem.select(
+                SeoBatchItem.custom_id,
+                SeoBatchItem.id,
+                SeoBatchItem.status,
+                SeoBatchItem.page,
+                SeoBatchItem.content_hash,
+                SeoBatchItem.prompt_version,
+            ).where((SeoBatchItem.job == job.id) & SeoBatchItem.custom_id.in_(list(first)))
+        ).tuples()
+        known = {row[0]: row[1:] for row in items}
+        for custom_id, result in first.items():
+            row = known.get(custom_id)
+            if row is None or row[1] != "pending":
+                continue
+            item_id, _, page_id, content_hash, prompt_version = row
+            status, fields, error = outcome_of(result, limits)
+            item_rows.append((
+                item_id, status, SeoBatchItem.result.db_value(fields), error,
+                result.input_tokens, result.output_tokens, now,
+            ))
+            if fields is not None:
+                ok_pages.append((
+                    page_id, fields["title"], fields["meta_description"], job.model, now,
+                    content_hash, prompt_version,
+                ))
+            else:
+                failed_pages.append((page_id, error, 0 if status == "canceled" else 1))
+        bulk_update(
+            "seo_batch_items",
+            key="id",
+            columns=[("id", "bigint"), ("status", "text"), ("result", "json"), ("error", "text"),
+                     ("input_tokens", "int"), ("output_tokens", "int"), ("completed_at", "timestamp")],
+            assignments=["status = v.status", "result = v.result", "error = v.error",
+                         "input_tokens = v.input_tokens", "output_tokens = v.output_tokens",
+                         "completed_at = v.completed_at", "updated_at = v.completed_at"],
+            rows=item_rows,
+            where="t.status = %s",
+            params=("pending",),
+        )
+        bulk_update(
+            "seo_pages",
+            key="id",
+            columns=[("id", "bigint"), ("title", "text"), ("description", "text"), ("model", "text"),
+                     ("at", "timestamp"), ("content_hash", "text"), ("prompt_version", "text")],
+            assignments=["seo_title = v.title", "seo_description = v.description",
+                         "seo_model = v.model", "seo_generated_at = v.at",
+                         "seo_content_hash = v.content_hash", "seo_prompt_version = v.prompt_version",
+                         "seo_attempts = 0", "seo_last_error = NULL", "updated_at = v.at"],
+            rows=ok_pages,
+        )
+        bulk_update(
+            "seo_pages",
+            key="id",
+            columns=[("id", "bigint"), ("error", "text"), ("bump", "int")],
+            assignments=["seo_attempts = t.seo_attempts + v.bump", "seo_last_error = v.error"],
+            rows=failed_pages,
+        )
+    unknown = [cid for cid in first if cid not in known]
+    if unknown or duplicates:
+        log.warning(
+            "job %s: ignored %d result(s) with unknown custom_id (e.g. %s) and %d duplicate(s)",
+            job.id, len(unknown), ", ".join(unknown[:3]) or "-", duplicates,
+        )
+
+
+def _settle_missing(job: SeoBatchJob, info: BatchInfo) -> None:
+    """Items the stream never mentioned: expired, canceled or errored ``missing_result``."""
+    status = {"expired": "expired", "canceled": "canceled"}.get(info.ending or "", "errored")
+    error = "missing_result" if status == "errored" else f"missing_result: the batch was {status}"
+    pending = (SeoBatchItem.job == job.id) & (SeoBatchItem.status == "pending")
+    with _db.write_transaction():
+        Page.update(
+            seo_attempts=Page.seo_attempts + (0 if status == "canceled" else 1),
+            seo_last_error=error,
+        ).where(Page.id.in_(SeoBatchItem.select(SeoBatchItem.page).where(pending))).execute()
+        missing = SeoBatchItem.update(
+            status=status, error=error, completed_at=utcnow(), updated_at=utcnow()
+        ).where(pending).execute()
+    if missing:
+        log.warning("job %s: %d item(s) had no result; marked %s", job.id, missing, status)
+
+
+def counts_of(job_id: int) -> dict[str, tuple[int, int, int]]:
+    """status → (items, input tokens, output tokens), counted by the database."""
+    query = (
+        SeoBatchItem.select(
+            SeoBatchItem.status,
+            fn.COUNT(SeoBatchItem.id),
+            fn.COALESCE(fn.SUM(SeoBatchItem.input_tokens), 0),
+            fn.COALESCE(fn.SUM(SeoBatchItem.output_tokens), 0),
+        )
+        .where(SeoBatchItem.job == job_id)
+        .group_by(SeoBatchItem.status)
+        .tuples()
+    )
+    return {status: (int(n), int(i), int(o)) for status, n, i, o in query}
+
+
+def _complete(job: SeoBatchJob, info: BatchInfo, settings: Settings, now: datetime | None = None) -> bool:
+    from ..pricing import batch_cost
+
+    counts = counts_of(job.id)
+    n = {status: counts.get(status, (0, 0, 0))[0] for status in SeoBatchItem.STATUSES}
+    input_tokens = sum(c[1] for c in counts.values())
+    output_tokens = sum(c[2] for c in counts.values())
+    cost = batch_cost(job.model, input_tokens, output_tokens, settings)
+    extra = {
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "cost_usd": round(cost, 6) if cost is not None else "unknown",
+        "canceled_count": n["canceled"],
+        "provider_state": info.provider_state,
+        "ending": info.ending,
+        "results_finished_at": stamp(now or utcnow()),
+    }
+    return job.mark_completed(
+        n["succeeded"], n["errored"], n["expired"] + n["canceled"], extra_metadata=extra
+    )
+
+
+__all__ = ["counts_of", "outcome_of", "results"]

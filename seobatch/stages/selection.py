@@ -1,0 +1,119 @@
+"""Which pages need SEO tonight, and the request each one becomes.
+
+A page is eligible when its SEO is missing or was made from something else than what
+the page is now — another content hash, prompt version or model — and it has failed
+fewer than ``max_attempts`` nights in a row. A page with a pending item in another
+active job is skipped: one page is never in two active jobs.
+
+A page that used up its attempts stays out until something resets ``seo_attempts``
+(a success elsewhere, or the operator); its ``seo_last_error`` says why it failed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import peewee
+from peewee import SQL, fn
+
+from ..models import ACTIVE_STATUSES, Page, SeoBatchItem, SeoBatchJob
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..prompts import PromptTemplate
+    from ..providers.base import BatchProvider
+
+#: (id, url, title, content, attributes, content_hash): tuples, not model objects, on the hot path.
+PAGE_COLUMNS = (Page.id, Page.url, Page.title, Page.content, Page.attributes, Page.content_hash)
+
+#: Bytes a client adds around one request body in the batch (custom_id, keys, commas).
+ENVELOPE_BYTES = 64
+
+
+def eligible_pages(
+    *, model: str, prompt_version: str, max_attempts: int, exclude_job_id: int | None = None
+) -> peewee.ModelSelect:
+    """Pages that need SEO from ``model`` with this prompt version, not busy elsewhere."""
+    item = SeoBatchItem.alias("busy_item")
+    job = SeoBatchJob.alias("busy_job")
+    busy = (
+        item.select(SQL("1"))
+        .join(job, on=(item.job == job.id))
+        .where(
+            (item.page == Page.id)
+            & (item.status == "pending")
+            & job.status.in_(ACTIVE_STATUSES)
+        )
+    )
+    if exclude_job_id is not None:
+        busy = busy.where(job.id != exclude_job_id)
+    needs_seo = (
+        Page.seo_generated_at.is_null()
+        | Page.seo_content_hash.is_null()
+        | (Page.seo_content_hash != Page.content_hash)
+        | Page.seo_prompt_version.is_null()
+        | (Page.seo_prompt_version != prompt_version)
+        | Page.seo_model.is_null()
+        | (Page.seo_model != model)
+    )
+    return Page.select(*PAGE_COLUMNS).where(
+        needs_seo & (Page.seo_attempts < max_attempts) & ~fn.EXISTS(busy)
+    )
+
+
+def next_pages(query: peewee.ModelSelect, *, after_id: int, limit: int) -> list[tuple[Any, ...]]:
+    """One keyset page of ``query``: the next ``limit`` rows with an id above ``after_id``."""
+    if limit <= 0:
+        return []
+    return list(query.where(Page.id > after_id).order_by(Page.id).limit(limit).tuples())
+
+
+def iter_pages(query: peewee.ModelSelect, *, chunk_size: int, after_id: int = 0) -> Iterator[tuple[Any, ...]]:
+    """Every row of ``query`` in id order, one keyset chunk in memory at a time."""
+    while True:
+        rows = next_pages(query, after_id=after_id, limit=chunk_size)
+        if not rows:
+            return
+        yield from rows
+        after_id = rows[-1][0]
+
+
+@dataclass(frozen=True)
+class BuiltRequest:
+    page_id: int
+    custom_id: str
+    body: dict[str, Any]
+    content_hash: str
+    #: Approximate bytes of this request in the batch body.
+    size: int
+    #: Estimated input tokens of the prompt (for the cost guard and --dry-run).
+    input_tokens: int
+
+
+class RequestBuilder:
+    """Turns page rows into provider requests with the run's prompt template."""
+
+    def __init__(
+        self, *, provider: BatchProvider, template: PromptTemplate, model: str, settings: Settings
+    ) -> None:
+        from ..pricing import estimate_tokens
+
+        self.provider = provider
+        self.template = template
+        self.model = model
+        self.max_tokens = settings.max_output_tokens
+        self._estimate_tokens = estimate_tokens
+
+    def build(self, row: tuple[Any, ...]) -> BuiltRequest:
+        page_id, url, title, content, attributes, content_hash = row
+        prompt = self.template.render(url, title, content, attributes)
+        custom_id = SeoBatchItem.custom_id_for(page_id)
+        request = self.provider.build_request(
+            custom_id, prompt, model=self.model, max_tokens=self.max_tokens
+        )
+        size = len(json.dumps(request.body)) + len(custom_id) + ENVELOPE_BYTES
+        tokens = self._estimate_tokens(f"{prompt.system}\n{prompt.user}")
+        return BuiltRequest(page_id, request.custom_id, request.body, content_hash, size, tokens)
