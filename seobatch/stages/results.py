@@ -92,13 +92,19 @@ def results(
     return []
 
 
-def outcome_of(result: ItemResult, limits: Any) -> tuple[str, dict[str, str] | None, str | None]:
-    """(item status, validated fields or None, error or None) for one result."""
+def outcome_of(
+    result: ItemResult, limits: Any, page_url: str | None = None, page_text: str | None = None
+) -> tuple[str, dict[str, str] | None, str | None]:
+    """(item status, validated fields or None, error or None) for one result.
+
+    ``page_url`` / ``page_text`` tell the validator which hosts and phrases the page
+    itself contains (a reply may repeat those, not others).
+    """
     from ..output import InvalidOutput, parse_reply
 
     if result.outcome == "succeeded":
         try:
-            fields = parse_reply(result.text or "", limits)
+            fields = parse_reply(result.text or "", limits, page_url, page_text)
         except InvalidOutput as exc:
             return "errored", None, _clip(exc.reason)
         return "succeeded", {"title": fields.title, "meta_description": fields.meta_description}, None
@@ -133,15 +139,20 @@ def _save_chunk(job: SeoBatchJob, chunk: Iterable[ItemResult], limits: Any) -> N
                 SeoBatchItem.page,
                 SeoBatchItem.content_hash,
                 SeoBatchItem.prompt_version,
-            ).where((SeoBatchItem.job == job.id) & SeoBatchItem.custom_id.in_(list(first)))
+                Page.url,
+                Page.title,
+                Page.content,
+            )
+            .join(Page, on=(SeoBatchItem.page == Page.id))
+            .where((SeoBatchItem.job == job.id) & SeoBatchItem.custom_id.in_(list(first)))
         ).tuples()
         known = {row[0]: row[1:] for row in items}
         for custom_id, result in first.items():
             row = known.get(custom_id)
             if row is None or row[1] != "pending":
                 continue
-            item_id, _, page_id, content_hash, prompt_version = row
-            status, fields, error = outcome_of(result, limits)
+            item_id, _, page_id, content_hash, prompt_version, url, title, content = row
+            status, fields, error = outcome_of(result, limits, url, f"{title or ''}\n{content or ''}")
             item_rows.append((
                 item_id, status, SeoBatchItem.result.db_value(fields), error,
                 result.input_tokens, result.output_tokens, now,

@@ -1,0 +1,109 @@
+"""A provider held in memory, for the few tests that must stop a call half-way.
+
+Everything else runs against the emulator over real sockets; this fake exists for
+what a server cannot do on cue: block a create until the test says go, or fail the
+next call in a chosen way.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import threading
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timezone
+
+from seobatch.errors import AmbiguousCreate
+from seobatch.providers.base import BatchInfo, BatchRequest, ItemResult, Prompt
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def reply_for(user: str) -> str:
+    title = re.search(r"^Title: (.*)$", user, re.M)
+    name = (title.group(1) if title else "A page").strip()[:40] or "A page"
+    return json.dumps({
+        "title": f"{name} | Example Shop",
+        "meta_description": f"Everything about {name}: what it is, why it matters and where to start.",
+    })
+
+
+class FakeProvider:
+    name = "anthropic"
+
+    def __init__(self) -> None:
+        self.batches: dict[str, dict] = {}
+        self.creates = 0
+        self.cancels = 0
+        self._ids = itertools.count(1)
+        self.lock = threading.Lock()
+        #: When set, create waits on it (a call "in flight").
+        self.gate: threading.Event | None = None
+        self.entered = threading.Event()
+        #: "drop" → create the batch, then raise AmbiguousCreate.
+        self.fault: str | None = None
+        self.ended = True
+        self.outcomes: dict[str, str] = {}
+
+    def build_request(self, custom_id: str, prompt: Prompt, *, model: str, max_tokens: int) -> BatchRequest:
+        return BatchRequest(custom_id, {
+            "model": model, "max_tokens": max_tokens, "system": prompt.system,
+            "messages": [{"role": "user", "content": prompt.user}],
+        })
+
+    def create_batch(self, requests: Iterable[BatchRequest], *, model: str, display_name: str) -> BatchInfo:
+        self.entered.set()
+        if self.gate is not None:
+            self.gate.wait(10)
+        items = [(r.custom_id, r.body["messages"][0]["content"]) for r in requests]
+        with self.lock:
+            self.creates += 1
+            batch_id = f"msgbatch_{next(self._ids):04d}"
+            self.batches[batch_id] = {"items": items, "name": display_name, "created": _now(), "canceled": False}
+        if self.fault == "drop":
+            self.fault = None
+            raise AmbiguousCreate("connection dropped", provider=self.name)
+        return self._info(batch_id)
+
+    def _info(self, batch_id: str) -> BatchInfo:
+        b = self.batches[batch_id]
+        ended = self.ended or b["canceled"]
+        ending = ("canceled" if b["canceled"] else "succeeded") if ended else None
+        return BatchInfo(
+            id=batch_id, state="ended" if ended else "in_progress",
+            provider_state="ended" if ended else "in_progress", ending=ending,
+            request_count=len(b["items"]), created_at=b["created"], display_name=b["name"],
+        )
+
+    def get_batch(self, batch_id: str) -> BatchInfo:
+        return self._info(batch_id)
+
+    def find_batch(self, *, display_name: str, created_after: datetime, request_count: int) -> BatchInfo | None:
+        for batch_id, b in sorted(self.batches.items(), reverse=True):
+            if b["name"] == display_name and b["created"] >= created_after and len(b["items"]) == request_count:
+                return self._info(batch_id)
+        return None
+
+    def cancel_batch(self, batch_id: str) -> BatchInfo:
+        self.cancels += 1
+        self.batches[batch_id]["canceled"] = True
+        return self._info(batch_id)
+
+    def delete_batch(self, batch_id: str) -> None:
+        self.batches.pop(batch_id, None)
+
+    def iter_results(self, batch: BatchInfo) -> Iterator[ItemResult]:
+        b = self.batches[batch.id]
+        for custom_id, user in b["items"]:
+            outcome = "canceled" if b["canceled"] else self.outcomes.get(custom_id, "succeeded")
+            if outcome == "succeeded":
+                yield ItemResult(custom_id, "succeeded", reply_for(user), 100, 30)
+            elif outcome == "invalid":
+                yield ItemResult(custom_id, "succeeded", "I cannot help with that.", 100, 8)
+            elif outcome == "missing":
+                continue
+            else:
+                yield ItemResult(custom_id, outcome, None, 0, 0, error=f"{outcome} by test")
