@@ -20,7 +20,7 @@ RET_ERROR = 1
 RET_USAGE = 2
 
 #: Modules of ``seobatch.cli`` that add commands, in the order ``--help`` lists them.
-COMMAND_MODULES = ("db", "pages", "emulator", "jobs", "metrics")
+COMMAND_MODULES = ("db", "pages", "run", "jobs", "control", "demo", "emulator", "metrics")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,55 @@
+"""``seobatch recover`` and ``seobatch cancel ID``: an operator's hands on running jobs."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..config import Settings
+from .common import open_database
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    recover = sub.add_parser(
+        "recover", help="re-enqueue stalled jobs",
+        description="Find jobs that sit in an active state without progress (lost message, "
+        "Redis restarted, worker killed) and enqueue their stage again; deliver events "
+        "that were never delivered. Safe to run at any time.",
+    )
+    recover.set_defaults(func=run_recover)
+    cancel = sub.add_parser(
+        "cancel", help="cancel a job and its provider batch",
+        description="Before submission the job is marked failed; once submitted, its provider "
+        "batch is canceled and the job ends with what finished before the cancel.",
+    )
+    cancel.add_argument("job_id", type=int, metavar="ID")
+    cancel.set_defaults(func=run_cancel)
+
+
+def run_recover(args: argparse.Namespace, settings: Settings) -> int:
+    from ..stages.recover import recover
+
+    open_database(settings)
+    found = recover(settings=settings)
+    if found.steps:
+        from actors import send_steps
+
+        send_steps(found.steps)
+    for line in found.lines():
+        print(line)
+    if found.steps and not settings.redis_url:
+        print("note: REDIS_URL is not set, so nothing outside this process will work these "
+              "messages; run `seobatch run --wait` or set REDIS_URL and start a worker")
+    return 0
+
+
+def run_cancel(args: argparse.Namespace, settings: Settings) -> int:
+    from ..stages.cancel import cancel
+
+    open_database(settings)
+    done = cancel(args.job_id, settings=settings)
+    if done.steps and settings.redis_url:
+        from actors import send_steps
+
+        send_steps(done.steps)
+    print(done.message)
+    return 0

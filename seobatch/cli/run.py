@@ -1,0 +1,89 @@
+"""``seobatch run``: start a run (or plan one with ``--dry-run``), optionally working it here."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..config import Settings
+from ..pricing import format_cost
+from .common import open_database
+
+RET_OK, RET_FAILED = 0, 1
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "run", help="start a run: collect the pages that need SEO, send the batches",
+        description="Create the night's job(s) for a model and queue them for the workers. "
+        "Without REDIS_URL (or with --wait) the run is worked in this process until it ends.",
+    )
+    add_run_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="model to use (default SEOBATCH_MODEL)")
+    parser.add_argument("--limit", type=int, metavar="N", help="at most N pages in this run")
+    parser.add_argument(
+        "--max-cost", type=float, metavar="USD",
+        help="fail a job before sending it if its estimated cost at batch prices is above USD",
+    )
+    parser.add_argument("--dry-run", action="store_true", help="print the plan; write and send nothing")
+    parser.add_argument("--wait", action="store_true", help="work the run in this process until it ends")
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from ..stages.kickoff import check_run, kickoff
+
+    model = check_run(settings, args.model)  # one-line error before anything else
+    open_database(settings)
+    if args.dry_run:
+        from ..stages.plan import plan_run
+
+        for line in plan_run(settings=settings, model=model, limit=args.limit).lines():
+            print(line)
+        return RET_OK
+    wait = args.wait or not settings.redis_url
+    if not args.wait and wait:
+        print("REDIS_URL is not set: working the run in this process", file=sys.stderr)
+    started = kickoff(settings=settings, model=model, limit=args.limit, max_cost=args.max_cost, source="cli")
+    job = started.job
+    if not wait:
+        from actors import send_steps
+
+        send_steps(started.steps)
+        print(f"job {job.id} queued ({job.model}); a worker (`dramatiq actors`) runs it — "
+              f"follow it with `seobatch job {job.id}`")
+        return RET_OK
+    return work_and_report(started.steps, settings, job.id)
+
+
+def work_and_report(steps, settings: Settings, first_job_id: int) -> int:
+    """Work the run here with a progress display; a line per job at the end."""
+    from actors.inprocess import work
+
+    try:
+        final = work(steps, settings, first_job_id=first_job_id)
+    except KeyboardInterrupt:
+        print(f"interrupted: job {first_job_id} stays in the database; "
+              "`seobatch recover` with a worker running picks it up", file=sys.stderr)
+        raise
+    failed = False
+    for snap in final:
+        if snap.stage == "completed":
+            cost = _cost_of(snap.job_id)
+            print(f"job {snap.job_id} completed: {snap.succeeded} succeeded, {snap.errored} errored, "
+                  f"{snap.expired} expired; cost {cost}")
+        else:
+            failed = True
+            print(f"job {snap.job_id} {snap.stage}" + (f": {snap.error}" if snap.error else ""))
+    return RET_FAILED if failed or not final else RET_OK
+
+
+def _cost_of(job_id: int) -> str:
+    from ..models import SeoBatchJob
+
+    job = SeoBatchJob.get_or_none(SeoBatchJob.id == job_id)
+    cost = (job.metadata or {}).get("cost_usd") if job else None
+    return format_cost(cost) if isinstance(cost, (int, float)) else "unknown"

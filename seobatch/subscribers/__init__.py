@@ -1,0 +1,1 @@
+"""Event subscribers shipped with seobatch; name them in ``SEOBATCH_SUBSCRIBERS``."""

@@ -1,0 +1,49 @@
+"""An example subscriber: one JSON line per lifecycle event, appended to an audit file.
+
+Enable it in the workers with ``SEOBATCH_SUBSCRIBERS=seobatch.subscribers.audit_log``;
+the file is ``SEOBATCH_AUDIT_LOG`` (default ``seobatch-audit.jsonl`` in the working
+directory). Events arrive after commit, once per transition; a write that fails is
+logged by ``seobatch.events`` and never disturbs the pipeline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from typing import Any
+
+from .. import events
+from ..config import Settings
+from ..db import utcnow
+
+_lock = threading.Lock()
+
+
+def _path() -> str:
+    return Settings.from_env().audit_log
+
+
+def write(event: str, data: dict[str, Any]) -> None:
+    line = json.dumps({"event": event, "at": utcnow().isoformat() + "Z", **data},
+                      ensure_ascii=False, default=str, sort_keys=True)
+    with _lock, open(_path(), "a", encoding="utf-8") as out:
+        out.write(line + "\n")
+        out.flush()
+        os.fsync(out.fileno())
+
+
+# Module-level functions: blinker holds receivers weakly.
+@events.job_submitted.connect
+def on_submitted(job: Any, **data: Any) -> None:
+    write("job_submitted", data)
+
+
+@events.job_completed.connect
+def on_completed(job: Any, **data: Any) -> None:
+    write("job_completed", data)
+
+
+@events.job_failed.connect
+def on_failed(job: Any, **data: Any) -> None:
+    write("job_failed", data)
