@@ -1,8 +1,9 @@
-"""A provider held in memory, for the few tests that must stop a call half-way.
+"""Helpers for the pipeline tests: pages, settings, a synchronous driver, a gated provider.
 
-Everything else runs against the emulator over real sockets; this fake exists for
-what a server cannot do on cue: block a create until the test says go, or fail the
-next call in a chosen way.
+Stage tests run against the emulator over real sockets with the real clients. The
+in-memory ``FakeProvider`` exists only for what a server cannot do on cue: hold a
+create "in flight" until the test says go, or return hand-written result streams
+(unknown, duplicate and missing custom_ids).
 """
 
 from __future__ import annotations
@@ -14,8 +15,74 @@ import threading
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 
+from seobatch.config import Settings
 from seobatch.errors import AmbiguousCreate
+from seobatch.models import Page, SeoBatchItem, SeoBatchJob
 from seobatch.providers.base import BatchInfo, BatchRequest, ItemResult, Prompt
+from seobatch.stages import Step
+
+TEST_KEY = "test-key-0123456789"
+
+
+def make_settings(emulator=None, **overrides) -> Settings:
+    """Settings for a test: dummy keys, the emulator's URL, no waiting anywhere."""
+    base = dict(
+        anthropic_api_key=TEST_KEY,
+        gemini_api_key=TEST_KEY,
+        poll_interval=0,
+        poll_max_interval=1,
+        submit_settle_seconds=0,
+        chunk_size=7,
+    )
+    if emulator is not None:
+        base.update(anthropic_base_url=emulator.url, gemini_base_url=emulator.url)
+    base.update(overrides)
+    return Settings(**base)
+
+
+def make_pages(n: int, start: int = 1, **fields) -> list[Page]:
+    """``n`` saved pages with distinct URLs and titles (and enough text to describe)."""
+    pages = []
+    for i in range(start, start + n):
+        page = Page(
+            url=f"https://shop.example.com/p/{i}",
+            title=f"Hand-made oak chair model {i}",
+            content=f"The oak chair model {i} is made by hand in our workshop from local oak. " * 3,
+            **fields,
+        )
+        page.save()
+        pages.append(page)
+    return pages
+
+
+def stage_functions() -> dict:
+    from seobatch.stages import collect, poll, results, submit
+
+    return {"collect": collect.collect, "submit": submit.submit, "poll": poll.poll, "results": results.results}
+
+
+def drive(steps: list[Step], settings: Settings, provider=None, *, max_steps: int = 500) -> list[Step]:
+    """Run steps (and the steps they return) in order, ignoring delays; returns the trace."""
+    fns = stage_functions()
+    queue, trace = list(steps), []
+    while queue:
+        step = queue.pop(0)
+        trace.append(step)
+        if len(trace) > max_steps:
+            raise AssertionError(f"pipeline did not settle in {max_steps} steps: {trace[-5:]}")
+        kwargs = {"settings": settings}
+        if provider is not None:
+            kwargs["provider"] = provider
+        queue.extend(fns[step.actor](step.job_id, **kwargs))
+    return trace
+
+
+def job(job_id: int) -> SeoBatchJob:
+    return SeoBatchJob.get_by_id(job_id)
+
+
+def items_of(job_id: int) -> list[SeoBatchItem]:
+    return list(SeoBatchItem.select().where(SeoBatchItem.job == job_id).order_by(SeoBatchItem.id))
 
 
 def _now() -> datetime:
