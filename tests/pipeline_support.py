@@ -174,3 +174,25 @@ class FakeProvider:
                 continue
             else:
                 yield ItemResult(custom_id, outcome, None, 0, 0, error=f"{outcome} by test")
+
+
+def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05):
+    """Poll ``predicate`` until it returns something true; fail after ``timeout`` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+def ended(job_ids) -> bool:
+    """All these jobs are completed or failed (reads the database)."""
+    ids = list(job_ids)
+    rows = SeoBatchJob.select(SeoBatchJob.status).where(SeoBatchJob.id.in_(ids))
+    statuses = [r.status for r in rows]
+    return len(statuses) == len(ids) and all(s in ("completed", "failed") for s in statuses)
