@@ -38,7 +38,10 @@ def build_broker(settings: Settings, *, in_process: bool = False) -> dramatiq.Br
     if settings.redis_url and not in_process:
         from dramatiq.brokers.redis import RedisBroker
 
+        from seobatch import metrics
+
         broker: dramatiq.Broker = RedisBroker(url=settings.redis_url, namespace=settings.redis_namespace)
+        metrics.install(broker)  # Dramatiq's and the job metrics on dramatiq_prom_port
     else:
         broker = StubBroker()
     broker.add_middleware(WorkerBoot(runtime))

@@ -46,8 +46,17 @@ def _env(pg_db, redis_url, namespace, emulator, tmp_path) -> dict[str, str]:
         SEOBATCH_SUBSCRIBERS="seobatch.subscribers.audit_log",
         SEOBATCH_AUDIT_LOG=str(tmp_path / "audit.jsonl"),
         SEOBATCH_BATCH_MAX_REQUESTS="15",
+        dramatiq_prom_port=str(_free_port()),  # the metrics exposition of this worker only
     )
     return env
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def _seobatch(env, *args) -> subprocess.CompletedProcess:

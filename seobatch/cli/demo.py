@@ -9,6 +9,7 @@ touched and no real provider is called.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import tempfile
 from importlib import resources
@@ -59,6 +60,8 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     from ..stages.kickoff import kickoff
     from .run import work_and_report
 
+    if not args.verbose:  # the progress display and the final listing tell the story
+        logging.getLogger().setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="seobatch-demo-") as tmp, \
             Emulator(processing_seconds=args.processing_seconds) as emu:
         demo = demo_settings(

@@ -1,4 +1,4 @@
-"""Fixtures of the actor tests: the emulator, settings, and an in-process broker + worker."""
+"""Fixtures of the actor tests: settings, and an in-process broker + worker."""
 
 from __future__ import annotations
 
@@ -7,17 +7,6 @@ from collections.abc import Iterator
 import dramatiq
 import pytest
 from pipeline_support import make_settings
-
-from seobatch.emulator import Emulator
-
-
-@pytest.fixture
-def emulator() -> Iterator[Emulator]:
-    emu = Emulator(processing_seconds=0.0).start()
-    try:
-        yield emu
-    finally:
-        emu.stop()
 
 
 @pytest.fixture
