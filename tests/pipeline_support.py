@@ -197,12 +197,3 @@ def ended(job_ids) -> bool:
     statuses = [r.status for r in rows]
     return len(statuses) == len(ids) and all(s in ("completed", "failed") for s in statuses)
 
-
-def need_gemini(emulator) -> None:
-    """Skip while the emulator does not serve the Gemini Batch API yet (it is being built)."""
-    import pytest
-    import requests
-
-    resp = requests.get(f"{emulator.url}/v1beta/batches", headers={"x-goog-api-key": TEST_KEY}, timeout=5)
-    if resp.status_code == 404:
-        pytest.skip("the emulator does not serve the Gemini Batch API yet")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from pipeline_support import need_gemini, TEST_KEY, ended, items_of, job, make_pages, make_settings, wait_for
+from pipeline_support import TEST_KEY, ended, items_of, job, make_pages, make_settings, wait_for
 
 from actors import ACTORS, send_steps
 from actors.failures import job_gave_up
@@ -25,8 +25,6 @@ def _run(settings, **kw) -> int:
 
 @pytest.mark.parametrize("model", ["claude-sonnet-4-5", "gemini-2.5-flash"])
 def test_the_whole_pipeline_runs_on_the_in_process_broker(sqlite_db, emulator, stub_worker, settings, model):
-    if model.startswith("gemini"):
-        need_gemini(emulator)
     make_pages(15)
     job_id = _run(settings, model=model)
     wait_for(lambda: ended([job_id]))

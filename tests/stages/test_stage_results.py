@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from pipeline_support import need_gemini, FakeProvider, drive, items_of, job, make_pages
+from pipeline_support import FakeProvider, drive, items_of, job, make_pages
 
 from seobatch import events
 from seobatch.errors import ResultsUnavailable
@@ -137,7 +137,6 @@ def test_an_expired_batch_keeps_its_successes(any_db, emulator, settings):
 
 
 def test_a_failed_batch_fails_the_job_with_the_providers_reason(any_db, emulator, settings):
-    need_gemini(emulator)
     emulator.set_faults(batch_outcome="fail")
     job_id = _processing(settings, pages=2, model="gemini-2.5-flash")
     results(job_id, settings=settings)

@@ -6,7 +6,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from pipeline_support import need_gemini, FakeProvider, job, make_pages, make_settings
+from pipeline_support import FakeProvider, job, make_pages, make_settings
 
 from seobatch import db, events
 from seobatch.models import SeoBatchJob
@@ -78,8 +78,6 @@ def test_a_duplicate_submit_during_the_create_call_backs_off(any_db, emulator, s
 
 @pytest.mark.parametrize("model", ["claude-sonnet-4-5", "gemini-2.5-flash"])
 def test_an_ambiguous_create_is_reconciled_to_the_batch_the_provider_made(any_db, emulator, settings, model):
-    if model.startswith("gemini"):
-        need_gemini(emulator)
     # Given a provider that accepts the batch but whose answer never arrives
     j = _collected(settings, model=model)
     emulator.set_faults(drop_create_response=1)
