@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import requests
 import urllib3.exceptions
 
-from .errors import AmbiguousCreate, PermanentError, ProviderError, TransientError
+from .errors import AmbiguousCreate, ConfigError, PermanentError, ProviderError, TransientError
 from .logs import redact
 
 log = logging.getLogger("seobatch.http")
@@ -381,7 +381,7 @@ class Transport:
         self.base_url = base_url.rstrip("/")
         base = urlsplit(self.base_url)
         if base.scheme not in ("http", "https") or not base.hostname:
-            raise PermanentError(f"base URL must be http(s)://host[:port], got scheme {base.scheme!r}", provider=provider)
+            raise ConfigError(f"the {provider} base URL must look like https://host[:port], got scheme {base.scheme!r}")
         self._origin = (base.scheme, base.hostname, base.port or (443 if base.scheme == "https" else 80))
         self._auth = dict(headers)
         self._secrets = tuple(s for s in secrets if s)

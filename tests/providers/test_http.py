@@ -333,3 +333,10 @@ def test_each_thread_gets_its_own_session():
     th.start()
     th.join()
     assert thread_session() is mine and other[0] is not mine
+
+
+def test_a_base_url_without_scheme_is_a_config_error(sleeps):
+    from seobatch.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="base URL"):
+        transport("api.anthropic.com", sleeps)
