@@ -456,7 +456,9 @@ class Transport:
         if 200 <= resp.status_code < 300:
             return resp
         try:
-            raw = read_body(resp, deadline=min(self.body_deadline, 30.0), limit=_ERROR_BODY_LIMIT, provider=self.provider)
+            raw = read_body(
+                resp, deadline=min(self.body_deadline, 30.0), limit=_ERROR_BODY_LIMIT, provider=self.provider
+            )
         except TransientError:
             raw = b""
         err = error_from_response(
@@ -474,7 +476,8 @@ class Transport:
 
     def _network_error(self, exc: requests.RequestException, what: str, create: bool) -> Exception:
         name = type(exc).__name__
-        if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema | requests.exceptions.InvalidSchema):
+        bad_url = requests.exceptions.InvalidURL | requests.exceptions.MissingSchema | requests.exceptions.InvalidSchema
+        if isinstance(exc, bad_url):
             return PermanentError(f"{what}: invalid URL ({name})", provider=self.provider)
         if _connect_failed(exc):
             return TransientError(f"{what}: could not connect ({name})", provider=self.provider)
@@ -503,12 +506,15 @@ class Transport:
 
         return self.retrying(attempt, what) if retry else attempt()
 
-    def open_stream(self, url: str, *, headers: Mapping[str, str] | None = None, params: Mapping[str, Any] | None = None) -> requests.Response:
+    def open_stream(
+        self, url: str, *, headers: Mapping[str, str] | None = None, params: Mapping[str, Any] | None = None
+    ) -> requests.Response:
         """GET a streamed body (results); connecting and the status are retried."""
         what = f"{self.provider} GET {urlsplit(url).path}"
         return self.retrying(lambda: self.send("GET", url, headers=headers, params=params), what)
 
     def stream_lines(self, resp: requests.Response) -> Iterator[bytes]:
         """A response's lines within the stream deadline (then TransientError)."""
-        chunks = iter_body(resp, deadline=self.stream_deadline, provider=self.provider, what=f"{self.provider} results stream")
+        what = f"{self.provider} results stream"
+        chunks = iter_body(resp, deadline=self.stream_deadline, provider=self.provider, what=what)
         return iter_lines(chunks, provider=self.provider)

@@ -227,7 +227,9 @@ class GeminiBatches:
                     "X-Goog-Upload-Header-Content-Length": str(size),
                     "X-Goog-Upload-Header-Content-Type": "application/jsonl",
                 },
-                json_body={"file": {"display_name": display_name, "mime_type": "application/jsonl", "size_bytes": size}},
+                json_body={
+                    "file": {"display_name": display_name, "mime_type": "application/jsonl", "size_bytes": size}
+                },
             )
             upload_url = start.headers.get("x-goog-upload-url")
             read_body(start, deadline=self._t.body_deadline, limit=1 << 20)
@@ -257,7 +259,9 @@ class GeminiBatches:
                 offset += length
                 if not last:
                     if status != "active":
-                        raise TransientError(f"upload chunk at {offset - length} answered status {status!r}", provider=self.name)
+                        raise TransientError(
+                            f"upload chunk at {offset - length} answered status {status!r}", provider=self.name
+                        )
                     continue
                 if status != "final":
                     raise TransientError(f"upload finalize answered status {status!r}", provider=self.name)
@@ -316,7 +320,9 @@ class GeminiBatches:
             token = page.get("nextPageToken") if isinstance(page, dict) else None
             if best is not None or not token or token in tokens:
                 if best is not None and best.request_count not in (None, 0, request_count):
-                    log.warning("gemini batch %s has %s requests, expected %d", best.id, best.request_count, request_count)
+                    log.warning(
+                        "gemini batch %s has %s requests, expected %d", best.id, best.request_count, request_count
+                    )
                 return best
             tokens.add(token)
             params = {"pageSize": 100, "pageToken": token}
@@ -435,7 +441,8 @@ def parse_file_line(line: bytes) -> ItemResult | None:
     except ValueError:
         match = _KEY_IN_LINE.search(line)
         if match:
-            return ItemResult(match.group(1).decode("utf-8", "replace"), "errored", error="malformed_result: line is not valid JSON")
+            key = match.group(1).decode("utf-8", "replace")
+            return ItemResult(key, "errored", error="malformed_result: line is not valid JSON")
         log.warning("skipping an unreadable gemini result line (%d bytes)", len(line))
         return None
     if not isinstance(obj, dict):
