@@ -209,7 +209,16 @@ class AnthropicBatches:
             params = {"limit": 100, "after_id": last_id}
 
     def cancel_batch(self, batch_id: str) -> BatchInfo:
-        return self._info(self._t.call_json("POST", self._batch_url(batch_id, "/cancel"), data=b""))
+        """Cancel; a batch that has already ended is returned as it is (cancel is idempotent)."""
+        try:
+            return self._info(self._t.call_json("POST", self._batch_url(batch_id, "/cancel"), data=b""))
+        except PermanentError as exc:
+            if exc.status not in (400, 409):
+                raise
+            info = self.get_batch(batch_id)
+            if info.state != "ended":
+                raise
+            return info
 
     def delete_batch(self, batch_id: str) -> None:
         try:

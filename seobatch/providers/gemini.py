@@ -328,7 +328,16 @@ class GeminiBatches:
             params = {"pageSize": 100, "pageToken": token}
 
     def cancel_batch(self, batch_id: str) -> BatchInfo:
-        self._t.call_json("POST", self._url(f"{self._name(batch_id)}:cancel"), data=b"")
+        """Cancel (the reply is ``{}``), then read the batch; an ended batch is returned as it is."""
+        try:
+            self._t.call_json("POST", self._url(f"{self._name(batch_id)}:cancel"), data=b"")
+        except PermanentError as exc:
+            if exc.status not in (400, 409):
+                raise
+            info = self.get_batch(batch_id)
+            if info.state != "ended":
+                raise
+            return info
         return self.get_batch(batch_id)
 
     def delete_batch(self, batch_id: str) -> None:
