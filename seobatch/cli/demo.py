@@ -33,6 +33,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--processing-seconds", type=float, default=2.0, metavar="S",
                         help="how long the emulated batch takes (default %(default)s)")
     parser.add_argument("--pages", metavar="FILE", help="pages to use instead of the samples")
+    parser.add_argument(
+        "--db", metavar="FILE",
+        help="keep the demo's SQLite database in FILE (default: a temporary one, deleted "
+        "at the end); explore it afterwards with DATABASE_URL=sqlite:///FILE seobatch jobs",
+    )
     parser.set_defaults(func=run_demo)
 
 
@@ -64,8 +69,9 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
         logging.getLogger().setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="seobatch-demo-") as tmp, \
             Emulator(processing_seconds=args.processing_seconds) as emu:
+        db_path = Path(args.db).resolve() if args.db else Path(tmp) / "demo.db"
         demo = demo_settings(
-            settings, database_url=f"sqlite:///{Path(tmp) / 'demo.db'}", emulator_url=emu.url,
+            settings, database_url=f"sqlite:///{db_path}", emulator_url=emu.url,
             model=args.model,
         )
         database = open_database(demo)
@@ -83,6 +89,9 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"  description: {page.seo_description or '-'}")
                 if not page.seo_title and page.seo_last_error:
                     print(f"  error:       {page.seo_last_error}")
+            if args.db:
+                print(f"\nthe demo's database is kept in {args.db}; look around with\n"
+                      f"  DATABASE_URL=sqlite:///{db_path} seobatch jobs", file=sys.stderr)
             return code
         finally:
             database.close()

@@ -192,6 +192,14 @@ def _when(value: str | None) -> str:
     return "-" if value is None else value.replace("T", " ").replace("Z", " UTC")
 
 
+#: Metadata worth a line in the text view, in this order (``--json`` has every key).
+HIGHLIGHTS = (
+    "run", "kicked_off_by", "prompt_version", "display_name", "provider_state", "ending",
+    "provider_counts", "polls", "submit_attempts", "canceled_count", "previous_job_id",
+    "next_job_id",
+)
+
+
 def render_detail(d: dict[str, Any], *, color: bool = False) -> str:
     """One job as a page of text, the most useful facts first."""
 
@@ -261,12 +269,18 @@ def render_detail(d: dict[str, Any], *, color: bool = False) -> str:
             and abs(cost["recorded_usd"] - cost["batch_usd"]) > 1e-6:
         out.append(f"  recorded     {format_usd(cost['recorded_usd'])} (by the results stage)")
 
-    if d["metadata"]:
+    highlights = [k for k in HIGHLIGHTS if d["metadata"].get(k) not in (None, "", 0)]
+    if highlights:
         out += ["", head("metadata")]
-        kw = max(len(k) for k in d["metadata"])
-        for key, value in d["metadata"].items():
+        kw = max(len(k) for k in highlights)
+        for key in highlights:
+            value = d["metadata"][key]
             text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
             out.append(f"  {key:<{kw}}  {_shorten(text, 100)}")
+        rest = len(d["metadata"]) - len(highlights)
+        if rest:
+            out.append(style(f"  (and {rest} more keys: seobatch job {d['id']} --json)", "dim",
+                             enabled=color))
 
     if d["events"]:
         out += ["", head("events")]

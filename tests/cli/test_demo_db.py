@@ -1,0 +1,39 @@
+"""``seobatch demo --db FILE`` keeps the demo's database for the operator views."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from seobatch.cli import main
+
+
+@pytest.mark.slow
+def test_demo_with_db_keeps_the_database_for_jobs_and_job(monkeypatch, capsys, tmp_path):
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    try:
+        # Given a demo run that keeps its database
+        assert main(["demo", "--processing-seconds", "0.2", "--db", "demo.db"]) == 0
+        err = capsys.readouterr().err
+        assert f"DATABASE_URL=sqlite:///{tmp_path / 'demo.db'} seobatch jobs" in err
+        # When the operator looks at it afterwards
+        monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'demo.db'}")
+        assert main(["jobs", "--json"]) == 0
+        jobs = json.loads(capsys.readouterr().out)["jobs"]
+        assert main(["job", "1", "--json"]) == 0
+        detail = json.loads(capsys.readouterr().out)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    # Then the run is there, completed, with its batch id, tokens and a batch-price cost
+    assert [(j["id"], j["status"], j["pages"], j["succeeded"]) for j in jobs] == [
+        (1, "completed", 36, 36)]
+    assert jobs[0]["provider_batch_id"].startswith("msgbatch_") and jobs[0]["cost_usd"] > 0
+    assert detail["items"]["succeeded"] == 36 and detail["tokens"]["input"] > 0
+    assert detail["cost"]["batch_usd"] == pytest.approx(jobs[0]["cost_usd"], abs=1e-6)
+    assert detail["cost"]["interactive_usd"] == pytest.approx(2 * detail["cost"]["batch_usd"])
