@@ -28,7 +28,9 @@ class WorkerBoot(dramatiq.Middleware):
 
     def before_worker_boot(self, broker: Any, worker: Any) -> None:
         settings = self.runtime.settings
-        setup_logging(logging.getLogger().level or logging.INFO, settings.secrets())
+        setup_logging(
+            logging.getLogger().level or logging.INFO, settings.secrets(), settings.log_format
+        )
         if db.database.obj is None:
             db.configure(settings.database_url)
         loaded = events.load_subscribers(settings.subscribers)

@@ -44,7 +44,7 @@ def sweep(settings: Settings) -> None:
 
 def main() -> int:
     settings = Settings.from_env()
-    setup_logging(logging.INFO, settings.secrets())
+    setup_logging(logging.INFO, settings.secrets(), settings.log_format)
     schedule = Schedule.parse(settings.schedule)
     if not settings.redis_url:
         log.error("the clock needs REDIS_URL: its messages are for the workers")

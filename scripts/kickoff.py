@@ -53,7 +53,7 @@ def main() -> int:
     settings = None
     try:
         settings = Settings.from_env()
-        setup_logging(logging.INFO, settings.secrets())
+        setup_logging(logging.INFO, settings.secrets(), settings.log_format)
         return kick(settings)
     except SeobatchError as exc:
         print(f"kickoff: error: {redact(str(exc), settings.secrets() if settings else ())}", file=sys.stderr)

@@ -126,15 +126,27 @@ def setup_logging(
     level: int | str = logging.INFO, secrets: Iterable[str] = (), fmt: str = "text"
 ) -> None:
     """Log to stderr in ``fmt`` (``text``: ``time level logger: message``; ``json``) with
-    secrets redacted."""
+    secrets redacted on every handler of the root logger.
+
+    Safe to call again (the format changes, no handler is added twice). When the root
+    logger already writes to a stream through a plain ``StreamHandler`` (``dramatiq``'s
+    worker processes, ``logging.basicConfig``), that handler is used instead of a new one.
+    """
     formatter = make_formatter(fmt)
     root = logging.getLogger()
-    ours = [h for h in root.handlers if isinstance(h, StderrHandler)]
-    if not ours:
-        handler = StderrHandler()
-        root.addHandler(handler)
-        ours = [handler]
-    for handler in ours:
+    targets = [h for h in root.handlers if isinstance(h, StderrHandler)]
+    if not targets:
+        # Under `dramatiq`, worker processes already log through a basicConfig handler
+        # (to the master's pipe): a second handler would print every line twice. Keep
+        # theirs, and give it our format only when machines read it (json).
+        configured = [h for h in root.handlers if type(h) is logging.StreamHandler]
+        if configured:
+            targets = configured if fmt == "json" else []
+        else:
+            handler = StderrHandler()
+            root.addHandler(handler)
+            targets = [handler]
+    for handler in targets:
         handler.setFormatter(formatter)
     for handler in root.handlers:
         for old in [f for f in handler.filters if isinstance(f, RedactingFilter)]:

@@ -110,3 +110,21 @@ def test_cli_log_format_flag_overrides_the_environment(root_logging, monkeypatch
     assert main(["--log-format", "json", "db", "init"]) == 0
     ours = [h for h in root_logging.handlers if getattr(h, "_seobatch", False)]
     assert type(ours[0].formatter).__name__ == "JsonFormatter"
+
+
+def test_a_process_that_already_logs_to_a_stream_gets_no_second_handler(root_logging):
+    # Given a root logger configured the way dramatiq's worker processes are (basicConfig)
+    for handler in list(root_logging.handlers):
+        root_logging.removeHandler(handler)
+    pipe = io.StringIO()
+    logging.basicConfig(stream=pipe, format="[dramatiq] %(message)s", force=True)
+    # When seobatch sets up logging in text, then in json
+    setup_logging(logging.INFO, (CANARY,), "text")
+    logging.getLogger("seobatch.jobs").info("job_transition job_id=1 key=%s", CANARY)
+    setup_logging(logging.INFO, (CANARY,), "json")
+    logging.getLogger("seobatch.jobs").info("job_transition job_id=2")
+    # Then each record is written once, redacted; json switches that handler's format
+    assert len(root_logging.handlers) == 1
+    first, second = pipe.getvalue().splitlines()
+    assert first == f"[dramatiq] job_transition job_id=1 key={REDACTED}"
+    assert json.loads(second)["job_id"] == 2
