@@ -107,6 +107,11 @@ def snapshot(job_ids: Iterable[int], *, now: datetime | None = None) -> list[Job
             collected = sum(by_status.values())
             done = collected - by_status.get("pending", 0)
             total = max(job.total_pages or 0, collected)
+            # While the provider works, its own counts (recorded by each poll) move first.
+            reported = (job.metadata or {}).get("provider_counts")
+            if job.status == "processing" and isinstance(reported, dict):
+                ended = sum(v for k, v in reported.items() if k != "processing" and _count(v))
+                done = max(done, min(ended, total))
         out.append(JobProgress(
             job_id=job.id, stage=job.status, done=done, total=total,
             elapsed=(end - job.created_at).total_seconds(), model=job.model,
@@ -114,6 +119,10 @@ def snapshot(job_ids: Iterable[int], *, now: datetime | None = None) -> list[Job
             expired=job.expired_count or 0, error=(job.metadata or {}).get("error"),
         ))
     return out
+
+
+def _count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 class _AboveDisplay:
@@ -139,6 +148,8 @@ class Progress:
         color: force colour on or off; default: a terminal without ``NO_COLOR``.
         throttle: plain mode writes at most one line per job per this many seconds
             while only the item count moves (a change of stage is always written).
+        heartbeat: plain mode repeats an unchanged line after this many seconds, so a
+            log shows the run is alive during a long provider wait.
         clock: monotonic seconds (tests pass a fake).
     """
 
@@ -149,12 +160,14 @@ class Progress:
         tty: bool | None = None,
         color: bool | None = None,
         throttle: float = 5.0,
+        heartbeat: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.tty = isatty(self.stream) if tty is None else tty
         self.color = (use_color(self.stream) if color is None else color) and self.tty
         self.throttle = throttle
+        self.heartbeat = heartbeat
         self.clock = clock
         self.started = clock()
         self.jobs: dict[int, JobProgress] = {}
@@ -308,8 +321,9 @@ class Progress:
         now = self.clock()
         if last is not None:
             stage, at, done = last
-            if stage == snap.stage and (done == snap.done or now - at < self.throttle):
-                return
+            if stage == snap.stage:
+                if now - at < (self.heartbeat if done == snap.done else self.throttle):
+                    return
         self._write_line(snap)
 
     def _write_line(self, snap: JobProgress) -> None:

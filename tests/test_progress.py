@@ -199,3 +199,24 @@ def test_watch_stops_when_until_says_so_or_on_timeout(any_db):
     assert len(calls) == 3 and final[0].stage == "processing"
     final = progress.watch([job.id], poll=0.01, stream=FakeStream(tty=False), timeout=0.05)
     assert final[0].stage == "processing"
+
+
+def test_a_pipe_gets_a_heartbeat_line_during_a_long_unchanged_wait():
+    stream = FakeStream(tty=False)
+    clock = FakeClock()
+    display = Progress(stream, throttle=5, heartbeat=60, clock=clock)
+    display.update(1, stage="processing", done=0, total=10, elapsed=0)
+    clock.now = 30
+    display.update(1, stage="processing", done=0, total=10, elapsed=30)  # nothing new yet
+    clock.now = 61
+    display.update(1, stage="processing", done=0, total=10, elapsed=61)  # still alive
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2 and lines[1].endswith("1m01s")
+
+
+def test_snapshot_of_a_processing_job_uses_the_providers_counts(any_db):
+    # Given a submitted job whose last poll saw 6 of 10 requests ended at the provider
+    job = make_job("processing", {"pending": 10}, total_pages=10, metadata={
+        "provider_counts": {"processing": 4, "succeeded": 5, "errored": 1}})
+    (snap,) = progress.snapshot([job.id])
+    assert (snap.done, snap.total) == (6, 10)

@@ -195,7 +195,7 @@ def _when(value: str | None) -> str:
 #: Metadata worth a line in the text view, in this order (``--json`` has every key).
 HIGHLIGHTS = (
     "run", "kicked_off_by", "prompt_version", "display_name", "provider_state", "ending",
-    "provider_counts", "polls", "submit_attempts", "canceled_count", "previous_job_id",
+    "provider_counts", "polls", "next_poll_at", "submit_attempts", "canceled_count", "previous_job_id",
     "next_job_id",
 )
 
