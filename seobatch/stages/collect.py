@@ -128,7 +128,7 @@ def _collect_chunk(
             tokens += built.input_tokens
             cursor = built.page_id
         if rows:
-            SeoBatchItem.insert_many(rows, fields=_ITEM_FIELDS).on_conflict_ignore().execute()
+            SeoBatchItem.insert_many(rows, fields=_ITEM_FIELDS).on_conflict_ignore().as_rowcount().execute()
         meta.update(
             cursor=cursor,
             collected=count + len(rows),
@@ -146,7 +146,8 @@ def _finish(job: SeoBatchJob, meta: dict[str, Any]) -> list[Step]:
     count = int(meta.get("collected") or 0)
     done = {"collected_at": stamp(utcnow())}
     if count == 0:
-        job.mark_completed(0, 0, 0, expected=("collecting",), extra_metadata={"collected": 0, **done})
+        empty = {"collected": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0, **done}
+        job.mark_completed(0, 0, 0, expected=("collecting",), extra_metadata=empty)
         log.info("job %s found no page that needs SEO", job.id)
         return []
     if not job.transition("submitting", expected=("collecting",), metadata=done, total_pages=count):
