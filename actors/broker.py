@@ -10,6 +10,7 @@ imported, so ``actors/__init__.py`` imports this module first.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import dramatiq
@@ -18,6 +19,8 @@ from dramatiq.brokers.stub import StubBroker
 from seobatch.config import Settings
 
 from .middleware import DbConnections, WorkerBoot
+
+log = logging.getLogger("seobatch.worker")
 
 #: The queue every seobatch actor uses (``dramatiq actors`` listens to it).
 QUEUE = "seobatch"
@@ -40,13 +43,44 @@ def build_broker(settings: Settings, *, in_process: bool = False) -> dramatiq.Br
 
         from seobatch import metrics
 
-        broker: dramatiq.Broker = RedisBroker(url=settings.redis_url, namespace=settings.redis_namespace)
+        broker: dramatiq.Broker = RedisBroker(
+            url=settings.redis_url,
+            namespace=settings.redis_namespace,
+            # How soon a killed worker's unacked messages are delivered again.
+            heartbeat_timeout=settings.redis_heartbeat_ms,
+            maintenance_chance=settings.redis_maintenance_chance,
+        )
+        warn_if_redis_evicts(settings.redis_url)
         metrics.install(broker)  # Dramatiq's and the job metrics on dramatiq_prom_port
     else:
         broker = StubBroker()
     broker.add_middleware(WorkerBoot(runtime))
     broker.add_middleware(DbConnections())
     return broker
+
+
+def warn_if_redis_evicts(url: str) -> str | None:
+    """Warn when Redis may evict keys under memory pressure: queued messages would vanish
+    silently. Returns the policy seen (None when Redis refused to say or is unreachable;
+    managed Redis often disables CONFIG)."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        policy = client.config_get("maxmemory-policy").get("maxmemory-policy")
+    except redis.RedisError as exc:
+        log.debug("could not read Redis maxmemory-policy: %s", type(exc).__name__)
+        return None
+    finally:
+        client.close()
+    if isinstance(policy, bytes):
+        policy = policy.decode()
+    if policy and policy != "noeviction":
+        log.warning(
+            "Redis maxmemory-policy is %s, not noeviction: under memory pressure Redis will "
+            "evict queued messages silently; set `maxmemory-policy noeviction`", policy,
+        )
+    return policy
 
 
 broker = build_broker(runtime.settings)

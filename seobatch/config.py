@@ -41,6 +41,13 @@ def _float(env: Mapping[str, str], name: str, default: float | None) -> float | 
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
 
 
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _float(env, name, default)
+    if value is None or not value > 0:
+        raise ConfigError(f"{name} must be a number above 0, got {env.get(name)!r}")
+    return value
+
+
 def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
     raw = env.get(name, "").strip().lower()
     if not raw:
@@ -102,6 +109,17 @@ class Settings:
     recover_interval: int = 300
     #: Where the example subscriber ``seobatch.subscribers.audit_log`` appends its lines.
     audit_log: str = "seobatch-audit.jsonl"
+    #: Seconds a provider call waits to connect, and for each read of the reply.
+    http_timeout: float = 60.0
+    #: In-process retries of a provider call that failed transiently (429, 5xx, timeouts).
+    http_retries: int = 4
+    #: Wall-clock seconds one results download may take (a dripping stream is cut off).
+    results_deadline: float = 3600.0
+    #: Redis broker: a worker silent for this long is presumed dead and its unacked
+    #: messages are delivered again; the sweep that does so runs on this many commands in
+    #: a million (Dramatiq's defaults: 60 s, 1000).
+    redis_heartbeat_ms: int = 60_000
+    redis_maintenance_chance: int = 1000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -140,6 +158,11 @@ class Settings:
             schedule=env.get("SEOBATCH_SCHEDULE") or "0 2 * * *",
             recover_interval=_int(env, "SEOBATCH_RECOVER_INTERVAL", 300, minimum=1),
             audit_log=env.get("SEOBATCH_AUDIT_LOG") or "seobatch-audit.jsonl",
+            http_timeout=_positive(env, "SEOBATCH_HTTP_TIMEOUT", 60.0),
+            http_retries=_int(env, "SEOBATCH_HTTP_RETRIES", 4),
+            results_deadline=_positive(env, "SEOBATCH_RESULTS_DEADLINE", 3600.0),
+            redis_heartbeat_ms=_int(env, "SEOBATCH_REDIS_HEARTBEAT_MS", 60_000),
+            redis_maintenance_chance=_int(env, "SEOBATCH_REDIS_MAINTENANCE_CHANCE", 1000),
         )
 
     def with_(self, **changes: object) -> Settings:

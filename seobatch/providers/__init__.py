@@ -29,6 +29,12 @@ def get_provider(
 ) -> BatchProvider:
     """Build the client for ``model``'s provider from settings (key, base URL)."""
     name = provider_name(model)
+    # Connect within 5 s (or the read timeout, if shorter); each read within http_timeout.
+    limits = {
+        "timeout": (min(5.0, settings.http_timeout), settings.http_timeout),
+        "max_retries": settings.http_retries,
+        "stream_deadline": settings.results_deadline,
+    }
     if name == "anthropic":
         from .anthropic import AnthropicBatches
 
@@ -36,6 +42,7 @@ def get_provider(
             api_key=settings.api_key_for("anthropic"),
             base_url=settings.anthropic_base_url,
             session=session,
+            **limits,
         )
     from .gemini import GeminiBatches
 
@@ -43,6 +50,7 @@ def get_provider(
         api_key=settings.api_key_for("gemini"),
         base_url=settings.gemini_base_url,
         session=session,
+        **limits,
     )
 
 
