@@ -84,7 +84,10 @@ def results(
                 return []  # canceled or failed meanwhile
     except ResultsUnavailable as exc:
         if info.ending not in ("expired", "canceled"):
-            raise
+            # Past the provider's retention (Anthropic 29 days, Gemini files 48 h): say so
+            # plainly; the pages stay eligible and are sent again on a later night.
+            fail_job(job, f"results_unavailable: {exc.message}", expected=("processing",))
+            return []
         # An expired or canceled batch may have nothing to download: every item is missing.
         log.info("job %s: batch %s has no results to read (%s)", job_id, info.id, exc)
     _settle_missing(job, info)
