@@ -35,7 +35,7 @@ from peewee import fn
 from .. import db as _db
 from ..db import chunked, utcnow
 from ..errors import ResultsUnavailable
-from ..models import Page, SeoBatchItem, SeoBatchJob
+from ..models import CUSTOM_ID_RE, Page, SeoBatchItem, SeoBatchJob
 from . import Step
 from ._bulk import bulk_update
 from ._common import fail_job, later, load_job, provider_for, stamp, update_metadata
@@ -117,7 +117,12 @@ def outcome_of(
 
 
 def _clip(text: str) -> str:
+    """A provider's error text as one printable line of bounded length: a reason is shown
+    to people, and PostgreSQL refuses NUL and lone surrogates in text columns."""
     text = str(text)
+    if not text.isprintable():
+        text = "".join(ch if ch.isprintable() else " " for ch in text)
+    text = " ".join(text.split()) or "error"
     return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
 
 
@@ -147,7 +152,10 @@ def _save_chunk(job: SeoBatchJob, chunk: Iterable[ItemResult], limits: Any) -> N
                 Page.content,
             )
             .join(Page, on=(SeoBatchItem.page == Page.id))
-            .where((SeoBatchItem.job == job.id) & SeoBatchItem.custom_id.in_(list(first)))
+            # Only ids we could have made are looked up; anything else (NUL, lone
+            # surrogates, 10 kB of junk) is unknown by construction.
+            .where((SeoBatchItem.job == job.id)
+                   & SeoBatchItem.custom_id.in_([c for c in first if CUSTOM_ID_RE.match(c)]))
         ).tuples()
         known = {row[0]: row[1:] for row in items}
         for custom_id, result in first.items():
@@ -201,7 +209,7 @@ def _save_chunk(job: SeoBatchJob, chunk: Iterable[ItemResult], limits: Any) -> N
     if unknown or duplicates:
         log.warning(
             "job %s: ignored %d result(s) with unknown custom_id (e.g. %s) and %d duplicate(s)",
-            job.id, len(unknown), ", ".join(unknown[:3]) or "-", duplicates,
+            job.id, len(unknown), ", ".join(ascii(c[:70]) for c in unknown[:3]) or "-", duplicates,
         )
 
 

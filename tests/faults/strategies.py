@@ -154,3 +154,15 @@ GEMINI_OBJECT = st.one_of(
     JSON_VALUES,
 )
 GEMINI_LINES = _lines(GEMINI_OBJECT)
+
+#: Well-formed success lines whose reply text is the fuzzed part (valid or hostile).
+GOOD_ANTHROPIC_LINES = st.tuples(st.sampled_from(OUR_IDS), REPLIES, st.integers(0, 5000)).map(
+    lambda t: _dump({"custom_id": t[0], "result": {"type": "succeeded", "message": {
+        "content": [{"type": "text", "text": t[1]}], "stop_reason": "end_turn",
+        "usage": {"input_tokens": t[2], "output_tokens": 50}}}}, False)
+)
+GOOD_GEMINI_LINES = st.tuples(st.sampled_from(OUR_IDS), REPLIES, st.integers(0, 5000)).map(
+    lambda t: _dump({"key": t[0], "response": {
+        "candidates": [{"content": {"parts": [{"text": t[1]}]}, "finishReason": "STOP"}],
+        "usageMetadata": {"promptTokenCount": t[2], "candidatesTokenCount": 50}}}, False)
+)
