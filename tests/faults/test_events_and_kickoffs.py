@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import peewee
 import pytest
+from pipeline_support import wait_for
 
 from actors import send_steps
 from seobatch import db, events
@@ -100,6 +101,7 @@ def test_r16_a_transaction_that_fails_after_its_state_change_sends_no_event(
     job_id = kickoff_run(settings)
     send_steps(run_steps(job_id))
     wait_run(job_id)
+    wait_for(lambda: len(heard.events) >= 2, timeout=5)  # receivers run after the claim
     assert failed == [event]
     assert heard.uncommitted == []
     assert sorted(s for s, _, _ in heard.events) == ["completed", "processing"]
@@ -125,6 +127,7 @@ def test_r16_a_raising_subscriber_leaves_state_and_other_subscribers_alone(
         job_id = kickoff_run(settings)
         send_steps(run_steps(job_id))
         wait_run(job_id)
+        wait_for(lambda: len(heard.events) >= 2, timeout=5)
     finally:
         for signal in events.SIGNALS.values():
             signal.disconnect(_explode)
@@ -143,8 +146,6 @@ def test_r16_an_event_whose_delivery_died_with_its_process_is_delivered_once_by_
     seed_pages(4)
     job_id = kickoff_run(settings)
     send_steps(run_steps(job_id))
-    from pipeline_support import wait_for
-
     wait_for(lambda: SeoBatchJob.get_by_id(job_id).status == "completed")
     assert heard.events == [] and golden.undelivered_events() == 2
     monkeypatch.setattr(events, "deliver", real)

@@ -8,7 +8,6 @@ import pytest
 from pipeline_support import FakeProvider, drive, items_of, job, make_pages
 
 from seobatch import events
-from seobatch.errors import ResultsUnavailable
 from seobatch.models import Page, SeoBatchItem
 from seobatch.pricing import batch_cost
 from seobatch.providers.base import ItemResult
@@ -144,11 +143,12 @@ def test_a_failed_batch_fails_the_job_with_the_providers_reason(any_db, emulator
     assert row.status == "failed" and "failed" in row.metadata["error"]
 
 
-def test_results_that_are_gone_raise_results_unavailable(any_db, emulator, settings):
+def test_results_that_are_gone_fail_the_job_as_results_unavailable(any_db, emulator, settings):
     job_id = _processing(settings, pages=2)
     emulator.set_faults(results_gone=True)
-    with pytest.raises(ResultsUnavailable):
-        results(job_id, settings=settings)
+    assert results(job_id, settings=settings) == []
+    row = job(job_id)
+    assert row.status == "failed" and row.metadata["error"].startswith("results_unavailable: ")
 
 
 def test_a_page_edited_while_its_batch_ran_is_collected_again(any_db, settings):
