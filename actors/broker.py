@@ -59,6 +59,26 @@ def build_broker(settings: Settings, *, in_process: bool = False) -> dramatiq.Br
     return broker
 
 
+def check_reachable(settings: Settings) -> None:
+    """Raise a one-line ConfigError when ``REDIS_URL`` is set but Redis does not answer:
+    called before anything is written, so an unreachable broker leaves no orphan job."""
+    if not settings.redis_url:
+        return
+    import redis
+
+    from seobatch.db import describe_url
+    from seobatch.errors import ConfigError
+
+    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ConfigError(f"cannot reach Redis at {describe_url(settings.redis_url)}: {first}") from None
+    finally:
+        client.close()
+
+
 def warn_if_redis_evicts(url: str) -> str | None:
     """Warn when Redis may evict keys under memory pressure: queued messages would vanish
     silently. Returns the policy seen (None when Redis refused to say or is unreachable;

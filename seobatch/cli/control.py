@@ -29,6 +29,10 @@ def run_recover(args: argparse.Namespace, settings: Settings) -> int:
     from ..stages.recover import recover
 
     open_database(settings)
+    if settings.redis_url:
+        from actors.broker import check_reachable
+
+        check_reachable(settings)
     found = recover(settings=settings)
     if found.steps:
         from actors import send_steps

@@ -49,6 +49,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print("REDIS_URL is not set: working the run in this process", file=sys.stderr)
     import actors  # noqa: F401  (the broker, before a job exists: a broken set-up leaves no job)
 
+    if not wait:
+        actors.broker.check_reachable(settings)
+
     started = kickoff(settings=settings, model=model, limit=args.limit, max_cost=args.max_cost, source="cli")
     job = started.job
     if not wait:

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Iterator
 
 import dramatiq
+import peewee
 import pytest
 
 from seobatch import db
@@ -97,7 +98,10 @@ def pytest_runtest_call(item):
     if db.database.obj is None or "any_db" not in item.fixturenames and not {
         "sqlite_db", "pg_db"} & set(item.fixturenames):
         return
-    db.database.connect(reuse_if_open=True)
-    rows = dump_tables()
+    try:
+        db.database.connect(reuse_if_open=True)
+        rows = dump_tables()
+    except (peewee.OperationalError, peewee.InterfaceError):
+        return  # the test pointed the models at an unreachable database on purpose
     for canary in CANARIES:
         assert canary not in rows, "S1: a canary key reached the database"

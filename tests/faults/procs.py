@@ -1,0 +1,168 @@
+"""Real processes for the fault suite: a ``dramatiq actors`` worker, a private Redis
+server (that a test may restart or misconfigure), and scans of what Redis holds."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.05, what: str = "condition"):
+    end = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise AssertionError(f"{what} not met within {timeout}s")
+        time.sleep(interval)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+def _threads(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("Threads:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class Worker:
+    """``dramatiq actors`` as operators run it (the Procfile's command), one process."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, *, threads: int = 2) -> None:
+        self.log_path = log_path
+        self.log = open(log_path, "a")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "dramatiq", "actors", "--processes", "1", "--threads", str(threads),
+             "--queues", "seobatch", "--worker-shutdown-timeout", "20000"],
+            env=env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    def worker_child(self, timeout: float = 20) -> int:
+        """The worker process the master forked (not the metrics fork: it has the threads)."""
+        def find():
+            kids = [(_threads(p), p) for p in _children(self.proc.pid)]
+            busy = [k for k in kids if k[0] >= 3]
+            return max(busy)[1] if busy else None
+
+        return wait_until(find, timeout, what="the worker child process")
+
+    def kill_child(self) -> int:
+        """SIGKILL the worker child (as the OOM killer would); returns the master's exit code."""
+        os.kill(self.worker_child(), signal.SIGKILL)
+        return self.proc.wait(20)
+
+    def terminate(self, timeout: float = 30) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        else:  # the master is gone; make sure no orphan of its group lingers
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.log.close()
+
+    def text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+class RedisServer:
+    """A private ``redis-server`` on a free port: restartable, configurable, ours alone."""
+
+    def __init__(self, tmp: Path, *args: str) -> None:
+        if not shutil.which("redis-server"):
+            pytest.skip("redis-server is not installed")
+        self.port = free_port()
+        self.dir = tmp
+        self.args = ("--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                     "--dir", str(tmp), *args)
+        self.proc: subprocess.Popen | None = None
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        self.proc = subprocess.Popen(["redis-server", *self.args], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        wait_until(self._answers, 10, what="redis-server to answer")
+        return self
+
+    def _answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), 0.2) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.proc = None
+
+    def restart(self) -> None:
+        """A crash and restart without persistence: every queued message is gone."""
+        self.stop()
+        self.start()
+
+
+def redis_dump(url: str, namespace: str) -> str:
+    """Every key of the namespace and every value in it, as text (for canary scans)."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    parts: list[str] = []
+    try:
+        for key in client.scan_iter(f"{namespace}*"):
+            kind = client.type(key).decode()
+            if kind == "string":
+                value: Any = client.get(key)
+            elif kind == "hash":
+                value = client.hgetall(key)
+            elif kind == "list":
+                value = client.lrange(key, 0, -1)
+            elif kind == "set":
+                value = client.smembers(key)
+            elif kind == "zset":
+                value = client.zrange(key, 0, -1, withscores=True)
+            else:
+                value = kind
+            parts.append(f"{key!r}: {value!r}")
+    finally:
+        client.close()
+    return "\n".join(parts)

@@ -1,0 +1,207 @@
+"""R1, R13, R15: a real ``dramatiq actors`` worker process on Redis + PostgreSQL against
+the emulator, killed or cut off mid-stage. The run must end exactly like the fault-free
+run of the same pages: one batch paid, one outcome per item, one event per transition.
+
+Redelivery of a killed worker's messages is made quick the way Dramatiq's own tests do
+it (reliability notes §1.4): a short heartbeat timeout and maintenance on every command
+(``SEOBATCH_REDIS_HEARTBEAT_MS``, ``SEOBATCH_REDIS_MAINTENANCE_CHANCE``).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import psycopg2
+import pytest
+
+from seobatch.models import SeoBatchJob
+from seobatch.stages._common import COLLECT_LOCK_KEY
+
+from . import golden
+from .procs import ROOT, Worker, free_port, redis_dump, wait_until
+from .support import CANARIES, CANARY_ANTHROPIC, CANARY_GEMINI, fault_settings, golden_run, run_ended
+
+pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres, pytest.mark.timeout(120)]
+
+APP = "seobatch-fault-worker"
+PAGES = 30
+
+
+def worker_env(db_url: str, redis_url: str, namespace: str, emulator, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SEOBATCH_", "ANTHROPIC_", "GEMINI_", "GOOGLE_")) and k != "REDIS_URL"}
+    sep = "&" if "?" in db_url else "?"
+    env.update(
+        DATABASE_URL=f"{db_url}{sep}application_name={APP}",
+        REDIS_URL=redis_url,
+        SEOBATCH_REDIS_NAMESPACE=namespace,
+        ANTHROPIC_API_KEY=CANARY_ANTHROPIC,
+        GEMINI_API_KEY=CANARY_GEMINI,
+        ANTHROPIC_BASE_URL=emulator.url,
+        GOOGLE_GEMINI_BASE_URL=emulator.url,
+        SEOBATCH_POLL_INTERVAL="0",
+        SEOBATCH_POLL_MAX_INTERVAL="1",
+        SEOBATCH_SUBMIT_LEASE="2",
+        SEOBATCH_SUBMIT_SETTLE="5",
+        SEOBATCH_STALE_AFTER="1",
+        SEOBATCH_CHUNK_SIZE="10",
+        SEOBATCH_REDIS_HEARTBEAT_MS="3000",
+        SEOBATCH_REDIS_MAINTENANCE_CHANCE="1000000",
+        dramatiq_prom_port=str(free_port()),
+    )
+    env.update(extra)
+    return env
+
+
+def seobatch(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "seobatch", *args], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+
+
+def first_job() -> SeoBatchJob:
+    return SeoBatchJob.select().order_by(SeoBatchJob.id).first()
+
+
+class CollectorLock:
+    """Holds the collectors' advisory lock from a connection of the test's own, so the
+    worker's collect blocks inside its chunk transaction — a place it can be killed."""
+
+    def __init__(self, dsn_url: str) -> None:
+        self.conn = psycopg2.connect(dsn_url.replace("postgresql://", "postgres://", 1).split("?")[0])
+        self.conn.autocommit = True
+
+    def take(self) -> None:
+        with self.conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(%s)", (COLLECT_LOCK_KEY,))
+
+    def let_one_chunk_through(self) -> None:
+        """Release and take again: the waiting collector commits one chunk in between."""
+        with self.conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_unlock(%s)", (COLLECT_LOCK_KEY,))
+            cur.execute("SELECT pg_advisory_lock(%s)", (COLLECT_LOCK_KEY,))
+
+    def worker_waiting(self) -> bool:
+        with self.conn.cursor() as cur:
+            cur.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s "
+                "AND wait_event_type = 'Lock' AND wait_event = 'advisory'", (APP,))
+            return cur.fetchone()[0] > 0
+
+    def release(self) -> None:
+        with self.conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_unlock_all()")
+        self.conn.close()
+
+
+def assert_no_canaries(*texts: str) -> None:
+    for text in texts:
+        for canary in CANARIES:
+            assert canary not in text, "S1: a canary key leaked"
+
+
+def finish_with_fresh_worker(env, tmp_path, job_id: int, name: str = "worker2") -> tuple[Worker, str]:
+    """A fresh worker plus `seobatch recover` (once the job counts as stalled) until the run ends."""
+    worker = Worker(env, tmp_path / f"{name}.log")
+    recovered = ""
+    try:
+        deadline = time.monotonic() + 60
+        while not run_ended(job_id):
+            assert time.monotonic() < deadline, worker.text()[-3000:]
+            if not recovered or "enqueued again" not in recovered:
+                out = seobatch(env, "recover")
+                assert out.returncode == 0, out.stderr
+                recovered += out.stdout
+            time.sleep(0.5)
+        wait_until(lambda: golden.undelivered_events() == 0, 10, what="events delivered")
+    finally:
+        worker.stop()
+    return worker, recovered
+
+
+@pytest.mark.parametrize("stage", ["collect", "submit", "poll", "results"])
+def test_r1_a_worker_killed_inside_each_stage_loses_nothing_and_pays_once(
+    pg_db, redis_url, redis_namespace, emulator, tmp_path, stage
+):
+    """R1: SIGKILL of the worker child while it is inside collect (mid-chunks, blocked on
+    the collector lock), submit (the create in flight: the provider makes the batch after
+    the worker died), poll or results (the call in flight) → a fresh worker and
+    `seobatch recover` finish the run: tables equal to the golden run, one batch created,
+    every item one outcome, each event once; the master exited non-zero."""
+    settings = fault_settings(emulator, chunk_size=10)
+    want = golden_run(emulator, settings, PAGES)
+    env = worker_env(pg_db, redis_url, redis_namespace, emulator)
+    lock = CollectorLock(pg_db) if stage == "collect" else None
+    queued = seobatch(env, "run")
+    assert queued.returncode == 0, queued.stderr
+    job_id = first_job().id
+    if lock:
+        lock.take()
+    else:
+        op = {"submit": "create", "poll": "get", "results": "results"}[stage]
+        emulator.set_faults(delay={op: 3.0})
+    worker = Worker(env, tmp_path / "worker1.log")
+    try:
+        if lock:
+            wait_until(lock.worker_waiting, 20, what="collect waiting on the lock")
+            lock.let_one_chunk_through()
+            wait_until(lock.worker_waiting, 10, what="collect waiting for its next chunk")
+            meta = SeoBatchJob.get_by_id(job_id).metadata
+            assert 0 < meta["collected"] < PAGES and SeoBatchJob.get_by_id(job_id).status == "collecting"
+        else:
+            op = {"submit": "create", "poll": "get", "results": "results"}[stage]
+            wait_until(lambda: emulator.stats()["anthropic"][op] >= 1, 20, what=f"{op} in flight")
+            time.sleep(0.3)  # the request is fully sent; the worker waits for the reply
+        assert worker.kill_child() != 0, "the master must exit non-zero when a worker dies"
+    finally:
+        worker.stop()
+        if lock:
+            lock.release()
+    first_log = worker.text()
+    assert not run_ended(job_id)
+    if stage == "submit":
+        time.sleep(3.2)  # the provider finishes making the batch the dead worker asked for
+    emulator.set_faults(delay=0.0)
+    second, recovered = finish_with_fresh_worker(env, tmp_path, job_id)
+    assert emulator.stats()["anthropic"]["batches_created"] == 1
+    if stage == "submit":  # the dead worker's batch was found and adopted, not sent again
+        assert emulator.stats()["anthropic"]["create"] == 1
+        assert SeoBatchJob.get_by_id(job_id).metadata.get("reconciled") is True
+    print(recovered)
+    golden.assert_same(golden.snapshot(), want)
+    golden.assert_one_outcome_per_item()
+    golden.assert_events_once()
+    assert_no_canaries(first_log, second.text(), recovered, redis_dump(redis_url, redis_namespace))
+
+
+def test_r15_sigterm_with_a_call_in_flight_finishes_it_and_loses_nothing(
+    pg_db, redis_url, redis_namespace, emulator, tmp_path
+):
+    """R15: SIGTERM while a poll waits on the provider → the worker finishes that message
+    (it is not abandoned), exits 0, and its next step is safe in Redis: a new worker
+    completes the run without any recovery sweep."""
+    settings = fault_settings(emulator, chunk_size=10)
+    want = golden_run(emulator, settings, 12)
+    env = worker_env(pg_db, redis_url, redis_namespace, emulator)
+    assert seobatch(env, "run").returncode == 0
+    job_id = first_job().id
+    emulator.set_faults(delay={"get": 2.0})
+    worker = Worker(env, tmp_path / "worker1.log")
+    try:
+        wait_until(lambda: emulator.stats()["anthropic"]["get"] >= 1, 20, what="poll in flight")
+        code = worker.terminate()
+    finally:
+        worker.stop()
+    assert code == 0, worker.text()[-3000:]
+    assert SeoBatchJob.get_by_id(job_id).metadata.get("provider_state") == "ended", "the poll was abandoned"
+    emulator.set_faults(delay=0.0)
+    second = Worker(env, tmp_path / "worker2.log")
+    try:
+        wait_until(lambda: run_ended(job_id), 40, interval=0.2, what="the run to end")
+        wait_until(lambda: golden.undelivered_events() == 0, 10, what="events delivered")
+    finally:
+        second.stop()
+    golden.assert_same(golden.snapshot(), want)
+    assert_no_canaries(worker.text(), second.text(), redis_dump(redis_url, redis_namespace))
