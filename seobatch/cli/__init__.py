@@ -19,6 +19,21 @@ RET_OK = 0
 RET_ERROR = 1
 RET_USAGE = 2
 
+EPILOG = """\
+getting started:
+  seobatch demo                            the whole pipeline offline, on sample pages
+  seobatch db init                         create the tables in DATABASE_URL
+  seobatch pages import pages.jsonl        load the site's pages (JSONL or CSV)
+  seobatch run --dry-run                   what a run would send, and its cost
+  seobatch run --wait                      run now, with progress, until it ends
+  seobatch jobs                            what ran, what it cost
+  seobatch job 12                          one job: errors grouped, tokens, savings
+  seobatch pages export seo.csv            the generated titles and descriptions
+
+Settings come from the environment: DATABASE_URL, REDIS_URL, ANTHROPIC_API_KEY,
+GEMINI_API_KEY, SEOBATCH_MODEL and more (README.md, "Configuration").
+`seobatch COMMAND --help` explains each command."""
+
 #: Modules of ``seobatch.cli`` that add commands, in the order ``--help`` lists them.
 COMMAND_MODULES = ("db", "pages", "run", "jobs", "control", "demo", "emulator", "metrics")
 
@@ -30,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Write the SEO title and meta description of every page through the "
             "providers' batch APIs (half the interactive price)."
         ),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
     parser.add_argument(

@@ -1,12 +1,25 @@
-"""Helpers the commands share: opening the database with a one-line error."""
+"""Helpers the commands share: opening the database with a one-line error, group help."""
 
 from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
 
 import peewee
 
 from .. import db, schema
 from ..config import Settings
 from ..errors import ConfigError
+
+
+def group_help(parser: argparse.ArgumentParser) -> Callable[..., int]:
+    """For a command group run without its action (``seobatch db``): show the group's help."""
+
+    def show(args: argparse.Namespace, settings: Settings) -> int:
+        parser.print_help()
+        return 2
+
+    return show
 
 
 def open_database(settings: Settings, *, init: bool = True) -> peewee.Database:

@@ -13,15 +13,30 @@ def register(sub: argparse._SubParsersAction) -> None:
         "recover", help="re-enqueue stalled jobs",
         description="Find jobs that sit in an active state without progress (lost message, "
         "Redis restarted, worker killed) and enqueue their stage again; deliver events "
-        "that were never delivered. Safe to run at any time.",
+        "that were never delivered. Safe to run at any time: a submitting job is checked "
+        "against the provider's batches before anything is sent again.",
+        epilog="""\
+examples:
+  seobatch recover        prints e.g. "job 12: submitting, idle 25m → submit enqueued again"
+                          or "nothing to recover"
+
+A job counts as stalled after SEOBATCH_STALE_AFTER seconds (default 600) without
+progress; processing jobs get SEOBATCH_POLL_MAX_INTERVAL on top. The clock runs
+this every SEOBATCH_RECOVER_INTERVAL seconds; with cron, run it every few minutes.""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     recover.set_defaults(func=run_recover)
     cancel = sub.add_parser(
         "cancel", help="cancel a job and its provider batch",
-        description="Before submission the job is marked failed; once submitted, its provider "
-        "batch is canceled and the job ends with what finished before the cancel.",
+        description="Cancel job ID. Before submission the job is marked failed; once "
+        "submitted, its provider batch is canceled and the job ends with what finished "
+        "before the cancel (those pages keep their new SEO; the others are tried again on "
+        "a later run).",
+        epilog="examples:\n  seobatch jobs --status processing    find the job\n"
+        "  seobatch cancel 12",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    cancel.add_argument("job_id", type=int, metavar="ID")
+    cancel.add_argument("job_id", type=int, metavar="ID", help="the job id (see `seobatch jobs`)")
     cancel.set_defaults(func=run_cancel)
 
 

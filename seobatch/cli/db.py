@@ -6,11 +6,17 @@ import argparse
 
 from .. import db, schema
 from ..config import Settings
-from .common import open_database
+from .common import group_help, open_database
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("db", help="database schema")
+    parser = sub.add_parser(
+        "db", help="create or upgrade the database tables (db init)",
+        description="Manage seobatch's tables in DATABASE_URL (PostgreSQL or SQLite).",
+        epilog="example:\n  DATABASE_URL=postgresql://seo@db/seobatch seobatch db init",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.set_defaults(func=group_help(parser))
     db_sub = parser.add_subparsers(dest="db_command", metavar="ACTION")
     init = db_sub.add_parser(
         "init", help="create or upgrade the tables; safe to run twice",

@@ -26,7 +26,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "demo", help="run the whole pipeline locally on sample pages (no keys, no services)",
         description="Import the sample pages into a temporary SQLite database, start the "
         "provider emulator, run the pipeline with an in-process worker and print each "
-        "page's generated title and description.",
+        "page's generated title and description. Needs no keys and no services; "
+        "`scripts/demo` runs this.",
+        epilog="examples:\n"
+        "  seobatch demo\n"
+        "  seobatch demo --model gemini-2.5-flash\n"
+        "  seobatch demo --db demo.db && DATABASE_URL=sqlite:///demo.db seobatch job 1",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--model", default="claude-sonnet-4-5",
                         help="claude-* or gemini-* (both are emulated); default %(default)s")

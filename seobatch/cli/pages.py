@@ -9,14 +9,25 @@ import sys
 from .. import pages
 from ..config import Settings
 from ..errors import InputError
-from .common import open_database
+from .common import group_help, open_database
 
 #: Row errors printed before the rest are only counted (a million bad rows stay readable).
 PRINTED_ERRORS = 100
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("pages", help="import pages, export their SEO fields")
+    parser = sub.add_parser(
+        "pages", help="import pages, export their SEO fields",
+        description="Load the site's pages (JSONL or CSV) and write them back out with "
+        "their generated SEO title and meta description.",
+        epilog="examples:\n"
+        "  seobatch pages import pages.jsonl       url, title, content, other columns kept\n"
+        "  seobatch pages import pages.csv.gz\n"
+        "  seobatch pages export seo.csv --generated-only\n"
+        "  seobatch pages export - | head          JSONL on standard output",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.set_defaults(func=group_help(parser))
     pages_sub = parser.add_subparsers(dest="pages_command", metavar="ACTION")
 
     imp = pages_sub.add_parser(

@@ -11,12 +11,26 @@ from .common import open_database
 
 RET_OK, RET_FAILED = 0, 1
 
+RUN_EPILOG = """\
+examples:
+  seobatch run --dry-run                 pages, jobs, tokens and estimated cost; sends nothing
+  seobatch run --wait                    run now, here, and show progress until it ends
+  seobatch run --model gemini-2.5-flash --limit 1000 --max-cost 5
+  seobatch run                           with REDIS_URL: queue it for `dramatiq actors`
+
+Follow a queued run with `seobatch jobs` and `seobatch job ID`. Exit status 1
+when a job of the run failed (with --wait) or on a configuration error."""
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "run", help="start a run: collect the pages that need SEO, send the batches",
-        description="Create the night's job(s) for a model and queue them for the workers. "
-        "Without REDIS_URL (or with --wait) the run is worked in this process until it ends.",
+        description="Create the night's job(s) for a model: collect the pages that are new, "
+        "changed, or failed on an earlier night, and queue the jobs for the workers. Without "
+        "REDIS_URL (or with --wait) the run is worked in this process, with a progress "
+        "display, until it ends.",
+        epilog=RUN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_run_arguments(parser)
     parser.set_defaults(func=run)
