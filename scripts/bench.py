@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+"""Benchmark the whole pipeline against the database's own speed (issue 5).
+
+    python scripts/bench.py [--pages N] [--database-url URL] [--provider anthropic|gemini] [--json]
+
+Seeds N synthetic pages into a schema of its own, starts the emulator (batches end at
+once) in its own process, runs kickoff → collect → submit → poll → results through the
+same stage functions ``seobatch run`` uses, each stage in a fresh process, and prints
+per stage: seconds, items/s, statements sent, peak RSS, and the ratio to the floor —
+the same database work done the fastest way (COPY, one UPDATE … FROM (VALUES …) per
+chunk) measured in the same run. Drops its schema at the end. Exit status 1 when a
+target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from seobatch.bench.harness import DEFAULT_PG_URL, MODELS, BenchError, format_report, run_bench  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pages", type=int, default=10_000, help="pages to seed and run (default %(default)s)")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("TEST_DATABASE_URL") or DEFAULT_PG_URL,
+        help="postgresql://… (a schema of the benchmark's own is created and dropped) or sqlite:///… "
+        "(a scratch file is used); default TEST_DATABASE_URL or %(default)s",
+    )
+    parser.add_argument("--provider", choices=sorted(MODELS), default="anthropic")
+    parser.add_argument("--chunk-size", type=int, help="SEOBATCH_CHUNK_SIZE for the run (default: the setting's)")
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds allowed per stage")
+    parser.add_argument("--json", action="store_true", help="print one machine-readable JSON line")
+    args = parser.parse_args(argv)
+    try:
+        result = run_bench(pages=args.pages, database_url=args.database_url, provider=args.provider,
+                           chunk_size=args.chunk_size, timeout=args.timeout)
+    except BenchError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result) if args.json else format_report(result))
+    return 0 if result["ok"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

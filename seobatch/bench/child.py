@@ -1,0 +1,173 @@
+"""One measured piece of a benchmark run, in a process of its own.
+
+``python -m seobatch.bench.child ROLE JSON`` configures the database from the
+environment (``Settings.from_env``), counts every statement this process sends, does
+its part and prints one JSON line: seconds of work (interpreter start and imports not
+included), statements sent, and what the next role needs. The parent reads the
+process's peak RSS from ``wait4``, so each stage's peak is its own.
+
+Roles: ``seed`` (pages), ``stage`` (kickoff, collect, submit, poll or results — the
+stage functions the actors call, following that stage's own follow-up steps the way a
+worker would), ``floor`` (the same database work the fastest way) and ``verify``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+from .. import db as _db
+from ..config import Settings
+
+#: Statements sent by this process (``execute`` calls, ``executemany`` rows, COPYs).
+QUERIES = [0]
+
+
+class CountingCursor:
+    """A DB-API cursor that counts what it sends and is otherwise the cursor itself."""
+
+    __slots__ = ("_cursor",)
+
+    def __init__(self, cursor: Any) -> None:
+        self._cursor = cursor
+
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        QUERIES[0] += 1
+        return self._cursor.execute(*args, **kwargs)
+
+    def executemany(self, sql: Any, rows: Any) -> Any:
+        rows = list(rows)
+        QUERIES[0] += len(rows)  # one statement per row, as the server sees it
+        return self._cursor.executemany(sql, rows)
+
+    def copy_expert(self, *args: Any, **kwargs: Any) -> Any:
+        QUERIES[0] += 1
+        return self._cursor.copy_expert(*args, **kwargs)
+
+    def __iter__(self) -> Any:
+        return iter(self._cursor)
+
+    def __enter__(self) -> CountingCursor:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._cursor.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cursor, name)
+
+
+def open_counted(settings: Settings) -> Any:
+    """Configure the database and count every statement sent through peewee's cursors."""
+    database = _db.configure(settings.database_url)
+    cursor = database.cursor
+    database.cursor = lambda *a, **kw: CountingCursor(cursor(*a, **kw))  # type: ignore[method-assign]
+    return database
+
+
+# --------------------------------------------------------------------------- roles
+
+
+def role_seed(args: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    from .. import schema
+    from .seed import seed_pages
+
+    schema.init_db()
+    started = time.perf_counter()
+    count = seed_pages(int(args["pages"]))
+    return {"seconds": time.perf_counter() - started, "pages": count}
+
+
+def _stage_functions() -> dict[str, Any]:
+    from ..stages.collect import collect
+    from ..stages.poll import poll
+    from ..stages.results import results
+    from ..stages.submit import submit
+
+    return {"collect": collect, "submit": submit, "poll": poll, "results": results}
+
+
+def role_stage(args: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """Run one stage over the steps the previous one returned, as a worker would."""
+    from ..stages import Step
+
+    name = args["stage"]
+    started = time.perf_counter()
+    if name == "kickoff":
+        from ..stages.kickoff import kickoff
+
+        out = kickoff(settings=settings, source="bench").steps
+        return {"seconds": time.perf_counter() - started, "steps": _dump(out), "runs": 1}
+    stage = _stage_functions()[name]
+    pending = [Step(**s) for s in args["steps"] if s["actor"] == name]
+    rest = [Step(**s) for s in args["steps"] if s["actor"] != name]
+    runs = 0
+    deadline = time.monotonic() + float(args.get("timeout", 3600))
+    while pending:
+        step = pending.pop(0)
+        if step.delay_ms:
+            time.sleep(step.delay_ms / 1000)  # a delayed message (poll backoff)
+        if time.monotonic() > deadline:
+            raise SystemExit(f"bench: stage {name} did not finish in time")
+        runs += 1
+        for nxt in stage(step.job_id, settings=settings):
+            (pending if nxt.actor == name else rest).append(nxt)
+    return {"seconds": time.perf_counter() - started, "steps": _dump(rest), "runs": runs}
+
+
+def _dump(steps: Any) -> list[dict[str, Any]]:
+    return [{"actor": s.actor, "job_id": s.job_id, "delay_ms": s.delay_ms} for s in steps]
+
+
+def role_floor(args: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    from .floor import measure_floor
+
+    return measure_floor(chunk_size=settings.chunk_size)
+
+
+def role_verify(args: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """What the run produced: jobs by status, item outcomes, pages with SEO."""
+    from peewee import fn
+
+    from ..models import Page, SeoBatchItem, SeoBatchJob
+
+    jobs = {s: n for s, n in SeoBatchJob.select(SeoBatchJob.status, fn.COUNT(SeoBatchJob.id))
+            .group_by(SeoBatchJob.status).tuples()}
+    items = {s: n for s, n in SeoBatchItem.select(SeoBatchItem.status, fn.COUNT(SeoBatchItem.id))
+             .group_by(SeoBatchItem.status).tuples()}
+    with_seo = Page.select().where(Page.seo_title.is_null(False)).count()
+    errors = [
+        e for (e,) in SeoBatchItem.select(SeoBatchItem.error)
+        .where(SeoBatchItem.error.is_null(False)).limit(3).tuples()
+    ]
+    failed = [
+        (j.id, (j.metadata or {}).get("error"))
+        for j in SeoBatchJob.select().where(SeoBatchJob.status == "failed").limit(3)
+    ]
+    return {"jobs": jobs, "items": items, "pages_with_seo": with_seo,
+            "sample_errors": errors, "failed_jobs": failed}
+
+
+ROLES = {"seed": role_seed, "stage": role_stage, "floor": role_floor, "verify": role_verify}
+
+
+def main(argv: list[str]) -> int:
+    role, raw = argv[0], (argv[1] if len(argv) > 1 else "{}")
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format=f"bench[{role}] %(levelname)s %(name)s: %(message)s")
+    settings = Settings.from_env()
+    database = open_counted(settings)
+    QUERIES[0] = 0
+    with database.connection_context():
+        out = ROLES[role](json.loads(raw), settings)
+    out.setdefault("queries", QUERIES[0])
+    sys.stdout.write(json.dumps(out) + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
