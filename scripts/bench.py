@@ -36,11 +36,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--provider", choices=sorted(MODELS), default="anthropic")
     parser.add_argument("--chunk-size", type=int, help="SEOBATCH_CHUNK_SIZE for the run (default: the setting's)")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds allowed per stage")
+    parser.add_argument("--profile", choices=["kickoff", "collect", "submit", "poll", "results"],
+                        help="profile this stage with pyinstrument (bench-profile-STAGE.txt)")
     parser.add_argument("--json", action="store_true", help="print one machine-readable JSON line")
     args = parser.parse_args(argv)
     try:
         result = run_bench(pages=args.pages, database_url=args.database_url, provider=args.provider,
-                           chunk_size=args.chunk_size, timeout=args.timeout)
+                           chunk_size=args.chunk_size, timeout=args.timeout,
+                           profile=args.profile)
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2

@@ -17,6 +17,8 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from .. import db as _db
@@ -151,6 +153,25 @@ def role_verify(args: dict[str, Any], settings: Settings) -> dict[str, Any]:
             "sample_errors": errors, "failed_jobs": failed}
 
 
+@contextmanager
+def _profiled(path: str | None) -> Iterator[None]:
+    """With ``path``, profile the role with pyinstrument (``pip install pyinstrument``)."""
+    if not path:
+        yield
+        return
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.002)
+    profiler.start()
+    try:
+        yield
+    finally:
+        profiler.stop()
+        with open(path, "w") as f:
+            f.write(profiler.output_text(unicode=True, color=False, show_all=False))
+        print(f"profile written to {path}", file=sys.stderr)
+
+
 ROLES = {"seed": role_seed, "stage": role_stage, "floor": role_floor, "verify": role_verify}
 
 
@@ -161,8 +182,9 @@ def main(argv: list[str]) -> int:
     settings = Settings.from_env()
     database = open_counted(settings)
     QUERIES[0] = 0
-    with database.connection_context():
-        out = ROLES[role](json.loads(raw), settings)
+    args = json.loads(raw)
+    with database.connection_context(), _profiled(args.pop("profile", None)):
+        out = ROLES[role](args, settings)
     out.setdefault("queries", QUERIES[0])
     sys.stdout.write(json.dumps(out) + "\n")
     sys.stdout.flush()

@@ -223,7 +223,7 @@ def _python_env() -> dict[str, str]:
 
 def run_bench(
     *, pages: int, database_url: str, provider: str = "anthropic",
-    chunk_size: int | None = None, timeout: float = 3600.0,
+    chunk_size: int | None = None, timeout: float = 3600.0, profile: str | None = None,
 ) -> dict[str, Any]:
     """Seed, run every stage in its own process, measure the floor, clean up; the figures."""
     from ..config import Settings
@@ -245,7 +245,10 @@ def run_bench(
         steps: list[dict[str, Any]] = []
         for name in STAGES:
             emu.reset_peak()
-            out, rss = run_child("stage", {"stage": name, "steps": steps, "timeout": timeout}, env, timeout)
+            args: dict[str, Any] = {"stage": name, "steps": steps, "timeout": timeout}
+            if profile == name:
+                args["profile"] = os.path.abspath(f"bench-profile-{name}.txt")
+            out, rss = run_child("stage", args, env, timeout)
             steps = out["steps"]
             rows.append(Row(name, out["seconds"], out["queries"], rss, pages,
                             emulator_rss_mb=emu.peak_mb(), extra={"runs": out["runs"]}))
