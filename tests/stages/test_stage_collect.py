@@ -135,6 +135,23 @@ def test_a_page_pending_in_another_active_job_is_skipped(any_db, settings):
     assert [i.page_id for i in items_of(j.id)] == [pages[1].id, pages[2].id]
 
 
+def test_chunks_full_of_busy_pages_are_skipped_without_ending_the_job(any_db, settings):
+    # Given 20 pages (chunks of 7) whose first 15 are pending in another active job
+    pages = make_pages(20)
+    busy = SeoBatchJob.create(model="gemini-2.5-flash", status="submitting")
+    SeoBatchItem.insert_many(
+        [(busy.id, p.id, f"p{p.id}", db.utcnow(), db.utcnow()) for p in pages[:15]],
+        fields=[SeoBatchItem.job, SeoBatchItem.page, SeoBatchItem.custom_id,
+                SeoBatchItem.created_at, SeoBatchItem.updated_at],
+    ).execute()
+    j = _kick(settings)
+    # When the job is collected
+    collect(j.id, settings=settings)
+    # Then the two all-busy chunks are read past, and the free pages after them collected
+    assert [i.page_id for i in items_of(j.id)] == [p.id for p in pages[15:]]
+    assert job(j.id).status == "submitting"
+
+
 def test_a_run_over_the_request_limit_becomes_several_jobs(any_db, settings):
     settings = make_settings(batch_max_requests=4, anthropic_base_url=settings.anthropic_base_url)
     pages = make_pages(10)
