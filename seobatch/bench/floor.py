@@ -24,18 +24,99 @@ from typing import IO, Any
 from .. import db as _db
 from ..db import database
 
-FLOOR_TABLE = "bench_floor_items"
-ITEM_COLUMNS = ("id", "job_id", "page_id", "custom_id", "status", "request", "content_hash",
-                "prompt_version", "created_at", "updated_at")
-RESULT_COLUMNS = ("id", "status", "result", "error", "input_tokens", "output_tokens", "completed_at")
-PAGE_COLUMNS = ("id", "seo_title", "seo_description", "seo_model", "seo_generated_at",
-                "seo_content_hash", "seo_prompt_version")
-PAGE_READ = "id, url, title, content, attributes, content_hash"
+#: Every statement is constant text: the tables are ours, values travel as parameters.
+DROP_FLOOR = "DROP TABLE IF EXISTS bench_floor_items"
+CREATE_FLOOR = "CREATE TABLE bench_floor_items (LIKE seo_batch_items INCLUDING ALL)"
+FLOOR_FKS = (
+    "ALTER TABLE bench_floor_items "
+    "ADD FOREIGN KEY (job_id) REFERENCES seo_batch_jobs (id) ON DELETE CASCADE, "
+    "ADD FOREIGN KEY (page_id) REFERENCES seo_pages (id) ON DELETE CASCADE"
+)
+JOB_IDS = "SELECT DISTINCT job_id FROM seo_batch_items ORDER BY job_id"
+#: The item rows as collect wrote them (status ``pending``), with their ids.
+EXPORT_ITEMS = (
+    "COPY (SELECT id, job_id, page_id, custom_id, 'pending', request, content_hash, prompt_version, "
+    "created_at, updated_at FROM seo_batch_items ORDER BY id) TO STDOUT"
+)
+COPY_ITEMS_IN = (
+    "COPY bench_floor_items (id, job_id, page_id, custom_id, status, request, content_hash, "
+    "prompt_version, created_at, updated_at) FROM STDIN"
+)
+#: What results wrote to items and to pages.
+RESULTS_SELECT = (
+    "SELECT id, status, result, error, input_tokens, output_tokens, completed_at "
+    "FROM seo_batch_items ORDER BY id"
+)
+PAGES_SELECT = (
+    "SELECT id, seo_title, seo_description, seo_model, seo_generated_at, seo_content_hash, "
+    "seo_prompt_version FROM seo_pages WHERE seo_title IS NOT NULL ORDER BY id"
+)
+EXPORT_RESULTS = "COPY (" + RESULTS_SELECT + ") TO STDOUT"
+EXPORT_PAGES = "COPY (" + PAGES_SELECT + ") TO STDOUT"
+#: The columns collect reads from pages.
+READ_PAGES = "COPY (SELECT id, url, title, content, attributes, content_hash FROM seo_pages) TO STDOUT"
+READ_PAGES_SQLITE = "SELECT id, url, title, content, attributes, content_hash FROM seo_pages"
+#: submit's read of one job's requests (the job id is bound by the driver).
+READ_REQUESTS = "SELECT custom_id, request FROM bench_floor_items WHERE job_id = %s ORDER BY id"
+READ_REQUESTS_SQLITE = "SELECT custom_id, request FROM bench_floor_items WHERE job_id = ? ORDER BY id"
+UPDATE_ITEMS_PG = (
+    "UPDATE bench_floor_items AS t SET status = v.status, result = v.result, error = v.error, "
+    "input_tokens = v.input_tokens, output_tokens = v.output_tokens, "
+    "completed_at = v.completed_at, updated_at = v.completed_at "
+    "FROM (VALUES %s) AS v (id, status, result, error, input_tokens, output_tokens, completed_at) "
+    "WHERE t.id = v.id"
+)
+UPDATE_PAGES_PG = (
+    "UPDATE seo_pages AS t SET seo_title = v.seo_title, seo_description = v.seo_description, "
+    "seo_model = v.seo_model, seo_generated_at = v.seo_generated_at, "
+    "seo_content_hash = v.seo_content_hash, seo_prompt_version = v.seo_prompt_version, "
+    "seo_attempts = 0, seo_last_error = NULL, updated_at = v.seo_generated_at "
+    "FROM (VALUES %s) AS v (id, seo_title, seo_description, seo_model, seo_generated_at, "
+    "seo_content_hash, seo_prompt_version) WHERE t.id = v.id"
+)
+ITEM_TEMPLATE_PG = "(%s::bigint, %s::text, %s::jsonb, %s::text, %s::integer, %s::integer, %s::timestamp)"
+PAGE_TEMPLATE_PG = "(%s::bigint, %s::text, %s::text, %s::text, %s::timestamp, %s::text, %s::text)"
 
-_PG_ITEM_TYPES = ("bigint", "text", "jsonb", "text", "integer", "integer", "timestamp")
-_PG_PAGE_TYPES = ("bigint", "text", "text", "text", "timestamp", "text", "text")
 _UNESCAPE = re.compile(r"\\(.)")
 _ESCAPES = {"t": "\t", "n": "\n", "r": "\r", "\\": "\\", "b": "\b", "f": "\f", "v": "\v"}
+
+
+SQLITE_FLOOR = (
+    "CREATE TABLE bench_floor_items AS SELECT * FROM seo_batch_items WHERE 0",
+    "CREATE UNIQUE INDEX bench_floor_pk ON bench_floor_items (id)",
+    "CREATE INDEX bench_floor_job ON bench_floor_items (job_id)",
+    "CREATE UNIQUE INDEX bench_floor_job_custom ON bench_floor_items (job_id, custom_id)",
+    "CREATE INDEX bench_floor_job_status ON bench_floor_items (job_id, status)",
+    "CREATE INDEX bench_floor_page ON bench_floor_items (page_id)",
+    "CREATE INDEX bench_floor_page_status ON bench_floor_items (page_id, status)",
+    "CREATE TEMP TABLE bench_v_items (id, status, result, error, input_tokens, output_tokens, completed_at)",
+    "CREATE TEMP TABLE bench_v_pages (id, seo_title, seo_description, seo_model, seo_generated_at, "
+    "seo_content_hash, seo_prompt_version)",
+)
+SQLITE_EXPORT_ITEMS = (
+    "SELECT id, job_id, page_id, custom_id, 'pending', request, content_hash, prompt_version, "
+    "created_at, updated_at FROM seo_batch_items ORDER BY id"
+)
+SQLITE_INSERT_ITEMS = (
+    "INSERT INTO bench_floor_items (id, job_id, page_id, custom_id, status, request, content_hash, "
+    "prompt_version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+SQLITE_FILL_ITEMS = "INSERT INTO temp.bench_v_items VALUES (?, ?, ?, ?, ?, ?, ?)"
+SQLITE_FILL_PAGES = "INSERT INTO temp.bench_v_pages VALUES (?, ?, ?, ?, ?, ?, ?)"
+SQLITE_UPDATE_ITEMS = (
+    "UPDATE bench_floor_items AS t SET status = v.status, result = v.result, error = v.error, "
+    "input_tokens = v.input_tokens, output_tokens = v.output_tokens, completed_at = v.completed_at, "
+    "updated_at = v.completed_at FROM temp.bench_v_items AS v WHERE t.id = v.id"
+)
+SQLITE_UPDATE_PAGES = (
+    "UPDATE seo_pages AS t SET seo_title = v.seo_title, seo_description = v.seo_description, "
+    "seo_model = v.seo_model, seo_generated_at = v.seo_generated_at, "
+    "seo_content_hash = v.seo_content_hash, seo_prompt_version = v.seo_prompt_version, "
+    "seo_attempts = 0, seo_last_error = NULL, updated_at = v.seo_generated_at "
+    "FROM temp.bench_v_pages AS v WHERE t.id = v.id"
+)
+SQLITE_CLEAR = ("DELETE FROM temp.bench_v_items", "DELETE FROM temp.bench_v_pages")
+SQLITE_DROP = ("DROP TABLE IF EXISTS temp.bench_v_items", "DROP TABLE IF EXISTS temp.bench_v_pages")
 
 
 class _Sink:
@@ -56,8 +137,7 @@ def measure_floor(*, chunk_size: int) -> dict[str, Any]:
 
 
 def _job_ids() -> list[int]:
-    cursor = database.execute_sql("SELECT DISTINCT job_id FROM seo_batch_items ORDER BY job_id")
-    return [int(row[0]) for row in cursor.fetchall()]
+    return [int(row[0]) for row in database.execute_sql(JOB_IDS).fetchall()]
 
 
 class _PostgresFloor:
@@ -69,69 +149,44 @@ class _PostgresFloor:
                 tempfile.TemporaryFile() as pages:
             self._prepare(items, results, pages)
             try:
-                collect = self._collect(items)
-                submit = self._submit()
-                results_s = self._results(results, pages)
+                return {"collect": self._collect(items), "submit": self._submit(),
+                        "results": self._results(results, pages)}
             finally:
-                database.execute_sql(f"DROP TABLE IF EXISTS {FLOOR_TABLE}")
-        return {"collect": collect, "submit": submit, "results": results_s}
+                database.execute_sql(DROP_FLOOR)
 
-    def _copy_out(self, sql: str, out: IO[bytes] | _Sink) -> None:
+    @staticmethod
+    def _copy(sql: Any, f: Any) -> None:
         with database.cursor() as cursor:
-            cursor.copy_expert(f"COPY ({sql}) TO STDOUT", out)
+            cursor.copy_expert(sql, f)
 
     def _prepare(self, items: IO[bytes], results: IO[bytes], pages: IO[bytes]) -> None:
-        database.execute_sql(f"DROP TABLE IF EXISTS {FLOOR_TABLE}")
-        database.execute_sql(f"CREATE TABLE {FLOOR_TABLE} (LIKE seo_batch_items INCLUDING ALL)")
-        database.execute_sql(
-            f"ALTER TABLE {FLOOR_TABLE} "
-            "ADD FOREIGN KEY (job_id) REFERENCES seo_batch_jobs (id) ON DELETE CASCADE, "
-            "ADD FOREIGN KEY (page_id) REFERENCES seo_pages (id) ON DELETE CASCADE"
-        )
-        cols = ", ".join("'pending'" if c == "status" else c for c in ITEM_COLUMNS)
-        self._copy_out(f"SELECT {cols} FROM seo_batch_items ORDER BY id", items)
-        self._copy_out(f"SELECT {', '.join(RESULT_COLUMNS)} FROM seo_batch_items ORDER BY id", results)
-        self._copy_out(
-            f"SELECT {', '.join(PAGE_COLUMNS)} FROM seo_pages WHERE seo_title IS NOT NULL ORDER BY id", pages
-        )
+        for sql in (DROP_FLOOR, CREATE_FLOOR, FLOOR_FKS):
+            database.execute_sql(sql)
+        self._copy(EXPORT_ITEMS, items)
+        self._copy(EXPORT_RESULTS, results)
+        self._copy(EXPORT_PAGES, pages)
         for f in (items, results, pages):
             f.seek(0)
 
     def _collect(self, items: IO[bytes]) -> float:
         started = time.perf_counter()
-        self._copy_out(f"SELECT {PAGE_READ} FROM seo_pages", _Sink())
-        with database.cursor() as cursor:
-            cursor.copy_expert(f"COPY {FLOOR_TABLE} ({', '.join(ITEM_COLUMNS)}) FROM STDIN", items)
+        self._copy(READ_PAGES, _Sink())
+        self._copy(COPY_ITEMS_IN, items)
         return time.perf_counter() - started
 
     def _submit(self) -> float:
         jobs = _job_ids()
         started = time.perf_counter()
         for job_id in jobs:
-            self._copy_out(
-                f"SELECT custom_id, request FROM {FLOOR_TABLE} WHERE job_id = {int(job_id)} ORDER BY id",
-                _Sink(),
-            )
+            with database.cursor() as cursor:
+                # COPY takes no parameters: the driver binds the job id into the query.
+                query = cursor.mogrify(READ_REQUESTS, (job_id,)).decode()
+                cursor.copy_expert("COPY (" + query + ") TO STDOUT", _Sink())
         return time.perf_counter() - started
 
     def _results(self, results: IO[bytes], pages: IO[bytes]) -> float:
         from psycopg2.extras import execute_values
 
-        item_sql = (
-            f"UPDATE {FLOOR_TABLE} AS t SET status = v.status, result = v.result, error = v.error, "
-            "input_tokens = v.input_tokens, output_tokens = v.output_tokens, "
-            "completed_at = v.completed_at, updated_at = v.completed_at "
-            f"FROM (VALUES %s) AS v ({', '.join(RESULT_COLUMNS)}) WHERE t.id = v.id"
-        )
-        page_sql = (
-            "UPDATE seo_pages AS t SET seo_title = v.seo_title, seo_description = v.seo_description, "
-            "seo_model = v.seo_model, seo_generated_at = v.seo_generated_at, "
-            "seo_content_hash = v.seo_content_hash, seo_prompt_version = v.seo_prompt_version, "
-            "seo_attempts = 0, seo_last_error = NULL, updated_at = v.seo_generated_at "
-            f"FROM (VALUES %s) AS v ({', '.join(PAGE_COLUMNS)}) WHERE t.id = v.id"
-        )
-        item_tpl = "(" + ", ".join(f"%s::{t}" for t in _PG_ITEM_TYPES) + ")"
-        page_tpl = "(" + ", ".join(f"%s::{t}" for t in _PG_PAGE_TYPES) + ")"
         item_chunks = _read_copy_chunks(results, self.chunk_size)
         page_chunks = _read_copy_chunks(pages, self.chunk_size)
         spent = 0.0
@@ -143,9 +198,11 @@ class _PostgresFloor:
             started = time.perf_counter()
             with database.atomic(), database.cursor() as cursor:
                 if item_rows:
-                    execute_values(cursor, item_sql, item_rows, template=item_tpl, page_size=len(item_rows))
+                    execute_values(cursor, UPDATE_ITEMS_PG, item_rows, template=ITEM_TEMPLATE_PG,
+                                   page_size=len(item_rows))
                 if page_rows:
-                    execute_values(cursor, page_sql, page_rows, template=page_tpl, page_size=len(page_rows))
+                    execute_values(cursor, UPDATE_PAGES_PG, page_rows, template=PAGE_TEMPLATE_PG,
+                                   page_size=len(page_rows))
             spent += time.perf_counter() - started
 
 
@@ -170,45 +227,32 @@ def _read_copy_chunks(f: IO[bytes], size: int) -> Iterator[list[tuple[Any, ...]]
 
 
 class _SqliteFloor:
-    """SQLite has no COPY: plain SELECTs, ``executemany`` and ``UPDATE … FROM (VALUES …)``."""
+    """SQLite has no COPY: plain SELECTs, ``executemany``, and a set-based UPDATE … FROM
+    a temporary table filled per chunk (``executemany`` runs in-process there)."""
 
     def __init__(self, chunk_size: int) -> None:
         self.chunk_size = chunk_size
 
     def run(self) -> dict[str, Any]:
-        self._prepare()
+        for sql in (DROP_FLOOR, *SQLITE_DROP, *SQLITE_FLOOR):
+            database.execute_sql(sql)
         try:
             return {"collect": self._collect(), "submit": self._submit(), "results": self._results()}
         finally:
-            database.execute_sql(f"DROP TABLE IF EXISTS {FLOOR_TABLE}")
-
-    def _prepare(self) -> None:
-        database.execute_sql(f"DROP TABLE IF EXISTS {FLOOR_TABLE}")
-        rows = database.execute_sql(
-            "SELECT type, sql FROM sqlite_master WHERE tbl_name = 'seo_batch_items' AND sql IS NOT NULL"
-        ).fetchall()
-        for kind, sql in sorted(rows, key=lambda r: r[0] != "table"):
-            sql = sql.replace('"seo_batch_items"', f'"{FLOOR_TABLE}"').replace(
-                "seo_batch_items", FLOOR_TABLE)
-            if kind == "index":
-                sql = re.sub(r'INDEX\s+"?(\w+)"?', lambda m: f'INDEX "floor_{m.group(1)}"', sql, count=1)
-            database.execute_sql(sql)
+            for sql in (DROP_FLOOR, *SQLITE_DROP):
+                database.execute_sql(sql)
 
     def _collect(self) -> float:
-        cols = ", ".join("'pending'" if c == "status" else c for c in ITEM_COLUMNS)
         source = database.connection().cursor()
-        source.execute(f"SELECT {cols} FROM seo_batch_items ORDER BY id")
-        spent = 0.0
+        source.execute(SQLITE_EXPORT_ITEMS)
         started = time.perf_counter()
-        for _ in database.connection().execute(f"SELECT {PAGE_READ} FROM seo_pages"):
+        for _ in database.execute_sql(READ_PAGES_SQLITE):
             pass
-        spent += time.perf_counter() - started
-        insert = (f"INSERT INTO {FLOOR_TABLE} ({', '.join(ITEM_COLUMNS)}) "
-                  f"VALUES ({', '.join('?' for _ in ITEM_COLUMNS)})")
+        spent = time.perf_counter() - started
         while rows := source.fetchmany(self.chunk_size):
             started = time.perf_counter()
             with database.atomic():
-                database.cursor().executemany(insert, rows)
+                database.cursor().executemany(SQLITE_INSERT_ITEMS, rows)
             spent += time.perf_counter() - started
         return spent
 
@@ -216,17 +260,15 @@ class _SqliteFloor:
         jobs = _job_ids()
         started = time.perf_counter()
         for job_id in jobs:
-            for _ in database.cursor().execute(
-                f"SELECT custom_id, request FROM {FLOOR_TABLE} WHERE job_id = ? ORDER BY id", (job_id,)
-            ):
+            for _ in database.execute_sql(READ_REQUESTS_SQLITE, (job_id,)):
                 pass
         return time.perf_counter() - started
 
     def _results(self) -> float:
         items = database.connection().cursor()
-        items.execute(f"SELECT {', '.join(RESULT_COLUMNS)} FROM seo_batch_items ORDER BY id")
+        items.execute(RESULTS_SELECT)
         pages = database.connection().cursor()
-        pages.execute(f"SELECT {', '.join(PAGE_COLUMNS)} FROM seo_pages WHERE seo_title IS NOT NULL ORDER BY id")
+        pages.execute(PAGES_SELECT)
         spent = 0.0
         while True:
             item_rows = items.fetchmany(self.chunk_size)
@@ -235,26 +277,10 @@ class _SqliteFloor:
                 return spent
             started = time.perf_counter()
             with database.atomic():
-                for table, cols, rows, sets in (
-                    (FLOOR_TABLE, RESULT_COLUMNS, item_rows,
-                     "status = v.status, result = v.result, error = v.error, input_tokens = v.input_tokens, "
-                     "output_tokens = v.output_tokens, completed_at = v.completed_at, "
-                     "updated_at = v.completed_at"),
-                    ("seo_pages", PAGE_COLUMNS, page_rows,
-                     "seo_title = v.seo_title, seo_description = v.seo_description, seo_model = v.seo_model, "
-                     "seo_generated_at = v.seo_generated_at, seo_content_hash = v.seo_content_hash, "
-                     "seo_prompt_version = v.seo_prompt_version, seo_attempts = 0, seo_last_error = NULL, "
-                     "updated_at = v.seo_generated_at"),
-                ):
-                    if not rows:
-                        continue
-                    per = max(1, 30_000 // len(cols))
-                    for start in range(0, len(rows), per):
-                        part = rows[start:start + per]
-                        values = ", ".join(["(" + ", ".join("?" for _ in cols) + ")"] * len(part))
-                        database.cursor().execute(
-                            f"WITH v ({', '.join(cols)}) AS (VALUES {values}) "
-                            f"UPDATE {table} AS t SET {sets} FROM v WHERE t.id = v.id",
-                            [x for row in part for x in row],
-                        )
+                database.cursor().executemany(SQLITE_FILL_ITEMS, item_rows)
+                database.cursor().executemany(SQLITE_FILL_PAGES, page_rows)
+                database.execute_sql(SQLITE_UPDATE_ITEMS)
+                database.execute_sql(SQLITE_UPDATE_PAGES)
+                for sql in SQLITE_CLEAR:
+                    database.execute_sql(sql)
             spent += time.perf_counter() - started

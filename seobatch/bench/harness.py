@@ -158,7 +158,7 @@ class Sandbox:
         self.path: str | None = None
         if base_url.startswith("postgres"):
             self.schema = f"seobatch_bench_{os.getpid()}_{secrets.token_hex(3)}"
-            self._pg(f'CREATE SCHEMA "{self.schema}"')
+            self._pg("CREATE SCHEMA {}")
             sep = "&" if "?" in base_url else "?"
             self.url = f"{base_url}{sep}options=-csearch_path%3D{self.schema}"
         elif base_url.startswith("sqlite"):
@@ -168,22 +168,24 @@ class Sandbox:
         else:
             raise BenchError("--database-url must be postgresql://… or sqlite:///…")
 
-    def _pg(self, sql: str) -> None:
+    def _pg(self, template: str) -> None:
+        """Run ``template`` with the sandbox schema's name quoted in as an identifier."""
         import psycopg2
         from playhouse.db_url import parse
+        from psycopg2 import sql
 
         params = parse(self.base_url)
         conn = psycopg2.connect(dbname=params.pop("database"), **params)
         try:
             conn.autocommit = True
             with conn.cursor() as cursor:
-                cursor.execute(sql)  # the schema name is ours, never input
+                cursor.execute(sql.SQL(template).format(sql.Identifier(self.schema)))
         finally:
             conn.close()
 
     def drop(self) -> None:
         if self.schema:
-            self._pg(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
+            self._pg("DROP SCHEMA IF EXISTS {} CASCADE")
         if self.path:
             for suffix in ("", "-wal", "-shm"):
                 try:

@@ -70,10 +70,21 @@ def _copy_text(value: Any) -> str:
     )
 
 
+COPY_PAGES = (
+    "COPY seo_pages (url, title, content, attributes, content_hash, seo_attempts, created_at, updated_at) "
+    "FROM STDIN"
+)
+INSERT_PAGES = (
+    "INSERT INTO seo_pages (url, title, content, attributes, content_hash, seo_attempts, created_at, "
+    "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+ANALYZE_PAGES = "ANALYZE seo_pages"
+
+
 def seed_pages(n: int) -> int:
     """Insert ``n`` synthetic pages into the configured database; returns the count."""
+    assert Page._meta.table_name == "seo_pages"
     now = utcnow()
-    columns = ("url", "title", "content", "attributes", "content_hash", "seo_attempts", "created_at", "updated_at")
     rows = synthetic_pages(n)
     written = 0
     with database.connection_context():
@@ -86,19 +97,13 @@ def seed_pages(n: int) -> int:
                         buf.write("\t".join(_copy_text(v) for v in (*row, 0, now, now)))
                         buf.write("\n")
                     buf.seek(0)
-                    cursor.copy_expert(
-                        f"COPY {Page._meta.table_name} ({', '.join(columns)}) FROM STDIN", buf
-                    )
+                    cursor.copy_expert(COPY_PAGES, buf)
                     written += len(chunk)
             raw.commit()
-            database.execute_sql(f"ANALYZE {Page._meta.table_name}")
+            database.execute_sql(ANALYZE_PAGES)
         else:
-            sql = (
-                f"INSERT INTO {Page._meta.table_name} ({', '.join(columns)}) "
-                f"VALUES ({', '.join('?' for _ in columns)})"
-            )
             with database.atomic():
                 for chunk in _db.chunked(rows, SEED_CHUNK):
-                    database.cursor().executemany(sql, [(*row, 0, now, now) for row in chunk])
+                    database.cursor().executemany(INSERT_PAGES, [(*row, 0, now, now) for row in chunk])
                     written += len(chunk)
     return written
