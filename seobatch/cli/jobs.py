@@ -195,8 +195,8 @@ def _when(value: str | None) -> str:
 #: Metadata worth a line in the text view, in this order (``--json`` has every key).
 HIGHLIGHTS = (
     "run", "kicked_off_by", "prompt_version", "display_name", "provider_state", "ending",
-    "provider_counts", "polls", "next_poll_at", "submit_attempts", "canceled_count", "previous_job_id",
-    "next_job_id",
+    "provider_counts", "polls", "next_poll_at", "submit_attempts", "canceled_count",
+    "previous_job_id", "next_job_id",
 )
 
 
@@ -254,7 +254,9 @@ def render_detail(d: dict[str, Any], *, color: bool = False) -> str:
     tokens, cost = d["tokens"], d["cost"]
     out.append(head("usage"))
     out.append(f"  tokens       {tokens['input']:,} in, {tokens['output']:,} out")
-    if cost["priced"]:
+    if d["status"] in ("collecting", "submitting", "processing") and not any(tokens.values()):
+        out.append("  cost         - (known once the results are saved)")
+    elif cost["priced"]:
         line = f"  cost         {format_usd(cost['batch_usd'])} at batch prices"
         if cost["interactive_usd"]:
             pct = 100 * cost["savings_usd"] / cost["interactive_usd"]

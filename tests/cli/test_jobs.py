@@ -229,6 +229,7 @@ def test_job_of_a_running_job_shows_pending_items_and_time_running(cli):
     _, out, _ = cli("job", str(job.id))
     assert "processing" in out.splitlines()[0]
     assert "pending    2  100.0%" in out and "running for  7m0" in out
+    assert "cost         - (known once the results are saved)" in out
 
 
 # -- reason grouping -------------------------------------------------------------------------
