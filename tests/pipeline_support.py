@@ -176,7 +176,7 @@ class FakeProvider:
                 yield ItemResult(custom_id, outcome, None, 0, 0, error=f"{outcome} by test")
 
 
-def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05):
+def wait_for(predicate, timeout: float = 60.0, interval: float = 0.05):
     """Poll ``predicate`` until it returns something true; fail after ``timeout`` seconds."""
     import time
 
