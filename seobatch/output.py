@@ -85,6 +85,12 @@ PAGE_ORDERS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("you are now", r"you are now(?<!\wyou are now)\b"),
         ("instead", r"instead(?<!\winstead)\s*,?\s+(?:write|say|output|respond|reply)\b"),
         ("set ", r"set (?<!\wset )(?:the |your )?(?:seo )?(?:title|meta description|description) to\b"),
+        # A markdown heading that opens a fake instruction block ("# New instructions"
+        # then the order on the next line); no colon needed.
+        ("#", r"^[ \t>*-]*#{1,6}[ \t]*(?:system|new instructions|instructions)[ \t]*:?[ \t]*$"),
+        *((verb, f"{verb}(?<!\\w{verb})(?:the |your )?(?:seo )?(?:title|meta description|description)"
+                 r"(?: to| as| is| should be)?\s*[:=]?")
+          for verb in ("make ", "change ", "use ", "write ", "put ")),
     )
 )
 #: Page text looked at for orders and hosts (the prompt carries far less than this).
@@ -254,7 +260,9 @@ class _Page:
 
     def __init__(self, url: str | None, text: str | None) -> None:
         self.url = url
-        self.text = (text or "")[:_PAGE_SCAN_CHARS]
+        # Read the page as the model did (the prompt drops invisible characters): an order
+        # split by zero-width characters or joiners is still an order.
+        self.text = INVISIBLE_RE.sub("", (text or "")[:_PAGE_SCAN_CHARS])
         self._hosts: set[str] | None = None
         self._lower: str | None = None
         self._orders: list[list[str]] | None = None
