@@ -120,6 +120,9 @@ class Settings:
     #: a million (Dramatiq's defaults: 60 s, 1000).
     redis_heartbeat_ms: int = 60_000
     redis_maintenance_chance: int = 1000
+    #: Hours a batch may run before the poll watchdog cancels it and fails the job;
+    #: 0 = the provider's own expiry plus 2 h (Anthropic 26 h, Gemini 50 h).
+    batch_deadline_hours: float = 0.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -163,6 +166,7 @@ class Settings:
             results_deadline=_positive(env, "SEOBATCH_RESULTS_DEADLINE", 3600.0),
             redis_heartbeat_ms=_int(env, "SEOBATCH_REDIS_HEARTBEAT_MS", 60_000),
             redis_maintenance_chance=_int(env, "SEOBATCH_REDIS_MAINTENANCE_CHANCE", 1000),
+            batch_deadline_hours=_float(env, "SEOBATCH_BATCH_DEADLINE_HOURS", 0.0) or 0.0,
         )
 
     def with_(self, **changes: object) -> Settings:

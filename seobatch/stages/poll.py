@@ -5,25 +5,35 @@ by half each time up to ``SEOBATCH_POLL_MAX_INTERVAL``: no worker sleeps, and no
 is spent. The time of the next poll is kept in the job's metadata (``next_poll_at``);
 a poll message that arrives well before it is a duplicate (a redelivery, a recovery
 sweep racing a live chain) and does nothing, so two poll chains never run side by side.
+
+A watchdog: a batch still running long after the provider should have expired it
+(``SEOBATCH_BATCH_DEADLINE_HOURS``; by default its expiry plus 2 h) is canceled and the
+job failed once, instead of being polled forever.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ..db import utcnow
+from ..errors import ProviderError
 from . import Step
-from ._common import later, load_job, parse_stamp, provider_for, stamp, update_metadata
+from ._common import fail_job, later, load_job, log, parse_stamp, provider_for, stamp, update_metadata
 
 if TYPE_CHECKING:
     from ..config import Settings
+    from ..models import SeoBatchJob
     from ..providers.base import BatchInfo, BatchProvider
 
 #: A delayed message may be a little early by another host's clock; never by more.
 EARLY_TOLERANCE_SECONDS = 1.0
 #: Each wait is this much longer than the one before.
 BACKOFF_FACTOR = 1.5
+#: Hours after which each provider expires a batch that has not finished.
+PROVIDER_EXPIRY_HOURS = {"anthropic": 24, "gemini": 48}
+#: The watchdog waits this much longer for the provider to say so itself.
+WATCHDOG_MARGIN_HOURS = 2
 
 
 def poll_delay(polls: int, settings: Settings) -> float:
@@ -55,12 +65,43 @@ def poll(
         if update_metadata(job_id, expected=("processing",), changes={**observed, "next_poll_at": None}) is None:
             return []
         return [Step("results", job_id)]
+    overdue = _overdue(job, settings, now)
+    if overdue:
+        return _give_up(job, provider, overdue)
     polls = int(meta.get("polls") or 0) + 1
     delay = poll_delay(polls, settings)
     changes = {**observed, "polls": polls, "next_poll_at": later(now, delay)}
     if update_metadata(job_id, expected=("processing",), changes=changes) is None:
         return []
     return [Step("poll", job_id, delay_ms=int(delay * 1000))]
+
+
+def deadline_hours(provider: str, settings: Settings) -> float:
+    """How long a batch may run before the watchdog stops waiting for it: the provider's
+    own limit (Anthropic expires batches after 24 h, Gemini after 48 h) plus a margin."""
+    if settings.batch_deadline_hours:
+        return settings.batch_deadline_hours
+    return PROVIDER_EXPIRY_HOURS.get(provider, 48) + WATCHDOG_MARGIN_HOURS
+
+
+def _overdue(job: SeoBatchJob, settings: Settings, now: datetime) -> str | None:
+    hours = deadline_hours(job.provider or "", settings)
+    if job.submitted_at is None or now - job.submitted_at <= timedelta(hours=hours):
+        return None
+    return (
+        f"watchdog: the provider's batch {job.ai_batch_id} has not ended {hours:g} h after it "
+        "was sent; it was canceled and its pages are collected again on the next run"
+    )
+
+
+def _give_up(job: SeoBatchJob, provider: BatchProvider, reason: str) -> list[Step]:
+    """The provider never said the batch ended: stop polling, cancel it, fail the job once."""
+    try:
+        provider.cancel_batch(job.ai_batch_id)
+    except ProviderError as exc:
+        log.warning("job %s: could not cancel overdue batch %s: %s", job.id, job.ai_batch_id, exc)
+    fail_job(job, reason, expected=("processing",))
+    return []
 
 
 def _observed(info: BatchInfo, now: datetime) -> dict[str, object]:

@@ -202,3 +202,39 @@ def test_r11_results_that_are_gone_fail_the_job_with_an_explicit_reason(any_db, 
     assert SeoBatchItem.select().where(SeoBatchItem.status != "pending").count() == 0
     assert Page.select().where(Page.seo_title.is_null(False)).count() == 0
     assert SeoBatchEvent.select().where(SeoBatchEvent.name == "job_failed").count() == 1
+
+
+@pytest.mark.parametrize("provider, quiet_hours, overdue_hours", [("anthropic", 25.5, 26.5), ("gemini", 49.5, 50.5)])
+def test_r10_a_batch_that_never_ends_is_stopped_by_the_watchdog(
+    any_db, emulator, settings, provider, quiet_hours, overdue_hours
+):
+    """R10 (local watchdog): the provider never reports an end → polling goes on until
+    the provider's expiry plus a margin (fake clock), then the batch is canceled, the job
+    fails once with a watchdog reason, and later polls do nothing."""
+    from datetime import timedelta
+
+    from seobatch import events
+    from seobatch.stages.collect import collect
+    from seobatch.stages.poll import poll
+    from seobatch.stages.submit import submit
+
+    from .support import seed_pages
+
+    seed_pages(3)
+    emulator.set_faults(processing_seconds=10**7)
+    job_id = kickoff_run(settings, MODELS[provider])
+    collect(job_id, settings=settings)
+    submit(job_id, settings=settings)
+    sent = SeoBatchJob.get_by_id(job_id).submitted_at
+    failed = []
+    with events.job_failed.connected_to(lambda sender, **kw: failed.append(kw["error"])):
+        steps = poll(job_id, settings=settings, now=sent + timedelta(hours=quiet_hours))
+        assert [s.actor for s in steps] == ["poll"]
+        assert poll(job_id, settings=settings, now=sent + timedelta(hours=overdue_hours)) == []
+        gets = emulator.stats()[provider]["get"]
+        assert poll(job_id, settings=settings, now=sent + timedelta(hours=overdue_hours + 1)) == []
+    row = SeoBatchJob.get_by_id(job_id)
+    assert row.status == "failed" and row.metadata["error"].startswith("watchdog: ")
+    assert len(failed) == 1
+    assert emulator.stats()[provider]["cancel"] == 1
+    assert emulator.stats()[provider]["get"] == gets, "polled after the job ended"
