@@ -93,7 +93,10 @@ def collector_lock() -> Iterator[None]:
     """
     with _db.write_transaction():
         if _db.is_postgres():
-            database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (COLLECT_LOCK_KEY,))
+            # Keyed by schema too: deployments in two schemas of one database don't wait on each other.
+            database.execute_sql(
+                "SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))", (COLLECT_LOCK_KEY,)
+            )
         yield
 
 
