@@ -390,12 +390,15 @@ class SeoBatchEvent(peewee.Model):
     name = StringField()
     payload = JSONField()
     created_at = peewee.DateTimeField(default=utcnow)
+    #: A delivery's lease: until then no other delivery claims the row.
+    claimed_until = peewee.DateTimeField(null=True)
+    #: Set after the receivers ran; a row without it is delivered by the sweep.
     published_at = peewee.DateTimeField(null=True)
 
     class Meta:
         database = database
         table_name = "seo_batch_events"
-        # Exactly once per transition: a job is submitted, completed or failed once.
+        # One row per transition: a job is submitted, completed or failed once.
         indexes = ((("job", "name"), True),)
 
 

@@ -2,7 +2,8 @@
 
 Enable it in the workers with ``SEOBATCH_SUBSCRIBERS=seobatch.subscribers.audit_log``;
 the file is ``SEOBATCH_AUDIT_LOG`` (default ``seobatch-audit.jsonl`` in the working
-directory). Events arrive after commit, once per transition; a write that fails is
+directory). Events arrive after commit, once per transition, or again after a process
+died mid-delivery (each line carries ``event_id`` to dedupe on); a write that fails is
 logged by ``seobatch.events`` and never disturbs the pipeline.
 """
 
