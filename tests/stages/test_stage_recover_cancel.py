@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+import requests
 from pipeline_support import drive, items_of, job, make_pages, make_settings
 
 from seobatch import db, events
@@ -102,7 +103,15 @@ def test_cancel_of_a_processing_job_stops_the_batch_and_keeps_what_finished(any_
     row = job(j.id)
     assert row.status == "completed" and row.metadata["ending"] == "canceled"
     assert row.succeeded_count + row.expired_count == 4
-    assert row.metadata["canceled_count"] == sum(i.status == "canceled" for i in items_of(j.id))
+    # The canceled count agrees with what the provider itself reports for the batch
+    reported = requests.get(
+        f"{emulator.url}/v1/messages/batches/{row.ai_batch_id}",
+        headers={"x-api-key": "test-key", "anthropic-version": "2023-06-01"}, timeout=30,
+    ).json()["request_counts"]
+    assert reported["canceled"] >= 1
+    assert row.metadata["canceled_count"] == reported["canceled"]
+    assert row.succeeded_count == reported["succeeded"]
+    assert sum(i.status == "canceled" for i in items_of(j.id)) == reported["canceled"]
     assert emulator.stats()["anthropic"]["cancel"] == 1
 
 
