@@ -161,7 +161,7 @@ def test_concurrent_transitions_have_one_winner(any_db):
     # Given one job and two workers that both loaded it in 'submitting'
     job = make_job("submitting")
     url = any_db
-    barrier = threading.Barrier(2)
+    barrier = threading.Barrier(2, timeout=30)
     results: dict[str, bool] = {}
 
     def worker(batch_id: str) -> None:

@@ -104,7 +104,7 @@ def run_ended(first_id: int) -> bool:
 def wait_run(first_id: int, timeout: float = 30.0) -> list[int]:
     wait_for(lambda: run_ended(first_id), timeout=timeout, interval=0.05)
     # Events are delivered right after the commit that ended the job; give it a moment.
-    wait_for(lambda: golden.undelivered_events() == 0, timeout=5, interval=0.02)
+    wait_for(lambda: golden.undelivered_events() == 0, timeout=30, interval=0.02)
     return chain(first_id)
 
 

@@ -39,7 +39,7 @@ def every_message_twice_at_once(monkeypatch):
     def barrier_for(key):
         with lock:
             if key not in barriers or barriers[key].broken:
-                barriers[key] = threading.Barrier(2, timeout=2)
+                barriers[key] = threading.Barrier(2, timeout=30)
             return barriers[key]
 
     def enable():

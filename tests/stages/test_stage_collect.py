@@ -203,7 +203,7 @@ def test_two_collectors_at_once_never_put_a_page_in_two_jobs(any_db, settings):
     make_pages(40)
     a = _kick(settings)
     b = _kick(settings, model="gemini-2.5-flash")
-    barrier = threading.Barrier(2)
+    barrier = threading.Barrier(2, timeout=30)
     errors: list[BaseException] = []
 
     def run(job_id: int) -> None:

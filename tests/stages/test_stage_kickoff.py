@@ -52,7 +52,7 @@ def test_a_second_kickoff_of_a_model_is_refused_while_its_run_collects(any_db):
 def test_two_kickoffs_at_once_make_one_job(any_db):
     # Given two threads that kick off the same model at the same instant
     settings = make_settings()
-    barrier = threading.Barrier(2)
+    barrier = threading.Barrier(2, timeout=30)
     outcomes: list[str] = []
 
     def kick() -> None:
