@@ -313,7 +313,9 @@ def test_a_hanging_server_is_bounded_by_the_timeout(emulator):
     started = time.monotonic()
     with pytest.raises(TransientError, match="timed out"):
         c.get_batch(created.id)
-    assert time.monotonic() - started < 3
+    # The server hangs until its faults change; two 0.5 s reads + backoff, with room for
+    # a loaded CI machine.
+    assert time.monotonic() - started < 2 * 0.5 + 10
 
 
 def test_a_hanging_create_is_ambiguous(emulator):

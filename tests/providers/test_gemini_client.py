@@ -171,7 +171,9 @@ def test_a_hanging_server_is_bounded_by_the_timeout(emulator):
     started = time.monotonic()
     with pytest.raises(TransientError, match="timed out"):
         c.find_batch(display_name="j", created_after=datetime.utcnow(), request_count=1)
-    assert time.monotonic() - started < 3
+    # The server hangs until its faults change; two 0.5 s reads + backoff, with room for
+    # a loaded CI machine.
+    assert time.monotonic() - started < 2 * 0.5 + 10
 
 
 def test_a_hanging_upload_is_transient_not_ambiguous(emulator):

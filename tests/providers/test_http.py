@@ -222,7 +222,8 @@ def test_a_server_that_never_answers_is_bounded_by_the_read_timeout(fake: FakeSe
     with pytest.raises(TransientError, match="timed out") as info:
         t.call_json("GET", t.url("/v1/x"))
     assert type(info.value) is TransientError
-    assert time.monotonic() - started < 3
+    # Bounded (the server never answers), with room for a loaded CI machine.
+    assert time.monotonic() - started < 1.0 + 0.5 + 10
 
 
 def test_a_hanging_create_is_ambiguous_and_not_retried(fake: FakeServer, sleeps):
@@ -281,7 +282,8 @@ def test_a_dripping_body_is_cut_off_by_the_wall_clock_deadline(fake: FakeServer,
     with pytest.raises(TransientError, match="within 1s"):
         for _ in t.stream_lines(resp):
             pass
-    assert time.monotonic() - started < 3
+    # The drip would take ~80 min; the deadline cuts it, with room for a loaded machine.
+    assert time.monotonic() - started < 1.0 + 10
 
 
 def test_a_truncated_stream_raises_instead_of_ending_quietly(fake: FakeServer, sleeps):
