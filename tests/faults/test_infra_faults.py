@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import logging
-import time
+from datetime import timezone
 
 import psycopg2
 import pytest
@@ -21,6 +21,18 @@ from .support import CANARIES, fault_settings, golden_run, run_ended
 from .test_worker_process import APP, assert_no_canaries, finish_with_fresh_worker, first_job, seobatch, worker_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres, pytest.mark.timeout(120)]
+
+
+def last_heartbeat(url: str, namespace: str) -> float:
+    """When (epoch seconds) a worker last fetched from the broker (dramatiq's heartbeat)."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        beats = client.zrange(f"{namespace}:__heartbeats__", 0, -1, withscores=True)
+    finally:
+        client.close()
+    return max((score / 1000 for _, score in beats), default=0.0)
 
 
 def terminate_worker_connections(db_url: str) -> int:
@@ -90,7 +102,11 @@ def test_r14_redis_restarted_without_its_messages_and_recover_completes_the_run(
             redis.restart()  # the delayed first poll is lost with everything else
             # Every message is gone (the worker may already have written a heartbeat).
             assert "actor_name" not in redis_dump(redis.url, redis_namespace)
-            time.sleep(3.5)  # past the lost poll's due time: nothing happens on its own
+            # Wait until the worker, back on the new Redis, has fetched messages well after
+            # the lost poll was due: nothing happens on its own.
+            due = SeoBatchJob.get_by_id(job_id).submitted_at.replace(tzinfo=timezone.utc).timestamp() + 2
+            wait_until(lambda: last_heartbeat(redis.url, redis_namespace) >= due + 1.5, 30,
+                       interval=0.2, what="the worker fetching past the lost poll's due time")
             assert SeoBatchJob.get_by_id(job_id).status == "processing"
             assert emulator.stats()["anthropic"]["get"] == 0
             out = seobatch(env, "recover")

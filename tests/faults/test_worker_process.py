@@ -162,7 +162,9 @@ def test_r1_a_worker_killed_inside_each_stage_loses_nothing_and_pays_once(
     first_log = worker.text()
     assert not run_ended(job_id)
     if stage == "submit":
-        time.sleep(3.2)  # the provider finishes making the batch the dead worker asked for
+        # The provider finishes making the batch the dead worker asked for.
+        wait_until(lambda: emulator.stats()["anthropic"]["batches_created"] == 1, 30,
+                   what="the dead worker's batch to be created")
     emulator.set_faults(delay=0.0)
     second, recovered = finish_with_fresh_worker(env, tmp_path, job_id)
     assert emulator.stats()["anthropic"]["batches_created"] == 1
