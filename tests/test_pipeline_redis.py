@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from pipeline_support import TEST_KEY, ended, job, make_pages, wait_for
+from pipeline_support import TEST_KEY, ended, free_port, job, make_pages, wait_for
 
 from seobatch.emulator import Emulator
 from seobatch.models import Page, SeoBatchJob
@@ -46,17 +46,9 @@ def _env(pg_db, redis_url, namespace, emulator, tmp_path) -> dict[str, str]:
         SEOBATCH_SUBSCRIBERS="seobatch.subscribers.audit_log",
         SEOBATCH_AUDIT_LOG=str(tmp_path / "audit.jsonl"),
         SEOBATCH_BATCH_MAX_REQUESTS="15",
-        dramatiq_prom_port=str(_free_port()),  # the metrics exposition of this worker only
+        dramatiq_prom_port=str(free_port()),  # the metrics exposition of this worker only
     )
     return env
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _seobatch(env, *args) -> subprocess.CompletedProcess:

@@ -14,14 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pipeline_support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.05, what: str = "condition"):
@@ -105,24 +100,41 @@ class Worker:
 class RedisServer:
     """A private ``redis-server`` on a free port: restartable, configurable, ours alone."""
 
+    port: int
+    args: tuple[str, ...]
+    url: str
+
     def __init__(self, tmp: Path, *args: str) -> None:
         if not shutil.which("redis-server"):
             message = "redis-server is not installed"
             if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
                 pytest.fail(f"{message} (CI=true: this test must run)")
             pytest.skip(message)
-        self.port = free_port()
         self.dir = tmp
-        self.args = ("--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                     "--dir", str(tmp), *args)
+        self.extra = args
         self.proc: subprocess.Popen | None = None
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.started = False
+        self._use_port(free_port())
+
+    def _use_port(self, port: int) -> None:
+        self.port = port
+        self.args = ("--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                     "--dir", str(self.dir), *self.extra)
+        self.url = f"redis://127.0.0.1:{port}/0"
 
     def start(self) -> RedisServer:
-        self.proc = subprocess.Popen(["redis-server", *self.args], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, start_new_session=True)
-        wait_until(self._answers, 10, what="redis-server to answer")
-        return self
+        for _ in range(3):
+            self.proc = subprocess.Popen(["redis-server", *self.args], stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL, start_new_session=True)
+            wait_until(lambda: self._answers() or self.proc.poll() is not None, 10,
+                       what="redis-server to answer")
+            if self._answers():
+                self.started = True
+                return self
+            if self.started:  # a restart must keep its port (clients reconnect to it)
+                break
+            self._use_port(free_port())  # someone took the port first: another one
+        raise AssertionError(f"redis-server did not start on port {self.port}")
 
     def _answers(self) -> bool:
         try:
