@@ -43,6 +43,11 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
+def iso(value: datetime | None) -> str | None:
+    """A stored (naive UTC) time as ISO 8601 with ``Z``, to the second; None stays None."""
+    return None if value is None else value.replace(microsecond=0).isoformat() + "Z"
+
+
 def configure(url: str) -> peewee.Database:
     """Bind the models to the database at ``url`` (peewee ``db_url`` form) and return it."""
     scheme = urlparse(url).scheme

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import threading
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -290,12 +289,6 @@ def make_metrics_server(
 
     app = make_wsgi_app(registry(multiprocess_dir=multiprocess_dir))
     return make_server(host, port, app, _Server, handler_class=_QuietHandler)
-
-
-def serve_in_thread(server: WSGIServer) -> threading.Thread:
-    thread = threading.Thread(target=server.serve_forever, name="seobatch-metrics", daemon=True)
-    thread.start()
-    return thread
 
 
 # -- inside Dramatiq workers -------------------------------------------------------------------

@@ -374,6 +374,31 @@ class SeoBatchItem(BaseModel):
                 f"item status {self.status!r} is not one of {', '.join(ITEM_STATUSES)}"
             )
 
+    @classmethod
+    def counts_by_job(cls, job_ids: Iterable[int]) -> dict[int, dict[str, tuple[int, int, int]]]:
+        """job id → status → (items, input tokens, output tokens): one GROUP BY."""
+        query = (
+            cls.select(
+                cls.job,
+                cls.status,
+                peewee.fn.COUNT(cls.id),
+                peewee.fn.COALESCE(peewee.fn.SUM(cls.input_tokens), 0),
+                peewee.fn.COALESCE(peewee.fn.SUM(cls.output_tokens), 0),
+            )
+            .where(cls.job.in_(list(job_ids)))
+            .group_by(cls.job, cls.status)
+            .tuples()
+        )
+        counts: dict[int, dict[str, tuple[int, int, int]]] = {}
+        for job_id, status, n, tokens_in, tokens_out in query:
+            counts.setdefault(job_id, {})[status] = (int(n), int(tokens_in), int(tokens_out))
+        return counts
+
+    @classmethod
+    def counts_for(cls, job_id: int) -> dict[str, tuple[int, int, int]]:
+        """status → (items, input tokens, output tokens) of one job, counted by the database."""
+        return cls.counts_by_job([job_id]).get(job_id, {})
+
     @staticmethod
     def custom_id_for(page_id: int) -> str:
         """The custom_id of a page's item: unique per job, valid for both providers."""

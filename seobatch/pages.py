@@ -31,12 +31,11 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
 from . import db as _db
-from .db import utcnow
+from .db import iso, utcnow
 from .errors import InputError
 from .models import Page
 from .page_files import (
@@ -199,10 +198,6 @@ def spreadsheet_safe(value: str) -> str:
     return value
 
 
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.replace(microsecond=0).isoformat() + "Z"
-
-
 def iter_export_rows(*, chunk_size: int = 1000, generated_only: bool = False) -> Iterator[dict[str, Any]]:
     """Pages with their SEO fields, by id, one keyset-paginated query per chunk."""
     columns = [Page.id] + [getattr(Page, name) for name in EXPORT_FIELDS]
@@ -214,7 +209,7 @@ def iter_export_rows(*, chunk_size: int = 1000, generated_only: bool = False) ->
         rows = list(query.order_by(Page.id).limit(chunk_size).tuples())
         for row in rows:
             record = dict(zip(EXPORT_FIELDS, row[1:]))
-            record["seo_generated_at"] = _iso(record["seo_generated_at"])
+            record["seo_generated_at"] = iso(record["seo_generated_at"])
             yield record
         if len(rows) < chunk_size:
             return

@@ -86,16 +86,8 @@ def snapshot(job_ids: Iterable[int], *, now: datetime | None = None) -> list[Job
     counts: dict[int, dict[str, int]] = {}
     active = [j.id for j in jobs if j.status not in TERMINAL]
     if active:
-        from peewee import fn
-
-        rows = (
-            SeoBatchItem.select(SeoBatchItem.job, SeoBatchItem.status, fn.COUNT(SeoBatchItem.id))
-            .where(SeoBatchItem.job.in_(active))
-            .group_by(SeoBatchItem.job, SeoBatchItem.status)
-            .tuples()
-        )
-        for job_id, status, n in rows:
-            counts.setdefault(job_id, {})[status] = n
+        for job_id, by_status in SeoBatchItem.counts_by_job(active).items():
+            counts[job_id] = {status: n for status, (n, _, _) in by_status.items()}
     out = []
     for job in jobs:
         end = job.completed_at if job.status in TERMINAL and job.completed_at else now

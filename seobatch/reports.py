@@ -18,7 +18,7 @@ from typing import Any
 from peewee import fn
 
 from .config import Settings
-from .db import utcnow
+from .db import iso, utcnow
 from .models import ACTIVE_STATUSES, ITEM_STATUSES, SeoBatchEvent, SeoBatchItem, SeoBatchJob
 
 DEFAULT_LIMIT = 20
@@ -29,11 +29,6 @@ _SHOWN_ELSEWHERE = frozenset({"error", "cost_usd", "provider"})
 
 _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
-
-
-def iso(value: datetime | None) -> str | None:
-    """A stored (naive UTC) time as ISO 8601 with ``Z``; None stays None."""
-    return None if value is None else value.replace(microsecond=0).isoformat() + "Z"
 
 
 def seconds_between(start: datetime | None, end: datetime | None) -> float | None:
@@ -186,21 +181,10 @@ def _item_breakdown(job_id: int) -> tuple[dict[str, int], dict[str, int]]:
     """Items per status and token sums: one GROUP BY over the job's items."""
     items = dict.fromkeys(ITEM_STATUSES, 0)
     tokens = {"input": 0, "output": 0}
-    rows = (
-        SeoBatchItem.select(
-            SeoBatchItem.status,
-            fn.COUNT(SeoBatchItem.id),
-            fn.SUM(SeoBatchItem.input_tokens),
-            fn.SUM(SeoBatchItem.output_tokens),
-        )
-        .where(SeoBatchItem.job == job_id)
-        .group_by(SeoBatchItem.status)
-        .tuples()
-    )
-    for status, count, tokens_in, tokens_out in rows:
+    for status, (count, tokens_in, tokens_out) in SeoBatchItem.counts_for(job_id).items():
         items[status] = items.get(status, 0) + count
-        tokens["input"] += int(tokens_in or 0)
-        tokens["output"] += int(tokens_out or 0)
+        tokens["input"] += tokens_in
+        tokens["output"] += tokens_out
     items["total"] = sum(items.values())
     return items, tokens
 

@@ -53,8 +53,3 @@ def init_db() -> tuple[int, int]:
                 MIGRATIONS[version](database)
                 SchemaVersion.create(version=version)
         return before, max(before, SCHEMA_VERSION)
-
-
-def drop_all() -> None:
-    """Drop every seobatch table (tests, benchmark clean-up)."""
-    database.drop_tables([SchemaVersion, *MODELS], safe=True, cascade=_db.is_postgres())

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html
 import re
-import unicodedata
 
 #: Characters nobody sees: C0/C1 controls (tab and newline handled apart), zero-width and
 #: joiners, bidi embeddings/overrides/isolates, BOM, soft hyphen, word joiners, variation
@@ -82,7 +81,3 @@ def truncate_words(text: str, limit: int, marker: str = " …") -> str:
     if space >= room * 0.8:
         cut = cut[:space]
     return cut.rstrip() + marker
-
-
-def nfc(text: str) -> str:
-    return unicodedata.normalize("NFC", text)

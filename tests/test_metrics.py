@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from datetime import timedelta
@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families  # noqa: E40
 from seobatch import db, metrics  # noqa: E402
 from seobatch.cli import main  # noqa: E402
 from seobatch.models import SeoBatchEvent, SeoBatchJob  # noqa: E402
+from pipeline_support import free_port  # noqa: E402
 
 
 def finished(model: str, batch: str, *, counts=(0, 0, 0), cost=None, minutes: float = 10) -> SeoBatchJob:
@@ -107,7 +108,8 @@ def test_an_unreachable_database_answers_with_database_up_zero(tmp_path):
 
 def test_the_metrics_server_answers_over_http(jobs_in_every_state):
     server = metrics.make_metrics_server("127.0.0.1", 0)
-    thread = metrics.serve_in_thread(server)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/metrics", timeout=5) as r:
             body = r.read().decode()
@@ -159,12 +161,6 @@ def test_install_adds_one_middleware_that_forks_the_combined_server():
     assert ours[0].forks == [metrics.exposition_server]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_a_dramatiq_worker_serves_dramatiq_and_job_metrics_on_one_port(
     sqlite_db, redis_url, redis_namespace, tmp_path
@@ -172,7 +168,7 @@ def test_a_dramatiq_worker_serves_dramatiq_and_job_metrics_on_one_port(
     # Given a job in the database and a real dramatiq worker whose broker called install()
     finished("claude-sonnet-4-5", "b1", counts=(5, 0, 0), cost=0.1)
     db.database.close()
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ, "REDIS_URL": redis_url, "TEST_NAMESPACE": redis_namespace,
         "DATABASE_URL": sqlite_db, "dramatiq_prom_host": "127.0.0.1",

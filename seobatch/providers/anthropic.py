@@ -57,12 +57,6 @@ def supports_structured_output(model: str) -> bool:
     return (major, minor) >= (4, 5)
 
 
-def _int(value: Any) -> int:
-    # Fuzzed or broken usage (1e999, 2**40, "x") must not crash the parser or overflow
-    # the token columns: see ``to_count``.
-    return to_count(value)
-
-
 class AnthropicBatches:
     """``BatchProvider`` for the Anthropic Message Batches API."""
 
@@ -231,7 +225,7 @@ class AnthropicBatches:
         if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
             raise TransientError("unexpected batch object (no id)", provider=self.name)
         rc = raw.get("request_counts") if isinstance(raw.get("request_counts"), dict) else {}
-        counts = {k: _int(rc.get(k)) for k in COUNT_KEYS}
+        counts = {k: to_count(rc.get(k)) for k in COUNT_KEYS}
         status = str(raw.get("processing_status") or "")
         ended = status == "ended"
         ending = None
@@ -338,11 +332,11 @@ def _succeeded(cid: str, message: Any) -> ItemResult:
     )
     usage = message.get("usage") if isinstance(message.get("usage"), dict) else {}
     input_tokens = to_count(
-        _int(usage.get("input_tokens"))
-        + _int(usage.get("cache_creation_input_tokens"))
-        + _int(usage.get("cache_read_input_tokens"))
+        to_count(usage.get("input_tokens"))
+        + to_count(usage.get("cache_creation_input_tokens"))
+        + to_count(usage.get("cache_read_input_tokens"))
     )
-    output_tokens = _int(usage.get("output_tokens"))
+    output_tokens = to_count(usage.get("output_tokens"))
     stop = message.get("stop_reason")
     if stop == "refusal" or not text:
         reason = "refusal" if stop == "refusal" else f"empty_reply (stop_reason {stop})"

@@ -48,12 +48,6 @@ _OK_FINISH = {None, "STOP", "MAX_TOKENS", "FINISH_REASON_UNSPECIFIED"}
 _KEY_IN_LINE = re.compile(rb'"key"\s*:\s*"([^"\\]{1,200})"')
 
 
-def _int(value: Any) -> int:
-    # Fuzzed or broken usage (1e999, 2**40, "x") must not crash the parser or overflow
-    # the token columns: see ``to_count``.
-    return to_count(value)
-
-
 def _dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
 
@@ -358,9 +352,9 @@ class GeminiBatches:
         ended = state in ENDINGS or bool(op.get("done"))
         ending = (ENDINGS.get(state) or ("failed" if error else "succeeded")) if ended else None
         stats = md.get("batchStats") if isinstance(md.get("batchStats"), dict) else {}
-        total = _int(stats.get("requestCount"))
-        succeeded, failed = _int(stats.get("successfulRequestCount")), _int(stats.get("failedRequestCount"))
-        pending = _int(stats.get("pendingRequestCount"))
+        total = to_count(stats.get("requestCount"))
+        succeeded, failed = to_count(stats.get("successfulRequestCount")), to_count(stats.get("failedRequestCount"))
+        pending = to_count(stats.get("pendingRequestCount"))
         counts = {"processing": pending, "succeeded": succeeded, "errored": failed, "canceled": 0, "expired": 0}
         if ending in ("canceled", "expired"):
             counts[ending] = max(0, total - succeeded - failed)
@@ -487,8 +481,8 @@ def parse_response(key: str, resp: dict[str, Any]) -> ItemResult:
     """A GenerateContentResponse → text of candidates[0] (thoughts skipped) and usage."""
     usage = resp.get("usageMetadata") if isinstance(resp.get("usageMetadata"), dict) else {}
     tokens = {
-        "input_tokens": _int(usage.get("promptTokenCount")),
-        "output_tokens": to_count(_int(usage.get("candidatesTokenCount")) + _int(usage.get("thoughtsTokenCount"))),
+        "input_tokens": to_count(usage.get("promptTokenCount")),
+        "output_tokens": to_count(to_count(usage.get("candidatesTokenCount")) + to_count(usage.get("thoughtsTokenCount"))),
     }
     candidates = resp.get("candidates")
     if not isinstance(candidates, list) or not candidates or not isinstance(candidates[0], dict):

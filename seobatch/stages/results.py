@@ -30,8 +30,6 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from peewee import fn
-
 from .. import db as _db
 from ..db import chunked, utcnow
 from ..errors import ResultsUnavailable
@@ -232,18 +230,7 @@ def _settle_missing(job: SeoBatchJob, info: BatchInfo) -> None:
 
 def counts_of(job_id: int) -> dict[str, tuple[int, int, int]]:
     """status → (items, input tokens, output tokens), counted by the database."""
-    query = (
-        SeoBatchItem.select(
-            SeoBatchItem.status,
-            fn.COUNT(SeoBatchItem.id),
-            fn.COALESCE(fn.SUM(SeoBatchItem.input_tokens), 0),
-            fn.COALESCE(fn.SUM(SeoBatchItem.output_tokens), 0),
-        )
-        .where(SeoBatchItem.job == job_id)
-        .group_by(SeoBatchItem.status)
-        .tuples()
-    )
-    return {status: (int(n), int(i), int(o)) for status, n, i, o in query}
+    return SeoBatchItem.counts_for(job_id)
 
 
 def _complete(job: SeoBatchJob, info: BatchInfo, settings: Settings, now: datetime | None = None) -> bool:
