@@ -30,6 +30,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from peewee import fn
+
 from .. import db as _db
 from ..db import chunked, utcnow
 from ..errors import ResultsUnavailable

@@ -69,19 +69,23 @@ class CollectorLock:
     """Holds the collectors' advisory lock from a connection of the test's own, so the
     worker's collect blocks inside its chunk transaction — a place it can be killed."""
 
+    # The collectors' lock is keyed by (key, schema): this connection keeps the URL's
+    # search_path so it takes the very lock the worker waits on.
+    LOCK = "(%s, hashtext(current_schema()))"
+
     def __init__(self, dsn_url: str) -> None:
-        self.conn = psycopg2.connect(dsn_url.replace("postgresql://", "postgres://", 1).split("?")[0])
+        self.conn = psycopg2.connect(dsn_url.replace("postgresql://", "postgres://", 1))
         self.conn.autocommit = True
 
     def take(self) -> None:
         with self.conn.cursor() as cur:
-            cur.execute("SELECT pg_advisory_lock(%s)", (COLLECT_LOCK_KEY,))
+            cur.execute("SELECT pg_advisory_lock" + self.LOCK, (COLLECT_LOCK_KEY,))
 
     def let_one_chunk_through(self) -> None:
         """Release and take again: the waiting collector commits one chunk in between."""
         with self.conn.cursor() as cur:
-            cur.execute("SELECT pg_advisory_unlock(%s)", (COLLECT_LOCK_KEY,))
-            cur.execute("SELECT pg_advisory_lock(%s)", (COLLECT_LOCK_KEY,))
+            cur.execute("SELECT pg_advisory_unlock" + self.LOCK, (COLLECT_LOCK_KEY,))
+            cur.execute("SELECT pg_advisory_lock" + self.LOCK, (COLLECT_LOCK_KEY,))
 
     def worker_waiting(self) -> bool:
         with self.conn.cursor() as cur:
