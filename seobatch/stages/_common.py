@@ -61,9 +61,15 @@ def provider_for(job: SeoBatchJob, settings: Settings, provider: BatchProvider |
 
 
 def update_metadata(
-    job_id: int, *, expected: Iterable[str], changes: dict[str, Any], **fields: Any
+    job_id: int,
+    *,
+    expected: Iterable[str],
+    changes: dict[str, Any],
+    if_meta: dict[str, Any] | None = None,
+    **fields: Any,
 ) -> dict[str, Any] | None:
-    """Merge ``changes`` into the job's metadata if its status is still one of ``expected``.
+    """Merge ``changes`` into the job's metadata if its status is still one of ``expected``
+    (and each key of ``if_meta`` still has that value; None = absent).
 
     A compare-and-set that keeps the status (``transition`` is for moves): the row is
     locked, so two workers merging at once never lose each other's keys. A value of None
@@ -75,6 +81,8 @@ def update_metadata(
             SeoBatchJob.select(SeoBatchJob.status, SeoBatchJob.metadata).where(SeoBatchJob.id == job_id)
         ).first()
         if row is None or row.status not in expected:
+            return None
+        if if_meta and any((row.metadata or {}).get(k) != v for k, v in if_meta.items()):
             return None
         meta = {**(row.metadata or {}), **changes}
         meta = {k: v for k, v in meta.items() if v is not None}
@@ -118,8 +126,27 @@ def later(now: datetime, seconds: float) -> str:
     return stamp(now + timedelta(seconds=seconds))
 
 
-def fail_job(job: SeoBatchJob, reason: str, *, expected: Iterable[str] | None = None) -> bool:
-    """Mark the job failed (emits job_failed after commit) and log the reason once."""
+def fail_job(
+    job: SeoBatchJob | int,
+    reason: str,
+    *,
+    settings: Settings | None = None,
+    expected: Iterable[str] | None = None,
+) -> bool:
+    """Mark the job failed (emits job_failed after commit) and log the reason once.
+
+    The one way a job fails: the reason is redacted first (the settings' keys and every
+    key-shaped string), because it is stored, logged and handed to subscribers.
+    """
+    from ..logs import redact
+
+    reason = redact(str(reason), settings.secrets() if settings is not None else ())
+    if not isinstance(job, SeoBatchJob):
+        job = load_job(int(job))
+        if job is None:
+            return False
+    if not job.is_active:
+        return False
     won = job.mark_failed(reason, **({"expected": tuple(expected)} if expected else {}))
     if won:
         log.warning("job %s failed: %s", job.id, reason)

@@ -43,7 +43,7 @@ def cancel(job_id: int, *, settings: Settings, provider: BatchProvider | None = 
     if job is None:
         raise SeobatchError(f"there is no job {job_id}")
     if job.status in ("collecting", "submitting"):
-        if fail_job(job, CANCELED_REASON, expected=("collecting", "submitting")):
+        if fail_job(job, CANCELED_REASON, settings=settings, expected=("collecting", "submitting")):
             note = _cancel_unclear_create(job, settings, provider)
             return Canceled(f"job {job_id} canceled before submission{note}")
         job = load_job(job_id)  # it moved on while we looked: cancel it where it is now

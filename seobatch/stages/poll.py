@@ -6,9 +6,15 @@ is spent. The time of the next poll is kept in the job's metadata (``next_poll_a
 a poll message that arrives well before it is a duplicate (a redelivery, a recovery
 sweep racing a live chain) and does nothing, so two poll chains never run side by side.
 
+The update of ``next_poll_at`` is a compare-and-set on the value the poll read: two
+poll messages due at once (duplicate chains) both ask the provider, but only one
+schedules the next poll, so the chains collapse into one.
+
 A watchdog: a batch still running long after the provider should have expired it
-(``SEOBATCH_BATCH_DEADLINE_HOURS``; by default its expiry plus 2 h) is canceled and the
-job failed once, instead of being polled forever.
+(``SEOBATCH_BATCH_DEADLINE_HOURS``; by default its expiry plus 2 h) is canceled, and
+polling goes on so that the results stage saves what finished before the cancel (as
+after an operator's cancel). The job is failed only when the batch has still not ended
+``WATCHDOG_MARGIN_HOURS`` after that.
 """
 
 from __future__ import annotations
@@ -55,23 +61,25 @@ def poll(
         return []
     now = now or utcnow()
     meta = job.metadata or {}
-    due = parse_stamp(meta.get("next_poll_at"))
+    previous = meta.get("next_poll_at")
+    due = parse_stamp(previous)
     if due is not None and (due - now).total_seconds() > EARLY_TOLERANCE_SECONDS:
         return []  # a duplicate: the live chain polls at ``due``
     provider = provider_for(job, settings, provider)
     info = provider.get_batch(job.ai_batch_id)
-    observed = _observed(info, now)
+    changes = _observed(info, now)
+    unchanged = {"next_poll_at": previous}  # lost to a duplicate chain → end this one
     if info.state == "ended":
-        if update_metadata(job_id, expected=("processing",), changes={**observed, "next_poll_at": None}) is None:
+        changes["next_poll_at"] = None
+        if update_metadata(job_id, expected=("processing",), changes=changes, if_meta=unchanged) is None:
             return []
         return [Step("results", job_id)]
-    overdue = _overdue(job, settings, now)
-    if overdue:
-        return _give_up(job, provider, overdue)
+    if _overdue(job, settings, now) and _watchdog(job, meta, provider, settings, now, changes):
+        return []
     polls = int(meta.get("polls") or 0) + 1
     delay = poll_delay(polls, settings)
-    changes = {**observed, "polls": polls, "next_poll_at": later(now, delay)}
-    if update_metadata(job_id, expected=("processing",), changes=changes) is None:
+    changes.update(polls=polls, next_poll_at=later(now, delay))
+    if update_metadata(job_id, expected=("processing",), changes=changes, if_meta=unchanged) is None:
         return []
     return [Step("poll", job_id, delay_ms=int(delay * 1000))]
 
@@ -84,24 +92,45 @@ def deadline_hours(provider: str, settings: Settings) -> float:
     return PROVIDER_EXPIRY_HOURS.get(provider, 48) + WATCHDOG_MARGIN_HOURS
 
 
-def _overdue(job: SeoBatchJob, settings: Settings, now: datetime) -> str | None:
+def _overdue(job: SeoBatchJob, settings: Settings, now: datetime) -> bool:
     hours = deadline_hours(job.provider or "", settings)
-    if job.submitted_at is None or now - job.submitted_at <= timedelta(hours=hours):
-        return None
-    return (
-        f"watchdog: the provider's batch {job.ai_batch_id} has not ended {hours:g} h after it "
-        "was sent; it was canceled and its pages are collected again on the next run"
-    )
+    return job.submitted_at is not None and now - job.submitted_at > timedelta(hours=hours)
 
 
-def _give_up(job: SeoBatchJob, provider: BatchProvider, reason: str) -> list[Step]:
-    """The provider never said the batch ended: stop polling, cancel it, fail the job once."""
-    try:
-        provider.cancel_batch(job.ai_batch_id)
-    except ProviderError as exc:
-        log.warning("job %s: could not cancel overdue batch %s: %s", job.id, job.ai_batch_id, exc)
-    fail_job(job, reason, expected=("processing",))
-    return []
+def _watchdog(
+    job: SeoBatchJob,
+    meta: dict[str, object],
+    provider: BatchProvider,
+    settings: Settings,
+    now: datetime,
+    changes: dict[str, object],
+) -> bool:
+    """The batch is overdue: cancel it (once it is accepted), keep polling; True when the
+    job was failed because the batch did not end within the margin after the cancel."""
+    first = parse_stamp(meta.get("watchdog_at"))
+    if first is None:
+        first = now
+        changes["watchdog_at"] = stamp(now)
+    if now - first > timedelta(hours=WATCHDOG_MARGIN_HOURS):
+        hours = deadline_hours(job.provider or "", settings)
+        reason = (
+            f"watchdog: the provider's batch {job.ai_batch_id} had not ended {hours:g} h after it "
+            f"was sent and was canceled; it still had not ended {WATCHDOG_MARGIN_HOURS} h later. "
+            "Its pages are collected again on the next run"
+        )
+        fail_job(job, reason, settings=settings, expected=("processing",))
+        return True
+    if not meta.get("cancel_requested"):
+        try:
+            provider.cancel_batch(job.ai_batch_id)
+        except ProviderError as exc:
+            log.warning("job %s: could not cancel overdue batch %s (tried again next poll): %s",
+                        job.id, job.ai_batch_id, exc)
+        else:
+            changes["cancel_requested"] = stamp(now)
+            log.warning("job %s: batch %s has run past its deadline; canceled, its finished "
+                        "results are saved once it ends", job.id, job.ai_batch_id)
+    return False
 
 
 def _observed(info: BatchInfo, now: datetime) -> dict[str, object]:

@@ -14,8 +14,9 @@ request was built from; a page that failed gets ``seo_attempts + 1`` and
 
 Items with no result once the stream ends: ``expired`` when the batch expired,
 ``canceled`` when it was canceled, else ``errored`` with reason ``missing_result`` (the
-provider lost them; the page is tried again). Canceled items do not count against a
-page's attempts — the operator stopped them, not the page.
+provider lost them; the page is tried again). Only an errored item (the provider's
+error, or a reply that is not valid output) counts against its page's attempts:
+expired, canceled and missing items say nothing about the page.
 
 Counts come from the database (``GROUP BY status``) and cost from the token sums at
 batch prices. The seed's job has no canceled count: canceled items are added to
@@ -69,7 +70,8 @@ def results(
         return [Step("poll", job_id, delay_ms=int(delay * 1000))]
     if info.ending == "failed":
         reason = info.error or info.provider_state
-        fail_job(job, f"the provider's batch {job.ai_batch_id} failed: {reason}", expected=("processing",))
+        fail_job(job, f"the provider's batch {job.ai_batch_id} failed: {reason}", settings=settings,
+                 expected=("processing",))
         return []
 
     from ..output import OutputLimits
@@ -86,7 +88,7 @@ def results(
         if info.ending not in ("expired", "canceled"):
             # Past the provider's retention (Anthropic 29 days, Gemini files 48 h): say so
             # plainly; the pages stay eligible and are sent again on a later night.
-            fail_job(job, f"results_unavailable: {exc.message}", expected=("processing",))
+            fail_job(job, f"results_unavailable: {exc.message}", settings=settings, expected=("processing",))
             return []
         # An expired or canceled batch may have nothing to download: every item is missing.
         log.info("job %s: batch %s has no results to read (%s)", job_id, info.id, exc)
@@ -174,7 +176,7 @@ def _save_chunk(job: SeoBatchJob, chunk: Iterable[ItemResult], limits: Any) -> N
                     content_hash, prompt_version,
                 ))
             else:
-                failed_pages.append((page_id, error, 0 if status == "canceled" else 1))
+                failed_pages.append((page_id, error, 1 if status == "errored" else 0))
         bulk_update(
             "seo_batch_items",
             key="id",
@@ -219,10 +221,10 @@ def _settle_missing(job: SeoBatchJob, info: BatchInfo) -> None:
     error = "missing_result" if status == "errored" else f"missing_result: the batch was {status}"
     pending = (SeoBatchItem.job == job.id) & (SeoBatchItem.status == "pending")
     with _db.write_transaction():
-        Page.update(
-            seo_attempts=Page.seo_attempts + (0 if status == "canceled" else 1),
-            seo_last_error=error,
-        ).where(Page.id.in_(SeoBatchItem.select(SeoBatchItem.page).where(pending))).execute()
+        # No attempt is charged: the provider lost, expired or canceled these, not the page.
+        Page.update(seo_last_error=error).where(
+            Page.id.in_(SeoBatchItem.select(SeoBatchItem.page).where(pending))
+        ).execute()
         missing = SeoBatchItem.update(
             status=status, error=error, completed_at=utcnow(), updated_at=utcnow()
         ).where(pending).execute()

@@ -130,7 +130,7 @@ def submit(
     if not meta.get("submit_started_at"):
         reason = cost_guard(job, settings)
         if reason:
-            fail_job(job, reason, expected=("submitting",))
+            fail_job(job, reason, settings=settings, expected=("submitting",))
             return []
     provider = provider_for(job, settings, provider)
     claim = _claim(job, settings, now)
@@ -215,6 +215,30 @@ def _attempt(
         outcome["submit_outcome"] = "rejected"
         raise
     return _adopt(job, meta, info, provider, settings, reconciled=False)
+
+
+def reconcile(
+    job_id: int, *, settings: Settings, provider: BatchProvider | None = None
+) -> list[Step] | None:
+    """Look for the batch an earlier create may have made, and adopt it; never send one.
+
+    The last look before a submit that gave up (retries exhausted, a permanent error)
+    may fail its job: a job whose create may have reached the provider is failed only
+    once the provider shows no batch for it. Returns the steps to send when the batch
+    was found (adopted, or already handled: ``[]``), None when the provider shows none;
+    raises ProviderError when it could not tell.
+    """
+    job = load_job(job_id)
+    if job is None or not job.is_submitting:
+        return []
+    meta = job.metadata or {}
+    if not meta.get("display_name"):
+        return None  # no attempt was ever claimed: nothing can have been sent
+    provider = provider_for(job, settings, provider)
+    found = _find(job, meta, provider)
+    if found is None:
+        return None
+    return _adopt(job, meta, found, provider, settings, reconciled=True)
 
 
 def _find(job: SeoBatchJob, meta: dict[str, Any], provider: BatchProvider) -> BatchInfo | None:

@@ -65,3 +65,62 @@ def test_poll_of_a_job_not_processing_does_nothing(any_db, emulator, settings):
     j = kickoff(settings=settings).job
     assert poll(j.id, settings=settings) == []
     assert poll(12345, settings=settings) == []
+
+
+class _RacingDuplicate:
+    """The real client; while the first poll waits for the provider, a duplicate poll runs."""
+
+    def __init__(self, real, job_id, settings, now):
+        self.real, self.job_id, self.settings, self.now = real, job_id, settings, now
+        self.name = real.name
+        self.duplicate = None
+
+    def get_batch(self, batch_id):
+        if self.duplicate is None:
+            self.duplicate = poll(self.job_id, settings=self.settings, provider=self.real, now=self.now)
+        return self.real.get_batch(batch_id)
+
+
+def test_two_poll_chains_due_at_once_collapse_into_one(any_db, emulator):
+    from seobatch.providers import get_provider
+
+    settings = make_settings(emulator, poll_interval=2, poll_max_interval=4)
+    emulator.set_faults(processing_seconds=3600)
+    job_id = _submitted(settings)
+    now = db.utcnow() + timedelta(seconds=2)
+    racing = _RacingDuplicate(get_provider(job(job_id).model, settings), job_id, settings, now)
+    # Both messages read the same next_poll_at; only the first to write schedules a poll
+    assert poll(job_id, settings=settings, provider=racing, now=now) == []
+    assert racing.duplicate == [Step("poll", job_id, delay_ms=2000)]
+    assert job(job_id).metadata["polls"] == 1
+
+
+def test_an_overdue_batch_is_canceled_and_what_finished_is_saved(any_db, emulator):
+    import time
+
+    from seobatch.models import Page
+    from seobatch.stages.results import results
+
+    # Given a batch half done when the watchdog's deadline passes
+    settings = make_settings(emulator)
+    emulator.set_faults(processing_seconds=2)
+    job_id = _submitted(settings, pages=20)
+    time.sleep(1.0)
+    now = job(job_id).submitted_at + timedelta(hours=30)
+    # When it is polled past the deadline: canceled, and polled on (not failed)
+    steps = poll(job_id, settings=settings, now=now)
+    assert [s.actor for s in steps] == ["poll"]
+    assert emulator.stats()["anthropic"]["cancel"] == 1 and job(job_id).status == "processing"
+    # Then once the provider ends it, the results stage keeps what finished
+    for _ in range(100):
+        now += timedelta(seconds=settings.poll_max_interval + 1)
+        steps = poll(job_id, settings=settings, now=now)
+        if steps and steps[0].actor == "results":
+            break
+        time.sleep(0.05)
+    assert steps == [Step("results", job_id)]
+    results(job_id, settings=settings)
+    row = job(job_id)
+    assert row.status == "completed" and emulator.stats()["anthropic"]["cancel"] == 1
+    assert 0 < row.succeeded_count < 20 and row.metadata["canceled_count"] > 0
+    assert Page.select().where(Page.seo_title.is_null(False)).count() == row.succeeded_count

@@ -61,9 +61,13 @@ def test_mixed_outcomes_are_counted_and_failed_pages_stay_eligible(any_db, emula
     assert row.succeeded_count + row.errored_count + row.expired_count == 40
     invalid = SeoBatchItem.select().where(SeoBatchItem.error.startswith("invalid_output")).count()
     assert invalid > 0
-    failed = Page.select().where(Page.seo_attempts == 1)
+    # Only errored items (provider errors, invalid output) cost their page an attempt
+    charged = Page.select().where(Page.seo_attempts == 1)
+    assert charged.count() == by_status["errored"]
+    assert Page.select().where(Page.seo_attempts > 1).count() == 0
+    failed = Page.select().where(Page.seo_title.is_null())
     assert failed.count() == by_status["errored"] + by_status["expired"]
-    assert all(p.seo_last_error and p.seo_title is None for p in failed)
+    assert all(p.seo_last_error for p in failed)
     # Tomorrow, exactly the failed pages are collected again
     nxt = kickoff(settings=settings).job
     collect(nxt.id, settings=settings)
@@ -120,8 +124,9 @@ def test_unknown_duplicate_and_missing_results(any_db, settings, caplog):
     assert (row.succeeded_count, row.errored_count, row.expired_count) == (0, 4, 1)
     assert row.metadata["canceled_count"] == 1
     attempts = {p.id: p.seo_attempts for p in Page.select()}
-    assert attempts[items[2].page_id] == 0  # canceled: not the page's fault
-    assert sorted(attempts.values()) == [0, 1, 1, 1, 1]
+    # Errored and invalid output cost an attempt; canceled and missing results do not
+    assert [attempts[i.page_id] for i in items] == [1, 1, 0, 0, 0]
+    assert Page.get_by_id(items[3].page_id).seo_last_error == "missing_result"
     assert "unknown custom_id" in caplog.text and "1 duplicate" in caplog.text
 
 
