@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import random
-import re
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -23,6 +22,7 @@ import requests
 from ..errors import AmbiguousCreate, ConfigError, PermanentError, ResultsUnavailable, TransientError
 from ..http import DEFAULT_BODY_DEADLINE, DEFAULT_STREAM_DEADLINE, DEFAULT_TIMEOUT, Transport, read_body
 from .base import BatchInfo, BatchRequest, ItemResult, Prompt, as_naive_utc, parse_timestamp, to_count
+from .gemini_results import parse_file_line, parse_inline_entry, parse_response  # noqa: F401 (re-exported)
 
 log = logging.getLogger("seobatch.providers.gemini")
 
@@ -43,9 +43,6 @@ SEO_SCHEMA = {
     "required": ["title", "meta_description"],
     "propertyOrdering": ["title", "meta_description"],
 }
-#: finishReasons that still leave a usable (maybe truncated) reply for the validator.
-_OK_FINISH = {None, "STOP", "MAX_TOKENS", "FINISH_REASON_UNSPECIFIED"}
-_KEY_IN_LINE = re.compile(rb'"key"\s*:\s*"([^"\\]{1,200})"')
 
 
 def _dumps(obj: Any) -> str:
@@ -432,72 +429,3 @@ class GeminiBatches:
             item = parse_file_line(line)
             if item is not None:
                 yield item
-
-
-# ---------------------------------------------------------------------- result parsing
-
-
-def parse_file_line(line: bytes) -> ItemResult | None:
-    """One responses-file line ``{"key", "response"|"error"}``; bad lines errored by key or skipped."""
-    try:
-        obj = json.loads(line)
-    except ValueError:
-        match = _KEY_IN_LINE.search(line)
-        if match:
-            key = match.group(1).decode("utf-8", "replace")
-            return ItemResult(key, "errored", error="malformed_result: line is not valid JSON")
-        log.warning("skipping an unreadable gemini result line (%d bytes)", len(line))
-        return None
-    if not isinstance(obj, dict):
-        log.warning("skipping a gemini result line that is not an object")
-        return None
-    key = obj.get("key")
-    if not isinstance(key, str) and isinstance(obj.get("metadata"), dict):
-        key = obj["metadata"].get("key")
-    return _entry(key, obj)
-
-
-def parse_inline_entry(entry: Any) -> ItemResult | None:
-    """One ``inlinedResponses`` entry, joined by ``metadata.key`` (never by position)."""
-    md = entry.get("metadata") if isinstance(entry, dict) else None
-    key = md.get("key") if isinstance(md, dict) else None
-    return _entry(key, entry)
-
-
-def _entry(key: Any, obj: Any) -> ItemResult | None:
-    if not isinstance(key, str) or not key:
-        log.warning("skipping a gemini result without a key")
-        return None
-    if isinstance(obj.get("response"), dict):
-        return parse_response(key, obj["response"])
-    error = obj.get("error")
-    if isinstance(error, dict):
-        kind = error.get("status") or error.get("code") or "error"
-        return ItemResult(key, "errored", error=f"{kind}: {error.get('message') or ''}".rstrip(": "))
-    return ItemResult(key, "errored", error="malformed_result: neither response nor error")
-
-
-def parse_response(key: str, resp: dict[str, Any]) -> ItemResult:
-    """A GenerateContentResponse → text of candidates[0] (thoughts skipped) and usage."""
-    usage = resp.get("usageMetadata") if isinstance(resp.get("usageMetadata"), dict) else {}
-    tokens = {
-        "input_tokens": to_count(usage.get("promptTokenCount")),
-        "output_tokens": to_count(to_count(usage.get("candidatesTokenCount")) + to_count(usage.get("thoughtsTokenCount"))),
-    }
-    candidates = resp.get("candidates")
-    if not isinstance(candidates, list) or not candidates or not isinstance(candidates[0], dict):
-        feedback = resp.get("promptFeedback") if isinstance(resp.get("promptFeedback"), dict) else {}
-        reason = feedback.get("blockReason")
-        return ItemResult(key, "errored", error=f"blocked: {reason}" if reason else "no_candidates", **tokens)
-    first = candidates[0]
-    finish = first.get("finishReason")
-    content = first.get("content") if isinstance(first.get("content"), dict) else {}
-    parts = content.get("parts") if isinstance(content.get("parts"), list) else []
-    text = "".join(
-        p["text"] for p in parts if isinstance(p, dict) and not p.get("thought") and isinstance(p.get("text"), str)
-    )
-    if finish not in _OK_FINISH:
-        return ItemResult(key, "errored", error=f"finish_reason: {finish}", **tokens)
-    if not text:
-        return ItemResult(key, "errored", error=f"empty_reply (finishReason {finish})", **tokens)
-    return ItemResult(key, "succeeded", text=text, **tokens)
