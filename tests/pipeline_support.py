@@ -100,6 +100,7 @@ def reply_for(user: str) -> str:
 
 class FakeProvider:
     name = "anthropic"
+    matches_by_name = True  # it keeps display names (a real Anthropic batch does not)
 
     def __init__(self) -> None:
         self.batches: dict[str, dict] = {}
@@ -148,11 +149,16 @@ class FakeProvider:
     def get_batch(self, batch_id: str) -> BatchInfo:
         return self._info(batch_id)
 
+    def find_batches(self, *, display_name: str, created_after: datetime, request_count: int) -> list[BatchInfo]:
+        return [
+            self._info(batch_id)
+            for batch_id, b in sorted(self.batches.items(), reverse=True)
+            if b["name"] == display_name and b["created"] >= created_after and len(b["items"]) == request_count
+        ]
+
     def find_batch(self, *, display_name: str, created_after: datetime, request_count: int) -> BatchInfo | None:
-        for batch_id, b in sorted(self.batches.items(), reverse=True):
-            if b["name"] == display_name and b["created"] >= created_after and len(b["items"]) == request_count:
-                return self._info(batch_id)
-        return None
+        found = self.find_batches(display_name=display_name, created_after=created_after, request_count=request_count)
+        return found[0] if found else None
 
     def cancel_batch(self, batch_id: str) -> BatchInfo:
         self.cancels += 1

@@ -18,15 +18,16 @@ import requests
 
 from ..errors import AmbiguousCreate, ConfigError, PermanentError, ResultsUnavailable, TransientError
 from ..http import DEFAULT_BODY_DEADLINE, DEFAULT_STREAM_DEADLINE, DEFAULT_TIMEOUT, Transport
+from ..models import CUSTOM_ID_RE
 from .base import BatchInfo, BatchRequest, ItemResult, Prompt, as_naive_utc, parse_timestamp, to_count
 
 log = logging.getLogger("seobatch.providers.anthropic")
 
 API_VERSION = "2023-06-01"
-#: Per-batch limits (batch-processing guide): whichever comes first.
+#: Per-batch limits (batch-processing guide): whichever comes first. The stages plan
+#: jobs from these (``stages._common.batch_limits``).
 MAX_REQUESTS = 100_000
 MAX_BODY_BYTES = 256_000_000
-CUSTOM_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 COUNT_KEYS = ("processing", "succeeded", "errored", "canceled", "expired")
 #: The reply object, for structured outputs (``output_config.format``).
 SEO_SCHEMA = {
@@ -61,6 +62,8 @@ class AnthropicBatches:
     """``BatchProvider`` for the Anthropic Message Batches API."""
 
     name = "anthropic"
+    #: Batches carry no name: reconciliation can only match on the request count.
+    matches_by_name = False
 
     def __init__(
         self,
@@ -177,13 +180,21 @@ class AnthropicBatches:
         return self._info(self._t.call_json("GET", self._batch_url(batch_id)))
 
     def find_batch(self, *, display_name: str, created_after: datetime, request_count: int) -> BatchInfo | None:
-        """The newest batch created at/after ``created_after`` with ``request_count`` requests.
+        """The newest of ``find_batches``, or None."""
+        found = self.find_batches(display_name=display_name, created_after=created_after, request_count=request_count)
+        return found[0] if found else None
 
-        Batches are listed newest first, so paging stops at the first older one.
+    def find_batches(self, *, display_name: str, created_after: datetime, request_count: int) -> list[BatchInfo]:
+        """Every batch created at/after ``created_after`` with ``request_count`` requests, newest first.
+
+        Batches carry no name here, so a same-sized batch of another job matches too: the
+        caller must rule out batches it knows belong to someone else. Batches are listed
+        newest first, so paging stops at the first older one.
         """
         cutoff = as_naive_utc(created_after)
         params: dict[str, Any] = {"limit": 100}
         seen_pages: set[str] = set()
+        found: list[BatchInfo] = []
         while True:
             page = self._t.call_json("GET", self._t.url("/v1/messages/batches"), params=params)
             data = page.get("data") if isinstance(page, dict) else None
@@ -192,13 +203,13 @@ class AnthropicBatches:
                     continue
                 info = self._info(raw)
                 if info.created_at is not None and info.created_at < cutoff:
-                    return None
+                    return found
                 if info.request_count == request_count:
-                    log.info("found anthropic batch %s for %s", info.id, display_name)
-                    return info
+                    log.info("anthropic batch %s may be %s's", info.id, display_name)
+                    found.append(info)
             last_id = page.get("last_id") if isinstance(page, dict) else None
             if not page.get("has_more") or not last_id or last_id in seen_pages:
-                return None
+                return found
             seen_pages.add(last_id)
             params = {"limit": 100, "after_id": last_id}
 

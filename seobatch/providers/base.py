@@ -117,6 +117,8 @@ class BatchProvider(Protocol):
     """The small interface the pipeline uses; one implementation per provider API."""
 
     name: str
+    #: True when batches carry our ``display_name`` and ``find_batches`` matches on it.
+    matches_by_name: bool
 
     def build_request(self, custom_id: str, prompt: Prompt, *, model: str, max_tokens: int) -> BatchRequest:
         """Build one request asking for the JSON object ``{"title", "meta_description"}``."""
@@ -137,7 +139,17 @@ class BatchProvider(Protocol):
     def find_batch(
         self, *, display_name: str, created_after: datetime, request_count: int
     ) -> BatchInfo | None:
-        """Find a batch we may have created (reconciliation after an ambiguous create)."""
+        """The newest of ``find_batches``, or None."""
+        ...
+
+    def find_batches(
+        self, *, display_name: str, created_after: datetime, request_count: int
+    ) -> list[BatchInfo]:
+        """Every batch we may have created (reconciliation after an ambiguous create), newest first.
+
+        Providers with ``matches_by_name`` match on ``display_name``; the others (Anthropic)
+        can only match on ``request_count``, so another job's batch may be among them.
+        """
         ...
 
     def cancel_batch(self, batch_id: str) -> BatchInfo: ...

@@ -28,6 +28,10 @@ log = logging.getLogger("seobatch.providers.gemini")
 
 #: Inline create bodies must stay under 20 MB (batch-api page); above that, file mode.
 INLINE_LIMIT_BYTES = 20_000_000
+#: Per-batch limits the stages plan jobs from: an input file holds up to 2 GB; the
+#: request cap is ours (results stay a manageable download).
+MAX_REQUESTS = 100_000
+MAX_BODY_BYTES = 2_000_000_000
 #: The SDK's resumable-upload chunk size.
 UPLOAD_CHUNK_BYTES = 8 * 1024 * 1024
 ENDINGS = {
@@ -75,6 +79,8 @@ class GeminiBatches:
     """``BatchProvider`` for the Gemini Batch API (Generative Language API)."""
 
     name = "gemini"
+    #: Batches carry our display name (unique per job): reconciliation matches on it.
+    matches_by_name = True
 
     def __init__(
         self,
@@ -291,11 +297,19 @@ class GeminiBatches:
         return op
 
     def find_batch(self, *, display_name: str, created_after: datetime, request_count: int) -> BatchInfo | None:
-        """The batch named ``display_name`` (our names are unique per submission)."""
+        """The newest of ``find_batches``, or None."""
+        found = self.find_batches(display_name=display_name, created_after=created_after, request_count=request_count)
+        return found[0] if found else None
+
+    def find_batches(self, *, display_name: str, created_after: datetime, request_count: int) -> list[BatchInfo]:
+        """The batches named ``display_name`` created at/after ``created_after``, newest first.
+
+        Our names are unique per job, so normally there is one; the whole list is read.
+        """
         cutoff = as_naive_utc(created_after)
         params: dict[str, Any] = {"pageSize": 100}
         tokens: set[str] = set()
-        best: BatchInfo | None = None
+        found: list[BatchInfo] = []
         while True:
             page = self._t.call_json("GET", self._url("batches"), params=params)
             ops = page.get("operations") if isinstance(page, dict) else None
@@ -306,15 +320,15 @@ class GeminiBatches:
                 info = self._info(op)
                 if info.created_at is not None and info.created_at < cutoff:
                     continue
-                if best is None or (info.created_at or cutoff) > (best.created_at or cutoff):
-                    best = info
-            token = page.get("nextPageToken") if isinstance(page, dict) else None
-            if best is not None or not token or token in tokens:
-                if best is not None and best.request_count not in (None, 0, request_count):
+                if info.request_count not in (None, 0, request_count):
                     log.warning(
-                        "gemini batch %s has %s requests, expected %d", best.id, best.request_count, request_count
+                        "gemini batch %s has %s requests, expected %d", info.id, info.request_count, request_count
                     )
-                return best
+                found.append(info)
+            token = page.get("nextPageToken") if isinstance(page, dict) else None
+            if not token or token in tokens:
+                found.sort(key=lambda b: b.created_at or cutoff, reverse=True)
+                return found
             tokens.add(token)
             params = {"pageSize": 100, "pageToken": token}
 

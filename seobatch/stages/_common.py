@@ -22,14 +22,9 @@ log = logging.getLogger("seobatch.pipeline")
 #: pg_advisory_xact_lock key that serialises collectors and kickoffs (one page, one job).
 COLLECT_LOCK_KEY = 0x5E0BC011
 
-#: Provider limits per batch: requests, and bytes of request JSON. Anthropic documents
-#: 100,000 requests or 256 MB; Gemini takes a JSONL file of up to 2 GB (the client
-#: switches to file mode above 20 MB) and we keep a request cap there too. The byte
-#: limits keep a margin for the envelope the client adds around each request.
-PROVIDER_LIMITS = {
-    "anthropic": (100_000, 250_000_000),
-    "gemini": (100_000, 1_900_000_000),
-}
+#: Share of a provider's byte limit a job may fill with request JSON: the client adds an
+#: envelope around each request (Anthropic ``{"custom_id","params"}``, Gemini's key/line).
+BODY_MARGIN = 0.97
 
 
 @dataclass(frozen=True)
@@ -39,8 +34,14 @@ class BatchLimits:
 
 
 def batch_limits(provider: str, settings: Settings) -> BatchLimits:
-    """The provider's per-batch limits, lowered by the settings when those are smaller."""
-    requests, size = PROVIDER_LIMITS[provider]
+    """The provider's per-batch limits, lowered by the settings when those are smaller.
+
+    The provider modules own their API limits (``MAX_REQUESTS``, ``MAX_BODY_BYTES``).
+    """
+    from ..providers import anthropic, gemini
+
+    module = {"anthropic": anthropic, "gemini": gemini}[provider]
+    requests, size = module.MAX_REQUESTS, int(module.MAX_BODY_BYTES * BODY_MARGIN)
     if settings.batch_max_requests:
         requests = min(requests, settings.batch_max_requests)
     if settings.batch_max_bytes:

@@ -2,8 +2,11 @@
 
 - Before submission (``collecting``, ``submitting``): the job is marked failed with
   "canceled by operator". If an earlier create attempt may have reached the provider,
-  its batch is looked up and canceled; a create still in flight cancels its own batch
-  when it finds the job failed (see ``submit``).
+  its batch is looked up with the same owner-aware ``reconcile`` as submit's and
+  canceled — never a batch recorded on another job; when the search is ambiguous
+  nothing is canceled and the message says which batches need a person's look. A
+  create still in flight cancels its own batch when it finds the job failed (see
+  ``submit``).
 - ``processing``: the provider batch is canceled and ``cancel_requested`` recorded; the
   next poll sees the batch end and the results stage saves what finished before the
   cancel. The job then ends ``completed`` — successes are kept and the canceled items
@@ -19,10 +22,9 @@ from typing import TYPE_CHECKING
 
 from ..db import utcnow
 from ..errors import ProviderError, SeobatchError
-from ..models import SeoBatchItem
 from . import Step
-from ._common import fail_job, load_job, log, parse_stamp, provider_for, stamp, update_metadata
-from .submit import RECONCILE_MARGIN
+from ._common import fail_job, load_job, log, provider_for, stamp, update_metadata
+from .reconcile import needs_reconcile, reconcile, record_orphan
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -70,20 +72,19 @@ def cancel(job_id: int, *, settings: Settings, provider: BatchProvider | None = 
 def _cancel_unclear_create(job, settings: Settings, provider: BatchProvider | None) -> str:
     """An earlier create may have made a batch we never recorded: find it and cancel it."""
     meta = job.metadata or {}
-    started = parse_stamp(meta.get("submit_started_at"))
-    if started is None or not meta.get("display_name"):
+    if not meta.get("submit_started_at") or not meta.get("display_name") or not needs_reconcile(meta):
         return ""
     try:
         provider = provider_for(job, settings, provider)
-        count = SeoBatchItem.select().where(SeoBatchItem.job == job.id).count()
-        found = provider.find_batch(
-            display_name=meta["display_name"], created_after=started - RECONCILE_MARGIN, request_count=count
-        )
-        if found is None:
+        found = reconcile(job, meta, provider, settings)
+        if found.ambiguous:
+            log.warning("job %s: %s", job.id, found.describe())
+            return f"; {found.describe()}"
+        if found.batch is None:
             return ""
-        provider.cancel_batch(found.id)
+        provider.cancel_batch(found.batch.id)
     except ProviderError as exc:
         log.error("job %s: could not look for or cancel its batch: %s", job.id, exc)
         return "; its provider batch may still exist (lookup failed, see the log)"
-    update_metadata(job.id, expected=("failed",), changes={"orphan_batch_id": found.id})
-    return f"; its provider batch {found.id} was canceled"
+    record_orphan(job.id, found.batch.id, expected=("failed",))
+    return f"; its provider batch {found.batch.id} was canceled"

@@ -5,19 +5,23 @@ The rules that keep a job from being paid twice:
 1. **A lease.** A submit attempt first claims the job with a compare-and-set on its
    metadata (``submit_lease_until``). A second worker holding a duplicate message finds
    the lease and comes back later instead of sending a second batch while the first
-   call is still in flight.
+   call is still in flight. The lease is never shorter than the submit actor's time
+   limit (``config.SUBMIT_TIME_LIMIT_SECONDS``; checked by ``Settings.from_env``).
 2. **Committed before the call.** The lease, ``display_name`` (``seobatch-job-<id>-<token>``,
-   the same for every attempt), the attempt counter and ``submit_started_at`` are
+   the same for every attempt), the attempt counter and ``submit_sent_at`` are
    committed before the create request leaves.
-3. **Reconcile, then resend.** When an earlier attempt may have reached the provider
-   (its outcome was never recorded: timeout, dropped connection, killed worker), the
-   provider's recent batches are searched first (``find_batch``) and a match is adopted.
-   Only when nothing shows up and the last create is older than
-   ``submit_settle_seconds`` is the batch sent again. A create that was plainly refused
-   (429/529: ``TransientError`` but not ``AmbiguousCreate``) created nothing and needs no
-   reconciliation.
+3. **Reconcile, then resend.** When any earlier attempt may have reached the provider
+   (its outcome was never recorded: timeout, dropped connection, killed worker — the
+   sticky ``submit_unclear`` flag), the provider's recent batches are searched first
+   (``reconcile``: owner-aware, shared with ``cancel``) and the one batch that can only
+   be ours is adopted. Only when nothing unowned shows up and the last create is older
+   than ``submit_settle_seconds`` is the batch sent again. When the search is ambiguous
+   (two unowned candidates, or another same-sized job may own the one found), nothing
+   is adopted or sent: submit looks again later and finally fails the job with
+   ``ambiguous reconciliation … needs manual review`` and the candidate batch ids.
 4. **Adoption is a compare-and-set** (``mark_submitted``, expected ``submitting``). A
-   batch created for a job that was canceled meanwhile is canceled at the provider.
+   batch created for a job that was canceled meanwhile is canceled at the provider and
+   recorded as the job's orphan (so no other job adopts it).
 
 The cost guard (``--max-cost`` / ``SEOBATCH_MAX_COST``) fails the job before its first
 create when the estimate at batch prices — prompt tokens, and every reply at its
@@ -29,23 +33,28 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..db import utcnow
-from ..errors import AmbiguousCreate, ProviderError, TransientError
+from ..errors import AmbiguousCreate, ConfigError, PermanentError, ProviderError, TransientError
 from ..models import STATUSES, SeoBatchItem, SeoBatchJob
 from ..providers.base import BatchInfo, BatchRequest
 from . import Step
 from ._common import fail_job, later, load_job, log, parse_stamp, provider_for, stamp, update_metadata
+from . import reconcile as _rc
+from .reconcile import (
+    AMBIGUOUS_MIN_TRIES,
+    AMBIGUOUS_RETRY_SECONDS,
+    Reconciled,
+    give_up_after,
+    needs_reconcile,
+    orphan_changes,
+)
 
 if TYPE_CHECKING:
     from ..config import Settings
     from ..providers.base import BatchProvider
-
-#: How far before our first create to look for the batch (clock skew between hosts).
-RECONCILE_MARGIN = timedelta(minutes=10)
-
 
 class JobRequests:
     """The job's requests, streamed from the database in keyset chunks.
@@ -182,19 +191,24 @@ def _attempt(
 ) -> list[Step]:
     """One claimed attempt; records in ``outcome`` what the next attempt must know."""
     sent_before = parse_stamp(meta.get("submit_sent_at"))
-    if sent_before is not None and meta.get("submit_outcome") != "rejected":
-        found = _find(job, meta, provider)
-        if found is not None:
-            return _adopt(job, meta, found, provider, settings, reconciled=True)
-        settle = settings.submit_settle_seconds - (now - sent_before).total_seconds()
+    unclear = needs_reconcile(meta)
+    if unclear:
+        found = _rc.reconcile(job, meta, provider, settings)
+        if found.batch is not None:
+            return _adopt(job, meta, found.batch, provider, settings, reconciled=True)
+        if found.ambiguous:
+            return _ambiguous(job, meta, found, settings, now)
+        settle = settings.submit_settle_seconds - (now - (sent_before or now)).total_seconds()
         if settle > 0:
             log.info("job %s: no batch found yet after an unclear create; looking again in %.0fs",
                      job.id, settle)
             return [Step("submit", job.id, delay_ms=int(settle * 1000) + 1)]
-        log.warning("job %s: the provider shows no batch named %s; sending again",
+        log.warning("job %s: the provider shows no batch of %s; sending again",
                     job.id, meta["display_name"])
     sent_at = utcnow()
-    changes = {"submit_sent_at": stamp(sent_at), "submit_outcome": None}
+    changes: dict[str, Any] = {"submit_sent_at": stamp(sent_at), "submit_outcome": None}
+    if unclear:
+        changes["submit_unclear"] = True  # sticky: a later refusal must not erase it
     if not meta.get("submit_started_at"):
         changes["submit_started_at"] = stamp(sent_at)
     meta = update_metadata(job.id, expected=("submitting",), changes=changes)
@@ -205,13 +219,19 @@ def _attempt(
         info = provider.create_batch(requests, model=job.model, display_name=meta["display_name"])
     except AmbiguousCreate as exc:
         log.warning("job %s: create outcome unknown (%s); reconciling", job.id, exc)
-        found = _find(job, meta, provider)
-        if found is not None:
-            return _adopt(job, meta, found, provider, settings, reconciled=True)
+        outcome["submit_unclear"] = True
+        update_metadata(job.id, expected=("submitting",), changes={"submit_unclear": True})
+        meta = {**meta, "submit_unclear": True}
+        found = _rc.reconcile(job, meta, provider, settings)
+        if found.batch is not None:
+            return _adopt(job, meta, found.batch, provider, settings, reconciled=True)
+        if found.ambiguous:
+            return _ambiguous(job, meta, found, settings, utcnow())
         return [Step("submit", job.id, delay_ms=settings.submit_settle_seconds * 1000 + 1)]
-    except TransientError:
-        # The provider refused before doing anything (429, 529): nothing to look for
-        # next time. The actor's retry sends again.
+    except (TransientError, PermanentError, ConfigError):
+        # The provider refused before doing anything (429, 529, a 4xx), or the request
+        # never left (a bad key header, an oversized body): nothing to look for next
+        # time. A transient refusal is sent again by the actor's retry.
         outcome["submit_outcome"] = "rejected"
         raise
     return _adopt(job, meta, info, provider, settings, reconciled=False)
@@ -225,8 +245,9 @@ def reconcile(
     The last look before a submit that gave up (retries exhausted, a permanent error)
     may fail its job: a job whose create may have reached the provider is failed only
     once the provider shows no batch for it. Returns the steps to send when the batch
-    was found (adopted, or already handled: ``[]``), None when the provider shows none;
-    raises ProviderError when it could not tell.
+    was found (adopted, or already handled: ``[]``) or the search was ambiguous (a later
+    look, or ``[]`` once the job failed for manual review), None when the provider shows
+    none that could be this job's; raises ProviderError when it could not tell.
     """
     job = load_job(job_id)
     if job is None or not job.is_submitting:
@@ -235,20 +256,31 @@ def reconcile(
     if not meta.get("display_name"):
         return None  # no attempt was ever claimed: nothing can have been sent
     provider = provider_for(job, settings, provider)
-    found = _find(job, meta, provider)
-    if found is None:
-        return None
-    return _adopt(job, meta, found, provider, settings, reconciled=True)
+    found = _rc.reconcile(job, meta, provider, settings)
+    if found.batch is not None:
+        return _adopt(job, meta, found.batch, provider, settings, reconciled=True)
+    if found.ambiguous:
+        return _ambiguous(job, meta, found, settings, utcnow())
+    return None
 
 
-def _find(job: SeoBatchJob, meta: dict[str, Any], provider: BatchProvider) -> BatchInfo | None:
-    started = parse_stamp(meta.get("submit_started_at")) or job.updated_at
-    count = SeoBatchItem.select().where(SeoBatchItem.job == job.id).count()
-    return provider.find_batch(
-        display_name=meta["display_name"],
-        created_after=started - RECONCILE_MARGIN,
-        request_count=count,
-    )
+def _ambiguous(
+    job: SeoBatchJob, meta: dict[str, Any], found: Reconciled, settings: Settings, now: datetime
+) -> list[Step]:
+    """Adopt nothing and send nothing: look again later; past the bound, fail for review."""
+    since = parse_stamp(meta.get("reconcile_ambiguous_since")) or now
+    tries = int(meta.get("reconcile_ambiguous_tries") or 0) + 1
+    if tries >= AMBIGUOUS_MIN_TRIES and (now - since).total_seconds() >= give_up_after(settings):
+        fail_job(job, found.describe(), settings=settings, expected=("submitting",))  # logs a warning
+        return []
+    update_metadata(job.id, expected=("submitting",), changes={
+        "reconcile_ambiguous_since": stamp(since),
+        "reconcile_ambiguous_tries": tries,
+        "reconcile_candidates": list(found.candidates),
+    })
+    log.warning("job %s: reconciliation is ambiguous (candidates %s); looking again in %ds",
+                job.id, ", ".join(found.candidates), AMBIGUOUS_RETRY_SECONDS)
+    return [Step("submit", job.id, delay_ms=AMBIGUOUS_RETRY_SECONDS * 1000)]
 
 
 def _adopt(
@@ -266,12 +298,17 @@ def _adopt(
         .first()
     )
     if owner is not None:
-        # Anthropic batches carry no name: a same-sized batch of another job matched.
-        # Sending again could pay twice; stop and let a person look.
+        if reconciled:
+            # Another job recorded it between our search and now: look again (it is
+            # excluded next time); never send while our own batch may exist.
+            log.warning("job %s: batch %s was just recorded by job %s; reconciling again",
+                        job.id, info.id, owner.id)
+            return [Step("submit", job.id, delay_ms=1000)]
         fail_job(
             job,
-            f"reconciliation matched batch {info.id}, which belongs to job {owner.id}; "
+            f"the provider returned batch {info.id}, which belongs to job {owner.id}; "
             "not sending again — check the provider's batch list",
+            settings=settings,
             expected=("submitting",),
         )
         return []
@@ -294,7 +331,7 @@ def _adopt(
     # read this batch, so stop it from running up a bill.
     log.warning("job %s is %s; canceling its orphan batch %s", job.id,
                 current.status if current else "gone", info.id)
-    update_metadata(job.id, expected=STATUSES, changes={"orphan_batch_id": info.id})
+    update_metadata(job.id, expected=STATUSES, changes=orphan_changes(current.metadata if current else None, info.id))
     try:
         provider.cancel_batch(info.id)
     except ProviderError as exc:
