@@ -1,0 +1,216 @@
+"""Reconciliation never adopts or cancels another job's batch (split runs: jobs of one size).
+
+Anthropic batches carry no name, so an unclear create can only be matched on the request
+count, and every job of a split run has the same count. These are the reviewer's three
+scenarios (cancel, adopt, steal) and the bounded manual-review case, over real sockets.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from pipeline_support import job, make_pages, make_settings
+
+from seobatch import db
+from seobatch.errors import TransientError
+from seobatch.models import SeoBatchJob
+from seobatch.providers import get_provider
+from seobatch.providers.anthropic import AnthropicBatches
+from seobatch.stages import Step
+from seobatch.stages.cancel import cancel
+from seobatch.stages.collect import collect
+from seobatch.stages.kickoff import kickoff
+from seobatch.stages.reconcile import give_up_after
+from seobatch.stages.submit import JobRequests, submit
+
+MODEL = "claude-sonnet-4-5"
+
+
+@pytest.fixture
+def split(emulator):
+    """Settings that split ten pages into two jobs of five."""
+    return make_settings(emulator, batch_max_requests=5, chunk_size=5)
+
+
+def _two_jobs(settings, model=MODEL) -> tuple[int, int]:
+    make_pages(10)
+    first = kickoff(settings=settings, model=model).job
+    steps = collect(first.id, settings=settings)
+    assert [s.actor for s in steps] == ["submit", "collect"]
+    a_id, b_id = steps[0].job_id, steps[1].job_id
+    assert collect(b_id, settings=settings) == [Step("submit", b_id)]
+    return a_id, b_id
+
+
+def _unclear(job_id: int, *, name: str | None = None, ago: float = 0.0) -> None:
+    """The job's earlier create attempt left no record (killed worker, dropped reply)."""
+    row = job(job_id)
+    sent = (db.utcnow() - timedelta(seconds=ago)).isoformat()
+    SeoBatchJob.update(metadata={
+        **(row.metadata or {}), "display_name": name or f"seobatch-job-{job_id}-dead", "submit_attempts": 1,
+        "submit_started_at": sent, "submit_sent_at": sent,
+    }).where(SeoBatchJob.id == job_id).execute()
+
+
+def _created(emulator) -> int:
+    return emulator.stats()["anthropic"]["batches_created"]
+
+
+def test_canceling_a_job_after_an_unclear_create_leaves_another_jobs_batch_running(any_db, emulator, split):
+    # Given job B submitted normally, and job A (same size) whose create never arrived
+    a_id, b_id = _two_jobs(split)
+    submit(b_id, settings=split)
+    b_batch = job(b_id).ai_batch_id
+    _unclear(a_id)
+    # When the operator cancels A
+    message = cancel(a_id, settings=split).message
+    # Then B's batch is not canceled: it is recorded on B, so it is not A's
+    assert emulator.stats()["anthropic"]["cancel"] == 0
+    assert get_provider(MODEL, split).get_batch(b_batch).ending != "canceled"
+    assert job(a_id).status == "failed" and "was canceled" not in message
+    assert job(b_id).status == "processing"
+
+
+def test_an_unclear_create_adopts_its_own_batch_not_the_newer_one_of_a_same_sized_job(any_db, emulator, split):
+    # Given A's create reached the provider but its reply was lost, and then B submitted
+    a_id, b_id = _two_jobs(split)
+    _unclear(a_id)
+    provider = get_provider(MODEL, split)
+    a_real = provider.create_batch(JobRequests(a_id, 5), model=MODEL, display_name="lost")
+    submit(b_id, settings=split)
+    b_batch = job(b_id).ai_batch_id
+    # When A's next attempt reconciles (B's batch is the newest with five requests)
+    steps = submit(a_id, settings=split)
+    # Then A adopts its own batch, not B's, and nothing is sent again
+    a = job(a_id)
+    assert a.status == "processing" and a.ai_batch_id == a_real.id != b_batch
+    assert a.metadata["reconciled"] is True and steps[0].actor == "poll"
+    assert _created(emulator) == 2
+
+
+class _HeldCreate(AnthropicBatches):
+    """A real client whose create reaches the emulator, then waits before returning."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.landed = threading.Event()
+        self.release = threading.Event()
+
+    def create_batch(self, requests, **kw):
+        info = super().create_batch(requests, **kw)
+        self.landed.set()
+        assert self.release.wait(30)
+        return info
+
+
+def test_a_job_reconciling_while_another_create_is_in_flight_adopts_nothing_and_sends_later(
+    any_db, emulator, split
+):
+    # Given A's create never arrived, and B's create has reached the provider while B
+    # has not recorded it yet
+    a_id, b_id = _two_jobs(split)
+    _unclear(a_id)
+    held = _HeldCreate(split.anthropic_api_key, emulator.url)
+    out: list = []
+
+    def run_b():
+        db.database.connect(reuse_if_open=True)
+        try:
+            out.extend(submit(b_id, settings=split, provider=held))
+        finally:
+            db.database.close()
+
+    worker = threading.Thread(target=run_b)
+    worker.start()
+    try:
+        assert held.landed.wait(30)
+        # When A reconciles now
+        steps = submit(a_id, settings=split)
+        # Then it adopts nothing (B may own the batch found) and sends nothing
+        assert [s.actor for s in steps] == ["submit"] and steps[0].delay_ms > 0
+        assert job(a_id).status == "submitting" and job(a_id).ai_batch_id is None
+        assert _created(emulator) == 1
+        assert job(a_id).metadata["reconcile_candidates"]
+    finally:
+        held.release.set()
+        worker.join(30)
+    # And B records its own batch
+    b = job(b_id)
+    assert b.status == "processing" and out[0].actor == "poll"
+    # And A's next look finds only B's (recorded) batch: its own never landed, so it sends
+    steps = submit(a_id, settings=split)
+    a = job(a_id)
+    assert steps[0].actor == "poll" and a.status == "processing"
+    assert a.ai_batch_id != b.ai_batch_id and _created(emulator) == 2
+
+
+def test_two_same_sized_unclear_creates_fail_for_manual_review_without_sending(any_db, emulator, split):
+    # Given both jobs' creates reached the provider and both replies were lost
+    a_id, b_id = _two_jobs(split)
+    provider = get_provider(MODEL, split)
+    batches = set()
+    for job_id in (a_id, b_id):
+        _unclear(job_id)
+        batches.add(provider.create_batch(JobRequests(job_id, 5), model=MODEL, display_name="lost").id)
+    # When A reconciles, it cannot tell its batch from B's: it adopts none and looks later
+    steps = submit(a_id, settings=split)
+    assert [s.actor for s in steps] == ["submit"] and job(a_id).status == "submitting"
+    assert job(a_id).ai_batch_id is None
+    # And while the bound has not passed it keeps looking, never sending
+    for _ in range(3):
+        assert submit(a_id, settings=split)[0].actor == "submit"
+    # When the bound has passed
+    late = db.utcnow() + timedelta(seconds=give_up_after(split) + 1)
+    assert submit(a_id, settings=split, now=late) == []
+    # Then the job fails with a reason a person can act on, and nothing was sent again
+    a = job(a_id)
+    assert a.status == "failed" and a.ai_batch_id is None
+    reason = a.metadata["error"]
+    assert reason.startswith("ambiguous reconciliation:") and "needs manual review" in reason
+    assert all(batch_id in reason for batch_id in batches)
+    assert _created(emulator) == 2 and emulator.stats()["anthropic"]["cancel"] == 0
+
+
+def test_cancel_with_an_ambiguous_reconciliation_cancels_nothing_and_says_so(any_db, emulator, split):
+    a_id, b_id = _two_jobs(split)
+    provider = get_provider(MODEL, split)
+    for job_id in (a_id, b_id):
+        _unclear(job_id)
+        provider.create_batch(JobRequests(job_id, 5), model=MODEL, display_name="lost")
+    message = cancel(a_id, settings=split).message
+    assert "ambiguous reconciliation" in message and "manual review" in message
+    assert emulator.stats()["anthropic"]["cancel"] == 0
+
+
+def test_an_unclear_create_is_still_reconciled_after_a_later_refusal(any_db, emulator, split):
+    # Given an unclear create, then a resend the provider refused (429)
+    a_id, _ = _two_jobs(split)
+    _unclear(a_id)
+    emulator.set_faults(http_errors={"create": [429] * 5}, retry_after=0.01)
+    with pytest.raises(TransientError):
+        submit(a_id, settings=split)
+    meta = job(a_id).metadata
+    assert meta["submit_outcome"] == "rejected" and meta["submit_unclear"] is True
+    # And the first create's batch shows up in the list only now
+    emulator.set_faults(http_errors={})
+    late = get_provider(MODEL, split).create_batch(JobRequests(a_id, 5), model=MODEL, display_name="late")
+    # When the next attempt runs
+    submit(a_id, settings=split)
+    # Then it looked first and adopted that batch instead of paying for a second one
+    assert job(a_id).ai_batch_id == late.id and _created(emulator) == 1
+
+
+def test_a_gemini_job_never_adopts_a_batch_recorded_on_another_job(any_db, emulator, split):
+    # Given job B's gemini batch, and job A whose unclear create carried the same name
+    a_id, b_id = _two_jobs(split, model="gemini-2.5-flash")
+    submit(b_id, settings=split)
+    b = job(b_id)
+    _unclear(a_id, name=b.metadata["display_name"])
+    # When A reconciles
+    steps = submit(a_id, settings=split)
+    # Then B's batch is not adopted: A sends its own
+    a = job(a_id)
+    assert steps[0].actor == "poll" and a.ai_batch_id != b.ai_batch_id
+    assert emulator.stats()["gemini"]["batches_created"] == 2
