@@ -6,6 +6,7 @@ result down; library functions take what they need as arguments.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -16,6 +17,8 @@ DEFAULT_DATABASE_URL = "sqlite:///seobatch.db"
 DEFAULT_MODEL = "claude-sonnet-4-5"
 ANTHROPIC_BASE_URL = "https://api.anthropic.com"
 GEMINI_BASE_URL = "https://generativelanguage.googleapis.com"
+#: Default wall-clock seconds one submit actor run may take (SEOBATCH_SUBMIT_TIME_LIMIT).
+SUBMIT_TIME_LIMIT_SECONDS = 600
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
@@ -36,9 +39,24 @@ def _float(env: Mapping[str, str], name: str, default: float | None) -> float | 
     if not raw:
         return default
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {raw!r}")
+    return value
+
+
+def _non_negative(env: Mapping[str, str], name: str, default: float | None) -> float | None:
+    value = _float(env, name, default)
+    if value is not None and value < 0:
+        raise ConfigError(f"{name} must be 0 or more, got {env.get(name, '').strip()!r}")
+    return value
+
+
+def _key(env: Mapping[str, str], name: str) -> str | None:
+    # A key pasted with a trailing newline or space is not a different key.
+    return (env.get(name) or "").strip() or None
 
 
 def _positive(env: Mapping[str, str], name: str, default: float) -> float:
@@ -97,6 +115,10 @@ class Settings:
     batch_max_bytes: int | None = None
     #: How long a submit attempt owns the job (longer than the create call can take).
     submit_lease_seconds: int = 900
+    #: Wall-clock seconds the submit actor may run (``actors/submit.py``); raise it with
+    #: the lease for very large uploads. The lease may not be shorter: a lease running out
+    #: while its create is still in flight would let a second attempt resend beside it.
+    submit_time_limit: int = SUBMIT_TIME_LIMIT_SECONDS
     #: After an ambiguous create, how long the provider gets to show the batch in its
     #: list before we conclude it was never created and send again.
     submit_settle_seconds: int = 120
@@ -129,11 +151,18 @@ class Settings:
         """Build settings from environment variables (DESIGN.md's names)."""
         env = os.environ if env is None else env
         subs = tuple(s.strip() for s in env.get("SEOBATCH_SUBSCRIBERS", "").split(",") if s.strip())
+        time_limit = _int(env, "SEOBATCH_SUBMIT_TIME_LIMIT", SUBMIT_TIME_LIMIT_SECONDS, minimum=1)
+        lease = _int(env, "SEOBATCH_SUBMIT_LEASE", 900, minimum=1)
+        if lease < time_limit:
+            raise ConfigError(
+                f"SEOBATCH_SUBMIT_LEASE ({lease}) must be at least SEOBATCH_SUBMIT_TIME_LIMIT ({time_limit}): "
+                "a lease that ends while its create is in flight lets a second attempt send again"
+            )
         return cls(
             database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
             redis_url=env.get("REDIS_URL") or None,
-            anthropic_api_key=env.get("ANTHROPIC_API_KEY") or None,
-            gemini_api_key=env.get("GEMINI_API_KEY") or None,
+            anthropic_api_key=_key(env, "ANTHROPIC_API_KEY"),
+            gemini_api_key=_key(env, "GEMINI_API_KEY"),
             anthropic_base_url=(env.get("ANTHROPIC_BASE_URL") or ANTHROPIC_BASE_URL).rstrip("/"),
             gemini_base_url=(env.get("GOOGLE_GEMINI_BASE_URL") or GEMINI_BASE_URL).rstrip("/"),
             model=env.get("SEOBATCH_MODEL") or DEFAULT_MODEL,
@@ -150,12 +179,13 @@ class Settings:
             description_min=_int(env, "SEOBATCH_DESCRIPTION_MIN", 50),
             description_max=_int(env, "SEOBATCH_DESCRIPTION_MAX", 170, minimum=1),
             prices_file=env.get("SEOBATCH_PRICES_FILE") or None,
-            max_cost=_float(env, "SEOBATCH_MAX_COST", None),
+            max_cost=_non_negative(env, "SEOBATCH_MAX_COST", None),
             log_format=_choice(env, "SEOBATCH_LOG_FORMAT", "text", ("text", "json")),
             redis_namespace=env.get("SEOBATCH_REDIS_NAMESPACE") or "dramatiq",
             batch_max_requests=_int(env, "SEOBATCH_BATCH_MAX_REQUESTS", 0, minimum=0) or None,
             batch_max_bytes=_int(env, "SEOBATCH_BATCH_MAX_BYTES", 0, minimum=0) or None,
-            submit_lease_seconds=_int(env, "SEOBATCH_SUBMIT_LEASE", 900, minimum=1),
+            submit_lease_seconds=lease,
+            submit_time_limit=time_limit,
             submit_settle_seconds=_int(env, "SEOBATCH_SUBMIT_SETTLE", 120),
             stale_after=_int(env, "SEOBATCH_STALE_AFTER", 600, minimum=1),
             schedule=env.get("SEOBATCH_SCHEDULE") or "0 2 * * *",
@@ -166,7 +196,7 @@ class Settings:
             results_deadline=_positive(env, "SEOBATCH_RESULTS_DEADLINE", 3600.0),
             redis_heartbeat_ms=_int(env, "SEOBATCH_REDIS_HEARTBEAT_MS", 60_000),
             redis_maintenance_chance=_int(env, "SEOBATCH_REDIS_MAINTENANCE_CHANCE", 1000),
-            batch_deadline_hours=_float(env, "SEOBATCH_BATCH_DEADLINE_HOURS", 0.0) or 0.0,
+            batch_deadline_hours=_non_negative(env, "SEOBATCH_BATCH_DEADLINE_HOURS", 0.0) or 0.0,
         )
 
     def with_(self, **changes: object) -> Settings:

@@ -451,6 +451,12 @@ class Transport:
                 stream=True,
                 allow_redirects=False,  # a redirect would carry our key header to another host
             )
+        except requests.exceptions.InvalidHeader:
+            raise self._bad_header(what) from None
+        except UnicodeError:
+            # http.client encodes header values as latin-1: a key with other characters
+            # (a pasted curly quote) fails before anything is sent.
+            raise self._bad_header(what) from None
         except requests.RequestException as exc:
             raise self._network_error(exc, what, create) from None
         if 200 <= resp.status_code < 300:
@@ -473,6 +479,14 @@ class Transport:
                 error_type=err.error_type,
             )
         raise err
+
+    def _bad_header(self, what: str) -> ConfigError:
+        """A header (the API key) HTTP cannot carry: a set-up error, never retried, and the
+        request never left. The text names no header value: it would be the key."""
+        return ConfigError(
+            f"{self.provider} {what}: a request header is not valid HTTP (a space, line break or "
+            f"non-Latin-1 character in the {self.provider} API key?); nothing was sent"
+        )
 
     def _network_error(self, exc: requests.RequestException, what: str, create: bool) -> Exception:
         name = type(exc).__name__

@@ -45,6 +45,7 @@ def worker_env(db_url: str, redis_url: str, namespace: str, emulator, **extra: s
         SEOBATCH_POLL_INTERVAL="0",
         SEOBATCH_POLL_MAX_INTERVAL="1",
         SEOBATCH_SUBMIT_LEASE="2",
+        SEOBATCH_SUBMIT_TIME_LIMIT="2",
         SEOBATCH_SUBMIT_SETTLE="5",
         SEOBATCH_STALE_AFTER="1",
         SEOBATCH_CHUNK_SIZE="10",
