@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from actors import ACTORS
-from actors.broker import runtime
+
+from seobatch.config import Settings
 
 
 def test_the_submit_actor_takes_its_time_limit_from_the_settings():
-    assert ACTORS["submit"].options["time_limit"] == runtime.settings.submit_time_limit * 1000
-    assert runtime.settings.submit_time_limit <= runtime.settings.submit_lease_seconds
+    # Declared from the environment's settings when the worker imports the actors
+    settings = Settings.from_env()
+    assert ACTORS["submit"].options["time_limit"] == settings.submit_time_limit * 1000
+    assert settings.submit_time_limit <= settings.submit_lease_seconds
