@@ -2,8 +2,10 @@
 """One kickoff, for cron: the recovery sweep, then a run of SEOBATCH_MODEL.
 
 Exit status: 0 when a run was queued or one is still collecting (nothing to do), 1 on
-a configuration or database error. The messages go to REDIS_URL's workers; without
-REDIS_URL the run is worked in this process until it ends.
+a configuration or database error (and, without REDIS_URL, when a job it worked
+failed). The messages go to REDIS_URL's workers; without REDIS_URL everything is worked
+in this process until it ends: first the jobs the sweep found stalled (a night whose
+process died), then — once none of them is still collecting — the new run.
 """
 
 from __future__ import annotations
@@ -26,26 +28,28 @@ def kick(settings: Settings, *, model: str | None = None) -> int:
     check_run(settings, model)
     open_database(settings)
     swept = recover(settings=settings)
-    in_process = not settings.redis_url
-    if not in_process:
-        from actors import send_steps
-
-        send_steps(swept.steps)
     for line in swept.lines():
         log.info("recover: %s", line)
-    try:
-        started = kickoff(settings=settings, model=model, source="kickoff")
-    except AlreadyRunning as exc:
-        log.warning("no kickoff: %s", exc)
-        return 0
-    if in_process:
+
+    def start() -> tuple[int, list] | None:
+        try:
+            started = kickoff(settings=settings, model=model, source="kickoff")
+        except AlreadyRunning as exc:
+            log.warning("no kickoff: %s", exc)
+            return None
+        log.info("kickoff: job %s (%s)", started.job.id, started.job.model)
+        return started.job.id, started.steps
+
+    if not settings.redis_url:
         from seobatch.cli.run import work_and_report
 
-        return work_and_report(started.steps, settings, started.job.id)
+        return work_and_report([], settings, None, swept=swept.steps, start=start)
     from actors import send_steps
 
-    send_steps(started.steps)
-    log.info("kickoff: job %s queued (%s)", started.job.id, started.job.model)
+    send_steps(swept.steps)
+    started = start()
+    if started is not None:
+        send_steps(started[1])
     return 0
 
 

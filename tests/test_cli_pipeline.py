@@ -86,3 +86,22 @@ def test_demo_gives_every_sample_page_a_title_and_description(monkeypatch, capsy
     assert "job 1 completed: 36 succeeded, 0 errored, 0 expired" in out
     assert out.count("  title:       ") == 36 and "title:       -" not in out
     assert list(tmp_path.iterdir()) == []  # nothing left behind
+
+
+def test_run_wait_sweeps_first_and_follows_the_stalled_jobs_too(env, capsys):
+    from datetime import timedelta
+
+    from seobatch import db
+
+    # Given a run left collecting by a process that died 20 hours ago
+    make_pages(4)
+    stuck = SeoBatchJob.create(model="claude-sonnet-4-5", status="collecting", metadata={"run": "dead"})
+    SeoBatchJob.update(updated_at=db.utcnow() - timedelta(hours=20)).execute()
+    # When the operator runs and waits here
+    assert main(["run", "--wait"]) == 0
+    captured = capsys.readouterr()
+    # Then the stalled job was worked and reported, and the new run started after it
+    assert f"job {stuck.id}: collecting" in captured.err
+    assert f"job {stuck.id} completed: 4 succeeded" in captured.out
+    assert [j.status for j in SeoBatchJob.select().order_by(SeoBatchJob.id)] == ["completed", "completed"]
+    assert Page.select().where(Page.seo_title.is_null()).count() == 0

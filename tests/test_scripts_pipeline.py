@@ -48,3 +48,40 @@ def test_the_clock_needs_redis(sqlite_db, emulator):
     done = subprocess.run([sys.executable, "scripts/clock.py"], cwd=ROOT, env=_env(sqlite_db, emulator),
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and "needs REDIS_URL" in done.stderr
+
+
+def _left_over_from_last_night(settings, emulator) -> tuple[int, int]:
+    """A job stuck in processing (its batch sent, the process died) and one stuck collecting,
+    both untouched for 20 hours."""
+    from datetime import timedelta
+
+    from seobatch import db
+    from seobatch.stages.collect import collect
+    from seobatch.stages.kickoff import kickoff
+    from seobatch.stages.submit import submit
+
+    make_pages(3)
+    processing = kickoff(settings=settings).job.id
+    collect(processing, settings=settings)
+    submit(processing, settings=settings)
+    make_pages(3, start=4)
+    collecting = SeoBatchJob.create(model=settings.model, status="collecting", metadata={"run": "dead"}).id
+    SeoBatchJob.update(updated_at=db.utcnow() - timedelta(hours=20)).execute()
+    return processing, collecting
+
+
+def test_the_cron_kickoff_without_redis_finishes_last_nights_stuck_jobs_then_runs(sqlite_db, emulator):
+    from pipeline_support import make_settings
+
+    processing, collecting = _left_over_from_last_night(make_settings(emulator), emulator)
+    env = _env(sqlite_db, emulator)
+    done = subprocess.run([sys.executable, "scripts/kickoff.py"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    # The stuck jobs were worked to the end, and the night's run was not refused
+    statuses = {j.id: j.status for j in SeoBatchJob.select()}
+    assert statuses[processing] == "completed" and statuses[collecting] == "completed", statuses
+    assert len(statuses) == 3 and all(s == "completed" for s in statuses.values()), statuses
+    assert "no kickoff" not in done.stderr
+    assert Page.select().where(Page.seo_title.is_null()).count() == 0
+    assert emulator.stats()["anthropic"]["batches_created"] == 2

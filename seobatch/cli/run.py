@@ -28,7 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Create the night's job(s) for a model: collect the pages that are new, "
         "changed, or failed on an earlier night, and queue the jobs for the workers. Without "
         "REDIS_URL (or with --wait) the run is worked in this process, with a progress "
-        "display, until it ends.",
+        "display, until it ends; jobs the recovery sweep finds stalled are worked and "
+        "followed too.",
         epilog=RUN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -51,6 +52,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from ..stages.kickoff import check_run, kickoff
 
     model = check_run(settings, args.model)  # one-line error before anything else
+    if args.limit is not None and args.limit < 1:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"--limit must be at least 1, got {args.limit}")
     open_database(settings)
     if args.dry_run:
         from ..stages.plan import plan_run
@@ -66,27 +71,46 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if not wait:
         actors.broker.check_reachable(settings)
 
-    started = kickoff(settings=settings, model=model, limit=args.limit, max_cost=args.max_cost, source="cli")
-    job = started.job
+    def start() -> tuple[int, list]:
+        started = kickoff(settings=settings, model=model, limit=args.limit, max_cost=args.max_cost,
+                          source="cli")
+        return started.job.id, started.steps
+
     if not wait:
         from actors import send_steps
 
-        send_steps(started.steps)
-        print(f"job {job.id} queued ({job.model}); a worker (`dramatiq actors`) runs it — "
-              f"follow it with `seobatch job {job.id}`")
+        job_id, steps = start()
+        send_steps(steps)
+        print(f"job {job_id} queued ({model}); a worker (`dramatiq actors`) runs it — "
+              f"follow it with `seobatch job {job_id}`")
         return RET_OK
-    return work_and_report(started.steps, settings, job.id)
+    return work_and_report([], settings, None, swept=sweep(settings), start=start)
 
 
-def work_and_report(steps, settings: Settings, first_job_id: int) -> int:
-    """Work the run here with a progress display; a line per job at the end."""
+def sweep(settings: Settings) -> list:
+    """The recovery sweep before working here: the stalled jobs' steps (worked here too)."""
+    from ..stages.recover import recover
+
+    found = recover(settings=settings)
+    if found.stalled:
+        for line in found.lines():
+            print(f"recover: {line}", file=sys.stderr)
+    return found.steps
+
+
+def work_and_report(steps, settings: Settings, first_job_id: int | None, *, swept=(), start=None) -> int:
+    """Work the run here with a progress display; a line per job at the end.
+
+    ``swept``: the recovery sweep's steps, worked and followed too; ``start``: starts the
+    run once no swept job is collecting (see ``actors.inprocess.work``).
+    """
     from actors.inprocess import work
 
     try:
-        final = work(steps, settings, first_job_id=first_job_id)
+        final = work(steps, settings, first_job_id=first_job_id, swept=swept, start=start)
     except KeyboardInterrupt:
-        print(f"interrupted: job {first_job_id} stays in the database; "
-              "`seobatch recover` with a worker running picks it up", file=sys.stderr)
+        print("interrupted: the jobs stay in the database; `seobatch recover` with a worker "
+              "running (or the next `seobatch run --wait`) picks them up", file=sys.stderr)
         raise
     failed = False
     for snap in final:
@@ -97,6 +121,8 @@ def work_and_report(steps, settings: Settings, first_job_id: int) -> int:
         else:
             failed = True
             print(f"job {snap.job_id} {snap.stage}" + (f": {snap.error}" if snap.error else ""))
+    if not final and start is not None and not swept:
+        return RET_OK  # nothing was started (the caller said why) and nothing was stalled
     return RET_FAILED if failed or not final else RET_OK
 
 
