@@ -60,26 +60,4 @@ class DbConnections(dramatiq.Middleware):
 
     @staticmethod
     def _close() -> None:
-        """Close this thread's connection, even one the server already dropped mid-transaction.
-
-        peewee refuses to close while a transaction is open, and a rollback on a dead
-        connection fails; without the fallback the thread would keep that dead connection
-        and fail every later message.
-        """
-        database = db.database.obj
-        if database is None or database.is_closed():
-            return
-        try:
-            if database.in_transaction():
-                database.rollback()
-        except Exception:  # noqa: BLE001 - the connection is gone; dropped below
-            log.warning("rollback failed on a broken database connection; dropping it")
-        try:
-            database.close()
-        except Exception:  # noqa: BLE001
-            conn = database._state.conn
-            database.dispose()  # forget it in this thread, transactions and all
-            try:
-                conn.close()
-            except Exception:  # noqa: BLE001
-                pass
+        db.drop_connection()

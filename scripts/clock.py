@@ -4,6 +4,8 @@
 Runs until SIGTERM/SIGINT. The kickoff fires at each minute SEOBATCH_SCHEDULE matches
 (cron syntax, UTC; default ``0 2 * * *``); the sweep runs every SEOBATCH_RECOVER_INTERVAL
 seconds (default 300). A failing kickoff or sweep is logged and the clock goes on.
+Each kickoff and sweep runs on a connection of its own (``db.connection(fresh=True)``),
+so after a database restart only the unit that met the dead connection fails.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import logging
 import signal
 import sys
 import threading
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -19,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from kickoff import kick  # noqa: E402
 
+from seobatch import db  # noqa: E402
 from seobatch.config import Settings  # noqa: E402
 from seobatch.logs import setup_logging  # noqa: E402
 from seobatch.schedule import Schedule  # noqa: E402
@@ -42,6 +46,32 @@ def sweep(settings: Settings) -> None:
         log.info("recover: job %s (%s) → %s", s.job_id, s.status, s.stage)
 
 
+@dataclass
+class Plan:
+    """When the clock next kicks off a run and next sweeps."""
+
+    next_kick: datetime
+    next_sweep: datetime
+
+
+def tick(settings: Settings, schedule: Schedule, plan: Plan, t: datetime) -> None:
+    """One turn of the loop: the kickoff or the sweep when due, each on a fresh connection."""
+    if t >= plan.next_kick:
+        plan.next_kick = schedule.next_after(t)
+        try:
+            with db.connection(fresh=True):
+                kick(settings)
+        except Exception:  # the clock must outlive a bad night (SeobatchError included)
+            log.exception("kickoff failed; next at %s UTC", plan.next_kick.isoformat(timespec="minutes"))
+    elif t >= plan.next_sweep:
+        plan.next_sweep = t + timedelta(seconds=settings.recover_interval)
+        try:
+            with db.connection(fresh=True):
+                sweep(settings)
+        except Exception:
+            log.exception("recovery sweep failed")
+
+
 def main() -> int:
     settings = Settings.from_env()
     setup_logging(logging.INFO, settings.secrets(), settings.log_format)
@@ -52,28 +82,16 @@ def main() -> int:
     from seobatch.cli.common import open_database
 
     open_database(settings)
+    db.drop_connection()  # each unit of work opens its own
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    next_kick = schedule.next_after(now())
-    next_sweep = now()
+    plan = Plan(next_kick=schedule.next_after(now()), next_sweep=now())
     log.info("clock: kickoff on %r (next %s UTC), recovery every %ss",
-             settings.schedule, next_kick.isoformat(timespec="minutes"), settings.recover_interval)
+             settings.schedule, plan.next_kick.isoformat(timespec="minutes"), settings.recover_interval)
     while not stop.is_set():
-        t = now()
-        if t >= next_kick:
-            next_kick = schedule.next_after(t)
-            try:
-                kick(settings)
-            except Exception:  # the clock must outlive a bad night (SeobatchError included)
-                log.exception("kickoff failed; next at %s UTC", next_kick.isoformat(timespec="minutes"))
-        elif t >= next_sweep:
-            next_sweep = t + timedelta(seconds=settings.recover_interval)
-            try:
-                sweep(settings)
-            except Exception:
-                log.exception("recovery sweep failed")
-        wait = min((next_kick - now()).total_seconds(), (next_sweep - now()).total_seconds())
+        tick(settings, schedule, plan, now())
+        wait = min((plan.next_kick - now()).total_seconds(), (plan.next_sweep - now()).total_seconds())
         stop.wait(max(1.0, min(wait, 60.0)))
     log.info("clock: stopped")
     return 0

@@ -25,8 +25,11 @@ def kick(settings: Settings, *, model: str | None = None) -> int:
     from seobatch.stages.kickoff import check_run, kickoff
     from seobatch.stages.recover import recover
 
+    from seobatch import db
+
     check_run(settings, model)
-    open_database(settings)
+    if db.database.obj is None:  # the clock has it open already (and owns the connection)
+        open_database(settings)
     swept = recover(settings=settings)
     for line in swept.lines():
         log.info("recover: %s", line)

@@ -92,14 +92,49 @@ def lock_for_update(query: peewee.Select) -> peewee.Select:
 
 
 @contextmanager
-def connection() -> Iterator[peewee.Database]:
-    """Open a connection for a unit of work and close it at the end (unless already open)."""
+def connection(*, fresh: bool = False) -> Iterator[peewee.Database]:
+    """Open a connection for a unit of work and close it at the end (unless already open).
+
+    ``fresh``: drop whatever connection this thread holds first and close the new one at
+    the end whatever happened — for long-lived loops (the clock), so a connection the
+    server dropped (a restart, ``pg_terminate_backend``) costs at most one unit of work.
+    """
+    if fresh:
+        drop_connection()
     opened = database.connect(reuse_if_open=True)
     try:
         yield database
     finally:
-        if opened and not database.in_transaction():
+        if fresh:
+            drop_connection()
+        elif opened and not database.in_transaction():
             database.close()
+
+
+def drop_connection() -> None:
+    """Close this thread's connection, even one the server already dropped mid-transaction.
+
+    peewee refuses to close while a transaction is open, and a rollback on a dead
+    connection fails; without the fallback the thread would keep that dead connection
+    and fail every later unit of work.
+    """
+    db = database.obj
+    if db is None or db.is_closed():
+        return
+    try:
+        if db.in_transaction():
+            db.rollback()
+    except Exception:  # noqa: BLE001 - the connection is gone; dropped below
+        log.warning("rollback failed on a broken database connection; dropping it")
+    try:
+        db.close()
+    except Exception:  # noqa: BLE001
+        conn = db._state.conn
+        db.dispose()  # forget it in this thread, transactions and all
+        try:
+            conn.close()
+        except Exception:  # noqa: BLE001
+            pass
 
 
 def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:

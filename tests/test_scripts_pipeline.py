@@ -85,3 +85,42 @@ def test_the_cron_kickoff_without_redis_finishes_last_nights_stuck_jobs_then_run
     assert "no kickoff" not in done.stderr
     assert Page.select().where(Page.seo_title.is_null()).count() == 0
     assert emulator.stats()["anthropic"]["batches_created"] == 2
+
+
+def test_the_clock_sweeps_on_a_fresh_connection_after_its_own_was_killed(pg_db, emulator, caplog):
+    """A8: PostgreSQL restarted (here: the clock's connection terminated) → the next sweep
+    opens a new connection and does its work, instead of failing until the next night."""
+    import logging
+    from datetime import datetime, timedelta
+
+    import psycopg2
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import clock
+
+    from pipeline_support import make_settings
+    from seobatch import db
+    from seobatch.schedule import Schedule
+
+    settings = make_settings(emulator, database_url=pg_db)
+    stuck = SeoBatchJob.create(model=settings.model, status="collecting", metadata={})
+    SeoBatchJob.update(updated_at=db.utcnow() - timedelta(hours=20)).execute()
+    # Given the clock's connection killed by the server
+    db.database.connect(reuse_if_open=True)
+    pid = db.database.execute_sql("SELECT pg_backend_pid()").fetchone()[0]
+    killer = psycopg2.connect(pg_db.split("?")[0])
+    try:
+        with killer.cursor() as cur:
+            cur.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    finally:
+        killer.close()
+    # When the loop's next turn sweeps
+    t = datetime(2030, 1, 1, 12, 0)
+    plan = clock.Plan(next_kick=t + timedelta(hours=14), next_sweep=t)
+    with caplog.at_level(logging.INFO):
+        clock.tick(settings, Schedule.parse("0 2 * * *"), plan, t)
+    # Then the sweep ran on a new connection and found the stalled job
+    assert "recovery sweep failed" not in caplog.text
+    assert f"recover: job {stuck.id} (collecting)" in caplog.text
+    assert plan.next_sweep == t + timedelta(seconds=settings.recover_interval)
+    assert db.database.is_closed()  # nothing held between turns
