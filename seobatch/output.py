@@ -167,21 +167,54 @@ def _sanitize_step(text: str) -> str:
     return " ".join(text.split())
 
 
+def _settle(text: str) -> tuple[str, bool]:
+    """``sanitize(text)``, and whether that is clean (a fixed point of the steps)."""
+    for _ in range(12):  # each round only shortens; nesting deeper than this is rejected
+        cleaner = _sanitize_step(text)
+        if cleaner == text:
+            return text, True
+        text = cleaner
+    return text, _sanitize_step(text) == text
+
+
 def sanitize(text: str) -> str:
     """Plain, visible, single-line text: tags removed (also those hidden in entities),
     entities decoded, control/zero-width/bidi/tag-block characters removed, whitespace
     collapsed, trimmed. ``sanitize(sanitize(x)) == sanitize(x)``."""
-    for _ in range(12):  # each round only shortens; nesting deeper than this is rejected
-        cleaner = _sanitize_step(text)
-        if cleaner == text:
-            break
-        text = cleaner
-    return text
+    return _settle(text)[0]
 
 
 def is_clean(text: str) -> bool:
     """True when ``text`` is what ``sanitize`` produces: nothing left to remove."""
     return sanitize(text) == text
+
+
+#: Literals (lower case) at least one of which is in any match of the pattern, on ASCII
+#: text. A reply without any of them cannot match, and most replies have none: this
+#: skips five regex scans per field, a third of the results stage at 100k pages.
+_NEEDS = {
+    "unsafe_uri": ("script:", "data:", "file:/"),
+    "injection": ("ignore", "disregard", "forget", "system prompt", "prompt injection", "pwned",
+                  "jailbr", "developer mode", "<|im_", "inst]", "new instructions"),
+    "refusal": ("as a", "i'm ", "i am ", "i can", "i won't", "i apologi"),
+}
+#: A bare domain needs a dot before its top-level domain's first letter.
+_DOT_LETTER_RE = re.compile(r"\.[A-Za-z]")
+
+
+def _search(pattern: re.Pattern[str], needs: tuple[str, ...], text: str, lower: str | None) -> re.Match[str] | None:
+    """``pattern.search(text)``, skipped when ASCII ``text`` (``lower`` is its lower case,
+    None for other text) lacks every literal a match needs."""
+    if lower is not None and not any(n in lower for n in needs):
+        return None
+    return pattern.search(text)
+
+
+def _may_mention(text: str, lower: str | None) -> bool:
+    """False only when ``_mentions(text)`` is surely empty (no scheme, www., @ or dot-letter)."""
+    if lower is None:
+        return True
+    return "://" in text or "www." in lower or "@" in text or _DOT_LETTER_RE.search(text) is not None
 
 
 def _quote(text: str, limit: int = _QUOTE_CHARS) -> str:
@@ -359,23 +392,24 @@ def _check_field(name: str, value: Any, low: int, high: int, page: _Page) -> str
         raise InvalidOutput(f"{name} is {_json_kind(value)}, not a string")
     if len(value) > 4 * high + 1000:
         raise InvalidOutput(f"{name} is {len(value)} characters, needs {low}-{high}")
-    clean = sanitize(value)
-    if not is_clean(clean):
+    clean, settled = _settle(value)
+    if not settled:
         raise InvalidOutput(f"{name} could not be sanitised")
     if not low <= len(clean) <= high:
         raise InvalidOutput(f"{name} is {len(clean)} characters, needs {low}-{high}")
-    if UNSAFE_URI_RE.search(clean):
+    lower = clean.lower() if clean.isascii() else None
+    if _search(UNSAFE_URI_RE, _NEEDS["unsafe_uri"], clean, lower):
         raise InvalidOutput(f"{name} contains a script or data URI")
-    bad = INJECTION_RE.search(clean)
+    bad = _search(INJECTION_RE, _NEEDS["injection"], clean, lower)
     if bad:
         raise InvalidOutput(f"{name} echoes an injection ({_quote(bad.group(0))})")
-    bad = REFUSAL_RE.search(clean)
+    bad = _search(REFUSAL_RE, _NEEDS["refusal"], clean, lower)
     if bad and not page.says(bad.group(0)):
         raise InvalidOutput(f"{name} reads like a refusal ({_quote(bad.group(0))})")
     echo = page.echoed_order(clean)
     if echo:
         raise InvalidOutput(f"{name} repeats an instruction found in the page ({_quote(echo)})")
-    for mention in _mentions(clean):
+    for mention in _mentions(clean) if _may_mention(clean, lower) else ():
         host = _host(mention)
         if not host or not page.allows_host(host):
             raise InvalidOutput(f"{name} mentions {_quote(host or mention)}, which is not on the page")
