@@ -1,4 +1,5 @@
-"""Set-based writes: one ``UPDATE … FROM (VALUES …)`` per chunk, never a query per row.
+"""Set-based writes: one ``UPDATE … FROM (VALUES …)`` per chunk, never a query per row;
+items inserted with one COPY per chunk on PostgreSQL.
 
 PostgreSQL and SQLite (3.33+) both accept ``WITH v(cols) AS (VALUES …) UPDATE t … FROM v``.
 Table and column names come from our models, never from input; every value travels as
@@ -7,6 +8,8 @@ a parameter.
 
 from __future__ import annotations
 
+import io
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -74,3 +77,67 @@ def _update(
     values.extend(params)
     cursor = database.execute_sql(sql, values)  # sql-constant: table/column names are our model constants; every value is a parameter
     return cursor.rowcount
+
+
+#: The columns collect writes, in the order of its rows; ``request`` is JSON text.
+ITEM_COLUMNS = ("job_id", "page_id", "custom_id", "status", "request", "content_hash",
+                "prompt_version", "created_at", "updated_at")
+_ITEMS_COPY = (
+    "COPY seo_batch_items (job_id, page_id, custom_id, status, request, content_hash, "
+    "prompt_version, created_at, updated_at) FROM STDIN"
+)
+_ITEMS_INSERT_SQLITE = (
+    "INSERT OR IGNORE INTO seo_batch_items (job_id, page_id, custom_id, status, request, "
+    "content_hash, prompt_version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def insert_items(rows: Sequence[Sequence[Any]]) -> None:
+    """Insert item rows (``ITEM_COLUMNS``; the request already encoded as JSON text).
+
+    PostgreSQL: one COPY, the fastest write it has (about twice an INSERT of the same
+    rows, and no per-row work in peewee). COPY cannot skip existing rows; the collector
+    lock makes a clash impossible, but if one happens anyway the chunk falls back to an
+    INSERT that ignores conflicts, inside a savepoint. SQLite: one ``executemany``.
+    """
+    if not rows:
+        return
+    if not _db.is_postgres():
+        database.cursor().executemany(_ITEMS_INSERT_SQLITE, rows)
+        return
+    import psycopg2
+
+    buf = io.StringIO()
+    for row in rows:
+        buf.write("\t".join([_copy_text(value) for value in row]))
+        buf.write("\n")
+    buf.seek(0)
+    try:
+        with database.atomic():  # a savepoint inside the chunk's transaction
+            cursor = database.cursor()
+            try:
+                cursor.copy_expert(_ITEMS_COPY, buf)
+            finally:
+                cursor.close()
+    except psycopg2.IntegrityError:
+        _insert_ignoring_conflicts(rows)
+
+
+def _copy_text(value: Any) -> str:
+    """One field in COPY's text format."""
+    if value is None:
+        return "\\N"
+    text = value if isinstance(value, str) else str(value)
+    if "\\" in text:
+        text = text.replace("\\", "\\\\")
+    if "\t" in text or "\n" in text or "\r" in text:
+        text = text.replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return text
+
+
+def _insert_ignoring_conflicts(rows: Sequence[Sequence[Any]]) -> None:
+    from ..models import SeoBatchItem
+
+    fields = [SeoBatchItem._meta.columns[name] for name in ITEM_COLUMNS]
+    decoded = [(*row[:4], json.loads(row[4]), *row[5:]) for row in rows]
+    SeoBatchItem.insert_many(decoded, fields=fields).on_conflict_ignore().as_rowcount().execute()

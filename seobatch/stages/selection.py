@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import peewee
 
+from ..db import database
 from ..models import ACTIVE_STATUSES, Page, SeoBatchItem, SeoBatchJob
 
 if TYPE_CHECKING:
@@ -91,13 +92,21 @@ def next_pages(query: EligiblePages, *, after_id: int, limit: int) -> list[tuple
     rows: list[tuple[Any, ...]] = []
     while len(rows) < limit:
         want = limit - len(rows)
-        batch = list(query.select.where(Page.id > after_id).order_by(Page.id).limit(want).tuples())
+        batch = _page_rows(query.select.where(Page.id > after_id).order_by(Page.id).limit(want))
         busy = query.busy_among([row[0] for row in batch], jobs)
         rows.extend(row for row in batch if row[0] not in busy)
         if len(batch) < want:
             break  # the end of the table
         after_id = batch[-1][0]
     return rows
+
+
+def _page_rows(select: peewee.ModelSelect) -> list[tuple[Any, ...]]:
+    """The rows as the driver returns them (peewee's per-row wrapper costs more than the
+    read at 100k pages); only ``attributes`` needs decoding, and only on SQLite."""
+    rows = database.execute(select).fetchall()
+    decode = Page.attributes.python_value
+    return [(i, url, title, content, decode(attrs), chash) for i, url, title, content, attrs, chash in rows]
 
 
 def iter_pages(query: EligiblePages, *, chunk_size: int, after_id: int = 0) -> Iterator[tuple[Any, ...]]:
@@ -114,9 +123,10 @@ def iter_pages(query: EligiblePages, *, chunk_size: int, after_id: int = 0) -> I
 class BuiltRequest:
     page_id: int
     custom_id: str
-    body: dict[str, Any]
+    #: The provider request body, encoded once as compact JSON (what the item stores).
+    body_json: str
     content_hash: str
-    #: Approximate bytes of this request in the batch body.
+    #: Bytes of this request in the batch body (its UTF-8 JSON plus the client's envelope).
     size: int
     #: Estimated input tokens of the prompt (for the cost guard and --dry-run).
     input_tokens: int
@@ -143,6 +153,10 @@ class RequestBuilder:
         request = self.provider.build_request(
             custom_id, prompt, model=self.model, max_tokens=self.max_tokens
         )
-        size = len(json.dumps(request.body)) + len(custom_id) + ENVELOPE_BYTES
+        body_json = json.dumps(request.body, ensure_ascii=False, separators=(",", ":"))
+        encoded = len(body_json) if body_json.isascii() else len(body_json.encode("utf-8", "surrogatepass"))
+        # PostgreSQL hands jsonb back with a space after every ':' and ',' (submit sends
+        # that text as is): count them all, an upper bound, so a job never outgrows the limit.
+        size = encoded + body_json.count(":") + body_json.count(",") + len(custom_id) + ENVELOPE_BYTES
         tokens = self._estimate_tokens(f"{prompt.system}\n{prompt.user}")
-        return BuiltRequest(page_id, request.custom_id, request.body, content_hash, size, tokens)
+        return BuiltRequest(page_id, request.custom_id, body_json, content_hash, size, tokens)

@@ -152,6 +152,23 @@ def test_chunks_full_of_busy_pages_are_skipped_without_ending_the_job(any_db, se
     assert job(j.id).status == "submitting"
 
 
+def test_an_item_that_already_exists_is_kept_and_the_chunk_still_goes_in(any_db, settings):
+    # Given a job that somehow already holds an item for its third page (a clash the
+    # collector lock rules out; the write must still not fail the whole job over it)
+    pages = make_pages(10)
+    j = _kick(settings)
+    SeoBatchItem.create(job=j, page=pages[2], custom_id=f"p{pages[2].id}", request={"kept": True})
+    # When it is collected
+    collect(j.id, settings=settings)
+    # Then every page has one item, the existing one untouched, the others built
+    items = items_of(j.id)
+    assert sorted(i.page_id for i in items) == [p.id for p in pages]
+    by_page = {i.page_id: i for i in items}
+    assert by_page[pages[2].id].request == {"kept": True}
+    assert by_page[pages[3].id].request["messages"][0]["content"].startswith("URL: ")
+    assert job(j.id).status == "submitting"
+
+
 def test_a_run_over_the_request_limit_becomes_several_jobs(any_db, settings):
     settings = make_settings(batch_max_requests=4, anthropic_base_url=settings.anthropic_base_url)
     pages = make_pages(10)
