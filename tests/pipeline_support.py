@@ -126,7 +126,7 @@ class FakeProvider:
         self.entered.set()
         if self.gate is not None:
             self.gate.wait(10)
-        items = [(r.custom_id, r.body["messages"][0]["content"]) for r in requests]
+        items = [(r.custom_id, r.body_dict()["messages"][0]["content"]) for r in requests]
         with self.lock:
             self.creates += 1
             batch_id = f"msgbatch_{next(self._ids):04d}"

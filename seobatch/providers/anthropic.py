@@ -134,7 +134,7 @@ class AnthropicBatches:
                 raise PermanentError(
                     f"a batch holds at most {MAX_REQUESTS} requests: split the job", provider="anthropic"
                 )
-            item = json.dumps({"custom_id": cid, "params": req.body}, separators=(",", ":"), ensure_ascii=False)
+            item = '{"custom_id":' + json.dumps(cid) + ',"params":' + req.body_json() + "}"
             yield (b"," if len(seen) > 1 else b"") + item.encode()
         if not seen:
             raise PermanentError("a batch needs at least one request", provider="anthropic")

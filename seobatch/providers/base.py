@@ -6,6 +6,7 @@ Each provider module (``anthropic.py``, ``gemini.py``) implements ``BatchProvide
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -25,12 +26,33 @@ class Prompt:
     user: str
 
 
+class RawJSON(str):
+    """A request body that is already JSON text (as the database stored it).
+
+    Clients copy it into the batch as is: decoding 250 MB of stored requests only to
+    encode them again was a third of submit's time.
+    """
+
+    __slots__ = ()
+
+
 @dataclass(frozen=True)
 class BatchRequest:
     """One line of a batch: our custom_id and the provider-specific request body."""
 
     custom_id: str
-    body: dict[str, Any]
+    #: A dict, or ``RawJSON`` text of one JSON object.
+    body: dict[str, Any] | RawJSON
+
+    def body_json(self) -> str:
+        """The body as compact JSON text (stored text passes through untouched)."""
+        if isinstance(self.body, str):
+            return self.body
+        return json.dumps(self.body, separators=(",", ":"), ensure_ascii=False)
+
+    def body_dict(self) -> dict[str, Any]:
+        """The body as a dict (stored text is decoded)."""
+        return json.loads(self.body) if isinstance(self.body, str) else self.body
 
 
 @dataclass(frozen=True)

@@ -159,7 +159,7 @@ class GeminiBatches:
                 raise PermanentError(f"request key {key!r} appears twice in one batch", provider=self.name)
             seen.add(key)
             kj = _dumps(key).encode()
-            body = _dumps(req.body).encode()
+            body = req.body_json().encode()
             line = b'{"key":' + kj + b',"request":' + body + b"}\n"
             out.write(line)
             size += len(line)

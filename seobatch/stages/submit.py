@@ -36,10 +36,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..db import utcnow
+from .. import db as _db
+from ..db import database, utcnow
 from ..errors import AmbiguousCreate, ConfigError, PermanentError, ProviderError, TransientError
 from ..models import STATUSES, SeoBatchItem, SeoBatchJob
-from ..providers.base import BatchInfo, BatchRequest
+from ..providers.base import BatchInfo, BatchRequest, RawJSON
 from . import Step
 from ._common import fail_job, later, load_job, log, parse_stamp, provider_for, stamp, update_metadata
 from . import reconcile as _rc
@@ -60,7 +61,8 @@ class JobRequests:
     """The job's requests, streamed from the database in keyset chunks.
 
     Iterable more than once (a client may measure the body before sending it); never
-    holds more than one chunk of rows.
+    holds more than one chunk of rows. Each body is the stored JSON text (``RawJSON``),
+    handed to the client without decoding it into dicts and encoding it again.
     """
 
     def __init__(self, job_id: int, chunk_size: int) -> None:
@@ -70,17 +72,29 @@ class JobRequests:
     def __iter__(self) -> Iterator[BatchRequest]:
         after = 0
         while True:
-            rows = list(
+            chunk = (
                 SeoBatchItem.select(SeoBatchItem.id, SeoBatchItem.custom_id, SeoBatchItem.request)
                 .where((SeoBatchItem.job == self.job_id) & (SeoBatchItem.id > after))
                 .order_by(SeoBatchItem.id)
                 .limit(self.chunk_size)
-                .tuples()
             )
+            if _db.is_postgres():
+                # jsonb comes back as text only when asked (SQLite stores the text). The
+                # cast goes outside the LIMIT: under a sort plan it would otherwise turn
+                # every item of the job into text for each chunk.
+                page = chunk.alias("chunk")
+                query = (
+                    SeoBatchItem.select(page.c.id, page.c.custom_id, page.c.request.cast("text"))
+                    .from_(page)
+                    .order_by(page.c.id)
+                )
+            else:
+                query = chunk
+            rows = database.execute(query).fetchall()
             if not rows:
                 return
-            for _, custom_id, body in rows:
-                yield BatchRequest(custom_id, body)
+            for _, custom_id, text in rows:
+                yield BatchRequest(custom_id, RawJSON(text if text is not None else "null"))
             after = rows[-1][0]
 
 

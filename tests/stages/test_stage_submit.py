@@ -190,3 +190,28 @@ def _requests(job_id):
     from seobatch.stages.submit import JobRequests
 
     return JobRequests(job_id, 2)
+
+
+@pytest.mark.parametrize("model", ["claude-sonnet-4-5", "gemini-2.5-flash"])
+def test_the_body_sent_is_never_bigger_than_what_collect_counted(any_db, emulator, model, tmp_path):
+    # Collect counts each request's bytes to keep a job under the provider's limit;
+    # submit sends the stored JSON as the database returns it (jsonb text has spaces).
+    import json
+    import tempfile
+
+    from seobatch.stages.submit import JobRequests
+
+    settings = make_settings(emulator)
+    j = _collected(settings, pages=12, model=model)
+    requests = JobRequests(j.id, settings.chunk_size)
+    assert [r.body_dict()["generationConfig" if model.startswith("gemini") else "model"] for r in requests]
+    client = get_provider(model, settings)
+    with tempfile.TemporaryFile() as out:
+        if model.startswith("claude"):
+            sent = client._spool_body(requests, out)
+            out.seek(0)
+            assert len(json.loads(out.read())["requests"]) == 12
+        else:
+            _, sent, inline = client._spool_jsonl(requests, out)
+            sent = max(sent, inline)
+    assert sent <= j.metadata["collected_bytes"] + 64
