@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from peewee import fn
 
 from .. import db as _db
-from ..db import chunked, utcnow
+from ..db import chunked, database, utcnow
 from ..errors import ResultsUnavailable
 from ..models import CUSTOM_ID_RE, Page, SeoBatchItem, SeoBatchJob
 from . import Step
@@ -141,7 +141,7 @@ def _save_chunk(job: SeoBatchJob, chunk: Iterable[ItemResult], limits: Any) -> N
     ok_pages: list[tuple[Any, ...]] = []
     failed_pages: list[tuple[Any, ...]] = []
     with _db.write_transaction():
-        items = _db.lock_for_update(
+        query = (
             SeoBatchItem.select(
                 SeoBatchItem.custom_id,
                 SeoBatchItem.id,
@@ -158,8 +158,13 @@ def _save_chunk(job: SeoBatchJob, chunk: Iterable[ItemResult], limits: Any) -> N
             # surrogates, 10 kB of junk) is unknown by construction.
             .where((SeoBatchItem.job == job.id)
                    & SeoBatchItem.custom_id.in_([c for c in first if CUSTOM_ID_RE.match(c)]))
-        ).tuples()
-        known = {row[0]: row[1:] for row in items}
+        )
+        if _db.is_postgres():
+            # Lock the items this chunk settles; the pages are only read here (locking
+            # them too wrote a lock into every page row: a tenth of the stage's time).
+            query = query.for_update(of=SeoBatchItem)
+        # Plain driver rows: peewee's per-row wrapper is measurable at 100k results.
+        known = {row[0]: row[1:] for row in database.execute(query).fetchall()}
         for custom_id, result in first.items():
             row = known.get(custom_id)
             if row is None or row[1] != "pending":
