@@ -36,8 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--provider", choices=sorted(MODELS), default="anthropic")
     parser.add_argument("--chunk-size", type=int, help="SEOBATCH_CHUNK_SIZE for the run (default: the setting's)")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds allowed per stage")
-    parser.add_argument("--profile", choices=["kickoff", "collect", "submit", "poll", "results"],
-                        help="profile this stage with pyinstrument (bench-profile-STAGE.txt)")
+    parser.add_argument("--profile", metavar="STAGE[,STAGE…]",
+                        help="profile these stages with pyinstrument (writes bench-profile-STAGE.txt)")
     parser.add_argument("--json", action="store_true", help="print one machine-readable JSON line")
     args = parser.parse_args(argv)
     try:

@@ -248,7 +248,7 @@ def run_bench(
         for name in STAGES:
             emu.reset_peak()
             args: dict[str, Any] = {"stage": name, "steps": steps, "timeout": timeout}
-            if profile == name:
+            if profile and name in profile.split(","):
                 args["profile"] = os.path.abspath(f"bench-profile-{name}.txt")
             out, rss = run_child("stage", args, env, timeout)
             steps = out["steps"]
