@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import sys
 import time
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ from typing import Any
 from .. import db as _db
 from ..config import Settings
 
-#: Statements sent by this process (``execute`` calls, ``executemany`` rows, COPYs).
+#: Statements sent by this process (``execute`` calls, COPYs, ``executemany``: see below).
 QUERIES = [0]
 
 
@@ -42,7 +43,9 @@ class CountingCursor:
 
     def executemany(self, sql: Any, rows: Any) -> Any:
         rows = list(rows)
-        QUERIES[0] += len(rows)  # one statement per row, as the server sees it
+        # psycopg2 sends one statement per row; sqlite3 steps one prepared statement
+        # in-process, which is what COPY is to PostgreSQL.
+        QUERIES[0] += 1 if isinstance(self._cursor, sqlite3.Cursor) else len(rows)
         return self._cursor.executemany(sql, rows)
 
     def copy_expert(self, *args: Any, **kwargs: Any) -> Any:
@@ -127,7 +130,7 @@ def _dump(steps: Any) -> list[dict[str, Any]]:
 def role_floor(args: dict[str, Any], settings: Settings) -> dict[str, Any]:
     from .floor import measure_floor
 
-    return measure_floor(chunk_size=settings.chunk_size)
+    return {"seconds": measure_floor(args["stage"], chunk_size=settings.chunk_size)}
 
 
 def role_verify(args: dict[str, Any], settings: Settings) -> dict[str, Any]:

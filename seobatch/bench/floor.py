@@ -10,7 +10,8 @@ table with the same columns, indexes and foreign keys:
   pages, a transaction per chunk, with the values the results stage wrote.
 
 Only the statements are timed; preparing their input (exporting the pipeline's rows)
-is not. Kickoff and poll are one or two statements per job and have no floor.
+is not. Each floor runs right after its stage, so both see the same machine load.
+Kickoff and poll are one or two statements per job and have no floor.
 """
 
 from __future__ import annotations
@@ -89,6 +90,8 @@ SQLITE_FLOOR = (
     "CREATE INDEX bench_floor_job_status ON bench_floor_items (job_id, status)",
     "CREATE INDEX bench_floor_page ON bench_floor_items (page_id)",
     "CREATE INDEX bench_floor_page_status ON bench_floor_items (page_id, status)",
+)
+SQLITE_TEMP = (
     "CREATE TEMP TABLE bench_v_items (id, status, result, error, input_tokens, output_tokens, completed_at)",
     "CREATE TEMP TABLE bench_v_pages (id, seo_title, seo_description, seo_model, seo_generated_at, "
     "seo_content_hash, seo_prompt_version)",
@@ -130,10 +133,12 @@ class _Sink:
         return len(data)
 
 
-def measure_floor(*, chunk_size: int) -> dict[str, Any]:
-    if _db.is_postgres():
-        return _PostgresFloor(chunk_size).run()
-    return _SqliteFloor(chunk_size).run()
+def measure_floor(stage: str, *, chunk_size: int) -> float:
+    """Seconds of the floor of ``stage`` (collect, submit or results), run right after the
+    pipeline's own stage so both see the same machine load. Collect creates the scratch
+    table, results drops it."""
+    floor = _PostgresFloor(chunk_size) if _db.is_postgres() else _SqliteFloor(chunk_size)
+    return getattr(floor, stage)()
 
 
 def _job_ids() -> list[int]:
@@ -144,37 +149,23 @@ class _PostgresFloor:
     def __init__(self, chunk_size: int) -> None:
         self.chunk_size = chunk_size
 
-    def run(self) -> dict[str, Any]:
-        with tempfile.TemporaryFile() as items, tempfile.TemporaryFile() as results, \
-                tempfile.TemporaryFile() as pages:
-            self._prepare(items, results, pages)
-            try:
-                return {"collect": self._collect(items), "submit": self._submit(),
-                        "results": self._results(results, pages)}
-            finally:
-                database.execute_sql(DROP_FLOOR)
-
     @staticmethod
     def _copy(sql: Any, f: Any) -> None:
         with database.cursor() as cursor:
             cursor.copy_expert(sql, f)
 
-    def _prepare(self, items: IO[bytes], results: IO[bytes], pages: IO[bytes]) -> None:
+    def collect(self) -> float:
         for sql in (DROP_FLOOR, CREATE_FLOOR, FLOOR_FKS):
             database.execute_sql(sql)
-        self._copy(EXPORT_ITEMS, items)
-        self._copy(EXPORT_RESULTS, results)
-        self._copy(EXPORT_PAGES, pages)
-        for f in (items, results, pages):
-            f.seek(0)
+        with tempfile.TemporaryFile() as items:
+            self._copy(EXPORT_ITEMS, items)
+            items.seek(0)
+            started = time.perf_counter()
+            self._copy(READ_PAGES, _Sink())
+            self._copy(COPY_ITEMS_IN, items)
+            return time.perf_counter() - started
 
-    def _collect(self, items: IO[bytes]) -> float:
-        started = time.perf_counter()
-        self._copy(READ_PAGES, _Sink())
-        self._copy(COPY_ITEMS_IN, items)
-        return time.perf_counter() - started
-
-    def _submit(self) -> float:
+    def submit(self) -> float:
         jobs = _job_ids()
         started = time.perf_counter()
         for job_id in jobs:
@@ -184,26 +175,33 @@ class _PostgresFloor:
                 cursor.copy_expert("COPY (" + query + ") TO STDOUT", _Sink())
         return time.perf_counter() - started
 
-    def _results(self, results: IO[bytes], pages: IO[bytes]) -> float:
+    def results(self) -> float:
         from psycopg2.extras import execute_values
 
-        item_chunks = _read_copy_chunks(results, self.chunk_size)
-        page_chunks = _read_copy_chunks(pages, self.chunk_size)
-        spent = 0.0
-        while True:
-            item_rows = next(item_chunks, None)
-            page_rows = next(page_chunks, None)
-            if item_rows is None and page_rows is None:
-                return spent
-            started = time.perf_counter()
-            with database.atomic(), database.cursor() as cursor:
-                if item_rows:
-                    execute_values(cursor, UPDATE_ITEMS_PG, item_rows, template=ITEM_TEMPLATE_PG,
-                                   page_size=len(item_rows))
-                if page_rows:
-                    execute_values(cursor, UPDATE_PAGES_PG, page_rows, template=PAGE_TEMPLATE_PG,
-                                   page_size=len(page_rows))
-            spent += time.perf_counter() - started
+        with tempfile.TemporaryFile() as results, tempfile.TemporaryFile() as pages:
+            self._copy(EXPORT_RESULTS, results)
+            self._copy(EXPORT_PAGES, pages)
+            results.seek(0)
+            pages.seek(0)
+            item_chunks = _read_copy_chunks(results, self.chunk_size)
+            page_chunks = _read_copy_chunks(pages, self.chunk_size)
+            spent = 0.0
+            while True:
+                item_rows = next(item_chunks, None)
+                page_rows = next(page_chunks, None)
+                if item_rows is None and page_rows is None:
+                    break
+                started = time.perf_counter()
+                with database.atomic(), database.cursor() as cursor:
+                    if item_rows:
+                        execute_values(cursor, UPDATE_ITEMS_PG, item_rows, template=ITEM_TEMPLATE_PG,
+                                       page_size=len(item_rows))
+                    if page_rows:
+                        execute_values(cursor, UPDATE_PAGES_PG, page_rows, template=PAGE_TEMPLATE_PG,
+                                       page_size=len(page_rows))
+                spent += time.perf_counter() - started
+        database.execute_sql(DROP_FLOOR)
+        return spent
 
 
 def _unescape(field: str) -> str | None:
@@ -233,16 +231,9 @@ class _SqliteFloor:
     def __init__(self, chunk_size: int) -> None:
         self.chunk_size = chunk_size
 
-    def run(self) -> dict[str, Any]:
-        for sql in (DROP_FLOOR, *SQLITE_DROP, *SQLITE_FLOOR):
+    def collect(self) -> float:
+        for sql in (DROP_FLOOR, *SQLITE_FLOOR):
             database.execute_sql(sql)
-        try:
-            return {"collect": self._collect(), "submit": self._submit(), "results": self._results()}
-        finally:
-            for sql in (DROP_FLOOR, *SQLITE_DROP):
-                database.execute_sql(sql)
-
-    def _collect(self) -> float:
         source = database.connection().cursor()
         source.execute(SQLITE_EXPORT_ITEMS)
         started = time.perf_counter()
@@ -256,7 +247,7 @@ class _SqliteFloor:
             spent += time.perf_counter() - started
         return spent
 
-    def _submit(self) -> float:
+    def submit(self) -> float:
         jobs = _job_ids()
         started = time.perf_counter()
         for job_id in jobs:
@@ -264,7 +255,9 @@ class _SqliteFloor:
                 pass
         return time.perf_counter() - started
 
-    def _results(self) -> float:
+    def results(self) -> float:
+        for sql in (*SQLITE_DROP, *SQLITE_TEMP):
+            database.execute_sql(sql)
         items = database.connection().cursor()
         items.execute(RESULTS_SELECT)
         pages = database.connection().cursor()
@@ -274,7 +267,7 @@ class _SqliteFloor:
             item_rows = items.fetchmany(self.chunk_size)
             page_rows = pages.fetchmany(self.chunk_size)
             if not item_rows and not page_rows:
-                return spent
+                break
             started = time.perf_counter()
             with database.atomic():
                 database.cursor().executemany(SQLITE_FILL_ITEMS, item_rows)
@@ -284,3 +277,6 @@ class _SqliteFloor:
                 for sql in SQLITE_CLEAR:
                     database.execute_sql(sql)
             spent += time.perf_counter() - started
+        for sql in (DROP_FLOOR, *SQLITE_DROP):
+            database.execute_sql(sql)
+        return spent
