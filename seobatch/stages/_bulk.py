@@ -8,9 +8,8 @@ a parameter.
 
 from __future__ import annotations
 
-import io
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .. import db as _db
@@ -92,35 +91,59 @@ _ITEMS_INSERT_SQLITE = (
 )
 
 
-def insert_items(rows: Sequence[Sequence[Any]]) -> None:
+def insert_items(rows: Iterable[Sequence[Any]]) -> None:
     """Insert item rows (``ITEM_COLUMNS``; the request already encoded as JSON text).
 
     PostgreSQL: one COPY, the fastest write it has (about twice an INSERT of the same
-    rows, and no per-row work in peewee). COPY cannot skip existing rows; the collector
-    lock makes a clash impossible, but if one happens anyway the chunk falls back to an
-    INSERT that ignores conflicts, inside a savepoint. SQLite: one ``executemany``.
+    rows, and no per-row work in peewee), fed as the rows are produced. COPY cannot skip
+    existing rows; the collector lock makes a clash impossible, but if one happens anyway
+    the chunk falls back to an INSERT that ignores conflicts, inside a savepoint.
+    SQLite: one ``executemany``.
     """
-    if not rows:
-        return
     if not _db.is_postgres():
-        database.cursor().executemany(_ITEMS_INSERT_SQLITE, rows)
+        database.cursor().executemany(_ITEMS_INSERT_SQLITE, list(rows))
         return
     import psycopg2
 
-    buf = io.StringIO()
-    for row in rows:
-        buf.write("\t".join([_copy_text(value) for value in row]))
-        buf.write("\n")
-    buf.seek(0)
+    stream = _CopyStream(rows)
     try:
         with database.atomic():  # a savepoint inside the chunk's transaction
             cursor = database.cursor()
             try:
-                cursor.copy_expert(_ITEMS_COPY, buf)
+                cursor.copy_expert(_ITEMS_COPY, stream, size=_COPY_READ_CHARS)
             finally:
                 cursor.close()
     except psycopg2.IntegrityError:
-        _insert_ignoring_conflicts(rows)
+        _insert_ignoring_conflicts(stream.all_rows())
+
+
+#: What the COPY asks for at a time: a dozen requests.
+_COPY_READ_CHARS = 64 * 1024
+
+
+class _CopyStream:
+    """A file for ``COPY … FROM STDIN`` that makes its lines only when they are read, so
+    the server parses one part of a chunk while Python produces the next."""
+
+    def __init__(self, rows: Iterable[Sequence[Any]]) -> None:
+        self._rows = iter(rows)
+        self._taken: list[Sequence[Any]] = []
+
+    def read(self, size: int = -1) -> str:
+        parts: list[str] = []
+        length = 0
+        for row in self._rows:
+            self._taken.append(row)
+            line = "\t".join([_copy_text(value) for value in row]) + "\n"
+            parts.append(line)
+            length += len(line)
+            if 0 < size <= length:
+                break
+        return "".join(parts)
+
+    def all_rows(self) -> list[Sequence[Any]]:
+        """Every row, read or not (the fallback inserts them all)."""
+        return self._taken + list(self._rows)
 
 
 def _copy_text(value: Any) -> str:

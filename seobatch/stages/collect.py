@@ -13,6 +13,7 @@ counts.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from .. import db as _db
@@ -119,32 +120,49 @@ def _collect_chunk(
                     return _split(job, meta)
             return _finish(job, meta)
 
-        rows, full = [], False
-        now = utcnow().isoformat(" ")
-        for page in pages:
-            built = builder.build(page)
-            if count + len(rows) > 0 and size + built.size > limits.max_bytes:
-                full = True
-                break
-            rows.append(
-                (job.id, built.page_id, built.custom_id, "pending", built.body_json,
-                 built.content_hash, prompt_version, now, now)
-            )
-            size += built.size
-            tokens += built.input_tokens
-            cursor = built.page_id
-        insert_items(rows)
+        chunk = _Chunk(job.id, builder, limits.max_bytes, prompt_version, count, size, tokens, cursor)
+        # Rows are built while PostgreSQL's COPY takes the ones before: page rendering
+        # and the server's parsing run side by side (two cores instead of one in turn).
+        insert_items(chunk.rows(pages))
         meta.update(
-            cursor=cursor,
-            collected=count + len(rows),
-            collected_bytes=size,
-            estimated_input_tokens=tokens,
+            cursor=chunk.cursor,
+            collected=count + chunk.count,
+            collected_bytes=chunk.size,
+            estimated_input_tokens=chunk.tokens,
             prompt_version=prompt_version,
         )
         SeoBatchJob.update(metadata=meta, updated_at=utcnow()).where(SeoBatchJob.id == job.id).execute()
+        full = chunk.full
         if full:
             return _split(job, meta)
         return None
+
+
+class _Chunk:
+    """The item rows of one chunk, built one at a time; running totals as they go."""
+
+    def __init__(self, job_id: int, builder: RequestBuilder, max_bytes: int, prompt_version: str,
+                 count: int, size: int, tokens: int, cursor: int) -> None:
+        self.job_id, self.builder, self.max_bytes = job_id, builder, max_bytes
+        self.prompt_version = prompt_version
+        self.before, self.count = count, 0
+        self.size, self.tokens, self.cursor = size, tokens, cursor
+        #: The job reached the byte limit: the page that did not fit starts the next job.
+        self.full = False
+
+    def rows(self, pages: list[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+        now = utcnow().isoformat(" ")
+        for page in pages:
+            built = self.builder.build(page)
+            if self.before + self.count > 0 and self.size + built.size > self.max_bytes:
+                self.full = True
+                return
+            self.count += 1
+            self.size += built.size
+            self.tokens += built.input_tokens
+            self.cursor = built.page_id
+            yield (self.job_id, built.page_id, built.custom_id, "pending", built.body_json,
+                   built.content_hash, self.prompt_version, now, now)
 
 
 def _finish(job: SeoBatchJob, meta: dict[str, Any]) -> list[Step]:
