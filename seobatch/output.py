@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 
 from .config import Settings
 from .errors import ConfigError, SeobatchError
-from .text import INVISIBLE_RE, TAG_OPEN_RE, TAG_RE
+from .text import INVISIBLE_RE, TAG_OPEN_RE, TAG_RE, strip_invisible
 
 #: Replies longer than this are not looked at (a real one is a few hundred characters).
 MAX_REPLY_CHARS = 20_000
@@ -148,7 +148,7 @@ class SeoFields:
 
 
 def _drop_invisible(text: str) -> str:
-    text = INVISIBLE_RE.sub("", text)
+    text = strip_invisible(text)
     # Anything else Unicode calls a control, format, surrogate, private-use or unassigned
     # character (what ``str.isprintable`` refuses, whitespace aside).
     if not text.isprintable():
@@ -157,12 +157,16 @@ def _drop_invisible(text: str) -> str:
 
 
 def _sanitize_step(text: str) -> str:
+    # Every tag pattern starts with "<" and every entity with "&" (html.unescape checks
+    # that itself): most replies have neither, and skip those scans.
     text = _drop_invisible(text)
-    text = TAG_RE.sub(" ", text)
+    if "<" in text:
+        text = TAG_RE.sub(" ", text)
     text = html.unescape(text)
     text = _drop_invisible(text)
-    text = TAG_RE.sub(" ", text)
-    text = TAG_OPEN_RE.sub("", text)
+    if "<" in text:
+        text = TAG_RE.sub(" ", text)
+        text = TAG_OPEN_RE.sub("", text)
     text = unicodedata.normalize("NFC", text)
     return " ".join(text.split())
 
@@ -202,6 +206,16 @@ _NEEDS = {
 _DOT_LETTER_RE = re.compile(r"\.[A-Za-z]")
 
 
+#: Any literal of any pattern above: one scan tells that none of the three can match.
+_ANY_NEED_RE = re.compile("|".join(re.escape(n) for needs in _NEEDS.values() for n in needs))
+
+
+def _suspect(lower: str | None) -> bool:
+    """False only when ASCII text (``lower``: its lower case; None for other text) has no
+    literal that any of the three patterns needs."""
+    return lower is None or _ANY_NEED_RE.search(lower) is not None
+
+
 def _search(pattern: re.Pattern[str], needs: tuple[str, ...], text: str, lower: str | None) -> re.Match[str] | None:
     """``pattern.search(text)``, skipped when ASCII ``text`` (``lower`` is its lower case,
     None for other text) lacks every literal a match needs."""
@@ -232,6 +246,11 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _loads(text: str) -> Any:
+    if "\\u" not in text and text.count('"title"') <= 1 and text.count('"meta_description"') <= 1:
+        # Neither key can appear twice (only a \u escape could spell it otherwise), so
+        # the C decoder alone gives the same value; the pairs hook costs a Python call
+        # per object.
+        return json.loads(text)
     return json.loads(text, object_pairs_hook=_reject_duplicates)
 
 
@@ -398,14 +417,15 @@ def _check_field(name: str, value: Any, low: int, high: int, page: _Page) -> str
     if not low <= len(clean) <= high:
         raise InvalidOutput(f"{name} is {len(clean)} characters, needs {low}-{high}")
     lower = clean.lower() if clean.isascii() else None
-    if _search(UNSAFE_URI_RE, _NEEDS["unsafe_uri"], clean, lower):
-        raise InvalidOutput(f"{name} contains a script or data URI")
-    bad = _search(INJECTION_RE, _NEEDS["injection"], clean, lower)
-    if bad:
-        raise InvalidOutput(f"{name} echoes an injection ({_quote(bad.group(0))})")
-    bad = _search(REFUSAL_RE, _NEEDS["refusal"], clean, lower)
-    if bad and not page.says(bad.group(0)):
-        raise InvalidOutput(f"{name} reads like a refusal ({_quote(bad.group(0))})")
+    if _suspect(lower):
+        if _search(UNSAFE_URI_RE, _NEEDS["unsafe_uri"], clean, lower):
+            raise InvalidOutput(f"{name} contains a script or data URI")
+        bad = _search(INJECTION_RE, _NEEDS["injection"], clean, lower)
+        if bad:
+            raise InvalidOutput(f"{name} echoes an injection ({_quote(bad.group(0))})")
+        bad = _search(REFUSAL_RE, _NEEDS["refusal"], clean, lower)
+        if bad and not page.says(bad.group(0)):
+            raise InvalidOutput(f"{name} reads like a refusal ({_quote(bad.group(0))})")
     echo = page.echoed_order(clean)
     if echo:
         raise InvalidOutput(f"{name} repeats an instruction found in the page ({_quote(echo)})")

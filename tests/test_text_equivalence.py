@@ -8,11 +8,13 @@ them to the straightforward definitions on arbitrary and on adversarial text.
 from __future__ import annotations
 
 import html
+import json
 import re
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from seobatch import output as O
 from seobatch import text as T
 
 _SPACES_RE = re.compile(r"[^\S\n]+")
@@ -61,7 +63,6 @@ def test_html_to_text_matches_the_regex_definition(text):
 
 # --------------------------------------------------------------------------- output.py
 
-from seobatch import output as O  # noqa: E402
 
 _SNIPPETS = st.sampled_from(
     ["JavaScript:", "javascript: x", "VBScript:alert", "data:text/html,", "DATA: image/png", "file:/",
@@ -104,3 +105,36 @@ def test_sanitize_settles_as_before(text):
     clean, settled = O._settle(text)
     assert clean == reference_sanitize(text)
     assert settled == (reference_sanitize(clean) == clean)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(
+    st.lists(st.sampled_from(['{', '}', '"title"', '"meta_description"', ':', ',', '"x"', '"a b"',
+                              '"\\u0074itle"', '[', ']', '1', ' ', '"title":"t"']), max_size=16).map("".join),
+    st.text(max_size=60),
+))
+@example('{"title": "a", "\\u0074itle": "b", "meta_description": "m"}')
+@example('{"title": "a", "x": {"title": 1, "title": 2}}')
+def test_reply_json_decodes_as_with_the_duplicate_check(text):
+    def reference(text):
+        return json.loads(text, object_pairs_hook=O._reject_duplicates)
+
+    def outcome(fn):
+        try:
+            return ("ok", fn(text))
+        except O.InvalidOutput as exc:
+            return ("invalid", exc.reason)
+        except (ValueError, RecursionError):
+            return ("error", None)
+
+    assert outcome(O._loads) == outcome(reference)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(_REPLY, _TEXT))
+def test_the_one_scan_prefilter_never_hides_a_match(text):
+    lower = text.lower() if text.isascii() else None
+    if not O._suspect(lower):
+        assert not O.UNSAFE_URI_RE.search(text)
+        assert not O.INJECTION_RE.search(text)
+        assert not O.REFUSAL_RE.search(text)
