@@ -34,12 +34,12 @@ from typing import TYPE_CHECKING, Any
 from peewee import fn
 
 from .. import db as _db
-from ..db import chunked, database, utcnow
+from ..db import database, utcnow
 from ..errors import ResultsUnavailable
 from ..models import CUSTOM_ID_RE, Page, SeoBatchItem, SeoBatchJob
 from . import Step
 from ._bulk import bulk_update
-from ._common import fail_job, later, load_job, provider_for, stamp, update_metadata
+from ._common import fail_job, later, load_job, provider_for, read_ahead, stamp, update_metadata
 from .poll import poll_delay
 
 if TYPE_CHECKING:
@@ -79,11 +79,12 @@ def results(
     limits = OutputLimits.from_settings(settings)
     seen = 0
     try:
-        for chunk in chunked(provider.iter_results(info), settings.chunk_size):
-            seen += len(chunk)
-            _save_chunk(job, chunk, limits)
-            if update_metadata(job_id, expected=("processing",), changes={"results_seen": seen}) is None:
-                return []  # canceled or failed meanwhile
+        with read_ahead(provider.iter_results(info), settings.chunk_size) as chunks:
+            for chunk in chunks:
+                seen += len(chunk)
+                _save_chunk(job, chunk, limits)
+                if update_metadata(job_id, expected=("processing",), changes={"results_seen": seen}) is None:
+                    return []  # canceled or failed meanwhile
     except ResultsUnavailable as exc:
         if info.ending not in ("expired", "canceled"):
             # Past the provider's retention (Anthropic 29 days, Gemini files 48 h): say so
