@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from ..config import Settings
     from ..providers.base import BatchProvider
 
+
 class JobRequests:
     """The job's requests, streamed from the database in keyset chunks.
 
