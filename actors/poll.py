@@ -10,8 +10,8 @@ from ._run import run_stage
 from .broker import QUEUE
 
 
-# Generous retries: the batch is paid for, so a provider outage while polling should
-# delay the job, not fail it.
+# Generous retries: the batch is paid for, so a provider outage while polling delays
+# the job; when they run out it stays processing for the recovery sweep (_run.give_up).
 @dramatiq.actor(
     queue_name=QUEUE,
     max_retries=12,
