@@ -9,8 +9,9 @@ unknown custom_id is logged and ignored.
 Each reply is validated and sanitised (``output.parse_reply``); a reply that is not the
 JSON object we asked for makes the item ``errored`` with an ``invalid_output…`` reason.
 A page that succeeded gets its SEO fields and the content hash / prompt version its
-request was built from; a page that failed gets ``seo_attempts + 1`` and
-``seo_last_error``, and is collected again on a later night until it runs out of attempts.
+request was built from; a page that failed gets ``seo_last_error`` (and, when its item
+errored, ``seo_attempts + 1``), and is collected again on a later night until it runs
+out of attempts.
 
 Items with no result once the stream ends: ``expired`` when the batch expired,
 ``canceled`` when it was canceled, else ``errored`` with reason ``missing_result`` (the
