@@ -32,6 +32,8 @@ PROVIDER_PREFIXES = {"claude-": "anthropic", "gemini-": "gemini"}
 
 #: Valid for both providers: Anthropic's custom_id pattern, Gemini's free-form key.
 CUSTOM_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+#: ``SeoBatchItem.custom_id_for``'s shape: the job id, then the page id.
+_JOB_CUSTOM_ID_RE = re.compile(r"^j([0-9]{1,19})p[0-9]{1,19}$")
 
 
 def provider_for_model(model: str | None) -> str | None:
@@ -400,9 +402,20 @@ class SeoBatchItem(BaseModel):
         return cls.counts_by_job([job_id]).get(job_id, {})
 
     @staticmethod
-    def custom_id_for(page_id: int) -> str:
-        """The custom_id of a page's item: unique per job, valid for both providers."""
-        return f"p{page_id}"
+    def custom_id_for(page_id: int, job_id: int) -> str:
+        """The custom_id of a page's item: ``j<job>p<page>``.
+
+        Unique across jobs, so the results stage can tell another job's batch (a wrong
+        reconciliation) from ours. At most 40 characters of ``[a-z0-9]``: valid for both
+        providers (Anthropic: 1-64 of ``[A-Za-z0-9_-]``).
+        """
+        return f"j{int(job_id)}p{int(page_id)}"
+
+    @staticmethod
+    def job_of_custom_id(custom_id: str) -> int | None:
+        """The job id inside a ``custom_id_for`` id, or None for any other shape."""
+        match = _JOB_CUSTOM_ID_RE.match(custom_id) if isinstance(custom_id, str) else None
+        return int(match.group(1)) if match else None
 
 
 class SeoBatchEvent(peewee.Model):

@@ -29,7 +29,7 @@ def make_job(status: str = "collecting", model: str = "claude-sonnet-4-5", pages
     job = SeoBatchJob.create(model=model, status=status)
     for n in range(pages):
         page = make_page(n + 1000 * job.id)
-        SeoBatchItem.create(job=job, page=page, custom_id=SeoBatchItem.custom_id_for(page.id))
+        SeoBatchItem.create(job=job, page=page, custom_id=SeoBatchItem.custom_id_for(page.id, job.id))
     return job
 
 

@@ -56,7 +56,9 @@ def collect(
         from ..prompts import PromptTemplate
 
         template = PromptTemplate.load(settings)
-    builder = RequestBuilder(provider=provider, template=template, model=job.model, settings=settings)
+    builder = RequestBuilder(
+        provider=provider, template=template, model=job.model, settings=settings, job_id=job.id
+    )
     limits = batch_limits(provider.name, settings)
     query = eligible_pages(
         model=job.model,

@@ -4,7 +4,9 @@ Results are read line by line and saved a chunk at a time: one transaction per c
 with one SELECT of the chunk's items and set-based UPDATEs of items and pages. Only
 items still ``pending`` change, so a re-run after a crash (or a duplicate message)
 never counts a result twice; the first result of a duplicated custom_id wins; an
-unknown custom_id is logged and ignored.
+unknown custom_id is logged and ignored. A batch whose results all carry another job's
+custom ids (``j<job>p<page>``) was adopted by a wrong reconciliation: the job fails with
+a reconciliation error, nothing is saved and no page is charged an attempt.
 
 Each reply is validated and sanitised (``output.parse_reply``); a reply that is not the
 JSON object we asked for makes the item ``errored`` with an ``invalid_output…`` reason.
@@ -79,11 +81,12 @@ def results(
 
     limits = OutputLimits.from_settings(settings)
     seen = 0
+    tally = _Tally()
     try:
         with read_ahead(provider.iter_results(info), settings.chunk_size) as chunks:
             for chunk in chunks:
                 seen += len(chunk)
-                _save_chunk(job, chunk, limits)
+                _save_chunk(job, chunk, limits, tally)
                 if update_metadata(job_id, expected=("processing",), changes={"results_seen": seen}) is None:
                     return []  # canceled or failed meanwhile
     except ResultsUnavailable as exc:
@@ -94,6 +97,15 @@ def results(
             return []
         # An expired or canceled batch may have nothing to download: every item is missing.
         log.info("job %s: batch %s has no results to read (%s)", job_id, info.id, exc)
+    if tally.foreign and not tally.ours:
+        # Nothing was saved (no id was ours): fail before settling the missing items, so
+        # no page pays an attempt for another job's batch.
+        fail_job(job, (
+            f"reconciliation error: batch {info.id} holds the requests of job(s) "
+            f"{', '.join(map(str, sorted(tally.foreign)))}, not this job's; no result was saved "
+            "and no page was charged an attempt — check the provider's batch list"
+        ), settings=settings, expected=("processing",))
+        return []
     _settle_missing(job, info)
     _complete(job, info, settings)
     return []
@@ -130,7 +142,15 @@ def _clip(text: str) -> str:
     return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
 
 
-def _save_chunk(job: SeoBatchJob, chunk: Iterable[ItemResult], limits: Any) -> None:
+class _Tally:
+    """How many results were this job's, and which other jobs the rest name."""
+
+    def __init__(self) -> None:
+        self.ours = 0
+        self.foreign: set[int] = set()
+
+
+def _save_chunk(job: SeoBatchJob, chunk: Iterable[ItemResult], limits: Any, tally: _Tally | None = None) -> None:
     first: dict[str, ItemResult] = {}
     duplicates = 0
     for result in chunk:
@@ -215,6 +235,12 @@ def _save_chunk(job: SeoBatchJob, chunk: Iterable[ItemResult], limits: Any) -> N
             rows=failed_pages,
         )
     unknown = [cid for cid in first if cid not in known]
+    if tally is not None:
+        tally.ours += len(first) - len(unknown)
+        for cid in unknown:
+            owner = SeoBatchItem.job_of_custom_id(cid)
+            if owner is not None and owner != job.id:
+                tally.foreign.add(owner)
     if unknown or duplicates:
         log.warning(
             "job %s: ignored %d result(s) with unknown custom_id (e.g. %s) and %d duplicate(s)",

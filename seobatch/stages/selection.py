@@ -136,10 +136,18 @@ class RequestBuilder:
     """Turns page rows into provider requests with the run's prompt template."""
 
     def __init__(
-        self, *, provider: BatchProvider, template: PromptTemplate, model: str, settings: Settings
+        self,
+        *,
+        provider: BatchProvider,
+        template: PromptTemplate,
+        model: str,
+        settings: Settings,
+        job_id: int = 0,
     ) -> None:
         from ..pricing import estimate_tokens
 
+        #: Whose items these are (custom ids carry it); 0 for a plan's estimate.
+        self.job_id = job_id
         self.provider = provider
         self.template = template
         self.model = model
@@ -149,7 +157,7 @@ class RequestBuilder:
     def build(self, row: tuple[Any, ...]) -> BuiltRequest:
         page_id, url, title, content, attributes, content_hash = row
         prompt = self.template.render(url, title, content, attributes)
-        custom_id = SeoBatchItem.custom_id_for(page_id)
+        custom_id = SeoBatchItem.custom_id_for(page_id, self.job_id)
         request = self.provider.build_request(
             custom_id, prompt, model=self.model, max_tokens=self.max_tokens
         )

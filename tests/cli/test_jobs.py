@@ -42,7 +42,7 @@ def add_items(job: SeoBatchJob, statuses: list[tuple[str, str | None]], tokens=(
         page = Page(url=f"https://example.com/{job.id}/{n}", title=f"Page {n}", content="Body")
         page.save()
         SeoBatchItem.create(
-            job=job, page=page, custom_id=SeoBatchItem.custom_id_for(page.id), status=status,
+            job=job, page=page, custom_id=SeoBatchItem.custom_id_for(page.id, job.id), status=status,
             error=error, input_tokens=tokens[0] if status in ("succeeded", "errored") else None,
             output_tokens=tokens[1] if status == "succeeded" else None,
         )

@@ -67,7 +67,7 @@ def snapshot() -> dict[str, Any]:
             url = url_of[page_id]
             items[url] = {
                 # The custom_id is the page's id: check it is, then say which page.
-                "custom_id": f"p<{url}>" if custom_id == SeoBatchItem.custom_id_for(page_id) else custom_id,
+                "custom_id": f"p<{url}>" if custom_id == SeoBatchItem.custom_id_for(page_id, job.id) else custom_id,
                 "status": status,
                 "result": result,
                 "error": scrub(error),

@@ -42,7 +42,7 @@ def test_collect_builds_one_item_per_page_and_hands_the_job_to_submit(any_db, se
     assert [i.page_id for i in items] == [p.id for p in pages]
     version = PromptTemplate.load(settings).version
     first = items[0]
-    assert first.custom_id == f"p{pages[0].id}" and first.status == "pending"
+    assert first.custom_id == f"j{j.id}p{pages[0].id}" and first.status == "pending"
     assert first.content_hash == pages[0].content_hash and first.prompt_version == version
     assert first.request["model"] == "claude-sonnet-4-5"
     assert "Hand-made oak chair model 1" in first.request["messages"][0]["content"]
@@ -67,7 +67,7 @@ def test_collect_run_again_adds_nothing_and_resumes_after_a_crash(any_db, settin
     j = _kick(settings)
     first = [p.id for p in Page.select().order_by(Page.id).limit(7)]
     SeoBatchItem.insert_many(
-        [{"job": j.id, "page": pid, "custom_id": f"p{pid}", "request": {}} for pid in first]
+        [{"job": j.id, "page": pid, "custom_id": f"j{j.id}p{pid}", "request": {}} for pid in first]
     ).execute()
     SeoBatchJob.update(metadata={**j.metadata, "cursor": first[-1], "collected": 7}).where(
         SeoBatchJob.id == j.id).execute()

@@ -214,3 +214,37 @@ def test_a_gemini_job_never_adopts_a_batch_recorded_on_another_job(any_db, emula
     a = job(a_id)
     assert steps[0].actor == "poll" and a.ai_batch_id != b.ai_batch_id
     assert emulator.stats()["gemini"]["batches_created"] == 2
+
+
+def test_custom_ids_name_the_job_and_stay_valid_for_both_providers(any_db, emulator, split):
+    from seobatch.models import CUSTOM_ID_RE, SeoBatchItem
+
+    a_id, b_id = _two_jobs(split)
+    for job_id in (a_id, b_id):
+        ids = [i.custom_id for i in SeoBatchItem.select().where(SeoBatchItem.job == job_id)]
+        assert ids and all(CUSTOM_ID_RE.match(c) and c.startswith(f"j{job_id}p") for c in ids)
+        assert {SeoBatchItem.job_of_custom_id(c) for c in ids} == {job_id}
+    biggest = SeoBatchItem.custom_id_for(2**63 - 1, 2**63 - 1)
+    assert len(biggest) <= 64 and CUSTOM_ID_RE.match(biggest)
+    assert SeoBatchItem.job_of_custom_id("p12") is None
+
+
+def test_results_of_another_jobs_batch_fail_the_job_and_charge_no_page(any_db, emulator, split):
+    from seobatch.models import Page, SeoBatchItem
+    from seobatch.stages.results import results
+
+    # Given job A adopted, by a wrong reconciliation, a batch made of job B's requests
+    a_id, b_id = _two_jobs(split)
+    provider = get_provider(MODEL, split)
+    wrong = provider.create_batch(JobRequests(b_id, 5), model=MODEL, display_name="b")
+    assert job(a_id).mark_submitted(wrong.id, provider="anthropic")
+    # When A's results are read
+    assert results(a_id, settings=split) == []
+    # Then A fails with a reconciliation error naming B, and nothing was saved or charged
+    a = job(a_id)
+    assert a.status == "failed" and a.metadata["error"].startswith("reconciliation error:")
+    assert f"job(s) {b_id}" in a.metadata["error"] and wrong.id in a.metadata["error"]
+    items = list(SeoBatchItem.select().where(SeoBatchItem.job == a_id))
+    assert {i.status for i in items} == {"pending"}
+    pages = Page.select().where(Page.id.in_([i.page_id for i in items]))
+    assert [(p.seo_attempts, p.seo_last_error, p.seo_title) for p in pages] == [(0, None, None)] * 5
