@@ -79,12 +79,21 @@ def _cancel_unclear_create(job, settings: Settings, provider: BatchProvider | No
         found = reconcile(job, meta, provider, settings)
         if found.ambiguous:
             log.warning("job %s: %s", job.id, found.describe())
+            _unresolved(job.id, list(found.candidates))
             return f"; {found.describe()}"
         if found.batch is None:
             return ""
         provider.cancel_batch(found.batch.id)
     except ProviderError as exc:
         log.error("job %s: could not look for or cancel its batch: %s", job.id, exc)
+        _unresolved(job.id, [])
         return "; its provider batch may still exist (lookup failed, see the log)"
     record_orphan(job.id, found.batch.id, expected=("failed",))
     return f"; its provider batch {found.batch.id} was canceled"
+
+
+def _unresolved(job_id: int, candidates: list[str]) -> None:
+    """Keep the canceled job a rival in other jobs' reconciliation: its batch may exist."""
+    update_metadata(job_id, expected=("failed",), changes={
+        "reconcile_unresolved": True, "reconcile_candidates": candidates or None,
+    })

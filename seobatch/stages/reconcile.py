@@ -13,7 +13,9 @@ provider's recent batches are searched. ``submit`` adopts the batch this finds, 
   unowned batch matches, or another job of the same provider that has no batch yet
   (mid-create, or itself unclear) sent in the same window with the same request count,
   the answer is *ambiguous*: nothing is adopted, canceled or sent. Submit looks again
-  later and, after ``give_up_after`` seconds, fails the job for manual review.
+  later and, after ``give_up_after`` seconds, fails the job for manual review. A job
+  failed that way (or canceled while its search was ambiguous or could not be done)
+  keeps ``reconcile_unresolved`` and stays a rival for the jobs of its window.
   Gemini batches carry our per-job display name, so only the owner rule applies there.
 
 What is guaranteed: a batch recorded on another job is never adopted or canceled, and a
@@ -161,14 +163,23 @@ def _rivals(job: SeoBatchJob, provider: str, count: int, *, since: datetime) -> 
     """Other jobs of ``provider`` with ``count`` items and no recorded batch whose create
     may have made a batch in the window (in flight, or unclear)."""
     maybe: list[SeoBatchJob] = []
-    for other in SeoBatchJob.select(SeoBatchJob.id, SeoBatchJob.model, SeoBatchJob.metadata).where(
-        (SeoBatchJob.id != job.id) & SeoBatchJob.ai_batch_id.is_null() & (SeoBatchJob.updated_at >= since)
+    for other in SeoBatchJob.select(
+        SeoBatchJob.id, SeoBatchJob.model, SeoBatchJob.status, SeoBatchJob.metadata
+    ).where(
+        (SeoBatchJob.id != job.id)
+        & SeoBatchJob.ai_batch_id.is_null()
+        & SeoBatchJob.status.in_(("submitting", "failed"))
+        & (SeoBatchJob.updated_at >= since)
     ):
         meta = other.metadata or {}
         if (meta.get("provider") or provider_for_model(other.model)) != provider:
             continue
         sent = parse_stamp(meta.get("submit_sent_at"))
         if sent is None or sent < since or not needs_reconcile(meta) or orphan_ids(meta):
+            continue
+        # Submitting: mid-create or unclear. Failed: only if its own search never settled
+        # (a job failed after the provider showed no batch for it has none).
+        if other.status == "failed" and not meta.get("reconcile_unresolved"):
             continue
         maybe.append(other)
     if not maybe:

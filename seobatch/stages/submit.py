@@ -286,6 +286,9 @@ def _ambiguous(
     since = parse_stamp(meta.get("reconcile_ambiguous_since")) or now
     tries = int(meta.get("reconcile_ambiguous_tries") or 0) + 1
     if tries >= AMBIGUOUS_MIN_TRIES and (now - since).total_seconds() >= give_up_after(settings):
+        update_metadata(job.id, expected=("submitting",), changes={
+            "reconcile_unresolved": True, "reconcile_candidates": list(found.candidates),
+        })
         fail_job(job, found.describe(), settings=settings, expected=("submitting",))  # logs a warning
         return []
     update_metadata(job.id, expected=("submitting",), changes={

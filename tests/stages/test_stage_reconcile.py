@@ -248,3 +248,30 @@ def test_results_of_another_jobs_batch_fail_the_job_and_charge_no_page(any_db, e
     assert {i.status for i in items} == {"pending"}
     pages = Page.select().where(Page.id.in_([i.page_id for i in items]))
     assert [(p.seo_attempts, p.seo_last_error, p.seo_title) for p in pages] == [(0, None, None)] * 5
+
+
+def test_a_job_failed_after_its_search_found_nothing_does_not_block_anothers_adoption(any_db, emulator, split):
+    # Given B's unclear create was looked for, nothing was found, and B failed
+    a_id, b_id = _two_jobs(split)
+    _unclear(b_id)
+    assert job(b_id).mark_failed("submit: gave up")
+    # And A's create reached the provider, but its reply was lost
+    _unclear(a_id)
+    a_real = get_provider(MODEL, split).create_batch(JobRequests(a_id, 5), model=MODEL, display_name="lost")
+    # When A reconciles, it adopts its batch: B is settled, not a rival
+    submit(a_id, settings=split)
+    assert job(a_id).ai_batch_id == a_real.id
+
+
+def test_a_job_failed_for_manual_review_stays_a_rival(any_db, emulator, split):
+    # Given B failed for manual review (its search was ambiguous), and A's create was unclear
+    a_id, b_id = _two_jobs(split)
+    _unclear(b_id)
+    SeoBatchJob.update(metadata={**job(b_id).metadata, "reconcile_unresolved": True}).where(
+        SeoBatchJob.id == b_id).execute()
+    assert job(b_id).mark_failed("ambiguous reconciliation: …")
+    _unclear(a_id)
+    get_provider(MODEL, split).create_batch(JobRequests(a_id, 5), model=MODEL, display_name="lost")
+    # When A reconciles, the one batch found may be B's: A adopts nothing yet
+    assert submit(a_id, settings=split)[0].actor == "submit"
+    assert job(a_id).ai_batch_id is None and _created(emulator) == 1
