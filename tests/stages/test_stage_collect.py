@@ -157,7 +157,7 @@ def test_an_item_that_already_exists_is_kept_and_the_chunk_still_goes_in(any_db,
     # collector lock rules out; the write must still not fail the whole job over it)
     pages = make_pages(10)
     j = _kick(settings)
-    SeoBatchItem.create(job=j, page=pages[2], custom_id=f"p{pages[2].id}", request={"kept": True})
+    SeoBatchItem.create(job=j, page=pages[2], custom_id=SeoBatchItem.custom_id_for(pages[2].id, j.id), request={"kept": True})
     # When it is collected
     collect(j.id, settings=settings)
     # Then every page has one item, the existing one untouched, the others built
