@@ -66,7 +66,10 @@ def test_events_fire_once_per_transition_after_commit(any_db, emulator, stub_wor
     # Then each of the three jobs was announced submitted once and completed once
     assert sorted(counts["job_submitted"]) == ids and sorted(counts["job_completed"]) == ids
     assert counts["job_failed"] == [] and committed and all(committed)
-    assert SeoBatchEvent.select().where(SeoBatchEvent.published_at.is_null()).count() == 0
+    # (published_at is written just after the receivers return, on the worker's thread)
+    wait_for(lambda: SeoBatchEvent.select().where(SeoBatchEvent.published_at.is_null()).count() == 0,
+             timeout=30)
+    assert SeoBatchEvent.select().count() == 6
     assert [len(items_of(i)) for i in ids] == [4, 4, 2]
 
 

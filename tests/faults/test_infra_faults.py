@@ -85,8 +85,13 @@ def test_r14_redis_restarted_without_its_messages_and_recover_completes_the_run(
     pg_db, redis_namespace, emulator, tmp_path
 ):
     """R14: Redis crashes and comes back empty while the job waits for its next poll (a
-    delayed message) → the worker reconnects, nothing moves the job any more, and
-    `seobatch recover` enqueues its stage again: the run ends like the golden one."""
+    delayed message) → the worker on the new Redis has nothing to run, nothing moves the
+    job any more, and `seobatch recover` enqueues its stage again: the run ends like the
+    golden one.
+
+    The worker is stopped (gracefully: it hands its prefetched delayed poll back to Redis)
+    before the crash and a fresh one started after it; a worker that kept the delayed poll
+    in memory across the crash would run it on its own, and the test would then race it."""
     redis = RedisServer(tmp_path).start()
     try:
         settings = fault_settings(emulator, chunk_size=10)
@@ -99,7 +104,9 @@ def test_r14_redis_restarted_without_its_messages_and_recover_completes_the_run(
         worker = Worker(env, tmp_path / "worker.log")
         try:
             wait_until(lambda: SeoBatchJob.get_by_id(job_id).status == "processing", 30, what="submitted")
+            worker.stop()
             redis.restart()  # the delayed first poll is lost with everything else
+            worker = Worker(env, tmp_path / "worker-after-restart.log")
             # Every message is gone (the worker may already have written a heartbeat).
             assert "actor_name" not in redis_dump(redis.url, redis_namespace)
             # Wait until the worker, back on the new Redis, has fetched messages well after
