@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from peewee import fn
 
+from ..db import utcnow
 from ..models import SeoBatchItem, SeoBatchJob, provider_for_model
 from ._common import log, parse_stamp, update_metadata
 
@@ -161,7 +162,8 @@ def owned_batch_ids(ids: list[str], job_id: int, *, since: datetime) -> set[str]
 
 def _rivals(job: SeoBatchJob, provider: str, count: int, *, since: datetime) -> tuple[int, ...]:
     """Other jobs of ``provider`` with ``count`` items and no recorded batch whose create
-    may have made a batch in the window (in flight, or unclear)."""
+    may have made a batch in the window (an attempt holding the lease, or unclear)."""
+    now = utcnow()
     maybe: list[SeoBatchJob] = []
     for other in SeoBatchJob.select(
         SeoBatchJob.id, SeoBatchJob.model, SeoBatchJob.status, SeoBatchJob.metadata
@@ -173,6 +175,10 @@ def _rivals(job: SeoBatchJob, provider: str, count: int, *, since: datetime) -> 
     ):
         meta = other.metadata or {}
         if (meta.get("provider") or provider_for_model(other.model)) != provider:
+            continue
+        lease = parse_stamp(meta.get("submit_lease_until"))
+        if other.status == "submitting" and lease is not None and lease > now:
+            maybe.append(other)  # an attempt is running right now: its create may be landing
             continue
         sent = parse_stamp(meta.get("submit_sent_at"))
         if sent is None or sent < since or not needs_reconcile(meta) or orphan_ids(meta):

@@ -275,3 +275,19 @@ def test_a_job_failed_for_manual_review_stays_a_rival(any_db, emulator, split):
     # When A reconciles, the one batch found may be B's: A adopts nothing yet
     assert submit(a_id, settings=split)[0].actor == "submit"
     assert job(a_id).ai_batch_id is None and _created(emulator) == 1
+
+
+def test_a_job_holding_the_submit_lease_is_a_rival_even_before_it_recorded_its_send(any_db, emulator, split):
+    # The reviewer's repro_steal: B claimed its attempt and its batch landed; A reconciles
+    from seobatch.stages import submit as stage
+
+    a_id, b_id = _two_jobs(split)
+    _unclear(a_id)
+    claim = stage._claim(job(b_id), split, db.utcnow())
+    b_batch = get_provider(MODEL, split).create_batch(
+        JobRequests(b_id, 5), model=MODEL, display_name=claim.meta["display_name"])
+    assert submit(a_id, settings=split)[0].actor == "submit"
+    assert job(a_id).ai_batch_id is None
+    # B records its own batch; A's next look no longer sees a candidate of its own
+    assert stage._adopt(job(b_id), claim.meta, b_batch, get_provider(MODEL, split), split, reconciled=False)
+    assert job(b_id).ai_batch_id == b_batch.id
