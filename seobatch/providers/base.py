@@ -152,7 +152,7 @@ class BatchProvider(Protocol):
         """Send one batch (streamed; file mode where the provider needs it).
 
         Raises AmbiguousCreate when the outcome is unknown (timeout, dropped connection):
-        the caller must reconcile with ``find_batch`` instead of sending again.
+        the caller must reconcile with ``find_batches`` instead of sending again.
         """
         ...
 
