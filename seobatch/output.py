@@ -314,7 +314,7 @@ class _Page:
         self.url = url
         # Read the page as the model did (the prompt drops invisible characters): an order
         # split by zero-width characters or joiners is still an order.
-        self.text = INVISIBLE_RE.sub("", (text or "")[:_PAGE_SCAN_CHARS])
+        self.text = strip_invisible((text or "")[:_PAGE_SCAN_CHARS])
         self._hosts: set[str] | None = None
         self._lower: str | None = None
         self._orders: list[list[str]] | None = None
