@@ -29,12 +29,15 @@ batch prices. The seed's job has no canceled count: canceled items are added to
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from peewee import fn
+from peewee import SQL, fn
 
 from .. import db as _db
 from ..db import database, utcnow
@@ -83,10 +86,9 @@ def results(
     seen = 0
     tally = _Tally()
     try:
-        with read_ahead(provider.iter_results(info), settings.chunk_size) as chunks:
-            for chunk in chunks:
-                seen += len(chunk)
-                _save_chunk(job, chunk, limits, tally)
+        with read_ahead(provider.iter_results(info), settings.chunk_size) as chunks, _Lanes() as lanes:
+            for saved in lanes.save(job, chunks, limits, tally):
+                seen += saved
                 if update_metadata(job_id, expected=("processing",), changes={"results_seen": seen}) is None:
                     return []  # canceled or failed meanwhile
     except ResultsUnavailable as exc:
@@ -148,9 +150,102 @@ class _Tally:
     def __init__(self) -> None:
         self.ours = 0
         self.foreign: set[int] = set()
+        self._lock = threading.Lock()  # two lanes add to it
+
+    def add(self, ours: int, foreign: Iterable[int]) -> None:
+        with self._lock:
+            self.ours += ours
+            self.foreign.update(foreign)
 
 
-def _save_chunk(job: SeoBatchJob, chunk: Iterable[ItemResult], limits: Any, tally: _Tally | None = None) -> None:
+class _Lanes:
+    """Two chunks saved at once on PostgreSQL, each in its own transaction on its own
+    connection: while one waits for the database the other validates its replies (alone,
+    the stage spent half its time waiting). The second lane is a thread of its own.
+
+    "The first result of a duplicated custom_id wins" still holds across the pair: the
+    later chunk reads its items only after the earlier one has locked its own, so a
+    duplicate waits for the earlier chunk to commit and then finds its item settled.
+    SQLite serialises writers anyway: one lane there.
+    """
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        if _db.is_postgres():
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seobatch-results")
+
+    def __enter__(self) -> _Lanes:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            try:
+                self._pool.submit(_close_connection).result()
+            finally:
+                self._pool.shutdown(wait=True)
+
+    def save(
+        self, job: SeoBatchJob, chunks: Iterable[list[ItemResult]], limits: Any, tally: _Tally
+    ) -> Iterator[int]:
+        """Save every chunk; yields the number of results saved after each step."""
+        if self._pool is None:
+            for chunk in chunks:
+                _save_chunk(job, chunk, limits, tally)
+                yield len(chunk)
+            return
+        earlier: tuple[Future[None], threading.Event, int] | None = None
+        try:
+            for chunk in chunks:
+                if earlier is None:
+                    locked = threading.Event()
+                    future = self._pool.submit(_save_chunk, job, chunk, limits, tally, locked)
+                    earlier = (future, locked, len(chunk))
+                    continue
+                earlier[1].wait()  # the earlier chunk holds its rows: order between them is kept
+                _save_chunk(job, chunk, limits, tally)
+                future, _, count = earlier
+                earlier = None
+                future.result()
+                yield count + len(chunk)
+            if earlier is not None:
+                future, _, count = earlier
+                earlier = None
+                future.result()
+                yield count
+        finally:
+            if earlier is not None:  # leaving on an error: let the other lane finish first
+                with contextlib.suppress(Exception):
+                    earlier[0].result()
+
+
+def _one_of(column: Any, values: list[str]) -> Any:
+    """``column IN (…)``; on PostgreSQL ``= ANY(%s)`` with one array parameter (peewee's
+    thousand separate parameters cost more than the query)."""
+    if _db.is_postgres():
+        return column == SQL("ANY(%s)", (values,))
+    return column.in_(values)
+
+
+def _close_connection() -> None:
+    if not database.is_closed():
+        database.close()
+
+
+def _save_chunk(
+    job: SeoBatchJob, chunk: Iterable[ItemResult], limits: Any, tally: _Tally | None = None,
+    locked: threading.Event | None = None,
+) -> None:
+    try:
+        _save_chunk_locked(job, chunk, limits, tally, locked)
+    finally:
+        if locked is not None:
+            locked.set()  # never leave the other lane waiting, whatever happened here
+
+
+def _save_chunk_locked(
+    job: SeoBatchJob, chunk: Iterable[ItemResult], limits: Any, tally: _Tally | None,
+    locked: threading.Event | None,
+) -> None:
     first: dict[str, ItemResult] = {}
     duplicates = 0
     for result in chunk:
@@ -162,6 +257,9 @@ def _save_chunk(job: SeoBatchJob, chunk: Iterable[ItemResult], limits: Any, tall
     item_rows: list[tuple[Any, ...]] = []
     ok_pages: list[tuple[Any, ...]] = []
     failed_pages: list[tuple[Any, ...]] = []
+    # Only ids we could have made are looked up; anything else (NUL, lone surrogates,
+    # 10 kB of junk) is unknown by construction.
+    wanted = [c for c in first if CUSTOM_ID_RE.match(c)]
     with _db.write_transaction():
         query = (
             SeoBatchItem.select(
@@ -176,10 +274,7 @@ def _save_chunk(job: SeoBatchJob, chunk: Iterable[ItemResult], limits: Any, tall
                 Page.content,
             )
             .join(Page, on=(SeoBatchItem.page == Page.id))
-            # Only ids we could have made are looked up; anything else (NUL, lone
-            # surrogates, 10 kB of junk) is unknown by construction.
-            .where((SeoBatchItem.job == job.id)
-                   & SeoBatchItem.custom_id.in_([c for c in first if CUSTOM_ID_RE.match(c)]))
+            .where((SeoBatchItem.job == job.id) & _one_of(SeoBatchItem.custom_id, wanted))
         )
         if _db.is_postgres():
             # Lock the items this chunk settles; the pages are only read here (locking
@@ -187,6 +282,8 @@ def _save_chunk(job: SeoBatchJob, chunk: Iterable[ItemResult], limits: Any, tall
             query = query.for_update(of=SeoBatchItem)
         # Plain driver rows: peewee's per-row wrapper is measurable at 100k results.
         known = {row[0]: row[1:] for row in database.execute(query).fetchall()}
+        if locked is not None:
+            locked.set()
         for custom_id, result in first.items():
             row = known.get(custom_id)
             if row is None or row[1] != "pending":
@@ -236,11 +333,8 @@ def _save_chunk(job: SeoBatchJob, chunk: Iterable[ItemResult], limits: Any, tall
         )
     unknown = [cid for cid in first if cid not in known]
     if tally is not None:
-        tally.ours += len(first) - len(unknown)
-        for cid in unknown:
-            owner = SeoBatchItem.job_of_custom_id(cid)
-            if owner is not None and owner != job.id:
-                tally.foreign.add(owner)
+        owners = (SeoBatchItem.job_of_custom_id(cid) for cid in unknown)
+        tally.add(len(first) - len(unknown), {o for o in owners if o is not None and o != job.id})
     if unknown or duplicates:
         log.warning(
             "job %s: ignored %d result(s) with unknown custom_id (e.g. %s) and %d duplicate(s)",
