@@ -100,6 +100,9 @@ def _request_id(req: Request) -> str:
 # -- handlers -----------------------------------------------------------------------------
 def create(emu: Any, req: Request) -> Response:
     version = req.header("anthropic-version") or VERSIONS[0]
+    # Looking for injected instructions in every prompt costs a quarter of a create; only
+    # a batch made while the obey fault is on ever uses what it finds.
+    obey = emu.store.faults.obey_injections
     items: list[Item] = []
     seen: set[str] = set()
     problem: str | None = None
@@ -109,7 +112,7 @@ def create(emu: Any, req: Request) -> Response:
             if problem is None and count <= MAX_REQUESTS:  # after a problem, only count the rest
                 problem = _check_entry(count - 1, entry, seen)
                 if problem is None:
-                    items.append(_item(entry["custom_id"], entry["params"], version))
+                    items.append(_item(entry["custom_id"], entry["params"], version, obey))
     except _Refused as exc:
         return error(emu, req, 400, str(exc))
     if count > MAX_REQUESTS:
@@ -201,7 +204,7 @@ def _text_of(content: Any) -> str:
     return ""
 
 
-def _item(custom_id: str, params: dict[str, Any], version: str) -> Item:
+def _item(custom_id: str, params: dict[str, Any], version: str, obey: bool = True) -> Item:
     system = _text_of(params.get("system"))
     messages = params["messages"]
     user = "\n".join(_text_of(m.get("content")) for m in messages if isinstance(m, dict) and m.get("role") == "user")
@@ -219,7 +222,7 @@ def _item(custom_id: str, params: dict[str, Any], version: str) -> Item:
     return Item(key=custom_id, url=url, title=title,
                 input_tokens=replies.estimate_tokens(system + user + prefill),
                 max_tokens=params["max_tokens"], model=params["model"],
-                injection=replies.find_injection(user), prefill=prefill, invalid=invalid)
+                injection=replies.find_injection(user) if obey else None, prefill=prefill, invalid=invalid)
 
 
 def retrieve(emu: Any, req: Request) -> Response:

@@ -123,7 +123,7 @@ def create(emu: Any, req: Request) -> Response:
                 return error(emu, req, 400, f"batch.input_config.requests.requests[{i}].request is required.")
             meta = field(entry, "metadata")
             key = str(meta.get("key", i)) if isinstance(meta, dict) else str(i)
-            items.append(_item(key, request, model, metadata=meta))
+            items.append(_item(key, request, model, metadata=meta, obey=emu.store.faults.obey_injections))
     else:
         stored = emu.store.get_file(file_name) if isinstance(file_name, str) else None
         if stored is None:
@@ -141,7 +141,7 @@ def create(emu: Any, req: Request) -> Response:
                                   max_tokens=None, model=model,
                                   invalid=f"Line {n} of the input file is not a valid request."))
             else:
-                items.append(_item(str(key), request, model))
+                items.append(_item(str(key), request, model, obey=emu.store.faults.obey_injections))
         if not items:
             return error(emu, req, 400, f"The input file {file_name} contains no requests.")
     display_name = field(batch, "displayName") or ""
@@ -157,7 +157,9 @@ def _text(content: Any) -> str:
     return "\n".join(p.get("text", "") for p in parts or [] if isinstance(p, dict))
 
 
-def _item(key: str, request: dict[str, Any], model: str, metadata: Any = None) -> Item:
+def _item(key: str, request: dict[str, Any], model: str, metadata: Any = None, obey: bool = True) -> Item:
+    """What the emulator keeps of one request (injections are looked for only when the
+    obey fault can use them: that scan is a quarter of a create)."""
     contents = field(request, "contents") or []
     user = "\n".join(_text(c) for c in contents if isinstance(c, dict) and c.get("role", "user") == "user")
     system = _text(field(request, "systemInstruction"))
@@ -166,7 +168,7 @@ def _item(key: str, request: dict[str, Any], model: str, metadata: Any = None) -
     return Item(key=key, url=url, title=title, input_tokens=replies.estimate_tokens(system + user),
                 max_tokens=int(max_tokens) if isinstance(max_tokens, (int, str)) and str(max_tokens).isdigit() else None,
                 model=str(request.get("model") or model).removeprefix("models/"),
-                injection=replies.find_injection(user), metadata=metadata)
+                injection=replies.find_injection(user) if obey else None, metadata=metadata)
 
 
 def get(emu: Any, req: Request) -> Response:
