@@ -130,6 +130,28 @@ def test_unknown_duplicate_and_missing_results(any_db, settings, caplog):
     assert "unknown custom_id" in caplog.text and "1 duplicate" in caplog.text
 
 
+@pytest.mark.parametrize("attempt", range(3))
+def test_the_first_result_of_a_duplicate_wins_across_chunks_saved_side_by_side(any_db, settings, attempt):
+    # Chunks of two: on PostgreSQL the first chunk is saved on the second lane while the
+    # second chunk, which repeats the first chunk's id with another outcome, is saved here.
+    settings = settings.with_(chunk_size=2)
+    good = json.dumps({"title": "A title that is long enough", "meta_description": "x" * 80})
+
+    def script(items):
+        (a, _), (b, _), (c, _), (d, _) = items[:4]
+        yield ItemResult(a, "succeeded", good)
+        yield ItemResult(b, "succeeded", good)
+        yield ItemResult(a, "errored", error="api_error: a later duplicate")
+        yield ItemResult(c, "succeeded", good)
+        yield ItemResult(d, "succeeded", good)
+
+    provider = _Scripted(script)
+    job_id = _processing(settings, pages=4, provider=provider)
+    results(job_id, settings=settings, provider=provider)
+    assert [i.status for i in items_of(job_id)] == ["succeeded"] * 4
+    assert job(job_id).succeeded_count == 4
+
+
 def test_an_expired_batch_keeps_its_successes(any_db, emulator, settings):
     emulator.set_faults(batch_outcome="expire")
     job_id = _processing(settings, pages=6)
