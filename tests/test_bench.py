@@ -15,7 +15,7 @@ from tests.conftest import PG_BASE_URL, require_service
 ROOT = Path(__file__).resolve().parent.parent
 STAGES = ["kickoff", "collect", "submit", "poll", "results"]
 STAGE_KEYS = {"seconds", "items_per_s", "queries", "peak_rss_mb", "floor_seconds", "ratio",
-              "emulator_peak_rss_mb", "runs"}
+              "emulator_peak_rss_mb", "runs", "cpu_seconds", "emulator_cpu_seconds"}
 
 
 def _bench_schemas() -> set[str]:

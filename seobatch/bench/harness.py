@@ -68,7 +68,8 @@ class Row:
 
 
 def run_child(role: str, args: dict[str, Any], env: dict[str, str], timeout: float) -> tuple[dict[str, Any], float]:
-    """Run one child role; returns its JSON answer and its own peak RSS in MB."""
+    """Run one child role; returns its JSON answer (with ``cpu_seconds``: user + system time
+    of the whole child) and its own peak RSS in MB."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "seobatch.bench.child", role, json.dumps(args)],
         stdout=subprocess.PIPE, env=env,
@@ -90,7 +91,9 @@ def run_child(role: str, args: dict[str, Any], env: dict[str, str], timeout: flo
     lines = [line for line in out.splitlines() if line.startswith("{")]
     if not lines:
         raise BenchError(f"{what} printed no result")
-    return json.loads(lines[-1]), usage.ru_maxrss / 1024.0
+    answer = json.loads(lines[-1])
+    answer["cpu_seconds"] = usage.ru_utime + usage.ru_stime
+    return answer, usage.ru_maxrss / 1024.0
 
 
 class EmulatorProcess:
@@ -129,6 +132,15 @@ class EmulatorProcess:
         except OSError:
             return None
         return None
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the emulator has used so far (0 when unknown)."""
+        try:
+            with open(f"/proc/{self.proc.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            return 0.0
 
     def stats(self) -> dict[str, Any]:
         import requests
@@ -250,13 +262,16 @@ def run_bench(
         steps: list[dict[str, Any]] = []
         for name in STAGES:
             emu.reset_peak()
+            emu_cpu = emu.cpu_seconds()
             args: dict[str, Any] = {"stage": name, "steps": steps, "timeout": timeout}
             if profile and name in profile.split(","):
                 args["profile"] = os.path.abspath(f"bench-profile-{name}.txt")
             out, rss = run_child("stage", args, env, timeout)
             steps = out["steps"]
             row = Row(name, out["seconds"], out["queries"], rss, pages,
-                      emulator_rss_mb=emu.peak_mb(), extra={"runs": out["runs"]})
+                      emulator_rss_mb=emu.peak_mb(),
+                      extra={"runs": out["runs"], "cpu_seconds": round(out["cpu_seconds"], 2),
+                             "emulator_cpu_seconds": round(emu.cpu_seconds() - emu_cpu, 2)})
             if name in FLOORED:
                 measured, floor_rss = run_child("floor", {"stage": name}, env, timeout)
                 row.floor_seconds = measured["seconds"]
@@ -303,6 +318,8 @@ def summarise(*, pages: int, provider: str, database_url: str, chunk: int, rows:
         "seed": {"seconds": round(seeded["seconds"], 3), "peak_rss_mb": round(seed_rss, 1)},
         "stages": {r.name: r.as_dict() for r in rows},
         "total": {"seconds": round(total_seconds, 3), "items_per_s": round(pages / total_seconds, 1),
+                  "cpu_seconds": round(sum(r.extra.get("cpu_seconds", 0.0) for r in rows), 2),
+                  "emulator_cpu_seconds": round(sum(r.extra.get("emulator_cpu_seconds", 0.0) for r in rows), 2),
                   "queries": sum(r.queries for r in rows), "peak_rss_mb": round(peak, 1),
                   "floor_seconds": round(floor_total, 3), "ratio": targets["ratio"]},
         "floor": {k: (round(v, 3) if isinstance(v, float) else v) for k, v in floor.items()},
@@ -327,14 +344,16 @@ def format_report(result: dict[str, Any]) -> str:
         f"seeded in {result['seed']['seconds']:.1f}s (set-up, not measured)",
         "",
         f"{'stage':<9}{'seconds':>9}{'items/s':>10}{'queries':>9}{'q/chunk':>9}{'RSS MB':>8}"
-        f"{'emu MB':>8}{'floor s':>9}{'x floor':>9}",
+        f"{'cpu s':>7}{'emu MB':>8}{'emu cpu':>8}{'floor s':>9}{'x floor':>9}",
     ]
     chunks = max(1, -(-result["pages"] // result["chunk_size"]))
     for name, row in [*result["stages"].items(), ("total", result["total"])]:
         lines.append(
             f"{name:<9}{row['seconds']:>9.2f}{row['items_per_s']:>10.0f}{row['queries']:>9}"
             f"{row['queries'] / chunks:>9.1f}{row['peak_rss_mb']:>8.0f}"
-            f"{_fmt(row.get('emulator_peak_rss_mb'), '.0f'):>8}{_fmt(row['floor_seconds'], '.2f'):>9}"
+            f"{_fmt(row.get('cpu_seconds'), '.1f'):>7}"
+            f"{_fmt(row.get('emulator_peak_rss_mb'), '.0f'):>8}{_fmt(row.get('emulator_cpu_seconds'), '.1f'):>8}"
+            f"{_fmt(row['floor_seconds'], '.2f'):>9}"
             f"{_fmt(row['ratio'], '.2f'):>9}"
         )
     t, v = result["targets"], result["verify"]
