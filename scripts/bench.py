@@ -8,8 +8,15 @@ once) in its own process, runs kickoff → collect → submit → poll → resul
 same stage functions ``seobatch run`` uses, each stage in a fresh process, and prints
 per stage: seconds, items/s, statements sent, peak RSS, and the ratio to the floor —
 the same database work done the fastest way (COPY, one UPDATE … FROM (VALUES …) per
-chunk) measured in the same run. Drops its schema at the end. Exit status 1 when a
-target is missed.
+chunk) measured right after each stage. Drops its schema at the end. Exit status 1
+when a target is missed (end to end above 2x the floor, a process above 250 MB, or a
+page left without SEO).
+
+Columns: seconds of the stage's work (imports excluded); items/s; statements the stage
+sent (q/chunk: per chunk of SEOBATCH_CHUNK_SIZE pages — flat in N); peak RSS of the
+stage's process; its CPU seconds (imports included); the emulator's peak RSS and CPU
+during the stage (its own process); the floor's seconds and the stage's ratio to it.
+--profile collect,results writes a pyinstrument report per stage (pip install pyinstrument).
 """
 
 from __future__ import annotations
