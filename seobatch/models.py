@@ -18,16 +18,14 @@ import peewee
 from peewee import SQL
 
 from . import db as _db
+from . import jobmeta as jm
 from .config import DEFAULT_MODEL
 from .db import JSONField, StringField, database, utcnow
 from .errors import ValidationError
+from .jobmeta import ACTIVE_STATUSES, ITEM_OUTCOMES, ITEM_STATUSES, STATUSES, ItemStatus, JobStatus
 
 log = logging.getLogger("seobatch.jobs")
 
-STATUSES = ("collecting", "submitting", "processing", "completed", "failed")
-ACTIVE_STATUSES = ("collecting", "submitting", "processing")
-ITEM_STATUSES = ("pending", "succeeded", "errored", "expired", "canceled")
-ITEM_OUTCOMES = ITEM_STATUSES[1:]
 PROVIDER_PREFIXES = {"claude-": "anthropic", "gemini-": "gemini"}
 
 #: Valid for both providers: Anthropic's custom_id pattern, Gemini's free-form key.
@@ -118,7 +116,7 @@ class SeoBatchJob(BaseModel):
         default=DEFAULT_MODEL,
         constraints=[SQL(f"DEFAULT '{DEFAULT_MODEL}'")],  # sql-constant: DEFAULT_MODEL is our constant
     )
-    status = StringField(default="collecting", constraints=[SQL("DEFAULT 'collecting'")])
+    status = StringField(default=JobStatus.COLLECTING, constraints=[SQL(f"DEFAULT '{JobStatus.COLLECTING}'")])
     submitted_at = peewee.DateTimeField(null=True)
     succeeded_count = _int_default()
     total_pages = _int_default()
@@ -150,29 +148,29 @@ class SeoBatchJob(BaseModel):
 
     @classmethod
     def completed(cls) -> peewee.ModelSelect:
-        return cls.select().where(cls.status == "completed")
+        return cls.select().where(cls.status == JobStatus.COMPLETED)
 
     # -- predicates ----------------------------------------------------------------------
 
     @property
     def is_collecting(self) -> bool:
-        return self.status == "collecting"
+        return self.status == JobStatus.COLLECTING
 
     @property
     def is_submitting(self) -> bool:
-        return self.status == "submitting"
+        return self.status == JobStatus.SUBMITTING
 
     @property
     def is_processing(self) -> bool:
-        return self.status == "processing"
+        return self.status == JobStatus.PROCESSING
 
     @property
     def is_completed(self) -> bool:
-        return self.status == "completed"
+        return self.status == JobStatus.COMPLETED
 
     @property
     def is_failed(self) -> bool:
-        return self.status == "failed"
+        return self.status == JobStatus.FAILED
 
     @property
     def is_active(self) -> bool:
@@ -193,7 +191,7 @@ class SeoBatchJob(BaseModel):
     @property
     def provider(self) -> str | None:
         """The provider recorded at submission, else the one the model routes to."""
-        return (self.metadata or {}).get("provider") or self.inferred_provider
+        return (self.metadata or {}).get(jm.PROVIDER) or self.inferred_provider
 
     @property
     def provider_batch_id(self) -> str | None:
@@ -256,14 +254,14 @@ class SeoBatchJob(BaseModel):
         provider: str | None = None,
         extra_metadata: dict[str, Any] | None = None,
         *,
-        expected: Iterable[str] = ("submitting",),
+        expected: Iterable[str] = (JobStatus.SUBMITTING,),
     ) -> bool:
         """The provider accepted the batch: record its id, now ``processing``."""
-        merged = {"provider": provider or self.inferred_provider, **(extra_metadata or {})}
+        merged = {jm.PROVIDER: provider or self.inferred_provider, **(extra_metadata or {})}
         with _db.write_transaction():
             total = SeoBatchItem.select().where(SeoBatchItem.job == self.id).count()
             won = self.transition(
-                "processing",
+                JobStatus.PROCESSING,
                 expected=expected,
                 metadata=merged,
                 ai_batch_id=provider_batch_id,
@@ -280,13 +278,13 @@ class SeoBatchJob(BaseModel):
         errored: int = 0,
         expired: int = 0,
         *,
-        expected: Iterable[str] = ("processing",),
+        expected: Iterable[str] = (JobStatus.PROCESSING,),
         extra_metadata: dict[str, Any] | None = None,
     ) -> bool:
         """The batch's results are saved: record the counts, now ``completed``."""
         with _db.write_transaction():
             won = self.transition(
-                "completed",
+                JobStatus.COMPLETED,
                 expected=expected,
                 metadata=extra_metadata,
                 succeeded_count=succeeded,
@@ -304,9 +302,9 @@ class SeoBatchJob(BaseModel):
         """The job cannot go on: keep the reason in ``metadata['error']``, now ``failed``."""
         with _db.write_transaction():
             won = self.transition(
-                "failed",
+                JobStatus.FAILED,
                 expected=expected,
-                metadata={"error": str(error_message)},
+                metadata={jm.ERROR: str(error_message)},
                 completed_at=utcnow(),
             )
             if won:
@@ -326,7 +324,7 @@ class SeoBatchJob(BaseModel):
             "succeeded_count": self.succeeded_count,
             "errored_count": self.errored_count,
             "expired_count": self.expired_count,
-            "cost_usd": meta.get("cost_usd"),
+            "cost_usd": meta.get(jm.COST_USD),
         }
 
 
@@ -343,7 +341,7 @@ class SeoBatchItem(BaseModel):
         Page, backref="items", on_delete="CASCADE", column_name="page_id"
     )
     custom_id = StringField()
-    status = StringField(default="pending", constraints=[SQL("DEFAULT 'pending'")])
+    status = StringField(default=ItemStatus.PENDING, constraints=[SQL(f"DEFAULT '{ItemStatus.PENDING}'")])
     #: The provider request body for this page (Anthropic ``params`` / Gemini ``request``).
     request = JSONField(null=True)
     #: The validated, sanitised reply: {"title": …, "meta_description": …}.
