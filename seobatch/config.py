@@ -145,6 +145,8 @@ class Settings:
     #: Hours a batch may run before the poll watchdog cancels it and fails the job;
     #: 0 = the provider's own expiry plus 2 h (Anthropic 26 h, Gemini 50 h).
     batch_deadline_hours: float = 0.0
+    #: Deliveries of an event a subscriber raised on before it is marked failed.
+    event_max_attempts: int = 8
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -197,6 +199,7 @@ class Settings:
             redis_heartbeat_ms=_int(env, "SEOBATCH_REDIS_HEARTBEAT_MS", 60_000),
             redis_maintenance_chance=_int(env, "SEOBATCH_REDIS_MAINTENANCE_CHANCE", 1000),
             batch_deadline_hours=_non_negative(env, "SEOBATCH_BATCH_DEADLINE_HOURS", 0.0) or 0.0,
+            event_max_attempts=_int(env, "SEOBATCH_EVENT_MAX_ATTEMPTS", 8, minimum=1),
         )
 
     def with_(self, **changes: object) -> Settings:

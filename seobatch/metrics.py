@@ -13,6 +13,7 @@ the database reports the same numbers, and nothing is lost when a worker restart
 ``seobatch_last_completed_timestamp_seconds{model,provider}``  when a job last completed
 ``seobatch_oldest_active_job_seconds{status}``  time since the oldest active job last moved
 ``seobatch_events_undelivered``           outbox events committed but not yet delivered
+``seobatch_events_failed``                 outbox events given up on after their last retry
 ``seobatch_database_up``                  1 when the last scrape could read the database
 =======================================  =====================================================
 
@@ -42,9 +43,10 @@ from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from . import db as _db
+from . import outbox
 from .config import Settings
 from .db import utcnow
-from .models import ACTIVE_STATUSES, STATUSES, SeoBatchEvent, SeoBatchJob, provider_for_model
+from .models import ACTIVE_STATUSES, STATUSES, SeoBatchJob, provider_for_model
 
 if TYPE_CHECKING:
     from prometheus_client.registry import CollectorRegistry
@@ -220,14 +222,19 @@ class JobCollector:
             oldest.add_metric([status], max(0.0, (now - since).total_seconds()) if since else 0)
         yield oldest
 
+        pending, failed = outbox.backlog()
         undelivered = GaugeMetricFamily(
             "seobatch_events_undelivered",
-            "Lifecycle events committed but not yet delivered to subscribers.",
+            "Lifecycle events committed but not yet delivered to subscribers (failed ones excluded).",
         )
-        undelivered.add_metric(
-            [], SeoBatchEvent.select().where(SeoBatchEvent.published_at.is_null()).count()
-        )
+        undelivered.add_metric([], pending)
         yield undelivered
+        failed_events = GaugeMetricFamily(
+            "seobatch_events_failed",
+            "Lifecycle events a subscriber kept raising on: retried SEOBATCH_EVENT_MAX_ATTEMPTS times, then given up.",
+        )
+        failed_events.add_metric([], failed)
+        yield failed_events
 
 
 def _provider(model: str) -> str:

@@ -147,7 +147,8 @@ def job_detail(
         ``tokens`` (``input``, ``output``: sums over the items), ``cost`` (``batch_usd``
         and ``interactive_usd`` for those tokens, ``savings_usd``, ``recorded_usd`` from
         the job, ``priced``), ``metadata`` (the other keys of the job's metadata) and
-        ``events`` (the lifecycle events and when they were delivered).
+        ``events`` (the lifecycle events: when they were delivered and to which
+        receivers, or their attempts, last error, next attempt, failure).
     """
     job = SeoBatchJob.get_or_none(SeoBatchJob.id == job_id)
     if job is None:
@@ -168,10 +169,11 @@ def job_detail(
         cost=_costs(job.model, tokens, meta, settings),
         metadata={k: v for k, v in sorted(meta.items()) if k not in _SHOWN_ELSEWHERE},
         events=[
-            {"name": name, "created_at": iso(created), "published_at": iso(published)}
-            for name, created, published in SeoBatchEvent.select(
-                SeoBatchEvent.name, SeoBatchEvent.created_at, SeoBatchEvent.published_at
-            ).where(SeoBatchEvent.job == job.id).order_by(SeoBatchEvent.id).tuples()
+            {"name": e.name, "created_at": iso(e.created_at), "published_at": iso(e.published_at),
+             "attempts": e.attempts, "delivered_to": e.delivered_to or [],
+             "last_error": e.last_error, "next_attempt_at": iso(e.next_attempt_at),
+             "failed_at": iso(e.failed_at)}
+            for e in SeoBatchEvent.select().where(SeoBatchEvent.job == job.id).order_by(SeoBatchEvent.id)
         ],
     )
     return detail

@@ -9,7 +9,7 @@ from datetime import timedelta
 import peewee
 import pytest
 
-from seobatch import db, events
+from seobatch import db, events, outbox
 from seobatch.models import SeoBatchEvent, SeoBatchJob
 
 pytestmark = pytest.mark.timeout(60)
@@ -43,7 +43,7 @@ def heard():
 
 def _later(monkeypatch, delta: timedelta) -> None:
     then = db.utcnow() + delta
-    monkeypatch.setattr(events, "utcnow", lambda: then)
+    monkeypatch.setattr(outbox, "utcnow", lambda: then)
 
 
 def _unpublished() -> int:
@@ -66,24 +66,26 @@ def test_a_process_that_dies_after_claiming_an_event_does_not_lose_it(any_db, he
     assert event.claimed_until is not None and event.published_at is None
     # When the sweep runs while the lease still holds, it leaves the row alone
     _later(monkeypatch, timedelta(minutes=1))
-    assert events.deliver_pending() == 0
+    assert outbox.deliver_pending() == 0
     assert heard.calls == []
     # Then once the lease ran out the sweep delivers it, with the row's id, once
-    _later(monkeypatch, events.LEASE + timedelta(minutes=1))
-    assert events.deliver_pending() == 1
-    assert events.deliver_pending() == 0
+    _later(monkeypatch, outbox.LEASE + timedelta(minutes=1))
+    assert outbox.deliver_pending() == 1
+    assert outbox.deliver_pending() == 0
     assert heard.calls == [(job.id, event.id)]
     assert SeoBatchEvent.get_by_id(event.id).published_at is not None
 
 
-def test_a_process_that_dies_after_the_receivers_ran_redelivers_with_the_same_event_id(
-    any_db, heard, monkeypatch
+@pytest.mark.parametrize("dies_on", ["delivered_to", "published_at"])
+def test_a_process_that_dies_after_a_receiver_returned_redelivers_at_most_to_unrecorded_ones(
+    any_db, heard, monkeypatch, dies_on
 ):
-    # Given the receivers ran but the process died before marking the row published
+    # Given the receiver returned but the process died before its return was recorded
+    # (delivered_to) or before the row was marked published (published_at)
     real_update = SeoBatchEvent.update
 
     def update(*args, **kwargs):
-        if "published_at" in kwargs:
+        if dies_on in kwargs:
             raise Died()
         return real_update(*args, **kwargs)
 
@@ -92,11 +94,14 @@ def test_a_process_that_dies_after_the_receivers_ran_redelivers_with_the_same_ev
     with pytest.raises(Died):
         job.mark_completed(succeeded=1)
     monkeypatch.setattr(SeoBatchEvent, "update", real_update)
-    # Then the sweep delivers it again after the lease: at least once, dedupable by event_id
-    _later(monkeypatch, events.LEASE + timedelta(seconds=1))
-    assert events.deliver_pending() == 1
+    # When the sweep delivers it again after the lease
+    _later(monkeypatch, outbox.LEASE + timedelta(seconds=1))
+    assert outbox.deliver_pending() == 1
     event_id = SeoBatchEvent.get().id
-    assert heard.calls == [(job.id, event_id), (job.id, event_id)]
+    # Then a receiver whose return was recorded is not called again; one whose return was
+    # lost hears the event twice, with the same event_id to dedupe on
+    times = 2 if dies_on == "delivered_to" else 1
+    assert heard.calls == [(job.id, event_id)] * times
     assert _unpublished() == 0
 
 
@@ -116,7 +121,7 @@ def test_concurrent_sweeps_deliver_each_event_once(any_db, heard, monkeypatch):
         try:
             with db.connection():
                 barrier.wait()
-                delivered.append(events.deliver_pending())
+                delivered.append(outbox.deliver_pending())
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
@@ -137,12 +142,12 @@ def test_a_database_error_while_delivering_does_not_escape_mark_completed(
     any_db, heard, monkeypatch, caplog
 ):
     # Given the delivery after commit fails on the database
-    real_deliver = events.deliver
+    real_deliver = outbox.deliver
 
     def broken(event_id):
         raise peewee.OperationalError("simulated: the server closed the connection")
 
-    monkeypatch.setattr(events, "deliver", broken)
+    monkeypatch.setattr(outbox, "deliver", broken)
     job = SeoBatchJob.create(status="processing")
     # When the job completes, the caller sees the transition it won, not the error
     assert job.mark_completed(succeeded=3) is True
@@ -150,10 +155,10 @@ def test_a_database_error_while_delivering_does_not_escape_mark_completed(
     assert heard.calls == []
     assert "not delivered after commit" in caplog.text
     # Then the sweep delivers the event later, once
-    monkeypatch.setattr(events, "deliver", real_deliver)
+    monkeypatch.setattr(outbox, "deliver", real_deliver)
     _later(monkeypatch, timedelta(minutes=1))
-    assert events.deliver_pending() == 1
-    assert events.deliver_pending() == 0
+    assert outbox.deliver_pending() == 1
+    assert outbox.deliver_pending() == 0
     assert [job_id for job_id, _ in heard.calls] == [job.id]
 
 
@@ -162,5 +167,5 @@ def test_a_repeated_delivery_of_a_published_event_sends_nothing(any_db, heard):
     assert job.mark_failed("boom")
     event = SeoBatchEvent.get()
     assert heard.calls == [(job.id, event.id)]
-    assert events.deliver(event.id) is False
+    assert outbox.deliver(event.id) is None
     assert heard.calls == [(job.id, event.id)]

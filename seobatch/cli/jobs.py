@@ -287,10 +287,23 @@ def render_detail(d: dict[str, Any], *, color: bool = False) -> str:
     if d["events"]:
         out += ["", head("events")]
         for e in d["events"]:
-            state = (f"delivered {_when(e['published_at'])}" if e["published_at"]
-                     else style("not delivered yet", "yellow", enabled=color))
-            out.append(f"  {e['name']:<14} {_when(e['created_at'])}  {state}")
+            out.append(f"  {e['name']:<14} {_when(e['created_at'])}  {_event_state(e, color)}")
     return "\n".join(out)
+
+
+def _event_state(e: dict[str, Any], color: bool) -> str:
+    """Delivered (to how many receivers), retrying, failed, or not yet: the outbox's record."""
+    tries = f" after {e['attempts']} attempts" if e["attempts"] > 1 else ""
+    if e["published_at"]:
+        n = len(e["delivered_to"])
+        return f"delivered {_when(e['published_at'])} to {n} subscriber{'s' if n != 1 else ''}{tries}"
+    if e["failed_at"]:
+        return style(f"failed {_when(e['failed_at'])}{tries}: {_shorten(e['last_error'] or '', 100)}",
+                     "red", enabled=color)
+    if e["last_error"]:
+        return style(f"retry {_when(e['next_attempt_at'])} (attempt {e['attempts']} failed: "
+                     f"{_shorten(e['last_error'], 80)})", "yellow", enabled=color)
+    return style("not delivered yet", "yellow", enabled=color)
 
 
 def _timing(d: dict[str, Any]) -> str:

@@ -11,7 +11,7 @@ import pytest
 from pipeline_support import wait_for
 
 from actors import send_steps
-from seobatch import db, events
+from seobatch import db, events, outbox
 from seobatch.db import utcnow
 from seobatch.errors import AlreadyRunning
 from seobatch.models import ACTIVE_STATUSES, Page, SeoBatchEvent, SeoBatchItem, SeoBatchJob
@@ -72,7 +72,7 @@ def heard():
 def commit_fails_once(monkeypatch):
     """The transaction of the named event fails after its UPDATE and outbox INSERT ran
     (as a lost connection or a failed COMMIT would): everything in it rolls back."""
-    real = events.record
+    real = outbox.record
     failed: list[str] = []
 
     def arm(name: str):
@@ -82,7 +82,7 @@ def commit_fails_once(monkeypatch):
                 failed.append(event_name)
                 raise peewee.OperationalError("simulated: the server closed the connection during COMMIT")
 
-        monkeypatch.setattr(events, "record", record)
+        monkeypatch.setattr(outbox, "record", record)
         return failed
 
     return arm
@@ -141,16 +141,16 @@ def test_r16_an_event_whose_delivery_died_with_its_process_is_delivered_once_by_
 ):
     """R16: the process died between commit and delivery (the outbox row is there, no
     signal went out) → the recovery sweep delivers it, once; a second sweep sends nothing."""
-    real = events.deliver
-    monkeypatch.setattr(events, "deliver", lambda event_id: False)  # "died" before delivering
+    real = outbox.deliver
+    monkeypatch.setattr(outbox, "deliver", lambda event_id: False)  # "died" before delivering
     seed_pages(4)
     job_id = kickoff_run(settings)
     send_steps(run_steps(job_id))
     wait_for(lambda: SeoBatchJob.get_by_id(job_id).status == "completed")
     assert heard.events == [] and golden.undelivered_events() == 2
-    monkeypatch.setattr(events, "deliver", real)
+    monkeypatch.setattr(outbox, "deliver", real)
     later = utcnow() + timedelta(minutes=5)
-    monkeypatch.setattr(events, "utcnow", lambda: later)
+    monkeypatch.setattr(outbox, "utcnow", lambda: later)
     assert recover(settings=settings).events_delivered == 2
     assert recover(settings=settings).events_delivered == 0
     assert sorted(s for s, _, _ in heard.events) == ["completed", "processing"]
