@@ -36,9 +36,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
 
+from . import jobmeta as jm
+from .jobmeta import ItemStatus, JobStatus
 from .term import STATUS_STYLE, format_duration, isatty, style, use_color
 
-TERMINAL = ("completed", "failed")
+TERMINAL = jm.TERMINAL_STATUSES
 BAR_WIDTH = 20
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -97,18 +99,19 @@ def snapshot(job_ids: Iterable[int], *, now: datetime | None = None) -> list[Job
         else:
             by_status = counts.get(job.id, {})
             collected = sum(by_status.values())
-            done = collected - by_status.get("pending", 0)
+            done = collected - by_status.get(ItemStatus.PENDING, 0)
             total = max(job.total_pages or 0, collected)
             # While the provider works, its own counts (recorded by each poll) move first.
-            reported = (job.metadata or {}).get("provider_counts")
-            if job.status == "processing" and isinstance(reported, dict):
+            reported = (job.metadata or {}).get(jm.PROVIDER_COUNTS)
+            if job.status == JobStatus.PROCESSING and isinstance(reported, dict):
+                # the provider's own "processing" counter (Anthropic's), not a job status
                 ended = sum(v for k, v in reported.items() if k != "processing" and _count(v))
                 done = max(done, min(ended, total))
         out.append(JobProgress(
             job_id=job.id, stage=job.status, done=done, total=total,
             elapsed=(end - job.created_at).total_seconds(), model=job.model,
             succeeded=job.succeeded_count or 0, errored=job.errored_count or 0,
-            expired=job.expired_count or 0, error=(job.metadata or {}).get("error"),
+            expired=job.expired_count or 0, error=(job.metadata or {}).get(jm.ERROR),
         ))
     return out
 
@@ -260,16 +263,16 @@ class Progress:
         if snap.total:
             parts.append(self._bar(snap.done, snap.total))
             parts.append(f"{snap.done:,}/{snap.total:,} items ({100 * snap.done // snap.total}%)")
-        elif snap.stage == "collecting":
+        elif snap.stage == JobStatus.COLLECTING:
             parts.append("collecting pages…" if self._unicode else "collecting pages...")
         else:
             parts.append(f"{snap.done:,} items")
         parts.append(format_duration(snap.elapsed))
-        if snap.stage == "completed":
+        if snap.stage == JobStatus.COMPLETED:
             parts.append(
                 f"{snap.succeeded:,} succeeded, {snap.errored:,} errored, {snap.expired:,} expired"
             )
-        if snap.stage == "failed" and snap.error:
+        if snap.stage == JobStatus.FAILED and snap.error:
             parts.append(style(f"error: {snap.error}", "red", enabled=self.color))
         return "  ".join(parts)
 
