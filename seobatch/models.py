@@ -423,6 +423,7 @@ class SeoBatchEvent(peewee.Model):
     job = peewee.ForeignKeyField(
         SeoBatchJob, backref="events", on_delete="CASCADE", column_name="job_id"
     )
+    job_id: int  # peewee's accessor for the job's id (no query); declared for the type checker
     name = StringField()
     payload = JSONField()
     created_at = peewee.DateTimeField(default=utcnow)

@@ -22,7 +22,7 @@ import logging
 import threading
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import peewee
 
@@ -46,7 +46,7 @@ ERROR_CHARS = 1000
 #: Why a row whose last allowed delivery never finished is failed by the sweep.
 DIED = "the delivery did not finish (its process died or outlived the lease)"
 
-Outcome = Literal["delivered", "retry", "failed"]
+Outcome = Literal["delivered", "retry", "gave_up"]
 
 
 class _LeaseLost(Exception):
@@ -117,7 +117,7 @@ def _deliver_after_commit(event_id: int) -> None:
         log.exception("event %s not delivered after commit; the recovery sweep will", event_id)
 
 
-def _due(now: datetime) -> Any:
+def _due(now: datetime) -> peewee.Expression:
     """Rows a delivery may claim now: pending, unclaimed (or lease over), not backing off."""
     e = SeoBatchEvent
     return (
@@ -137,8 +137,8 @@ def deliver(event_id: int, *, settings: Settings | None = None) -> Outcome | Non
     """Claim one outbox row, call the receivers that have not returned yet, record the outcome.
 
     Returns ``delivered`` (every receiver returned: published), ``retry`` (one raised:
-    the sweep sends it again after ``retry_delay``), ``failed`` (it raised on the last
-    allowed attempt), or None when the row is not due or another delivery holds it.
+    the sweep sends it again after ``retry_delay``), ``gave_up`` (it raised on the last
+    allowed attempt: the row is marked failed), or None when the row is not due or another delivery holds it.
     """
     settings = _settings(settings)
     now = utcnow()
@@ -175,7 +175,9 @@ def deliver(event_id: int, *, settings: Settings | None = None) -> Outcome | Non
         return None
     now = utcnow()
     if not failures:
-        e.update(published_at=now, next_attempt_at=None).where(mine & e.published_at.is_null()).execute()
+        e.update(published_at=now, next_attempt_at=None, delivered_to=done).where(
+            mine & e.published_at.is_null()
+        ).execute()
         return "delivered"
     error = redact(
         "; ".join(f"{name}: {type(exc).__name__}: {exc}" for name, exc in failures), settings.secrets()
@@ -184,7 +186,7 @@ def deliver(event_id: int, *, settings: Settings | None = None) -> Outcome | Non
         e.update(failed_at=now, last_error=error, claimed_until=None).where(mine).execute()
         log.error("event %s (%s of job %s) failed after %s attempts: %s",
                   event_id, event.name, event.job_id, event.attempts, error)
-        return "failed"
+        return "gave_up"
     retry_at = now + retry_delay(event.attempts)
     e.update(next_attempt_at=retry_at, last_error=error, claimed_until=None).where(mine).execute()
     log.warning("event %s (%s of job %s) attempt %s of %s failed, again after %s: %s",
@@ -211,7 +213,10 @@ def deliver_pending(
     ).execute()
     ids = [
         row.id
-        for row in e.select(e.id).where(_due(now) & (e.created_at < now - older_than)).order_by(e.id)
+        # A fresh row (never attempted) is left to its own after-commit delivery a while.
+        for row in e.select(e.id)
+        .where(_due(now) & ((e.created_at < now - older_than) | (e.attempts > 0)))
+        .order_by(e.id)
     ]
     return sum(deliver(event_id, settings=settings) == "delivered" for event_id in ids)
 
@@ -225,7 +230,7 @@ def backlog() -> tuple[int, int]:
         .group_by(e.failed_at.is_null(False))
         .tuples()
     )
-    counts = {bool(failed): int(n) for failed, n in rows}
+    counts = {bool(failed): int(n) for failed, n in cast("Iterable[tuple[Any, int]]", rows)}
     return counts.get(False, 0), counts.get(True, 0)
 
 

@@ -27,7 +27,7 @@ _EVENT_COLUMNS_V2 = (
 )
 
 
-def _v2_event_delivery(database: peewee.Database) -> None:
+def _v2_event_delivery(database: peewee.DatabaseProxy) -> None:
     """Outbox rows record their attempts, the receivers that returned, the last error and
     failure; existing rows keep everything (attempts 0, nothing else set)."""
     postgres = _db.is_postgres()
@@ -39,7 +39,7 @@ def _v2_event_delivery(database: peewee.Database) -> None:
 
 
 #: version → the step that upgrades a database from ``version - 1`` to ``version``.
-MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {2: _v2_event_delivery}
+MIGRATIONS: dict[int, Callable[[peewee.DatabaseProxy], None]] = {2: _v2_event_delivery}
 
 _LOCK_KEY = 0x5E0BA7C4  # serialises concurrent `db init` on PostgreSQL
 

@@ -20,7 +20,7 @@ from seobatch.stages.kickoff import kickoff
 from seobatch.stages.recover import recover
 
 from . import golden
-from .support import MODELS, golden_run, kickoff_run, run_steps, seed_pages, wait_run
+from .support import MODELS, golden_run, kickoff_run, run_ended, run_steps, seed_pages, wait_run
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -118,7 +118,8 @@ def test_r16_a_raising_subscriber_leaves_state_and_other_subscribers_alone(
     any_db, emulator, worker, settings, heard, canary_records
 ):
     """R16: one subscriber raises on every event → the others still hear each event once,
-    the run's state is what it would be without it, the failure is logged."""
+    the run's state is what it would be without it, the failure is logged, and each event
+    waits for a retry of the raising subscriber alone (issue 11, finding 22)."""
     want = golden_run(emulator, settings, 6)
     heard.events.clear()
     for signal in events.SIGNALS.values():
@@ -126,14 +127,20 @@ def test_r16_a_raising_subscriber_leaves_state_and_other_subscribers_alone(
     try:
         job_id = kickoff_run(settings)
         send_steps(run_steps(job_id))
-        wait_run(job_id)
+        wait_for(lambda: run_ended(job_id), timeout=30)
         wait_for(lambda: len(heard.events) >= 2, timeout=30)
+        wait_for(lambda: SeoBatchEvent.select().where(SeoBatchEvent.last_error.is_null()).count() == 0,
+                 timeout=30)
     finally:
         for signal in events.SIGNALS.values():
             signal.disconnect(_explode)
     assert [s for s, _, _ in heard.events] == ["processing", "completed"]
     assert sum("event subscriber" in t and "failed" in t for t in canary_records.texts) == 2
     golden.assert_same(golden.snapshot(), want)
+    for event in SeoBatchEvent.select():
+        assert event.published_at is None and event.attempts == 1
+        assert event.delivered_to == ["faults.test_events_and_kickoffs.Heard"]
+        assert event.last_error.startswith("faults.test_events_and_kickoffs._explode: RuntimeError")
 
 
 def test_r16_an_event_whose_delivery_died_with_its_process_is_delivered_once_by_recover(
