@@ -258,3 +258,18 @@ def test_a_worker_killed_inside_a_subscriber_leaves_the_event_to_recover_which_r
     assert completed.published_at is not None and completed.attempts == 2
     assert completed.delivered_to == [f"{hooks.name}.on_completed"]
     assert time.monotonic() - started < 60
+
+
+def test_seobatch_run_wait_delivers_to_the_subscriber_modules(sqlite_db, hooks, emulator):
+    from .support import seed_pages
+
+    seed_pages(3)
+    env = env_for(sqlite_db, hooks, ANTHROPIC_BASE_URL=emulator.url, SEOBATCH_POLL_INTERVAL="0",
+                  SEOBATCH_POLL_MAX_INTERVAL="1")
+    out = seobatch(env, "run", "--wait", "--model", "claude-haiku-4-5")
+    job = SeoBatchJob.select().order_by(SeoBatchJob.id).first()
+    assert job.status == JobStatus.COMPLETED, out.stdout + out.stderr
+    heard = [(h["event"], h["job_id"]) for h in hooks.heard()]
+    assert heard == [("job_submitted", job.id), ("job_completed", job.id)]
+    assert {h["pid"] for h in hooks.heard()} != {os.getpid()}
+    assert SeoBatchEvent.select().where(SeoBatchEvent.published_at.is_null()).count() == 0
