@@ -158,9 +158,8 @@ class JobCollector:
             SeoBatchJob.select(SeoBatchJob.status, SeoBatchJob.model, fn.COUNT(SeoBatchJob.id),
                                fn.SUM(SeoBatchJob.total_pages))
             .group_by(SeoBatchJob.status, SeoBatchJob.model)
-            .tuples()
         )
-        for status, model, n, total in rows:
+        for status, model, n, total in _tuples(rows):
             counts[(status, model)] = (n, int(total or 0))
         for model in sorted({m for _, m in counts}):
             for status in STATUSES:  # absent statuses are 0, so alerts see a series
@@ -231,12 +230,13 @@ class JobCollector:
             "Seconds since the oldest job in this active status last changed (stuck jobs).",
             labels=["status"],
         )
-        stale = dict(
-            SeoBatchJob.select(SeoBatchJob.status, fn.MIN(SeoBatchJob.updated_at))
-            .where(SeoBatchJob.status.in_(ACTIVE_STATUSES))
-            .group_by(SeoBatchJob.status)
-            .tuples()
-        )
+        stale: dict[str, datetime] = {
+            status: since for status, since in _tuples(
+                SeoBatchJob.select(SeoBatchJob.status, fn.MIN(SeoBatchJob.updated_at))
+                .where(SeoBatchJob.status.in_(ACTIVE_STATUSES))
+                .group_by(SeoBatchJob.status)
+            )
+        }
         for status in ACTIVE_STATUSES:
             since = stale.get(status)
             oldest.add_metric([status], max(0.0, (now - since).total_seconds()) if since else 0)
@@ -277,10 +277,9 @@ def _completed_totals() -> list[_ModelTotals]:
         .where(job.status == JobStatus.COMPLETED)
         .group_by(job.model)
         .order_by(job.model)
-        .tuples()
     )
     totals = []
-    for model, ok, err, exp, cost, unknown, n, total, *rest in rows:
+    for model, ok, err, exp, cost, unknown, n, total, *rest in _tuples(rows):
         *buckets, last = rest
         totals.append(_ModelTotals(
             model=model, succeeded=int(ok or 0), errored=int(err or 0), expired=int(exp or 0),
@@ -310,6 +309,11 @@ def _recorded_cost() -> Any:
     path = "$." + key
     return Case(None, [(fn.json_type(meta, path).in_(["integer", "real"]),
                         fn.json_extract(meta, path))], None)
+
+
+def _tuples(query: Any) -> Iterator[tuple[Any, ...]]:
+    """The rows of a peewee query as tuples (its type stubs say model instances)."""
+    return iter(query.tuples())
 
 
 def _provider(model: str) -> str:

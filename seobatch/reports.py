@@ -11,7 +11,7 @@ so a job of 100,000 pages reports as fast as a job of ten.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -101,9 +101,8 @@ def _item_totals(job_ids: Iterable[int]) -> dict[int, int]:
         SeoBatchItem.select(SeoBatchItem.job, fn.COUNT(SeoBatchItem.id))
         .where(SeoBatchItem.job.in_(ids))
         .group_by(SeoBatchItem.job)
-        .tuples()
     )
-    return dict(rows)
+    return {job_id: n for job_id, n in _tuples(rows)}
 
 
 def _row(job: SeoBatchJob, now: datetime, collected: int | None) -> dict[str, Any]:
@@ -172,9 +171,9 @@ def job_detail(
         metadata={k: v for k, v in sorted(meta.items()) if k not in _SHOWN_ELSEWHERE},
         events=[
             {"name": name, "created_at": iso(created), "published_at": iso(published)}
-            for name, created, published in SeoBatchEvent.select(
+            for name, created, published in _tuples(SeoBatchEvent.select(
                 SeoBatchEvent.name, SeoBatchEvent.created_at, SeoBatchEvent.published_at
-            ).where(SeoBatchEvent.job == job.id).order_by(SeoBatchEvent.id).tuples()
+            ).where(SeoBatchEvent.job == job.id).order_by(SeoBatchEvent.id))
         ],
     )
     return detail
@@ -182,7 +181,7 @@ def job_detail(
 
 def _item_breakdown(job_id: int) -> tuple[dict[str, int], dict[str, int]]:
     """Items per status and token sums: one GROUP BY over the job's items."""
-    items = dict.fromkeys(ITEM_STATUSES, 0)
+    items: dict[str, int] = dict.fromkeys(ITEM_STATUSES, 0)
     tokens = {"input": 0, "output": 0}
     for status, (count, tokens_in, tokens_out) in SeoBatchItem.counts_for(job_id).items():
         items[status] = items.get(status, 0) + count
@@ -230,15 +229,16 @@ def _costs(
 
 def active_summary() -> dict[str, int]:
     """How many jobs are in each status (for footers and the demo)."""
-    counts = dict.fromkeys(STATUSES, 0)
-    rows = (
-        SeoBatchJob.select(SeoBatchJob.status, fn.COUNT(SeoBatchJob.id))
-        .group_by(SeoBatchJob.status)
-        .tuples()
-    )
-    for status, n in rows:
+    counts: dict[str, int] = dict.fromkeys(STATUSES, 0)
+    rows = SeoBatchJob.select(SeoBatchJob.status, fn.COUNT(SeoBatchJob.id)).group_by(SeoBatchJob.status)
+    for status, n in _tuples(rows):
         counts[status] = n
     return counts
+
+
+def _tuples(query: Any) -> Iterator[tuple[Any, ...]]:
+    """The rows of a peewee query as tuples (its type stubs say model instances)."""
+    return iter(query.tuples())
 
 
 __all__ = [
