@@ -38,6 +38,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from socketserver import ThreadingMixIn
 from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -117,7 +118,7 @@ class JobCollector:
         return []  # unchecked collector: names are documented in the module docstring
 
     def collect(self) -> Iterator[Any]:
-        from prometheus_client.core import GaugeMetricFamily  # optional dependency
+        from prometheus_client.core import GaugeMetricFamily  # optional dependency, imported late (see available())
 
         up = GaugeMetricFamily(
             "seobatch_database_up", "1 when the last scrape could read the seobatch database."
@@ -147,7 +148,7 @@ class JobCollector:
         yield self._undelivered_family()
 
     def _job_families(self) -> Iterator[Any]:
-        from prometheus_client.core import GaugeMetricFamily  # optional dependency
+        from prometheus_client.core import GaugeMetricFamily  # optional dependency, imported late (see available())
 
         labels = ["status", "model", "provider"]
         jobs = GaugeMetricFamily("seobatch_jobs", "Jobs in each status.", labels=labels)
@@ -170,7 +171,7 @@ class JobCollector:
         yield pages
 
     def _items_family(self, totals: list[_ModelTotals]) -> Any:
-        from prometheus_client.core import CounterMetricFamily  # optional dependency
+        from prometheus_client.core import CounterMetricFamily  # optional dependency, imported late (see available())
 
         items = CounterMetricFamily(
             "seobatch_items", "Items of completed jobs by outcome.",
@@ -182,7 +183,7 @@ class JobCollector:
         return items
 
     def _turnaround_family(self, totals: list[_ModelTotals]) -> Any:
-        from prometheus_client.core import HistogramMetricFamily  # optional dependency
+        from prometheus_client.core import HistogramMetricFamily  # optional dependency, imported late (see available())
 
         turnaround = HistogramMetricFamily(
             "seobatch_job_turnaround_seconds",
@@ -195,7 +196,7 @@ class JobCollector:
         return turnaround
 
     def _cost_families(self, totals: list[_ModelTotals]) -> Iterator[Any]:
-        from prometheus_client.core import CounterMetricFamily  # optional dependency
+        from prometheus_client.core import CounterMetricFamily  # optional dependency, imported late (see available())
 
         cost = CounterMetricFamily(
             "seobatch_cost_usd", "Cost of completed jobs at batch prices, USD.", labels=MODEL_LABELS
@@ -211,7 +212,7 @@ class JobCollector:
         yield unknown
 
     def _last_completed_family(self, totals: list[_ModelTotals]) -> Any:
-        from prometheus_client.core import GaugeMetricFamily  # optional dependency
+        from prometheus_client.core import GaugeMetricFamily  # optional dependency, imported late (see available())
 
         last = GaugeMetricFamily(
             "seobatch_last_completed_timestamp_seconds",
@@ -223,7 +224,7 @@ class JobCollector:
         return last
 
     def _oldest_active_family(self, now: datetime) -> Any:
-        from prometheus_client.core import GaugeMetricFamily  # optional dependency
+        from prometheus_client.core import GaugeMetricFamily  # optional dependency, imported late (see available())
 
         oldest = GaugeMetricFamily(
             "seobatch_oldest_active_job_seconds",
@@ -243,7 +244,7 @@ class JobCollector:
         return oldest
 
     def _undelivered_family(self) -> Any:
-        from prometheus_client.core import GaugeMetricFamily  # optional dependency
+        from prometheus_client.core import GaugeMetricFamily  # optional dependency, imported late (see available())
 
         undelivered = GaugeMetricFamily(
             "seobatch_events_undelivered",
@@ -334,12 +335,12 @@ def _epoch(value: datetime) -> float:
 def registry(*, multiprocess_dir: str | None = None) -> CollectorRegistry:
     """A registry with the job metrics, plus Dramatiq's per-process metrics from
     ``multiprocess_dir`` when given (the directory Dramatiq's middleware writes to)."""
-    from prometheus_client import CollectorRegistry
+    from prometheus_client import CollectorRegistry  # optional dependency, imported late (see available())
 
     reg = CollectorRegistry(auto_describe=False)
     reg.register(JobCollector())  # type: ignore[arg-type]
     if multiprocess_dir:
-        from prometheus_client import multiprocess
+        from prometheus_client import multiprocess  # optional dependency, imported late
 
         multiprocess.MultiProcessCollector(reg, path=multiprocess_dir)
     return reg
@@ -347,7 +348,7 @@ def registry(*, multiprocess_dir: str | None = None) -> CollectorRegistry:
 
 def exposition(*, multiprocess_dir: str | None = None) -> bytes:
     """The metrics as Prometheus text, once (``seobatch metrics --once``, tests)."""
-    from prometheus_client import generate_latest
+    from prometheus_client import generate_latest  # optional dependency, imported late
 
     return generate_latest(registry(multiprocess_dir=multiprocess_dir))
 
@@ -355,6 +356,11 @@ def exposition(*, multiprocess_dir: str | None = None) -> bytes:
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         log.debug("metrics: " + format, *args)
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    allow_reuse_address = True
 
 
 def make_metrics_server(
@@ -365,13 +371,7 @@ def make_metrics_server(
     Call ``serve_forever()`` on it, or run that in a thread; ``server_port`` tells the
     port when ``port`` was 0.
     """
-    from socketserver import ThreadingMixIn
-
-    from prometheus_client import make_wsgi_app
-
-    class _Server(ThreadingMixIn, WSGIServer):
-        daemon_threads = True
-        allow_reuse_address = True
+    from prometheus_client import make_wsgi_app  # optional dependency, imported late (see available())
 
     app = make_wsgi_app(registry(multiprocess_dir=multiprocess_dir))
     return make_server(host, port, app, _Server, handler_class=_QuietHandler)
