@@ -63,6 +63,8 @@ MISSING = (
 #: Turnaround buckets, seconds: batches take minutes to a day.
 TURNAROUND_BUCKETS = (60, 300, 900, 1800, 3600, 7200, 14400, 28800, 43200, 86400, 172800)
 DEFAULT_PORT = 9192
+#: Labels of the per-model families.
+MODEL_LABELS = ["model", "provider"]
 
 
 def available() -> bool:
@@ -254,9 +256,6 @@ class JobCollector:
             [], SeoBatchEvent.select().where(SeoBatchEvent.published_at.is_null()).count()
         )
         return undelivered
-
-
-MODEL_LABELS = ["model", "provider"]
 
 
 def _completed_totals() -> list[_ModelTotals]:
