@@ -42,6 +42,12 @@ def provider_for_model(model: str | None) -> str | None:
     return None
 
 
+def _str_default(value: str) -> StringField:
+    # Rails' ``string default("…")``; DDL takes no parameters, and ``value`` is always
+    # one of our constants (DEFAULT_MODEL, a status), never input.
+    return StringField(default=value, constraints=[SQL(f"DEFAULT '{value}'")])  # sql-constant: our constants only
+
+
 def _int_default(**kwargs: Any) -> peewee.IntegerField:
     # Rails' ``integer default(0)``: nullable, with the default in the database too.
     return peewee.IntegerField(null=True, default=0, constraints=[SQL("DEFAULT 0")], **kwargs)
@@ -111,12 +117,8 @@ class SeoBatchJob(BaseModel):
     errored_count = _int_default()
     expired_count = _int_default()
     metadata = JSONField(null=True, default=dict)
-    # DDL takes no parameters; DEFAULT_MODEL is a module constant, never input.
-    model = StringField(
-        default=DEFAULT_MODEL,
-        constraints=[SQL(f"DEFAULT '{DEFAULT_MODEL}'")],  # sql-constant: DEFAULT_MODEL is our constant
-    )
-    status = StringField(default=JobStatus.COLLECTING, constraints=[SQL(f"DEFAULT '{JobStatus.COLLECTING}'")])
+    model = _str_default(DEFAULT_MODEL)
+    status = _str_default(JobStatus.COLLECTING)
     submitted_at = peewee.DateTimeField(null=True)
     succeeded_count = _int_default()
     total_pages = _int_default()
@@ -341,7 +343,7 @@ class SeoBatchItem(BaseModel):
         Page, backref="items", on_delete="CASCADE", column_name="page_id"
     )
     custom_id = StringField()
-    status = StringField(default=ItemStatus.PENDING, constraints=[SQL(f"DEFAULT '{ItemStatus.PENDING}'")])
+    status = _str_default(ItemStatus.PENDING)
     #: The provider request body for this page (Anthropic ``params`` / Gemini ``request``).
     request = JSONField(null=True)
     #: The validated, sanitised reply: {"title": …, "meta_description": …}.

@@ -195,7 +195,8 @@ def is_clean(text: str) -> bool:
 
 #: Literals (lower case) at least one of which is in any match of the pattern, on ASCII
 #: text. A reply without any of them cannot match, and most replies have none: this
-#: skips five regex scans per field, a third of the results stage at 100k pages.
+#: skips five regex scans per field (a third of the results stage at 100k pages when
+#: profiled with ``scripts/bench.py --pages 100000 --profile results`` on 2026-11-28).
 _NEEDS = {
     "unsafe_uri": ("script:", "data:", "file:/"),
     "injection": ("ignore", "disregard", "forget", "system prompt", "prompt injection", "pwned",

@@ -32,10 +32,9 @@ def _v2_event_delivery(database: peewee.DatabaseProxy) -> None:
     failure; existing rows keep everything (attempts 0, nothing else set)."""
     postgres = _db.is_postgres()
     table = SeoBatchEvent._meta.table_name
-    for name, pg_type, sqlite_type in _EVENT_COLUMNS_V2:  # our constants, never input
-        database.execute_sql(
-            f'ALTER TABLE "{table}" ADD COLUMN "{name}" {pg_type if postgres else sqlite_type}'
-        )
+    for name, pg_type, sqlite_type in _EVENT_COLUMNS_V2:
+        ddl = pg_type if postgres else sqlite_type
+        database.execute_sql(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {ddl}')  # sql-constant: names and types are this module's constants (DDL takes no parameters)
 
 
 #: version → the step that upgrades a database from ``version - 1`` to ``version``.
