@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from .config import Settings
-from .errors import ConfigError, SeobatchError
+from .errors import ConfigError, InvalidOutput  # InvalidOutput: importable from here too
 from .text import INVISIBLE_RE, TAG_OPEN_RE, TAG_RE, strip_invisible
 
 #: Replies longer than this are not looked at (a real one is a few hundred characters).
@@ -97,14 +97,6 @@ PAGE_ORDERS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 _PAGE_SCAN_CHARS = 200_000
 #: Words of an injected payload that, found in a row in a reply, show the model obeyed.
 _ECHO_WORDS = 4
-
-
-class InvalidOutput(SeobatchError):
-    """Raised when a model reply is not a usable SEO object; ``reason`` says why."""
-
-    def __init__(self, detail: str) -> None:
-        reason = f"invalid_output: {detail}"
-        super().__init__(reason, reason=reason)
 
 
 @dataclass(frozen=True)
