@@ -1,16 +1,26 @@
 """What the pipeline needs from a provider's batch API, in provider-neutral terms.
 
 Each provider module (``anthropic.py``, ``gemini.py``) implements ``BatchProvider`` over
-``requests`` and translates the wire format into these types at its boundary.
+``requests`` (on ``BatchClient``, what the clients share) and translates the wire format
+into these types at its boundary.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypedDict
+
+from ..errors import ConfigError, PermanentError
+from ..http import Transport
+
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    import requests
 
 #: Normalised batch state: still working, or ended (however it ended).
 BatchState = Literal["in_progress", "ended"]
@@ -122,6 +132,16 @@ def as_naive_utc(value: datetime) -> datetime:
     return value
 
 
+def obj_at(value: Any, key: str) -> dict[str, Any]:
+    """``value[key]`` when ``value`` is a JSON object and that member is one too, else ``{}``.
+
+    Provider JSON is read defensively: a member that is missing, null or of another type
+    reads as an empty object instead of raising deep inside a parser.
+    """
+    member = value.get(key) if isinstance(value, dict) else None
+    return member if isinstance(member, dict) else {}
+
+
 def outcome_for_missing(batch: BatchInfo) -> Outcome:
     """The outcome of an item that has no result line once ``batch`` has ended.
 
@@ -138,9 +158,15 @@ def outcome_for_missing(batch: BatchInfo) -> Outcome:
 class BatchProvider(Protocol):
     """The small interface the pipeline uses; one implementation per provider API."""
 
-    name: str
-    #: True when batches carry our ``display_name`` and ``find_batches`` matches on it.
-    matches_by_name: bool
+    @property
+    def name(self) -> str:
+        """The provider: "anthropic", "gemini" (a class attribute will do)."""
+        ...
+
+    @property
+    def matches_by_name(self) -> bool:
+        """True when batches carry our ``display_name`` and ``find_batches`` matches on it."""
+        ...
 
     def build_request(self, custom_id: str, prompt: Prompt, *, model: str, max_tokens: int) -> BatchRequest:
         """Build one request asking for the JSON object ``{"title", "meta_description"}``."""
@@ -158,12 +184,6 @@ class BatchProvider(Protocol):
 
     def get_batch(self, batch_id: str) -> BatchInfo: ...
 
-    def find_batch(
-        self, *, display_name: str, created_after: datetime, request_count: int
-    ) -> BatchInfo | None:
-        """The newest of ``find_batches``, or None."""
-        ...
-
     def find_batches(
         self, *, display_name: str, created_after: datetime, request_count: int
     ) -> list[BatchInfo]:
@@ -174,9 +194,9 @@ class BatchProvider(Protocol):
         """
         ...
 
-    def cancel_batch(self, batch_id: str) -> BatchInfo: ...
-
-    def delete_batch(self, batch_id: str) -> None: ...
+    def cancel_batch(self, batch_id: str) -> BatchInfo:
+        """Cancel; a batch that has already ended is returned as it is (cancel is idempotent)."""
+        ...
 
     def iter_results(self, batch: BatchInfo) -> Iterator[ItemResult]:
         """Stream the results of an ended batch line by line, in whatever order they come.
@@ -185,3 +205,70 @@ class BatchProvider(Protocol):
         to settle with ``outcome_for_missing(batch)``.
         """
         ...
+
+
+class TransportOptions(TypedDict, total=False):
+    """How a client's calls behave (``http.Transport``'s defaults when left out)."""
+
+    timeout: tuple[float, float]
+    max_retries: int
+    sleep: Callable[[float], None]
+    body_deadline: float
+    stream_deadline: float
+    rng: Callable[[], float]
+
+
+class BatchClient(ABC):
+    """What the provider clients share: the key check, the transport and the cancel rule.
+
+    A subclass names its provider (``name``, ``key_variable``), passes its auth headers
+    and implements the rest of ``BatchProvider``; ``_request_cancel`` is its half of
+    ``cancel_batch``.
+    """
+
+    name: ClassVar[str]
+    #: True when batches carry our ``display_name`` and ``find_batches`` matches on it.
+    matches_by_name: ClassVar[bool]
+    #: The environment variable the key comes from (a missing key names it).
+    key_variable: ClassVar[str]
+
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str,
+        session: requests.Session | None,
+        *,
+        headers: Mapping[str, str],
+        **options: Unpack[TransportOptions],
+    ) -> None:
+        if not api_key:
+            raise ConfigError(f"{self.key_variable} is not set: the {self.name} batch API needs a key")
+        self._t = Transport(
+            provider=self.name, base_url=base_url, headers=headers, secrets=(api_key,), session=session, **options
+        )
+
+    def __repr__(self) -> str:  # never the key
+        return f"<{type(self).__name__} {self._t.base_url}>"
+
+    @abstractmethod
+    def get_batch(self, batch_id: str) -> BatchInfo: ...
+
+    @abstractmethod
+    def _request_cancel(self, batch_id: str) -> BatchInfo:
+        """Ask the provider to cancel; the batch as it is afterwards."""
+
+    def cancel_batch(self, batch_id: str) -> BatchInfo:
+        """Cancel; a batch that has already ended is returned as it is (cancel is idempotent).
+
+        Both APIs refuse to cancel an ended batch (400 or 409), which is the outcome asked
+        for; a refusal for a batch still running is raised.
+        """
+        try:
+            return self._request_cancel(batch_id)
+        except PermanentError as exc:
+            if exc.status not in (400, 409):
+                raise
+            info = self.get_batch(batch_id)
+            if info.state != "ended":
+                raise
+            return info
