@@ -13,11 +13,13 @@ from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from ..errors import AmbiguousCreate, PermanentError, ResultsUnavailable, TransientError
+from ..jobmeta import ItemStatus
 from ..models import CUSTOM_ID_RE
 from .base import (
     BatchClient,
     BatchInfo,
     BatchRequest,
+    Ending,
     ItemResult,
     Prompt,
     TransportOptions,
@@ -39,6 +41,7 @@ API_VERSION = "2023-06-01"
 #: jobs from these (``stages._common.batch_limits``).
 MAX_REQUESTS = 100_000
 MAX_BODY_BYTES = 256_000_000
+#: The API's ``request_counts`` keys, as ``BatchInfo.counts`` keeps them.
 COUNT_KEYS = ("processing", "succeeded", "errored", "canceled", "expired")
 #: The reply object, for structured outputs (``output_config.format``).
 SEO_SCHEMA = {
@@ -211,14 +214,14 @@ class AnthropicBatches(BatchClient):
         counts = {k: to_count(rc.get(k)) for k in COUNT_KEYS}
         status = str(raw.get("processing_status") or "")
         ended = status == "ended"
-        ending = None
+        ending: Ending | None = None
         if ended:
             if raw.get("cancel_initiated_at"):
-                ending = "canceled"
+                ending = Ending.CANCELED
             elif counts["expired"] > 0:
-                ending = "expired"  # the 24 h limit hit; finished items still have results
+                ending = Ending.EXPIRED  # the 24 h limit hit; finished items still have results
             else:
-                ending = "succeeded"
+                ending = Ending.SUCCEEDED
         results_url = raw.get("results_url")
         return BatchInfo(
             id=raw["id"],
@@ -277,7 +280,7 @@ def parse_result_line(line: bytes) -> ItemResult | None:
     except ValueError:
         match = _CUSTOM_ID_IN_LINE.search(line)
         if match:
-            return ItemResult(match.group(1).decode(), "errored", error="malformed_result: line is not valid JSON")
+            return ItemResult(match.group(1).decode(), ItemStatus.ERRORED, error="malformed_result: line is not valid JSON")
         log.warning("skipping an unreadable anthropic result line (%d bytes)", len(line))
         return None
     cid = obj.get("custom_id") if isinstance(obj, dict) else None
@@ -293,16 +296,16 @@ def parse_result_line(line: bytes) -> ItemResult | None:
         inner = outer.get("error") if isinstance(outer, dict) and isinstance(outer.get("error"), dict) else outer
         if isinstance(inner, dict):
             etype = inner.get("type") or "error"
-            return ItemResult(cid, "errored", error=f"{etype}: {inner.get('message') or ''}".rstrip(": "))
-        return ItemResult(cid, "errored", error="error: (no detail)")
+            return ItemResult(cid, ItemStatus.ERRORED, error=f"{etype}: {inner.get('message') or ''}".rstrip(": "))
+        return ItemResult(cid, ItemStatus.ERRORED, error="error: (no detail)")
     if kind in ("expired", "canceled"):
-        return ItemResult(cid, kind)
-    return ItemResult(cid, "errored", error=f"malformed_result: unknown result type {kind!r}")
+        return ItemResult(cid, ItemStatus(kind))
+    return ItemResult(cid, ItemStatus.ERRORED, error=f"malformed_result: unknown result type {kind!r}")
 
 
 def _succeeded(cid: str, message: Any) -> ItemResult:
     if not isinstance(message, dict):
-        return ItemResult(cid, "errored", error="malformed_result: succeeded without a message")
+        return ItemResult(cid, ItemStatus.ERRORED, error="malformed_result: succeeded without a message")
     content = message.get("content")
     text = "".join(
         block["text"]
@@ -319,5 +322,5 @@ def _succeeded(cid: str, message: Any) -> ItemResult:
     stop = message.get("stop_reason")
     if stop == "refusal" or not text:
         reason = "refusal" if stop == "refusal" else f"empty_reply (stop_reason {stop})"
-        return ItemResult(cid, "errored", error=reason, input_tokens=input_tokens, output_tokens=output_tokens)
-    return ItemResult(cid, "succeeded", text=text, input_tokens=input_tokens, output_tokens=output_tokens)
+        return ItemResult(cid, ItemStatus.ERRORED, error=reason, input_tokens=input_tokens, output_tokens=output_tokens)
+    return ItemResult(cid, ItemStatus.SUCCEEDED, text=text, input_tokens=input_tokens, output_tokens=output_tokens)

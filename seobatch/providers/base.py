@@ -12,10 +12,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypedDict
 
 from ..errors import ConfigError, PermanentError
 from ..http import Transport
+from ..jobmeta import ItemStatus
 
 if TYPE_CHECKING:
     from typing import Unpack
@@ -25,7 +27,17 @@ if TYPE_CHECKING:
 #: Normalised batch state: still working, or ended (however it ended).
 BatchState = Literal["in_progress", "ended"]
 #: Normalised per-item outcome.
-Outcome = Literal["succeeded", "errored", "expired", "canceled"]
+#: Normalised per-item outcome: an item status other than ``pending``.
+Outcome = ItemStatus
+
+
+class Ending(StrEnum):
+    """How an ended batch ended (``BatchInfo.ending``), whatever the provider calls it."""
+
+    SUCCEEDED = "succeeded"  #: ran to the end: every item has a result line
+    CANCELED = "canceled"  #: canceled: what finished before has results
+    EXPIRED = "expired"  #: hit the provider's time limit: likewise
+    FAILED = "failed"  #: the provider failed the batch as a whole
 
 
 @dataclass(frozen=True)
@@ -73,11 +85,11 @@ class BatchInfo:
     state: BatchState
     #: The provider's own state string (``in_progress``, ``BATCH_STATE_RUNNING``, …).
     provider_state: str
-    #: How the batch ended: ``succeeded`` (results to read), ``canceled``, ``expired``,
-    #: ``failed``; None while in progress.
-    ending: str | None = None
+    #: How the batch ended; None while in progress.
+    ending: Ending | None = None
     request_count: int | None = None
-    #: Outcome counts the provider reports (keys from ``Outcome`` plus ``processing``).
+    #: Counts the provider reports, under Anthropic's ``request_counts`` names (the
+    #: outcomes, plus ``processing`` for requests still in flight).
     counts: dict[str, int] = field(default_factory=dict)
     created_at: datetime | None = None
     display_name: str | None = None
@@ -148,11 +160,11 @@ def outcome_for_missing(batch: BatchInfo) -> Outcome:
     A provider cannot name items it never returned (a Gemini batch that expired or failed
     returns nothing), so the pipeline settles them from how the batch ended.
     """
-    if batch.ending == "expired":
-        return "expired"
-    if batch.ending == "canceled":
-        return "canceled"
-    return "errored"
+    if batch.ending == Ending.EXPIRED:
+        return ItemStatus.EXPIRED
+    if batch.ending == Ending.CANCELED:
+        return ItemStatus.CANCELED
+    return ItemStatus.ERRORED
 
 
 class BatchProvider(Protocol):

@@ -21,6 +21,7 @@ from .base import (
     BatchClient,
     BatchInfo,
     BatchRequest,
+    Ending,
     ItemResult,
     Prompt,
     TransportOptions,
@@ -47,10 +48,10 @@ MAX_BODY_BYTES = 2_000_000_000
 #: The SDK's resumable-upload chunk size.
 UPLOAD_CHUNK_BYTES = 8 * 1024 * 1024
 ENDINGS = {
-    "BATCH_STATE_SUCCEEDED": "succeeded",
-    "BATCH_STATE_FAILED": "failed",
-    "BATCH_STATE_CANCELLED": "canceled",
-    "BATCH_STATE_EXPIRED": "expired",
+    "BATCH_STATE_SUCCEEDED": Ending.SUCCEEDED,
+    "BATCH_STATE_FAILED": Ending.FAILED,
+    "BATCH_STATE_CANCELLED": Ending.CANCELED,
+    "BATCH_STATE_EXPIRED": Ending.EXPIRED,
 }
 #: JSON mode's schema (OpenAPI subset, as ``responseSchema`` takes it).
 SEO_SCHEMA = {
@@ -335,13 +336,13 @@ class GeminiBatches(BatchClient):
         state = state.replace("JOB_STATE_", "BATCH_STATE_")  # defensive: SDK spelling
         error = obj_at(op, "error")
         ended = state in ENDINGS or bool(op.get("done"))
-        ending = (ENDINGS.get(state) or ("failed" if error else "succeeded")) if ended else None
+        ending = (ENDINGS.get(state) or (Ending.FAILED if error else Ending.SUCCEEDED)) if ended else None
         stats = obj_at(md, "batchStats")
         total = to_count(stats.get("requestCount"))
         succeeded, failed = to_count(stats.get("successfulRequestCount")), to_count(stats.get("failedRequestCount"))
         pending = to_count(stats.get("pendingRequestCount"))
         counts = {"processing": pending, "succeeded": succeeded, "errored": failed, "canceled": 0, "expired": 0}
-        if ending in ("canceled", "expired"):
+        if ending in (Ending.CANCELED, Ending.EXPIRED):
             counts[ending] = max(0, total - succeeded - failed)
             counts["processing"] = 0
         output = obj_at(md, "output") or obj_at(op, "response")
@@ -386,7 +387,7 @@ class GeminiBatches(BatchClient):
         wrapper = output.get("inlinedResponses")
         entries = wrapper.get("inlinedResponses") if isinstance(wrapper, dict) else wrapper
         if entries is None:
-            if info.ending == "succeeded":
+            if info.ending == Ending.SUCCEEDED:
                 raise ResultsUnavailable(f"batch {batch.id} ended without output", provider=self.name)
             return  # failed / expired / cancelled before any output: nothing to read
         for entry in entries if isinstance(entries, list) else ():

@@ -12,6 +12,7 @@ import logging
 import re
 from typing import Any
 
+from ..jobmeta import ItemStatus
 from .base import ItemResult, obj_at, to_count
 
 log = logging.getLogger("seobatch.providers.gemini")
@@ -29,7 +30,7 @@ def parse_file_line(line: bytes) -> ItemResult | None:
         match = _KEY_IN_LINE.search(line)
         if match:
             key = match.group(1).decode("utf-8", "replace")
-            return ItemResult(key, "errored", error="malformed_result: line is not valid JSON")
+            return ItemResult(key, ItemStatus.ERRORED, error="malformed_result: line is not valid JSON")
         log.warning("skipping an unreadable gemini result line (%d bytes)", len(line))
         return None
     if not isinstance(obj, dict):
@@ -55,8 +56,8 @@ def _entry(key: Any, obj: Any) -> ItemResult | None:
     error = obj.get("error")
     if isinstance(error, dict):
         kind = error.get("status") or error.get("code") or "error"
-        return ItemResult(key, "errored", error=f"{kind}: {error.get('message') or ''}".rstrip(": "))
-    return ItemResult(key, "errored", error="malformed_result: neither response nor error")
+        return ItemResult(key, ItemStatus.ERRORED, error=f"{kind}: {error.get('message') or ''}".rstrip(": "))
+    return ItemResult(key, ItemStatus.ERRORED, error="malformed_result: neither response nor error")
 
 
 def parse_response(key: str, resp: dict[str, Any]) -> ItemResult:
@@ -69,7 +70,7 @@ def parse_response(key: str, resp: dict[str, Any]) -> ItemResult:
     candidates = resp.get("candidates")
     if not isinstance(candidates, list) or not candidates or not isinstance(candidates[0], dict):
         reason = obj_at(resp, "promptFeedback").get("blockReason")
-        return ItemResult(key, "errored", error=f"blocked: {reason}" if reason else "no_candidates", **tokens)
+        return ItemResult(key, ItemStatus.ERRORED, error=f"blocked: {reason}" if reason else "no_candidates", **tokens)
     first = candidates[0]
     finish = first.get("finishReason")
     parts = obj_at(first, "content").get("parts")
@@ -78,7 +79,7 @@ def parse_response(key: str, resp: dict[str, Any]) -> ItemResult:
         p["text"] for p in parts if isinstance(p, dict) and not p.get("thought") and isinstance(p.get("text"), str)
     )
     if finish not in _OK_FINISH:
-        return ItemResult(key, "errored", error=f"finish_reason: {finish}", **tokens)
+        return ItemResult(key, ItemStatus.ERRORED, error=f"finish_reason: {finish}", **tokens)
     if not text:
-        return ItemResult(key, "errored", error=f"empty_reply (finishReason {finish})", **tokens)
-    return ItemResult(key, "succeeded", text=text, **tokens)
+        return ItemResult(key, ItemStatus.ERRORED, error=f"empty_reply (finishReason {finish})", **tokens)
+    return ItemResult(key, ItemStatus.SUCCEEDED, text=text, **tokens)

@@ -50,7 +50,7 @@ from ..jobmeta import ItemStatus, JobStatus
 from ..models import CUSTOM_ID_RE, Page, SeoBatchItem, SeoBatchJob
 from ..output import OutputLimits, parse_reply
 from ..pricing import batch_cost
-from ..providers.base import outcome_for_missing
+from ..providers.base import Ending, outcome_for_missing
 from ..text import printable_line
 from . import Step
 from ._bulk import bulk_update
@@ -85,7 +85,7 @@ def results(
         delay = poll_delay(1, settings)
         update_metadata(job_id, expected=_PROCESSING, changes={jm.NEXT_POLL_AT: later(utcnow(), delay)})
         return [Step("poll", job_id, delay_ms=int(delay * 1000))]
-    if info.ending == "failed":
+    if info.ending == Ending.FAILED:
         reason = info.error or info.provider_state
         fail_job(job, f"the provider's batch {job.ai_batch_id} failed: {reason}", settings=settings,
                  expected=_PROCESSING)
@@ -101,7 +101,7 @@ def results(
                 if update_metadata(job_id, expected=_PROCESSING, changes={jm.RESULTS_SEEN: seen}) is None:
                     return []  # canceled or failed meanwhile
     except ResultsUnavailable as exc:
-        if info.ending not in ("expired", "canceled"):
+        if info.ending not in (Ending.EXPIRED, Ending.CANCELED):
             # Past the provider's retention (Anthropic 29 days, Gemini files 48 h): say so
             # plainly; the pages stay eligible and are sent again on a later night.
             fail_job(job, f"results_unavailable: {exc.message}", settings=settings, expected=_PROCESSING)
@@ -130,13 +130,13 @@ def outcome_of(
     ``page_url`` / ``page_text`` tell the validator which hosts and phrases the page
     itself contains (a reply may repeat those, not others).
     """
-    if result.outcome == "succeeded":
+    if result.outcome == ItemStatus.SUCCEEDED:
         try:
             fields = parse_reply(result.text or "", limits, page_url, page_text)
         except InvalidOutput as exc:
             return ItemStatus.ERRORED, None, _clip(exc.reason)
         return ItemStatus.SUCCEEDED, {"title": fields.title, "meta_description": fields.meta_description}, None
-    if result.outcome in ("errored", "expired", "canceled"):
+    if result.outcome in jm.ITEM_OUTCOMES:
         return ItemStatus(result.outcome), None, _clip(result.error or result.outcome)
     return ItemStatus.ERRORED, None, _clip(f"unknown outcome {result.outcome!r}")
 
