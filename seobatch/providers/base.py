@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
 #: Normalised batch state: still working, or ended (however it ended).
 BatchState = Literal["in_progress", "ended"]
-#: Normalised per-item outcome.
 #: Normalised per-item outcome: an item status other than ``pending``.
 Outcome = ItemStatus
 

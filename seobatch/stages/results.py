@@ -361,15 +361,15 @@ def _save_chunk(
     are locked (or this failed): the other lane waits for it before reading its own."""
     first: dict[str, ItemResult] = {}
     duplicates = 0
-    for result in chunk:
-        if result.custom_id in first:
-            duplicates += 1
-        else:
-            first[result.custom_id] = result
-    # Only ids we could have made are looked up; anything else (NUL, lone surrogates,
-    # 10 kB of junk) is unknown by construction.
-    wanted = [c for c in first if CUSTOM_ID_RE.match(c)]
     try:
+        for result in chunk:
+            if result.custom_id in first:
+                duplicates += 1
+            else:
+                first[result.custom_id] = result
+        # Only ids we could have made are looked up; anything else (NUL, lone surrogates,
+        # 10 kB of junk) is unknown by construction.
+        wanted = [c for c in first if CUSTOM_ID_RE.match(c)]
         with _db.write_transaction():
             known = _lock_items(job, wanted)
             if rows_locked is not None:
@@ -489,4 +489,4 @@ def _complete(job: SeoBatchJob, info: BatchInfo, settings: Settings, now: dateti
     )
 
 
-__all__ = ["counts_of", "outcome_of", "read_ahead", "results"]
+__all__ = ["counts_of", "outcome_of", "results"]
