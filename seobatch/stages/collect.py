@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from .. import db as _db
 from ..db import database, utcnow
 from ..models import SeoBatchJob
-from . import Step
+from .step import Step
 from ._bulk import insert_items
 from ._common import (
     batch_limits,

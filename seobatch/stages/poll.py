@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING
 
 from ..db import utcnow
 from ..errors import ProviderError
-from . import Step
-from ._common import fail_job, later, load_job, log, parse_stamp, provider_for, stamp, update_metadata
+from .step import Step
+from ._common import later, load_job, log, parse_stamp, provider_for, stamp
+from .jobstate import fail_job, update_metadata
 
 if TYPE_CHECKING:
     from ..config import Settings

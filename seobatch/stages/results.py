@@ -43,9 +43,10 @@ from .. import db as _db
 from ..db import database, utcnow
 from ..errors import ResultsUnavailable
 from ..models import CUSTOM_ID_RE, Page, SeoBatchItem, SeoBatchJob
-from . import Step
+from .step import Step
 from ._bulk import bulk_update
-from ._common import fail_job, later, load_job, provider_for, read_ahead, stamp, update_metadata
+from ._common import later, load_job, provider_for, read_ahead, stamp
+from .jobstate import fail_job, update_metadata
 from .poll import poll_delay
 
 if TYPE_CHECKING:
