@@ -125,8 +125,10 @@ class Settings:
     #: An active job with no progress for this long is re-enqueued by the recovery sweep
     #: (processing jobs get SEOBATCH_POLL_MAX_INTERVAL on top).
     stale_after: int = 600
-    #: The clock's nightly kickoff, in cron form (minute hour day month weekday, UTC).
+    #: The clock's nightly kickoff, in cron form (minute hour day month weekday) in ``schedule_tz``.
     schedule: str = "0 2 * * *"
+    #: The IANA time zone SEOBATCH_SCHEDULE is read in (e.g. Europe/Berlin); DST-safe.
+    schedule_tz: str = "UTC"
     #: Seconds between two recovery sweeps of the clock.
     recover_interval: int = 300
     #: Where the example subscriber ``seobatch.subscribers.audit_log`` appends its lines.
@@ -189,6 +191,7 @@ class Settings:
             submit_settle_seconds=_int(env, "SEOBATCH_SUBMIT_SETTLE", 120),
             stale_after=_int(env, "SEOBATCH_STALE_AFTER", 600, minimum=1),
             schedule=env.get("SEOBATCH_SCHEDULE") or "0 2 * * *",
+            schedule_tz=env.get("SEOBATCH_SCHEDULE_TZ") or "UTC",
             recover_interval=_int(env, "SEOBATCH_RECOVER_INTERVAL", 300, minimum=1),
             audit_log=env.get("SEOBATCH_AUDIT_LOG") or "seobatch-audit.jsonl",
             http_timeout=_positive(env, "SEOBATCH_HTTP_TIMEOUT", 60.0),

@@ -95,11 +95,9 @@ def test_the_clock_sweeps_on_a_fresh_connection_after_its_own_was_killed(pg_db, 
 
     import psycopg2
 
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import clock
-
+    import actors.queue
     from pipeline_support import make_settings
-    from seobatch import db
+    from seobatch import clock, db
     from seobatch.schedule import Schedule
 
     settings = make_settings(emulator, database_url=pg_db)
@@ -118,7 +116,7 @@ def test_the_clock_sweeps_on_a_fresh_connection_after_its_own_was_killed(pg_db, 
     t = datetime(2030, 1, 1, 12, 0)
     plan = clock.Plan(next_kick=t + timedelta(hours=14), next_sweep=t)
     with caplog.at_level(logging.INFO):
-        clock.tick(settings, Schedule.parse("0 2 * * *"), plan, t)
+        clock.tick(settings, Schedule.parse("0 2 * * *"), plan, t, queue=actors.queue)
     # Then the sweep ran on a new connection and found the stalled job
     assert "recovery sweep failed" not in caplog.text
     assert f"recover: job {stuck.id} (collecting)" in caplog.text

@@ -10,7 +10,7 @@ from pipeline_support import TEST_KEY, ended, items_of, job, make_pages, make_se
 
 from actors import send_steps
 from actors.failures import job_gave_up
-from actors.inprocess import run_chain
+from seobatch.runs import run_chain
 from seobatch import events
 from seobatch.models import Page, SeoBatchEvent
 from seobatch.stages.collect import collect

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from actors.inprocess import run_chain, run_chains
+from seobatch.runs import run_chain, run_chains
 from seobatch import db
 from seobatch.models import SeoBatchJob
 
