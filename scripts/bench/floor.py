@@ -22,8 +22,8 @@ import time
 from collections.abc import Iterator
 from typing import IO, Any
 
-from .. import db as _db
-from ..db import database
+from seobatch import db as _db
+from seobatch.db import database
 
 #: Every statement is constant text: the tables are ours, values travel as parameters.
 DROP_FLOOR = "DROP TABLE IF EXISTS bench_floor_items"
