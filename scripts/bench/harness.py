@@ -26,6 +26,7 @@ from playhouse.db_url import parse
 from psycopg2 import sql
 
 from seobatch.config import Settings
+from seobatch.jobmeta import JobStatus
 
 #: The child of every measured role, run as a script (its siblings import as top-level modules).
 CHILD = str(Path(__file__).resolve().with_name("child.py"))
@@ -295,7 +296,7 @@ def summarise(*, pages: int, provider: str, database_url: str, chunk: int, rows:
     emu_peak = max((r.emulator_rss_mb or 0.0) for r in rows)
     ratio = total_seconds / floor_total if floor_total else None
     jobs = sum(verify.get("jobs", {}).values())
-    complete = verify.get("pages_with_seo") == pages and verify.get("jobs", {}).get("completed") == jobs
+    complete = verify.get("pages_with_seo") == pages and verify.get("jobs", {}).get(JobStatus.COMPLETED) == jobs
     targets = {
         "ratio": None if ratio is None else round(ratio, 2), "max_ratio": MAX_RATIO,
         "ratio_ok": ratio is not None and ratio <= MAX_RATIO,

@@ -42,7 +42,7 @@ this every SEOBATCH_RECOVER_INTERVAL seconds; with cron, run it every few minute
 
 
 def run_recover(args: argparse.Namespace, settings: Settings) -> int:
-    from ..stages.recover import recover  # lazy: the stages load when a command runs, not for --help
+    from ..stages.recover import recover  # lazy: fast --help
 
     open_database(settings)
     if settings.redis_url:
@@ -59,7 +59,7 @@ def run_recover(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_cancel(args: argparse.Namespace, settings: Settings) -> int:
-    from ..stages.cancel import cancel  # lazy: the stages load when a command runs, not for --help
+    from ..stages.cancel import cancel  # lazy: fast --help
 
     open_database(settings)
     done = cancel(args.job_id, settings=settings)

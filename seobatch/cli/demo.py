@@ -68,11 +68,10 @@ def demo_settings(base: Settings, *, database_url: str, emulator_url: str, model
 
 
 def run_demo(args: argparse.Namespace, settings: Settings) -> int:
-    # Lazy: the emulator, models and stages load when the demo runs, not for every --help.
-    from ..emulator import Emulator
-    from ..models import Page
-    from ..pages import import_pages
-    from ..runs import start_run
+    from ..emulator import Emulator  # lazy: fast --help
+    from ..models import Page  # lazy: fast --help
+    from ..pages import import_pages  # lazy: fast --help
+    from ..runs import start_run  # lazy: fast --help
 
     if not args.verbose:  # the progress display and the final listing tell the story
         logging.getLogger().setLevel(logging.WARNING)

@@ -58,10 +58,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    # Lazy: the stages and providers load when a command runs, not for every --help.
-    from ..runs import start_run
-    from ..stages.kickoff import check_run
-    from ..stages.plan import plan_run
+    from ..runs import start_run  # lazy: fast --help
+    from ..stages.kickoff import check_run  # lazy: fast --help
+    from ..stages.plan import plan_run  # lazy: fast --help
 
     model = check_run(settings, args.model)  # one-line error before anything else
     if args.limit is not None and args.limit < 1:
