@@ -35,10 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "run", help="start a run: collect the pages that need SEO, send the batches",
         description="Create the night's job(s) for a model: collect the pages that are new, "
-        "changed, or failed on an earlier night, and queue the jobs for the workers. Without "
+        "changed, or failed on an earlier night, and queue the jobs for the workers. The "
+        "recovery sweep runs first: jobs it finds stalled are enqueued again. Without "
         "REDIS_URL (or with --wait) the run is worked in this process, with a progress "
-        "display, until it ends; jobs the recovery sweep finds stalled are worked and "
-        "followed too.",
+        "display, until it ends; the stalled jobs are worked and followed too.",
         epilog=RUN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
