@@ -30,7 +30,7 @@ _EXPORTS = {
     "ResultsUnavailable": "errors",
     "AlreadyRunning": "errors",
     # Database and models
-    "open_database": "db",
+    "open_database": "schema",
     "Page": "models",
     "SeoBatchJob": "models",
     "SeoBatchItem": "models",

@@ -20,6 +20,7 @@ from . import db
 from .config import Settings
 from .runs import Queue, start_run
 from .schedule import Schedule
+from .schema import open_database
 from .stages.recover import Recovery, recover
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ def run(settings: Settings, *, queue: Queue, stop: threading.Event) -> int:
     if not settings.redis_url:
         log.error("the clock needs REDIS_URL: its messages are for the workers")
         return 1
-    db.open_database(settings)
+    open_database(settings)
     db.drop_connection()  # each unit of work opens its own
     plan = Plan(next_kick=schedule.next_after(db.utcnow()), next_sweep=db.utcnow())
     log.info("clock: kickoff on %r (next %s), recovery every %ss",

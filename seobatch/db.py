@@ -11,16 +11,13 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlparse
 
 import peewee
 from playhouse import db_url
 
 from .errors import ConfigError
-
-if TYPE_CHECKING:
-    from .config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -74,25 +71,6 @@ def configure(url: str) -> peewee.Database:
         previous.close()
     database.initialize(db)
     return db
-
-
-def open_database(settings: Settings, *, init: bool = True) -> peewee.Database:
-    """Configure and connect to DATABASE_URL (a one-line ConfigError when it cannot);
-    with ``init``, make sure the tables exist and are current."""
-    database = configure(settings.database_url)
-    try:
-        database.connect(reuse_if_open=True)
-    except peewee.OperationalError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(
-            f"cannot connect to the database at {describe_url(settings.database_url)}: {first}"
-        ) from None
-    if init:
-        from . import schema  # cycle: schema → models → db (the tables are bound to this module's proxy)
-
-        if schema.current_version() < schema.SCHEMA_VERSION:
-            schema.init_db()
-    return database
 
 
 def is_postgres() -> bool:

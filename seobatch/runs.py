@@ -24,6 +24,7 @@ from .jobmeta import JobStatus
 from .models import SeoBatchJob
 from .pricing import format_cost
 from .progress import JobProgress
+from .schema import open_database
 from .stages.kickoff import check_run, kickoff
 from .stages.recover import Recovery, recover
 from .stages.step import Step
@@ -143,7 +144,7 @@ def start_run(
     if limit is not None and limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {limit}")
     if db.database.obj is None:  # the clock has it open already (and owns the connection)
-        db.open_database(settings)
+        open_database(settings)
     if not wait:
         queue.check_reachable(settings)  # before a job exists: an unreachable broker leaves no orphan
     result = RunResult(recovery=recover(settings=settings), model=model, waited=wait)

@@ -1,4 +1,4 @@
-"""Helpers the commands share: opening the database with a one-line error (``db.open_database``), group help."""
+"""Helpers the commands share: opening the database with a one-line error (``schema.open_database``), group help."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import argparse
 from collections.abc import Callable
 
 from ..config import Settings
-from ..db import open_database
+from ..schema import open_database
 
-__all__ = ["group_help", "open_database"]  # open_database lives in db.py; every command opens it so
+__all__ = ["group_help", "open_database"]  # open_database lives in schema.py; every command opens it so
 
 
 def group_help(parser: argparse.ArgumentParser) -> Callable[..., int]:

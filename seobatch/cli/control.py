@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..config import Settings
-from ..db import open_database
+from ..schema import open_database
 from ._queue import queue
 
 

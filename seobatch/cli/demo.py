@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..config import Settings
-from ..db import open_database
+from ..schema import open_database
 from ._queue import queue
 from .run import report
 

@@ -11,7 +11,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from ..config import Settings
-from ..db import open_database
+from ..schema import open_database
 from ..errors import ConfigError
 from ._queue import queue
 
