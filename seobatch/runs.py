@@ -14,7 +14,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 
 from . import db
 from . import jobmeta as jm
@@ -46,11 +46,8 @@ def run_chains(first_job_ids: Iterable[int]) -> list[int]:
     firsts = sorted(set(first_job_ids))
     if not firsts:
         return []
-    rows = dict(
-        SeoBatchJob.select(SeoBatchJob.id, SeoBatchJob.metadata)
-        .where(SeoBatchJob.id >= firsts[0])
-        .tuples()
-    )
+    query = SeoBatchJob.select(SeoBatchJob.id, SeoBatchJob.metadata).where(SeoBatchJob.id >= firsts[0])
+    rows: dict[int, Any] = {row.id: row.metadata for row in query}
     ids: set[int] = set()
     for first in firsts:
         job_id: int | None = first

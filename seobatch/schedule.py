@@ -19,7 +19,7 @@ unmaintained in 2024 and interprets DST gaps in ways that have changed between r
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
@@ -40,7 +40,7 @@ def zone(name: str) -> ZoneInfo:
 
 def _valid(expr: str) -> bool:
     try:
-        CronSim(expr, datetime(2000, 1, 1, tzinfo=timezone.utc))
+        CronSim(expr, datetime(2000, 1, 1, tzinfo=UTC))
     except CronSimError:
         return False
     return True
@@ -74,16 +74,16 @@ class Schedule:
 
     def next_after(self, when: datetime) -> datetime:
         """The first time the schedule fires strictly after ``when`` (both naive UTC)."""
-        start = when.replace(tzinfo=timezone.utc).astimezone(self.tz)
+        start = when.replace(tzinfo=UTC).astimezone(self.tz)
         try:
             fire = next(CronSim(self.expr, start))
         except (StopIteration, CronSimError):
             raise ConfigError(f"schedule {self.expr!r} never fires") from None
         if fire.year - start.year > HORIZON_YEARS:
             raise ConfigError(f"schedule {self.expr!r} never fires")
-        return fire.astimezone(timezone.utc).replace(tzinfo=None)
+        return fire.astimezone(UTC).replace(tzinfo=None)
 
     def local(self, when: datetime) -> str:
         """A naive-UTC time as a wall time in the schedule's zone, to the minute (for logs)."""
-        wall = when.replace(tzinfo=timezone.utc).astimezone(self.tz)
+        wall = when.replace(tzinfo=UTC).astimezone(self.tz)
         return f"{wall.isoformat(timespec='minutes')} {self.zone_name}"

@@ -13,7 +13,7 @@ import json
 import re
 import threading
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from seobatch.config import Settings
 from seobatch.errors import AmbiguousCreate
@@ -73,7 +73,7 @@ def items_of(job_id: int) -> list[SeoBatchItem]:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def reply_for(user: str) -> str:

@@ -94,9 +94,9 @@ def test_the_clock_sweeps_on_a_fresh_connection_after_its_own_was_killed(pg_db, 
     from datetime import datetime, timedelta
 
     import psycopg2
+    from pipeline_support import make_settings
 
     import actors.queue
-    from pipeline_support import make_settings
     from seobatch import clock, db
     from seobatch.schedule import Schedule
 

@@ -22,10 +22,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from peewee import fn
-
 from floor import measure_floor  # a sibling: this file runs as a script, its folder on sys.path
+from peewee import fn
 from seed import seed_pages
+
 from seobatch import db as _db
 from seobatch import jobmeta as jm
 from seobatch import schema

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-
 from typing import TYPE_CHECKING
 
 from ..config import Settings
-from ..schema import open_database
 from ..errors import ConfigError
+from ..schema import open_database
 from ._queue import queue
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import db as _db
-from ..db import chunked, database, utcnow
+from ..db import chunked, database
 from ..models import SeoBatchJob
 from ..providers import anthropic, gemini, get_provider
 

@@ -74,16 +74,13 @@ def fail_job(
     key-shaped string), because it is stored, logged and handed to subscribers.
     """
     reason = safe_reason(reason, settings)
-    if not isinstance(job, SeoBatchJob):
-        job = load_job(int(job))
-        if job is None:
-            return False
-    if not job.is_active:
+    row = job if isinstance(job, SeoBatchJob) else load_job(int(job))
+    if row is None or not row.is_active:
         return False
-    won = job.mark_failed(reason, **({"expected": tuple(expected)} if expected else {}))
+    won = row.mark_failed(reason, **({"expected": tuple(expected)} if expected else {}))
     if won:
-        log.warning("job %s failed: %s", job.id, reason)
-    return won
+        log.warning("job %s failed: %s", row.id, reason)
+    return bool(won)
 
 
 @dataclass(frozen=True)

@@ -166,7 +166,7 @@ def submit(
         wait = max(1.0, (claim.busy_until - now).total_seconds() + 1)
         log.info("job %s: another submit attempt holds the lease; retrying in %.0fs", job_id, wait)
         return [Step("submit", job_id, delay_ms=int(wait * 1000))]
-    outcome: dict[str, str] = {}
+    outcome: dict[str, Any] = {}
     try:
         return _attempt(job, claim.meta, provider, settings, now, outcome)
     finally:
@@ -202,7 +202,7 @@ def _attempt(
     provider: BatchProvider,
     settings: Settings,
     now: datetime,
-    outcome: dict[str, str],
+    outcome: dict[str, Any],
 ) -> list[Step]:
     """One claimed attempt; records in ``outcome`` what the next attempt must know."""
     sent_before = parse_stamp(meta.get(jm.SUBMIT_SENT_AT))
@@ -226,9 +226,10 @@ def _attempt(
         changes[jm.SUBMIT_UNCLEAR] = True  # sticky: a later refusal must not erase it
     if not meta.get(jm.SUBMIT_STARTED_AT):
         changes[jm.SUBMIT_STARTED_AT] = stamp(sent_at)
-    meta = update_metadata(job.id, expected=(JobStatus.SUBMITTING,), changes=changes)
-    if meta is None:
+    saved = update_metadata(job.id, expected=(JobStatus.SUBMITTING,), changes=changes)
+    if saved is None:
         return []  # canceled meanwhile: send nothing
+    meta = saved
     requests = JobRequests(job.id, settings.chunk_size)
     try:
         info = provider.create_batch(requests, model=job.model, display_name=meta[jm.DISPLAY_NAME])

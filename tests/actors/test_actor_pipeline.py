@@ -10,9 +10,9 @@ from pipeline_support import TEST_KEY, ended, items_of, job, make_pages, make_se
 
 from actors import send_steps
 from actors.failures import job_gave_up
-from seobatch.runs import run_chain
 from seobatch import events
 from seobatch.models import Page, SeoBatchEvent
+from seobatch.runs import run_chain
 from seobatch.stages.collect import collect
 from seobatch.stages.kickoff import kickoff
 from seobatch.stages.submit import submit
