@@ -27,6 +27,9 @@ def job_gave_up(message: dict[str, Any], retry_info: dict[str, Any]) -> None:
     if not args:
         return
     job_id, stage = int(args[0]), message.get("actor_name", "a stage")
+    if retry_info.get("recheck"):  # a second look queued by a worker of the release before submit_look_again
+        submit_look_again.fn(job_id, str(retry_info.get("reason") or "submit gave up"))
+        return
     retries = retry_info.get("retries", "?")
     last = last_error((message.get("options") or {}).get("traceback") or "")
     reason = f"{stage} gave up after {retries} retries" + (f": {last}" if last else "")

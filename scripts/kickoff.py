@@ -19,6 +19,8 @@ from seobatch.config import Settings
 from seobatch.errors import SeobatchError
 from seobatch.logs import redact, setup_logging
 from seobatch.runs import start_run
+from seobatch.schema import open_database
+from seobatch.stages.kickoff import check_run
 
 log = logging.getLogger("seobatch.kickoff")
 
@@ -28,6 +30,8 @@ def main() -> int:
     try:
         settings = Settings.from_env()
         setup_logging(logging.INFO, settings.secrets(), settings.log_format)
+        check_run(settings)  # a bad model or a missing key in one line, before the database
+        open_database(settings)
         done = start_run(settings, queue=actors.queue, source="kickoff", wait=not settings.redis_url,
                          skip_if_running=True)
         for line in done.recovery.lines():

@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 
-from . import db
 from . import jobmeta as jm
 from .config import Settings
 from .errors import AlreadyRunning, ConfigError
@@ -24,7 +23,6 @@ from .jobmeta import JobStatus
 from .models import SeoBatchJob
 from .pricing import format_cost
 from .progress import JobProgress
-from .schema import open_database
 from .stages.kickoff import check_run, kickoff
 from .stages.recover import Recovery, recover
 from .stages.step import Step
@@ -131,8 +129,10 @@ def start_run(
 ) -> RunResult:
     """Sweep, then kick off a run of ``model`` (default SEOBATCH_MODEL).
 
-    Everything that can be refused is refused before anything is written: the model, its
-    key, the limit, the database, and (queued) the broker. ``wait``: work the swept jobs
+    The caller has opened the database (``schema.open_database``: each entry point owns
+    its connection; the clock's is fresh per unit of work). Everything that can be
+    refused is refused before anything is written: the model, its key, the limit, and
+    (queued) the broker. ``wait``: work the swept jobs
     and the run in this process (``queue.work``), the run starting once no swept job is
     still collecting. ``skip_if_running``: a run of the model still collecting is not an
     error (cron: nothing to do), else AlreadyRunning is raised.
@@ -140,8 +140,6 @@ def start_run(
     model = check_run(settings, model)  # one-line error before anything else
     if limit is not None and limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {limit}")
-    if db.database.obj is None:  # the clock has it open already (and owns the connection)
-        open_database(settings)
     if not wait:
         queue.check_reachable(settings)  # before a job exists: an unreachable broker leaves no orphan
     result = RunResult(recovery=recover(settings=settings), model=model, waited=wait)

@@ -97,10 +97,12 @@ def test_the_clock_sweeps_on_a_fresh_connection_after_its_own_was_killed(pg_db, 
     from pipeline_support import make_settings
 
     import actors.queue
+    from actors.broker import use_in_process
     from seobatch import clock, db
     from seobatch.schedule import Schedule
 
     settings = make_settings(emulator, database_url=pg_db)
+    use_in_process(settings)  # the sweep's messages go to an in-process broker, whatever an earlier test bound
     stuck = SeoBatchJob.create(model=settings.model, status="collecting", metadata={})
     SeoBatchJob.update(updated_at=db.utcnow() - timedelta(hours=20)).execute()
     # Given the clock's connection killed by the server

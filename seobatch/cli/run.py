@@ -64,8 +64,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     model = check_run(settings, args.model)  # one-line error before anything else
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {args.limit}")
+    open_database(settings)
     if args.dry_run:
-        open_database(settings)
         for line in plan_run(settings=settings, model=model, limit=args.limit).lines():
             print(line)
         return RET_OK

@@ -194,3 +194,22 @@ def test_a_collect_that_runs_out_of_retries_still_fails_the_job(any_db, settings
     _gave_up(j.id, stage="collect", error="OperationalError: database is locked")
     row = job(j.id)
     assert row.status == "failed" and row.metadata["error"].startswith("collect gave up after 8 retries")
+
+
+def test_a_second_look_queued_the_old_way_still_fails_the_job_once(any_db, emulator, stub_worker):
+    # Given a submit that gave up with no batch at the provider, and a second look in the
+    # message shape the previous release queued (job_gave_up with recheck)
+    settings = make_settings(emulator, http_retries=0)
+    from actors.broker import runtime
+
+    runtime.settings = settings
+    job_id = _collected(settings)
+    emulator.set_faults(http_errors={"create": [529] * 50})
+    try:
+        submit(job_id, settings=settings)
+    except TransientError:
+        pass
+    # When it runs, it is the submit's last look: no batch listed, the job fails with its reason
+    job_gave_up.fn({"args": [job_id], "actor_name": "submit"}, {"reason": "submit: anthropic 529", "recheck": True})
+    row = job(job_id)
+    assert row.status == "failed" and row.metadata["error"] == "submit: anthropic 529"
