@@ -159,8 +159,10 @@ class Settings:
     #: An active job with no progress for this long is re-enqueued by the recovery sweep
     #: (processing jobs get SEOBATCH_POLL_MAX_INTERVAL on top).
     stale_after: int = setting(600, "SEOBATCH_STALE_AFTER", _int, minimum=1)
-    #: The clock's nightly kickoff, in cron form (minute hour day month weekday, UTC).
+    #: The clock's nightly kickoff, in cron form (minute hour day month weekday) in ``schedule_tz``.
     schedule: str = setting("0 2 * * *", "SEOBATCH_SCHEDULE")
+    #: The IANA time zone SEOBATCH_SCHEDULE is read in (e.g. Europe/Berlin); DST-safe.
+    schedule_tz: str = setting("UTC", "SEOBATCH_SCHEDULE_TZ")
     #: Seconds between two recovery sweeps of the clock.
     recover_interval: int = setting(300, "SEOBATCH_RECOVER_INTERVAL", _int, minimum=1)
     #: Where the example subscriber ``seobatch.subscribers.audit_log`` appends its lines.

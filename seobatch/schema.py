@@ -2,17 +2,25 @@
 
 A fresh database gets the current tables and is stamped with ``SCHEMA_VERSION``;
 an older one runs each migration after its version, in order, in one transaction.
+``open_database`` is how every entry point connects: configure, connect (a one-line
+error when it cannot), bring the schema up to date. It lives here, not in ``db.py``,
+because ``db`` is below the models and cannot import them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import peewee
 
 from . import db as _db
 from .db import database, utcnow
+from .errors import ConfigError
 from .models import MODELS, SeoBatchEvent
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 #: Bump when a model changes, and add the step that brings an older database along.
 SCHEMA_VERSION = 2
@@ -73,3 +81,19 @@ def init_db() -> tuple[int, int]:
                 MIGRATIONS[version](database)
                 SchemaVersion.create(version=version)
         return before, max(before, SCHEMA_VERSION)
+
+
+def open_database(settings: Settings, *, init: bool = True) -> peewee.Database:
+    """Configure and connect to DATABASE_URL (a one-line ConfigError when it cannot);
+    with ``init``, make sure the tables exist and are current."""
+    bound = _db.configure(settings.database_url)
+    try:
+        bound.connect(reuse_if_open=True)
+    except peewee.OperationalError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(
+            f"cannot connect to the database at {_db.describe_url(settings.database_url)}: {first}"
+        ) from None
+    if init and current_version() < SCHEMA_VERSION:
+        init_db()
+    return bound

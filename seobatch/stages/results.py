@@ -52,9 +52,10 @@ from ..output import OutputLimits, parse_reply
 from ..pricing import batch_cost
 from ..providers.base import Ending, outcome_for_missing
 from ..text import printable_line
-from . import Step
 from ._bulk import bulk_update
-from ._common import fail_job, later, load_job, log, provider_for, stamp, update_metadata
+from ._common import later, load_job, log, provider_for, stamp
+from .jobstate import fail_job, update_metadata
+from .step import Step
 from .poll import poll_delay
 
 if TYPE_CHECKING:
