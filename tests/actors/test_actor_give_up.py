@@ -46,13 +46,12 @@ def _unclear_create_then_list_down(emulator, settings, job_id: int, status: int)
 
 
 def test_a_submit_that_gives_up_after_an_unclear_create_leaves_the_job_for_the_sweep(
-    any_db, emulator, stub_worker, caplog
-):
+    any_db, emulator, stub_worker, caplog, monkeypatch):
     # Given a create whose reply was dropped, then the provider's list down for the whole retry window
     settings = make_settings(emulator, http_retries=0)
     from actors.broker import runtime
 
-    runtime.settings = settings
+    monkeypatch.setattr(runtime, "settings", settings)
     job_id = _collected(settings)
     _unclear_create_then_list_down(emulator, settings, job_id, 503)
     # When the submit actor runs out of retries
@@ -77,13 +76,12 @@ def test_a_submit_that_gives_up_after_an_unclear_create_leaves_the_job_for_the_s
 
 
 def test_a_permanent_error_from_the_lookup_after_an_unclear_create_does_not_fail_the_job(
-    any_db, emulator, stub_worker, caplog
-):
+    any_db, emulator, stub_worker, caplog, monkeypatch):
     # Given a create whose reply was dropped, and a list that answers 403
     settings = make_settings(emulator, http_retries=0)
     from actors.broker import runtime
 
-    runtime.settings = settings
+    monkeypatch.setattr(runtime, "settings", settings)
     job_id = _collected(settings)
     emulator.set_faults(drop_create_response=1, http_errors={"list": [403] * 50})
     # When the submit actor runs into the permanent error
@@ -97,11 +95,11 @@ def test_a_permanent_error_from_the_lookup_after_an_unclear_create_does_not_fail
     assert SeoBatchEvent.select().where(SeoBatchEvent.name == "job_failed").count() == 0
 
 
-def test_a_submit_that_gives_up_while_its_batch_is_listed_adopts_the_batch(any_db, emulator, stub_worker):
+def test_a_submit_that_gives_up_while_its_batch_is_listed_adopts_the_batch(any_db, emulator, stub_worker, monkeypatch):
     settings = make_settings(emulator, http_retries=0)
     from actors.broker import runtime
 
-    runtime.settings = settings
+    monkeypatch.setattr(runtime, "settings", settings)
     job_id = _collected(settings)
     _unclear_create_then_list_down(emulator, settings, job_id, 503)
     emulator.set_faults(http_errors={})
@@ -112,12 +110,12 @@ def test_a_submit_that_gives_up_while_its_batch_is_listed_adopts_the_batch(any_d
     assert emulator.stats()["anthropic"]["batches_created"] == 1
 
 
-def test_a_submit_that_gives_up_with_no_batch_at_the_provider_fails_the_job(any_db, emulator, stub_worker):
+def test_a_submit_that_gives_up_with_no_batch_at_the_provider_fails_the_job(any_db, emulator, stub_worker, monkeypatch):
     # Given every create refused with 503 after it may have arrived (ambiguous), none made
     settings = make_settings(emulator, http_retries=0)
     from actors.broker import runtime
 
-    runtime.settings = settings
+    monkeypatch.setattr(runtime, "settings", settings)
     job_id = _collected(settings)
     emulator.set_faults(http_errors={"create": [529] * 50})
     for _ in range(2):
@@ -133,12 +131,12 @@ def test_a_submit_that_gives_up_with_no_batch_at_the_provider_fails_the_job(any_
     assert emulator.stats()["anthropic"]["batches_created"] == 0
 
 
-def test_a_just_sent_create_gets_one_more_look_before_the_job_fails(any_db, emulator, stub_worker):
+def test_a_just_sent_create_gets_one_more_look_before_the_job_fails(any_db, emulator, stub_worker, monkeypatch):
     # Given a settle time: a batch created a moment ago may not be listed yet
     settings = make_settings(emulator, http_retries=0, submit_settle_seconds=1)
     from actors.broker import runtime
 
-    runtime.settings = settings
+    monkeypatch.setattr(runtime, "settings", settings)
     job_id = _collected(settings)
     emulator.set_faults(http_errors={"create": [400]})
     dramatiq.get_broker().get_actor("submit").send(job_id)
@@ -196,13 +194,13 @@ def test_a_collect_that_runs_out_of_retries_still_fails_the_job(any_db, settings
     assert row.status == "failed" and row.metadata["error"].startswith("collect gave up after 8 retries")
 
 
-def test_a_second_look_queued_the_old_way_still_fails_the_job_once(any_db, emulator, stub_worker):
+def test_a_second_look_queued_the_old_way_still_fails_the_job_once(any_db, emulator, stub_worker, monkeypatch):
     # Given a submit that gave up with no batch at the provider, and a second look in the
     # message shape the previous release queued (job_gave_up with recheck)
     settings = make_settings(emulator, http_retries=0)
     from actors.broker import runtime
 
-    runtime.settings = settings
+    monkeypatch.setattr(runtime, "settings", settings)
     job_id = _collected(settings)
     emulator.set_faults(http_errors={"create": [529] * 50})
     try:
