@@ -61,3 +61,44 @@ def test_a_broken_pipe_that_is_not_stdout_keeps_its_traceback(monkeypatch):
     monkeypatch.setattr("seobatch.cli._stdout_is_broken", lambda: False)
     with pytest.raises(BrokenPipeError):
         main(["pages", "export", "-"])
+
+
+# -- a malformed DATABASE_URL ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("sqlite://relative.db", "sqlite URLs need three slashes, sqlite:///relative.db"),
+        ("sqlite://", "names no database file"),
+        ("sqlite:///", "names no database file"),
+        ("postgresql://root:hunter2pw@127.0.0.1:notaport/test", "the port is not a number"),
+        # an unescaped "/" in the password: urllib sees the rest of it as the port
+        ("postgresql://root:hun/ter2pw@127.0.0.1/test", "the port is not a number"),
+        ("postgresql://root:hunter2pw@127.0.0.1:5432", "names no database"),
+        ("postgresql://root:hunter2pw@127.0.0.1:5432/test?fooo=bar", 'connection option PostgreSQL does not know: invalid dsn: invalid connection option "fooo"'),
+        ("mysql://root:hunter2pw@127.0.0.1/x", "must start with postgresql:// or sqlite:///"),
+    ],
+)
+def test_a_malformed_database_url_is_one_error_line_without_the_password(url, says, monkeypatch, capsys):
+    monkeypatch.setenv("DATABASE_URL", url)
+    assert main(["jobs"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("seobatch: error: DATABASE_URL") and err.count("\n") == 1
+    assert says in err
+    assert "hunter2pw" not in err and "ter2pw" not in err
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://root:pw@h:5432/db?sslmode=require&password=x", "postgresql://root:***@h:5432/db"),
+        ("postgresql://root:p/w:@x@h/db", "postgresql://root:***@h/db"),
+        ("postgresql://root@h/db", "postgresql://root@h/db"),
+        ("sqlite:///seobatch.db", "sqlite:///seobatch.db"),
+    ],
+)
+def test_describe_url_masks_the_whole_password(url, shown):
+    from seobatch.db import describe_url
+
+    assert describe_url(url) == shown
