@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlparse
 
 import peewee
 from playhouse import db_url
+from psycopg2.extensions import make_dsn
 
 from .errors import ConfigError
 
@@ -103,10 +104,8 @@ def _check_url(url: str) -> str:
         )
     options = dict(parse_qsl(parsed.query, keep_blank_values=True))
     if options:
-        from psycopg2.extensions import make_dsn  # the driver's own check; PostgreSQL only
-
         try:
-            make_dsn(dbname="x", **options)
+            make_dsn(dbname="x", **options)  # the driver's own check of option names
         except Exception as exc:  # noqa: BLE001 - psycopg2.ProgrammingError: invalid dsn …
             first = str(exc).strip().splitlines()[0]
             raise ConfigError(f"DATABASE_URL has a connection option PostgreSQL does not know: {first}") from None
