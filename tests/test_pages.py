@@ -812,3 +812,30 @@ def test_cli_import_prune_and_check_urls(cli_env, tmp_path, capsys):
     assert main(["pages", "import", str(path), "--prune"]) == 0
     assert capsys.readouterr().out == "imported 1 new, updated 0, unchanged 0, rejected 0; prune: deleted 1 page\n"
     assert [p.url for p in Page.select()] == ["https://example.com/old"]
+
+
+def test_deleting_the_pages_of_a_running_job_keeps_them_and_the_job_ends_whole(any_db, emulator):
+    # Given a job that holds 10 pages at the provider
+    from pipeline_support import drive, make_pages, make_settings
+
+    from seobatch.stages import Step
+    from seobatch.stages.collect import collect
+    from seobatch.stages.kickoff import kickoff
+    from seobatch.stages.submit import submit
+
+    settings = make_settings(emulator)
+    site = make_pages(10)
+    running = kickoff(settings=settings).job
+    assert collect(running.id, settings=settings) == [Step("submit", running.id)]
+    steps = submit(running.id, settings=settings)
+    assert SeoBatchJob.get_by_id(running.id).status == "processing"
+    # When the site file no longer has them
+    summary = pages.delete_pages(p.url for p in site)
+    # Then none is deleted while the job runs, and the job ends with all ten
+    assert (summary.deleted, summary.busy) == (0, 10)
+    drive(steps, settings)
+    done = SeoBatchJob.get_by_id(running.id)
+    assert (done.status, done.succeeded_count) == ("completed", 10)
+    # And once it has ended they can go
+    assert pages.delete_pages(p.url for p in site).deleted == 10
+    assert Page.select().count() == 0 and SeoBatchItem.select().count() == 0
