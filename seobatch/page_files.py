@@ -131,7 +131,7 @@ def open_binary(path: str) -> IO[bytes]:
         raise InputError("no such file", file=path) from None
     except OSError as exc:
         raise InputError(f"cannot read the file: {exc.strerror or exc}", file=path) from None
-    if path.endswith(".gz"):
+    if path.lower().endswith(".gz"):
         return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
     return raw
 

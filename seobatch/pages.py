@@ -40,6 +40,7 @@ import io
 import json
 import os
 import sqlite3
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -261,6 +262,9 @@ def import_pages(
                 pending, pending_bytes = [], 0
         if pending:
             _write_chunk(pending, summary)
+    except (OSError, EOFError, zlib.error) as exc:  # a .gz that is not gzip, or cut short
+        done = f"; the {summary.imported} row(s) before it were imported" if summary.imported else ""
+        raise InputError(f"cannot read the file: {exc}{done}", file=path) from None
     finally:
         if path != "-":
             stream.close()
@@ -481,7 +485,7 @@ def url_keys(urls: Iterable[str]) -> set[int]:
 def delete_pages(urls: Iterable[str], *, chunk_size: int = 1000, dry_run: bool = False) -> DeleteSummary:
     """Delete the pages with these urls (compared in normal form), a chunk at a time."""
     summary = DeleteSummary(dry_run=dry_run)
-    for chunk in _db.chunked((normal_url(u) for u in urls), chunk_size):
+    for chunk in _db.chunked((normal_url(u) for u in urls), _id_chunk(chunk_size)):
         wanted = set(chunk)
         ids = [page_id for (page_id,) in Page.select(Page.id).where(Page.url.in_(list(wanted))).tuples()]
         summary.not_found += len(wanted) - len(ids)
@@ -496,6 +500,7 @@ def delete_missing(keys: set[int], *, chunk_size: int = 1000, dry_run: bool = Fa
     is in no normal-form list, so it goes too.
     """
     summary = DeleteSummary(dry_run=dry_run)
+    chunk_size = _id_chunk(chunk_size)
     last_id = 0
     while True:
         rows = list(
@@ -506,6 +511,11 @@ def delete_missing(keys: set[int], *, chunk_size: int = 1000, dry_run: bool = Fa
         if len(rows) < chunk_size:
             return summary
         last_id = rows[-1][0]
+
+
+def _id_chunk(chunk_size: int) -> int:
+    """``chunk_size``, but few enough ids for one ``IN (…)`` on this database."""
+    return max(1, min(chunk_size, _max_params() // 2))
 
 
 def _delete_ids(ids: list[int], summary: DeleteSummary) -> None:
@@ -557,6 +567,7 @@ class UrlReport:
 def check_urls(*, chunk_size: int = 1000, examples: int = 5) -> UrlReport:
     """Count the stored urls a normalising migration would change (reads only)."""
     report = UrlReport()
+    chunk_size = _id_chunk(chunk_size)
     normal_keys: set[int] = set()
     last_id = 0
     while True:

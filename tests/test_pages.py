@@ -432,7 +432,7 @@ def test_export_refuses_a_format_that_contradicts_the_file_name(any_db, tmp_path
         pages.export_pages(str(tmp_path / "out.csv"), fmt="jsonl")
 
 
-@pytest.mark.parametrize("name", ["p.csv", "p.csv.gz", "p.jsonl", "p.jsonl.gz"])
+@pytest.mark.parametrize("name", ["p.csv", "p.csv.gz", "p.jsonl", "p.jsonl.gz", "P.JSONL.GZ"])
 def test_an_export_reads_back_in_each_of_the_four_formats(any_db, tmp_path, name):
     # Given pages with attributes of their own, exported
     path = write_jsonl(tmp_path / "in.jsonl", [
@@ -839,3 +839,16 @@ def test_deleting_the_pages_of_a_running_job_keeps_them_and_the_job_ends_whole(a
     # And once it has ended they can go
     assert pages.delete_pages(p.url for p in site).deleted == 10
     assert Page.select().count() == 0 and SeoBatchItem.select().count() == 0
+
+
+def test_a_gz_file_that_is_not_gzip_or_is_cut_short_is_one_input_error(any_db, tmp_path):
+    fake = tmp_path / "fake.jsonl.gz"
+    fake.write_bytes(b"not gzip at all\n")
+    with pytest.raises(InputError, match=r"fake.jsonl.gz: cannot read the file: Not a gzipped file"):
+        pages.import_pages(str(fake))
+    rows = b"".join(json.dumps({"url": f"https://example.com/{i}"}).encode() + b"\n" for i in range(3000))
+    whole = gzip.compress(rows)
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(InputError, match=r"cut short|ended before.*; the 1000 row\(s\) before it were imported"):
+        pages.import_pages(str(cut), chunk_size=1000)
