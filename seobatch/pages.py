@@ -344,17 +344,20 @@ def iter_export_rows(
     attributes: bool = True,
 ) -> Iterator[dict[str, Any]]:
     """Pages with their SEO fields (then their attributes), by id, one keyset query per chunk."""
-    columns = [Page.id, Page.attributes] + [getattr(Page, name) for name in EXPORT_FIELDS]
+    columns = [Page.id] + [getattr(Page, name) for name in EXPORT_FIELDS]
+    if attributes:
+        columns.append(Page.attributes)
+    end = 1 + len(EXPORT_FIELDS)
     condition = _export_filter(generated_only, since)
     last_id = 0
     while True:
         query = Page.select(*columns).where((Page.id > last_id) & condition)
         rows = list(query.order_by(Page.id).limit(chunk_size).tuples())
         for row in rows:
-            record = dict(zip(EXPORT_FIELDS, row[2:]))
+            record = dict(zip(EXPORT_FIELDS, row[1:end]))
             record["seo_generated_at"] = iso(record["seo_generated_at"])
-            if attributes and isinstance(row[1], dict):
-                for name, value in row[1].items():
+            if attributes and isinstance(row[end], dict):
+                for name, value in row[end].items():
                     record[_column_name(name)] = value
             yield record
         if len(rows) < chunk_size:
@@ -365,8 +368,9 @@ def iter_export_rows(
 def _cell(value: Any) -> str:
     if value is None:
         return ""
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    return spreadsheet_safe(text)
+    if not isinstance(value, str):
+        value = json.dumps(value, ensure_ascii=False)
+    return spreadsheet_safe(value)
 
 
 def write_export(
