@@ -323,9 +323,11 @@ def attribute_columns(condition: Any = True) -> list[str]:
     """The export's attribute columns: every attribute name of the pages that ``condition``
     selects, in name order (one query, DISTINCT in the database)."""
     if _db.is_postgres():
-        is_object, names = peewee.fn.jsonb_typeof(Page.attributes) == "object", "jsonb_object_keys(p.attributes) AS e (key)"
+        is_object = peewee.fn.jsonb_typeof(Page.attributes) == "object"
+        names = "jsonb_object_keys(p.attributes) AS e (key)"
     else:
-        is_object, names = peewee.fn.json_type(Page.attributes) == "object", "json_each(p.attributes) AS e"
+        is_object = peewee.fn.json_type(Page.attributes) == "object"
+        names = "json_each(p.attributes) AS e"
     inner, params = Page.select(Page.attributes).where(condition & is_object).sql()
     sql = f"SELECT DISTINCT e.key FROM ({inner}) AS p, {names}"
     cursor = _db.database.execute_sql(sql, params)  # sql-constant: our query and table functions; values are parameters

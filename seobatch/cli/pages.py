@@ -174,10 +174,10 @@ def run_export(args: argparse.Namespace, settings: Settings) -> int:
     if args.file != "-":
         pages.export_format(args.file, args.format)  # fail before touching the database
     open_database(settings)
-    options = dict(
-        fmt=args.format, chunk_size=settings.chunk_size, generated_only=args.generated_only,
-        since=args.since, since_job=args.since_job, attributes=args.attributes,
-    )
+    options = {
+        "fmt": args.format, "chunk_size": settings.chunk_size, "generated_only": args.generated_only,
+        "since": args.since, "since_job": args.since_job, "attributes": args.attributes,
+    }
     if args.file == "-":
         out, wrapped = _stdout()
         try:

@@ -76,7 +76,8 @@ def test_a_broken_pipe_that_is_not_stdout_keeps_its_traceback(monkeypatch):
         # an unescaped "/" in the password: urllib sees the rest of it as the port
         ("postgresql://root:hun/ter2pw@127.0.0.1/test", "the port is not a number"),
         ("postgresql://root:hunter2pw@127.0.0.1:5432", "names no database"),
-        ("postgresql://root:hunter2pw@127.0.0.1:5432/test?fooo=bar", 'connection option PostgreSQL does not know: invalid dsn: invalid connection option "fooo"'),
+        ("postgresql://root:hunter2pw@127.0.0.1:5432/test?fooo=bar",
+         'connection option PostgreSQL does not know: invalid dsn: invalid connection option "fooo"'),
         ("mysql://root:hunter2pw@127.0.0.1/x", "must start with postgresql:// or sqlite:///"),
     ],
 )
