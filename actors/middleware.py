@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import dramatiq
 
-from seobatch import db, events
+from seobatch import db, outbox
 from seobatch.logs import setup_logging
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ class WorkerBoot(dramatiq.Middleware):
         )
         if db.database.obj is None:
             db.configure(settings.database_url)
-        loaded = events.load_subscribers(settings.subscribers)
+        loaded = outbox.load_subscribers(settings.subscribers, settings)
         if loaded:
             log.info("event subscribers: %s", ", ".join(loaded))
 

@@ -3,7 +3,7 @@
 Status changes are compare-and-set updates (``UPDATE … WHERE id = ? AND status IN (…)``):
 the caller learns whether it won, and a repeated or late message changes nothing.
 The ``mark_*`` methods record their lifecycle event in the same transaction; it is
-delivered to subscribers once that transaction commits (see ``seobatch.events``).
+delivered to subscribers once that transaction commits (see ``seobatch.outbox``).
 """
 
 from __future__ import annotations
@@ -425,13 +425,24 @@ class SeoBatchEvent(peewee.Model):
     job = peewee.ForeignKeyField(
         SeoBatchJob, backref="events", on_delete="CASCADE", column_name="job_id"
     )
+    job_id: int  # peewee's accessor for the job's id (no query); declared for the type checker
     name = StringField()
     payload = JSONField()
     created_at = peewee.DateTimeField(default=utcnow)
     #: A delivery's lease: until then no other delivery claims the row.
     claimed_until = peewee.DateTimeField(null=True)
-    #: Set after the receivers ran; a row without it is delivered by the sweep.
+    #: Set once every receiver returned; a row without it is delivered by the sweep.
     published_at = peewee.DateTimeField(null=True)
+    #: Deliveries claimed so far (one that died counts too).
+    attempts = peewee.IntegerField(default=0, constraints=[SQL("DEFAULT 0")])
+    #: The receivers (``module.qualname``) that returned; a retry skips them.
+    delivered_to = JSONField(null=True)
+    #: Which receivers raised on the latest delivery, and their redacted errors.
+    last_error = peewee.TextField(null=True)
+    #: A receiver raised: the sweep retries the row from then on (backoff).
+    next_attempt_at = peewee.DateTimeField(null=True)
+    #: Set when the last allowed delivery failed; the row is not retried any more.
+    failed_at = peewee.DateTimeField(null=True)
 
     class Meta:
         database = database
@@ -453,6 +464,6 @@ MODELS = (Page, SeoBatchJob, SeoBatchItem, SeoBatchEvent)
 
 
 def _record_event(job: SeoBatchJob, name: str, **extra: Any) -> None:
-    from . import events  # events imports models
+    from . import outbox  # the one lazy edge: outbox imports models (mark_* stays on the model)
 
-    events.record(job, name, **extra)
+    outbox.record(job, name, **extra)

@@ -12,13 +12,33 @@ import peewee
 
 from . import db as _db
 from .db import database, utcnow
-from .models import MODELS
+from .models import MODELS, SeoBatchEvent
 
 #: Bump when a model changes, and add the step that brings an older database along.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+#: The outbox's delivery record (``SeoBatchEvent``), added in version 2; (PostgreSQL, SQLite) types.
+_EVENT_COLUMNS_V2 = (
+    ("attempts", "INTEGER NOT NULL DEFAULT 0", "INTEGER NOT NULL DEFAULT 0"),
+    ("delivered_to", "JSONB", "TEXT"),
+    ("last_error", "TEXT", "TEXT"),
+    ("next_attempt_at", "TIMESTAMP", "DATETIME"),
+    ("failed_at", "TIMESTAMP", "DATETIME"),
+)
+
+
+def _v2_event_delivery(database: peewee.DatabaseProxy) -> None:
+    """Outbox rows record their attempts, the receivers that returned, the last error and
+    failure; existing rows keep everything (attempts 0, nothing else set)."""
+    postgres = _db.is_postgres()
+    table = SeoBatchEvent._meta.table_name
+    for name, pg_type, sqlite_type in _EVENT_COLUMNS_V2:
+        ddl = pg_type if postgres else sqlite_type
+        database.execute_sql(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {ddl}')  # sql-constant: names and types are this module's constants (DDL takes no parameters)
+
 
 #: version → the step that upgrades a database from ``version - 1`` to ``version``.
-MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {}
+MIGRATIONS: dict[int, Callable[[peewee.DatabaseProxy], None]] = {2: _v2_event_delivery}
 
 _LOCK_KEY = 0x5E0BA7C4  # serialises concurrent `db init` on PostgreSQL
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ..config import Settings
-from ..pricing import format_cost
+from ..term import format_usd
 from .common import open_database
 
 RET_OK, RET_FAILED = 0, 1
@@ -131,4 +131,4 @@ def _cost_of(job_id: int) -> str:
 
     job = SeoBatchJob.get_or_none(SeoBatchJob.id == job_id)
     cost = (job.metadata or {}).get("cost_usd") if job else None
-    return format_cost(cost) if isinstance(cost, (int, float)) else "unknown"
+    return format_usd(cost) if isinstance(cost, (int, float)) else "unknown"

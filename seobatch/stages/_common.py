@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from .. import db as _db
-from ..db import chunked, database, utcnow
+from ..db import database, utcnow
 from ..models import SeoBatchJob
 
 if TYPE_CHECKING:
@@ -20,8 +18,6 @@ if TYPE_CHECKING:
     from ..providers.base import BatchProvider
 
 log = logging.getLogger("seobatch.pipeline")
-
-T = TypeVar("T")
 
 #: pg_advisory_xact_lock key that serialises collectors and kickoffs (one page, one job).
 COLLECT_LOCK_KEY = 0x5E0BC011
@@ -111,67 +107,6 @@ def collector_lock() -> Iterator[None]:
                 "SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))", (COLLECT_LOCK_KEY,)
             )
         yield
-
-
-class _Failure:
-    def __init__(self, exc: BaseException) -> None:
-        self.exc = exc
-
-
-_DONE = object()
-
-
-@contextmanager
-def read_ahead(items: Iterable[T], size: int, depth: int = 2) -> Iterator[Iterator[list[T]]]:
-    """``chunked(items, size)``, produced by a thread of its own at most ``depth`` ahead.
-
-    The results stage parses the download here while its own thread waits for the
-    database to write the chunk before: the two overlap instead of taking turns. The
-    producer never touches the database. Its exception is raised in the consumer; leaving
-    the block early stops it at its next item and closes ``items``.
-    """
-    chunks: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(value: Any) -> bool:
-        while not stop.is_set():
-            try:
-                chunks.put(value, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        source = iter(items)
-        try:
-            for chunk in chunked(source, size):
-                if not put(chunk):
-                    return
-            put(_DONE)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer as is
-            put(_Failure(exc))
-        finally:
-            close = getattr(source, "close", None)
-            if close is not None:
-                close()
-
-    def consume() -> Iterator[list[T]]:
-        while True:
-            got = chunks.get()
-            if got is _DONE:
-                return
-            if isinstance(got, _Failure):
-                raise got.exc
-            yield got
-
-    thread = threading.Thread(target=produce, name="seobatch-read-ahead", daemon=True)
-    thread.start()
-    try:
-        yield consume()
-    finally:
-        stop.set()
-        thread.join(timeout=5)
 
 
 def stamp(when: datetime) -> str:

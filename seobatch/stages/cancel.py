@@ -20,8 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .. import jobmeta as jm
 from ..db import utcnow
 from ..errors import ProviderError, SeobatchError
+from ..jobmeta import JobStatus
 from . import Step
 from ._common import fail_job, load_job, log, provider_for, stamp, update_metadata
 from .reconcile import needs_reconcile, reconcile, record_orphan
@@ -44,8 +46,9 @@ def cancel(job_id: int, *, settings: Settings, provider: BatchProvider | None = 
     job = load_job(job_id)
     if job is None:
         raise SeobatchError(f"there is no job {job_id}")
-    if job.status in ("collecting", "submitting"):
-        if fail_job(job, CANCELED_REASON, settings=settings, expected=("collecting", "submitting")):
+    before_submission = (JobStatus.COLLECTING, JobStatus.SUBMITTING)
+    if job.status in before_submission:
+        if fail_job(job, CANCELED_REASON, settings=settings, expected=before_submission):
             note = _cancel_unclear_create(job, settings, provider)
             return Canceled(f"job {job_id} canceled before submission{note}")
         job = load_job(job_id)  # it moved on while we looked: cancel it where it is now
@@ -55,8 +58,8 @@ def cancel(job_id: int, *, settings: Settings, provider: BatchProvider | None = 
         provider.cancel_batch(job.ai_batch_id)
         meta = update_metadata(
             job_id,
-            expected=("processing",),
-            changes={"cancel_requested": stamp(utcnow()), "next_poll_at": None},
+            expected=(JobStatus.PROCESSING,),
+            changes={jm.CANCEL_REQUESTED: stamp(utcnow()), jm.NEXT_POLL_AT: None},
         )
         if meta is not None:
             return Canceled(
@@ -72,7 +75,7 @@ def cancel(job_id: int, *, settings: Settings, provider: BatchProvider | None = 
 def _cancel_unclear_create(job, settings: Settings, provider: BatchProvider | None) -> str:
     """An earlier create may have made a batch we never recorded: find it and cancel it."""
     meta = job.metadata or {}
-    if not meta.get("submit_started_at") or not meta.get("display_name") or not needs_reconcile(meta):
+    if not meta.get(jm.SUBMIT_STARTED_AT) or not meta.get(jm.DISPLAY_NAME) or not needs_reconcile(meta):
         return ""
     try:
         provider = provider_for(job, settings, provider)
@@ -88,12 +91,12 @@ def _cancel_unclear_create(job, settings: Settings, provider: BatchProvider | No
         log.error("job %s: could not look for or cancel its batch: %s", job.id, exc)
         _unresolved(job.id, [])
         return "; its provider batch may still exist (lookup failed, see the log)"
-    record_orphan(job.id, found.batch.id, expected=("failed",))
+    record_orphan(job.id, found.batch.id, expected=(JobStatus.FAILED,))
     return f"; its provider batch {found.batch.id} was canceled"
 
 
 def _unresolved(job_id: int, candidates: list[str]) -> None:
     """Keep the canceled job a rival in other jobs' reconciliation: its batch may exist."""
-    update_metadata(job_id, expected=("failed",), changes={
-        "reconcile_unresolved": True, "reconcile_candidates": candidates or None,
+    update_metadata(job_id, expected=(JobStatus.FAILED,), changes={
+        jm.RECONCILE_UNRESOLVED: True, jm.RECONCILE_CANDIDATES: candidates or None,
     })

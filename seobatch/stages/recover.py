@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from .. import events
+from .. import outbox
 from ..db import utcnow
 from ..models import ACTIVE_STATUSES, SeoBatchJob
 from . import Step
@@ -87,7 +87,7 @@ def recover(*, settings: Settings, now: datetime | None = None) -> Recovery:
                 continue  # a poll is scheduled
             idle = int((now - job.updated_at).total_seconds())
             found.stalled.append(Stalled(job.id, status, idle, STAGE_FOR[status]))
-    found.events_delivered = events.deliver_pending()
+    found.events_delivered = outbox.deliver_pending(settings=settings)
     for s in found.stalled:
         log.warning("recover job_id=%s status=%s idle=%ss stage=%s", s.job_id, s.status, s.idle_seconds, s.stage)
     return found

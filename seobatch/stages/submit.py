@@ -101,13 +101,13 @@ class JobRequests:
 
 def estimate_cost(job: SeoBatchJob, settings: Settings) -> tuple[float | None, int, int]:
     """(USD at batch prices or None when the model has no price, input tokens, output tokens)."""
-    from ..pricing import estimate_batch_cost
+    from ..pricing import batch_cost
 
     meta = job.metadata or {}
     count = int(job.total_pages or meta.get("collected") or 0)
     input_tokens = int(meta.get("estimated_input_tokens") or 0)
     output_tokens = count * settings.max_output_tokens
-    cost = estimate_batch_cost(job.model, input_tokens, output_tokens, settings)
+    cost = batch_cost(job.model, input_tokens, output_tokens, settings)
     return cost, input_tokens, output_tokens
 
 

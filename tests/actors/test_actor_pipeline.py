@@ -66,10 +66,14 @@ def test_events_fire_once_per_transition_after_commit(any_db, emulator, stub_wor
     # Then each of the three jobs was announced submitted once and completed once
     assert sorted(counts["job_submitted"]) == ids and sorted(counts["job_completed"]) == ids
     assert counts["job_failed"] == [] and committed and all(committed)
-    # (published_at is written just after the receivers return, on the worker's thread)
-    wait_for(lambda: SeoBatchEvent.select().where(SeoBatchEvent.published_at.is_null()).count() == 0,
+    # And each event waits for a retry of the raising receiver only: the one that returned
+    # is recorded (written just after the receivers return, on the worker's thread)
+    wait_for(lambda: SeoBatchEvent.select().where(SeoBatchEvent.last_error.is_null()).count() == 0,
              timeout=30)
     assert SeoBatchEvent.select().count() == 6
+    for event in SeoBatchEvent.select():
+        assert event.published_at is None and event.attempts == 1
+        assert len(event.delivered_to) == 1 and "explode: RuntimeError: subscriber bug" in event.last_error
     assert [len(items_of(i)) for i in ids] == [4, 4, 2]
 
 
