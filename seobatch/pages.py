@@ -210,9 +210,9 @@ def import_pages(
 
     ``prune``: then delete the stored pages whose url the file does not have — only when
     no row was rejected but for a repeated url (a rejected row's page cannot be told from
-    one that left the site) and the file had any row. Raises InputError only for a file that cannot be read
-    at all (missing, unknown format, CSV without a url column); row errors go to
-    ``on_error`` and the summary.
+    one that left the site) and the file had any row. Raises InputError only for a file
+    that cannot be read at all (missing, unknown format, CSV without a url column, a .gz
+    that is not gzip); row errors go to ``on_error`` and the summary.
     """
     fmt = detect_format(path, fmt)
     summary = ImportSummary()
