@@ -83,16 +83,21 @@ def _number_variants(raw: str) -> Iterator[str]:
         variants.append(digits.translate(_SWAP_SEPARATORS))
         parts = re.split(r"[.,]", digits)
         if len(parts[-1]) == 3 and all(len(p) == 3 for p in parts[1:]):  # thousands grouping
-            whole = "".join(parts)
-            grouped = f"{int(whole):,}"
-            variants += [whole, grouped, grouped.replace(",", "."), grouped.replace(",", " "),
-                         grouped.replace(",", "\u00a0")]
+            variants += _grouped("".join(parts))
         if len(parts) == 2 and set(parts[1]) == {"0"}:  # 49.00 is 49
             variants.append(parts[0])
+    elif len(digits) > 3:
+        variants += _grouped(digits)  # 1299 may be written 1,299 / 1.299 / 1 299
     yield from (v for v in dict.fromkeys(variants) if v and v != raw)
 
 
 _SWAP_SEPARATORS = str.maketrans(",.", ".,")
+
+
+def _grouped(whole: str) -> list[str]:
+    grouped = f"{int(whole):,}"
+    return [whole, grouped, grouped.replace(",", "."), grouped.replace(",", " "), grouped.replace(",", "\u00a0"),
+            grouped.replace(",", "\u202f")]
 
 
 def _states_number(source: str, raw: str) -> bool:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .checks import CHECKS, FLAG, PUBLISH, REJECT, Action, Severity
@@ -179,8 +179,18 @@ class PageContext:
     works too: claims are then looked for in the markup as well, which only loosens
     them). Derived forms (lower case, language) are worked out once, when first needed."""
 
-    __slots__ = ("url", "title", "h1", "declared_language", "text",
-                 "_source", "_lower", "_head", "_scripts", "_language")
+    __slots__ = (
+        "_head",
+        "_language",
+        "_lower",
+        "_scripts",
+        "_source",
+        "declared_language",
+        "h1",
+        "text",
+        "title",
+        "url",
+    )
 
     def __init__(
         self, url: str = "", *, title: str | None = None, h1: str | None = None,
