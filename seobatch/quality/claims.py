@@ -14,11 +14,13 @@ language is not caught (a missed claim publishes, it never rejects a good reply)
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 
 #: A number as written: 1,299.00 / 1.299,00 / 1 299 / 49.99 / 2024 / 15.
-_NUMBER_RE = re.compile(r"(?<![\d.,])\d{1,3}(?:[,.\u00a0\u202f ]\d{3})+(?:[.,]\d+)?(?!\d)|(?<![\d.,])\d+(?:[.,]\d+)?(?!\d)")
+#: Both alternatives start with a digit and nothing else, so the regex engine skips ahead to
+#: the next digit (a lookbehind in front made it try every position: a third of the check).
+_NUMBER_RE = re.compile(r"\d{1,3}(?:[,.\u00a0\u202f ]\d{3})+(?:[.,]\d+)?(?!\d)|\d+(?:[.,]\d+)?")
 _CURRENCY = (
     r"[$€£¥₹₩₽₺₪฿₫₴₦¢]|US\$|A\$|C\$|R\$|CHF|USD|EUR|GBP|JPY|CNY|INR|AUD|CAD|SEK|NOK|DKK|PLN|CZK|HUF|"
     r"kr\.?|zł|Kč|Ft|lei|руб\.?|₽|dollars?|euros?|pounds?"
@@ -131,7 +133,7 @@ def _states_percent(source: str, raw: str) -> bool:
 
 
 def find_ungrounded(
-    text: str, words: set[str], source: Callable[[], str], source_lower: Callable[[], str]
+    text: str, words: Iterable[str], source: Callable[[], str], source_lower: Callable[[], str]
 ) -> list[Claim]:
     """The claims in ``text`` that the page does not state. ``words``: the lower-case
     words of ``text`` (the gate has them already).

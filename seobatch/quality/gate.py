@@ -59,7 +59,7 @@ from .repair import (
     split_segments,
     strip_artefacts,
 )
-from .widths import UNITS_PER_EM, text_units, width_is_estimated
+from .widths import UNITS_PER_EM, averaged_in, text_units
 
 #: Page text looked at for claims (the prompt sends far less; this bounds the cost).
 MAX_PAGE_CHARS = 200_000
@@ -76,14 +76,15 @@ _QUOTE = 60
 
 _WORD_RE = re.compile(r"\w+")
 _DOMAIN_RE = re.compile(r"^(?:https?://)?(?:www\.)?[\w-]+(?:\.[\w-]+)+/?$", re.IGNORECASE)
-#: Vague or CMS-default titles (T2), compared after ``norm_key``.
+#: Vague or CMS-default titles (T2), compared after ``segment_key`` (case and edge
+#: punctuation folded).
 PLACEHOLDERS = frozenset({
     "home", "homepage", "home page", "start", "start page", "main page", "index", "default", "untitled",
     "untitled page", "untitled document", "no title", "new page", "page", "page title", "title", "my title",
     "profile", "welcome", "test", "test page", "sample page", "hello world", "document", "site", "website",
     "my site", "my blog", "blog", "just another wordpress site", "coming soon", "null", "undefined", "none",
     "accueil", "page d accueil", "startseite", "inicio", "página de inicio", "pagina principale",
-    "página principal", "главная", "главная страница", "ホーム", "首页", "홈",
+    "página principal", "главная", "главная страница", "ホーム", "首页", "홈", "page d'accueil", "page d’accueil",
 })
 
 
@@ -262,14 +263,21 @@ class PageContext:
         """True when most of the reply's longer words are words of the page's text."""
         head = self.head()
         seen: set[str] = set()
-        found = 0
+        found = missed = 0
+        # Up to _SHARED_WORDS distinct words; stop as soon as the share is reached or lost.
+        need = _SHARED_SHARE * _SHARED_WORDS
         for w in words:
             if len(w) < _MIN_SHARED_WORD or w in seen:
                 continue
             seen.add(w)
-            found += w in head
-            if len(seen) == _SHARED_WORDS:
-                break
+            if w in head:
+                found += 1
+                if found >= need:
+                    return True
+            else:
+                missed += 1
+                if missed > _SHARED_WORDS - need:
+                    return False
         return len(seen) >= 3 and found >= _SHARED_SHARE * len(seen)
 
 
@@ -334,7 +342,7 @@ class QualityGate:
         self._stuffing(desc_words, p.description_stuffing, "description", fire)
         unstated: list[str] = []
         for field_, text, words in (("title", core, title_words), ("description", desc_out, desc_words)):
-            for claim in find_ungrounded(text, set(words), page.source, page.source_lower):
+            for claim in find_ungrounded(text, words, page.source, page.source_lower):
                 fire(claim.check, field_, f"{_quote(claim.text)} is not on the page")
                 unstated.append(_quote(claim.text))
         if unstated:
@@ -350,7 +358,7 @@ class QualityGate:
             action = FLAG
         return Verdict(
             action, title_out, desc_out, tuple(found), tuple(repairs), round(title_px, 1), round(desc_px, 1),
-            width_is_estimated(title_out) or width_is_estimated(desc_out),
+            averaged_in(title_out) or averaged_in(desc_out),
             lang[0], lang[1], lang[2], lang[3], "; ".join(reasons) if action == REJECT else None,
         )
 
@@ -366,7 +374,7 @@ class QualityGate:
         if text != title:
             repairs.append(Repair("artefact_removed", "title", f"{_quote(title)} → {_quote(text)}"))
         words = _WORD_RE.findall(text.lower())
-        chatter = find_chatter(text, set(words))
+        chatter = find_chatter(text, words)
         if chatter and not page.says(chatter):
             fire("title_artefact", "title", f"model chatter {_quote(chatter)}",
                  "reply with the title and description only, no comments or labels")
@@ -436,7 +444,7 @@ class QualityGate:
         for text in (core, first) if first != core else (core,):
             if len(text) > _PLACEHOLDER_CHARS:
                 continue  # no placeholder is this long: skip the folding
-            key = norm_key(text)
+            key = segment_key(text)
             if not key or key in PLACEHOLDERS or ("." in text and _DOMAIN_RE.match(text.strip())):
                 return True
         return False
@@ -452,7 +460,7 @@ class QualityGate:
         if text != description:
             repairs.append(Repair("artefact_removed", "description", f"{_quote(description)} → {_quote(text)}"))
         words = _WORD_RE.findall(text.lower())
-        chatter = find_chatter(text, set(words))
+        chatter = find_chatter(text, words)
         if chatter and not page.says(chatter):
             fire("description_artefact", "description", f"model chatter {_quote(chatter)}",
                  "reply with the title and description only, no comments or labels")

@@ -9,7 +9,7 @@ adds its own) and no cut goes under the profile's minimum width.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from .widths import text_units
 
@@ -46,7 +46,7 @@ CHATTER_WORDS = frozenset({"here", "sure", "certainly", "course", "works", "titl
                            "character", "characters", "chars", "char", "note"})
 
 
-def find_chatter(text: str, words: set[str] | frozenset[str]) -> str | None:
+def find_chatter(text: str, words: Iterable[str]) -> str | None:
     """The model chatter in ``text`` ("Here is a title:", "(48 characters)"), if any;
     ``words``: the lower-case words of ``text``, for the cheap test first."""
     if CHATTER_WORDS.isdisjoint(words):

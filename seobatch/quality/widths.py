@@ -95,6 +95,16 @@ def width_is_estimated(text: str) -> bool:
     return any(ch not in _FONT and fallback_units(ch) == FALLBACK_UNITS for ch in text)
 
 
+def averaged_in(text: str) -> bool:
+    """``width_is_estimated`` for text whose width was just measured (``text_units``
+    remembered its characters): no second pass over it."""
+    if not _AVERAGED or text.isascii():
+        return False
+    if len(_ADVANCES) >= len(_FONT) + _MEMO_LIMIT:
+        return width_is_estimated(text)
+    return not _AVERAGED.isdisjoint(text)
+
+
 def truncate_at_px(text: str, max_px: float, size_px: float = TITLE_FONT_PX) -> int:
     """Where Google would cut ``text`` shown in ``max_px`` at ``size_px``: ``len(text)`` when
     it fits, else the index ``i`` such that ``text[:i].rstrip() + "…"`` is what shows.
@@ -122,6 +132,7 @@ def truncate_at_px(text: str, max_px: float, size_px: float = TITLE_FONT_PX) -> 
 
 __all__ = [
     "DESCRIPTION_FONT_PX",
+    "averaged_in",
     "ELLIPSIS",
     "TITLE_FONT_PX",
     "UNITS_PER_EM",

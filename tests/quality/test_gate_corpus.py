@@ -242,3 +242,30 @@ def test_the_gate_takes_what_parse_reply_returns():
     verdict = PLAIN.judge(fields.title, fields.meta_description, BOOTS_EN)
     assert verdict.title == "Ridgeline Waterproof Hiking Boot & More"
     assert verdict.action == "publish"
+
+
+def test_the_identifier_runs_only_when_nothing_cheaper_decides(monkeypatch):
+    from seobatch.quality import gate as gate_module
+
+    calls = []
+
+    def counting(text, expected):
+        calls.append(text)
+        return real(text, expected)
+
+    real = gate_module.best_and_expected
+    monkeypatch.setattr(gate_module, "best_and_expected", counting)
+    # The page's own words, a script that implies the language, too few letters: no call.
+    assert PLAIN.judge("Chaussures de randonnée imperméables", FR_DESC, BOOTS_FR).language_method == "page_words"
+    assert PLAIN.judge("女性用防水トレッキングシューズ", "軽量で快適な女性用の防水トレッキングシューズです。", BOOTS_JA).language_method == "script"
+    assert PLAIN.judge("Ridgeline", "Ridgeline.", BOOTS_FR).language_method == "too_short"
+    assert calls == []
+    # Words the page does not use: the identifier decides.
+    verdict = PLAIN.judge("Waterproof Hiking Boots for Women", EN_DESC, BOOTS_FR)
+    assert len(calls) == 1 and verdict.language_method == "identifier" and verdict.language == "en"
+
+
+def test_a_page_without_language_or_text_is_not_judged_for_language():
+    page = PageContext("https://northwind.example/x")
+    verdict = PLAIN.judge("Ridgeline Waterproof Hiking Boot for Women", EN_DESC, page)
+    assert verdict.language_method == "unknown" and "language_mismatch" not in verdict.check_names
