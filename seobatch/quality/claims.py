@@ -17,10 +17,10 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 
-#: A number as written: 1,299.00 / 1.299,00 / 1 299 / 49.99 / 2024 / 15.
-#: Both alternatives start with a digit and nothing else, so the regex engine skips ahead to
-#: the next digit (a lookbehind in front made it try every position: a third of the check).
-_NUMBER_RE = re.compile(r"\d{1,3}(?:[,.\u00a0\u202f ]\d{3})+(?:[.,]\d+)?(?!\d)|\d+(?:[.,]\d+)?")
+#: A number as written: 1,299.00 / 1.299,00 / 1 299 / 49.99 / 2024 / 15. It starts with a
+#: digit and nothing else, so the regex engine skips ahead to the next digit (a lookbehind
+#: in front made it try every position: a third of the check).
+_NUMBER_RE = re.compile(r"\d+(?:[.,]\d+)*(?:[\u00a0\u202f ]\d{3}(?!\d))*")
 _CURRENCY = (
     r"[$€£¥₹₩₽₺₪฿₫₴₦¢]|US\$|A\$|C\$|R\$|CHF|USD|EUR|GBP|JPY|CNY|INR|AUD|CAD|SEK|NOK|DKK|PLN|CZK|HUF|"
     r"kr\.?|zł|Kč|Ft|lei|руб\.?|₽|dollars?|euros?|pounds?"

@@ -36,6 +36,7 @@ from .language import (
     MIN_SCRIPT_SHARE,
     PAGE_SAMPLE_CHARS,
     best_and_expected,
+    identify,
     language_name,
     language_of_script,
     main_script,
@@ -253,8 +254,6 @@ class PageContext:
             if self._language is None:
                 sample = f"{self.title}\n{self.h1}\n{self.text[:PAGE_SAMPLE_CHARS]}"
                 if sum(script_letters(sample).values()) >= 3 * MIN_LETTERS:
-                    from .language import identify  # the ranking is only needed here, rarely
-
                     best, p = identify(sample)[0]
                     self._language = best if p >= 0.5 else None
         return self._language  # type: ignore[return-value]
