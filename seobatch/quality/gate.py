@@ -385,13 +385,15 @@ class QualityGate:
             kept = dedupe_segments(segments, separators)
             if len(kept[0]) < len(segments):
                 segments, separators = kept
-                deduped = join_segments(segments, separators)
+                deduped = strip_artefacts(join_segments(segments, separators))  # a new end may be "…"
                 repairs.append(Repair("segment_deduplicated", "title", f"{_quote(text)} → {_quote(deduped)}"))
                 text = deduped
         core = text
         if self._brand_key and len(segments) > 1:
             segments, separators = remove_brand(segments, separators, self._brand_key)
             core = join_segments(segments, separators).strip()
+            if core != text:
+                core = strip_artefacts(core)  # "X… | Northwind" leaves "X…"
         elif self._brand_key and segment_key(text) == self._brand_key:
             core = ""
         brand_in_core = len(self._brand_re.findall(core)) if self._brand_re else 0

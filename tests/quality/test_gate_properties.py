@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from seobatch.quality import PageContext, QualityGate, QualityProfile, text_width_px
@@ -42,6 +42,8 @@ def _gate(profile: QualityProfile) -> QualityGate:
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(title=titles, profile=profiles)
+@example(title="Hiking ... | Hiking", profile=QualityProfile())  # the duplicate removed, "..." at the end
+@example(title="Hiking Boots… | Northwind", profile=QualityProfile(brand="Northwind"))
 def test_repaired_titles_keep_every_invariant(title, profile):
     gate = _gate(profile)
     verdict = gate.judge(title, DESCRIPTION, PAGE)
