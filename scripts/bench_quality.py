@@ -117,10 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     cases = []
     faults = ["language", "wide", "price", "artefact", "placeholder", "stuffing"]
     for _ in range(args.replies):
-        page = rng.choice(pages)
+        sample = rng.choice(pages)
         fault = rng.choice(faults) if rng.random() < args.faulty else None
-        t, d = _reply(rng, page, fault, args.brand)
-        lang, url, title, text = page
+        t, d = _reply(rng, sample, fault, args.brand)
+        lang, url, title, text = sample
         cases.append((fault, t, d, json.dumps({"title": t, "meta_description": d}), url, title, lang, text))
 
     gate_us: list[float] = []

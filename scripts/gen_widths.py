@@ -43,13 +43,14 @@ def advances(font: TTFont) -> dict[int, int]:
     return table
 
 
-def runs(table: dict[int, int]) -> list[list[object]]:
-    out: list[list[object]] = []
+def runs(table: dict[int, int]) -> list[tuple[int, list[int]]]:
+    """Consecutive code points as ``(first, [advance, ...])``."""
+    out: list[tuple[int, list[int]]] = []
     for cp in sorted(table):
-        if out and out[-1][0] + len(out[-1][1]) == cp:  # type: ignore[operator, arg-type]
-            out[-1][1].append(table[cp])  # type: ignore[union-attr]
+        if out and out[-1][0] + len(out[-1][1]) == cp:
+            out[-1][1].append(table[cp])
         else:
-            out.append([cp, [table[cp]]])
+            out.append((cp, [table[cp]]))
     return out
 
 

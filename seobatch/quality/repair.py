@@ -195,10 +195,6 @@ def remove_brand(segments: list[str], separators: list[str], brand_key: str) -> 
     return segments, separators
 
 
-def count_brand(text: str, brand_re: re.Pattern[str]) -> int:
-    return len(brand_re.findall(text))
-
-
 def brand_pattern(brand: str) -> re.Pattern[str]:
     """The brand as a whole word or phrase, any case, any spacing."""
     words = [re.escape(w) for w in brand.split()]
@@ -263,7 +259,6 @@ __all__ = [
     "CHATTER_RE",
     "CHATTER_WORDS",
     "brand_pattern",
-    "count_brand",
     "cut_at_sentence",
     "cut_at_separator",
     "cut_at_word",

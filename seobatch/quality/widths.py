@@ -132,10 +132,10 @@ def truncate_at_px(text: str, max_px: float, size_px: float = TITLE_FONT_PX) -> 
 
 __all__ = [
     "DESCRIPTION_FONT_PX",
-    "averaged_in",
     "ELLIPSIS",
     "TITLE_FONT_PX",
     "UNITS_PER_EM",
+    "averaged_in",
     "fallback_units",
     "text_units",
     "text_width_px",
