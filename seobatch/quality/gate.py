@@ -45,6 +45,7 @@ from .language import (
     script_share,
     scripts_of,
 )
+from ..text import TAG_RE
 from .profile import QualityProfile
 from .repair import (
     brand_pattern,
@@ -231,9 +232,14 @@ class PageContext:
         return len(words) > 1 and re.search(r"\s+".join(map(re.escape, words)), lower) is not None
 
     def head(self) -> str:
-        """The start of the page's words, lower case (title, H1, text; not the URL)."""
+        """The start of the page's words, lower case (title, H1, text; not the URL). Tags of
+        HTML content are dropped first (one regex pass), so that a page stored as HTML
+        still answers ``shares_words`` rather than sending its replies to the identifier."""
         if self._head is None:
-            self._head = f"{self.title}\n{self.h1}\n{self.text[:_HEAD_CHARS]}".lower()
+            text = self.text[: 2 * _HEAD_CHARS]
+            if "<" in text:
+                text = TAG_RE.sub(" ", text)
+            self._head = f"{self.title}\n{self.h1}\n{text[:_HEAD_CHARS]}".lower()
         return self._head
 
     def scripts(self) -> frozenset[str] | None:

@@ -26,7 +26,7 @@ _CODE_RE = re.compile(r"`([^`]*)`")
 _LINK_RE = re.compile(r"\[([^\]]+)\]\([^)]*\)")
 _HEADING_RE = re.compile(r"^(?:#{1,6}|[-*•>]|\d+[.)])\s+")
 #: A title or description that ends as if cut: Google adds its own "…" when it cuts.
-_TRAILING_ELLIPSIS_RE = re.compile(r"\s*(?:…|\.\.\.+)$")
+_TRAILING_ELLIPSIS_RE = re.compile(r"(?:\s*(?:…|\.\.\.+))+$")
 _COUNT_RE = re.compile(
     r"\s*(?:[(\[]\s*~?\d+\s*(?:characters?|chars?|caract[eè]res|zeichen|caracteres|caratteri|znak[óo]w|"
     r"символ\w*|words?|mots|wörter|palabras|px|pixels?)(?:\s+long)?\s*[)\]]|[-–—]\s*\d+\s*(?:characters|chars)\b)"

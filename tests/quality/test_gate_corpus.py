@@ -27,6 +27,11 @@ BOOTS_FR = PageContext(
           "protège la cheville pendant les longues journées de marche. Prix : 149,00 €."),
 )
 BOOTS_FR_UNDECLARED = PageContext("https://northwind.example/fr/b2", title=BOOTS_FR.title, text=BOOTS_FR.text)
+BOOTS_FR_HTML = PageContext(
+    "https://northwind.example/fr/b3", title=BOOTS_FR.title, language="fr",
+    text="<html><head><style>body{margin:0}</style></head><body><div class='hero'><p>"
+         + BOOTS_FR.text.replace(". ", ".</p><p class='x'>") + "</p></div></body></html>",
+)
 BOOTS_DE = PageContext(
     "https://northwind.example/de/boots", title="Wanderschuhe", language="Deutsch",
     text=("Unsere wasserdichten Wanderschuhe für Damen sind leicht und bequem. Die griffige Sohle hält auf "
@@ -259,6 +264,8 @@ def test_the_identifier_runs_only_when_nothing_cheaper_decides(monkeypatch):
     assert PLAIN.judge("Chaussures de randonnée imperméables", FR_DESC, BOOTS_FR).language_method == "page_words"
     assert PLAIN.judge("女性用防水トレッキングシューズ", "軽量で快適な女性用の防水トレッキングシューズです。", BOOTS_JA).language_method == "script"
     assert PLAIN.judge("Ridgeline", "Ridgeline.", BOOTS_FR).language_method == "too_short"
+    # Content stored as HTML: its words are found between the tags.
+    assert PLAIN.judge("Chaussures de randonnée imperméables", FR_DESC, BOOTS_FR_HTML).language_method == "page_words"
     assert calls == []
     # Words the page does not use: the identifier decides.
     verdict = PLAIN.judge("Waterproof Hiking Boots for Women", EN_DESC, BOOTS_FR)

@@ -44,6 +44,7 @@ def _gate(profile: QualityProfile) -> QualityGate:
 @given(title=titles, profile=profiles)
 @example(title="Hiking ... | Hiking", profile=QualityProfile())  # the duplicate removed, "..." at the end
 @example(title="Hiking Boots… | Northwind", profile=QualityProfile(brand="Northwind"))
+@example(title="… … … … …", profile=QualityProfile())
 def test_repaired_titles_keep_every_invariant(title, profile):
     gate = _gate(profile)
     verdict = gate.judge(title, DESCRIPTION, PAGE)
