@@ -27,7 +27,9 @@ _CURRENCY = (
 )
 _CURRENCY_BEFORE_RE = re.compile(rf"(?:{_CURRENCY})\s?$", re.IGNORECASE)
 _CURRENCY_AFTER_RE = re.compile(rf"(?:[.,]-)?\s?(?:{_CURRENCY})(?![a-z])", re.IGNORECASE)
-_PERCENT_AFTER_RE = re.compile(r"\s?(?:%|％|percent\b|per cent\b|pour cent\b|prozent\b|por ciento\b|per cento\b|procent\b)", re.IGNORECASE)
+_PERCENT_AFTER_RE = re.compile(
+    r"\s?(?:%|％|percent\b|per cent\b|pour cent\b|prozent\b|por ciento\b|per cento\b|procent\b)", re.IGNORECASE
+)
 _YEAR_RE = re.compile(r"(?:19|20)\d\d")
 #: "20% off" and its kin: the percentage and a discount word must both be on the page.
 _OFF_AFTER_RE = re.compile(

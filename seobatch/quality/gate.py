@@ -27,6 +27,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from ..text import TAG_RE
 from .checks import CHECKS, FLAG, PUBLISH, REJECT, Action, Severity
 from .claims import find_ungrounded
 from .language import (
@@ -45,7 +46,6 @@ from .language import (
     script_share,
     scripts_of,
 )
-from ..text import TAG_RE
 from .profile import QualityProfile
 from .repair import (
     brand_pattern,

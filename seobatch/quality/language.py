@@ -75,7 +75,8 @@ _WIDE_SCRIPTS = frozenset({"hangul", "kana", "han"})
 
 #: The writing system(s) a language is written in, where it is not Latin alone.
 SCRIPTS_OF: dict[str, frozenset[str]] = {
-    **{code: frozenset({"cyrillic"}) for code in ("ru", "uk", "be", "bg", "mk", "kk", "ky", "mn", "tg", "tt", "ba", "cv")},
+    **{code: frozenset({"cyrillic"})
+       for code in ("ru", "uk", "be", "bg", "mk", "kk", "ky", "mn", "tg", "tt", "ba", "cv")},
     "sr": frozenset({"cyrillic", "latin"}),  # Serbian is written in both
     "el": frozenset({"greek"}),
     "hy": frozenset({"armenian"}),

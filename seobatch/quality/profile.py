@@ -90,12 +90,16 @@ class QualityProfile:
                     f"and {ENV[kind + '_max_px']}={high:g}"
                 )
         if not 0 < self.description_max_cut < 1:
-            raise ConfigError(f"{ENV['description_max_cut']} must be above 0 and under 1, got {self.description_max_cut}")
+            raise ConfigError(
+                f"{ENV['description_max_cut']} must be above 0 and under 1, got {self.description_max_cut}"
+            )
         for name in ("title_stuffing", "description_stuffing"):
             if getattr(self, name) < 2:
                 raise ConfigError(f"{ENV[name]} must be at least 2, got {getattr(self, name)}")
         if not 0 < self.language_confidence <= 1:
-            raise ConfigError(f"{ENV['language_confidence']} must be above 0 and at most 1, got {self.language_confidence}")
+            raise ConfigError(
+                f"{ENV['language_confidence']} must be above 0 and at most 1, got {self.language_confidence}"
+            )
         self._check_brand()
 
     def _check_brand(self) -> None:

@@ -33,7 +33,9 @@ _COUNT_RE = re.compile(
     r"\s*\.?$",
     re.IGNORECASE,
 )
-_QUOTES = {'"': '"', "'": "'", "“": "”", "”": "”", "‘": "’", "«": "»", "»": "«", "„": "“", "「": "」", "『": "』", "‹": "›"}
+_QUOTES = {
+    '"': '"', "'": "'", "“": "”", "”": "”", "‘": "’", "«": "»", "»": "«", "„": "“", "「": "」", "『": "』", "‹": "›",
+}
 #: Chatter a model adds around its answer; allowed only where the page says it.
 CHATTER_RE = re.compile(
     r"\b(?:here(?:'s| is| are) (?:an?|the|my|your|some)\b|sure[,!]|certainly[,!]|of course[,!]|why this works|"
