@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -188,6 +189,7 @@ class PageContext:
         "_lower",
         "_scripts",
         "_source",
+        "attributes",
         "declared_language",
         "h1",
         "text",
@@ -197,7 +199,7 @@ class PageContext:
 
     def __init__(
         self, url: str = "", *, title: str | None = None, h1: str | None = None,
-        language: str | None = None, text: str | None = None,
+        language: str | None = None, text: str | None = None, attributes: Mapping[str, Any] | None = None,
     ) -> None:
         self.url = url or ""
         self.title = title or ""
@@ -205,6 +207,9 @@ class PageContext:
         #: The ``language`` attribute as a code (``pt-BR`` → ``pt``), None when absent or unknown.
         self.declared_language = normalise_language(language)
         self.text = (text or "")[:MAX_PAGE_CHARS]
+        #: The page's other import columns (price, currency…): the prompt shows them, so a
+        #: reply may state them.
+        self.attributes = attributes or {}
         self._source: str | None = None
         self._lower: str | None = None
         self._head: str | None = None
@@ -212,9 +217,10 @@ class PageContext:
         self._language: str | None | bool = False
 
     def source(self) -> str:
-        """Everything the reply may take facts from: url, title, H1 and text."""
+        """Everything the reply may take facts from: url, title, H1, attributes and text."""
         if self._source is None:
-            self._source = f"{self.url}\n{self.title}\n{self.h1}\n{self.text}"
+            facts = "\n".join(f"{k}: {v}" for k, v in self.attributes.items() if isinstance(v, (str, int, float)))
+            self._source = f"{self.url}\n{self.title}\n{self.h1}\n{facts}\n{self.text}"
         return self._source
 
     def source_lower(self) -> str:

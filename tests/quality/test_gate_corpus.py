@@ -272,6 +272,14 @@ def test_the_identifier_runs_only_when_nothing_cheaper_decides(monkeypatch):
     assert len(calls) == 1 and verdict.language_method == "identifier" and verdict.language == "en"
 
 
+def test_the_pages_attributes_ground_claims_as_the_prompt_shows_them():
+    page = PageContext("https://northwind.example/p", title="Ridgeline boot", language="en",
+                       text="A waterproof hiking boot for women.", attributes={"price": "189.00", "currency": "USD"})
+    assert PLAIN.judge("Ridgeline Waterproof Hiking Boot, $189", EN_DESC, page).action == "publish"
+    bare = PageContext(page.url, title=page.title, language="en", text=page.text)
+    assert "ungrounded_price" in PLAIN.judge("Ridgeline Waterproof Hiking Boot, $189", EN_DESC, bare).check_names
+
+
 def test_a_page_without_language_or_text_is_not_judged_for_language():
     page = PageContext("https://northwind.example/x")
     verdict = PLAIN.judge("Ridgeline Waterproof Hiking Boot for Women", EN_DESC, page)
