@@ -75,6 +75,8 @@ class Page(BaseModel):
     id = peewee.BigAutoField()
     url = peewee.TextField(unique=True)
     title = peewee.TextField(null=True)
+    #: The page's main heading: the import's ``h1`` column, else the first <h1> of HTML content.
+    h1 = peewee.TextField(null=True)
     content = peewee.TextField(default="")
     #: Other columns of the import file (language, section, …), kept for prompts and export.
     attributes = JSONField(null=True)

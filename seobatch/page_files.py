@@ -27,7 +27,7 @@ from typing import IO, Any
 from urllib.parse import SplitResult, urlsplit
 
 from .errors import InputError
-from .text import json_kind, shorten
+from .text import collapse_whitespace, html_to_text, json_kind, shorten
 
 FORMATS = ("jsonl", "csv")
 #: File names seobatch reads and writes, by their ending (compared in lower case).
@@ -58,6 +58,10 @@ _DEFAULT_PORTS = {"http": "80", "https": "443"}
 _HOST_PORT_RE = re.compile(r"^(\[[^\]]*\]|[^:]*)(?::([0-9]*))?$")
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 _UNSAFE_URL_CHARS_RE = re.compile(r"[\s\x00-\x1f\x7f<>\"\\^`{|}]")
+#: The first main heading of HTML content (used when the file has no h1 column).
+_H1_RE = re.compile(r"<h1\b[^>]*>(.*?)</h1\s*>", re.IGNORECASE | re.DOTALL)
+#: Columns that are fields of the page, not attributes.
+_PAGE_COLUMNS = ("url", "title", "h1", "content")
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,8 @@ class PageRow:
     attributes: dict[str, Any] | None
     #: What was changed on the way in (content cut to the limit): warnings, not errors.
     notes: tuple[str, ...] = ()
+    #: The ``h1`` column, else the first <h1> of HTML content; None when neither.
+    h1: str | None = None
 
     @property
     def size(self) -> int:
@@ -261,7 +267,7 @@ def _csv_records(path: str, stream: IO[bytes], field_limit: int) -> Iterator[tup
         dupes = sorted({n for n in lowered if n and lowered.count(n) > 1})
         if dupes:
             raise InputError(f"the header repeats {', '.join(dupes)}", file=path, line=1)
-        keys = [n if n.lower() not in ("url", "title", "content") else n.lower() for n in names]
+        keys = [n if n.lower() not in _PAGE_COLUMNS else n.lower() for n in names]
         overlong = lines.overlong
         while True:
             lines.start_record()
@@ -318,7 +324,7 @@ def _csv_records(path: str, stream: IO[bytes], field_limit: int) -> Iterator[tup
                 yield start, InputError("not valid UTF-8", file=path, line=start, field=bad)
                 continue
             for key, cell in zip(keys, row):
-                if key in ("title", "content", "url"):
+                if key in _PAGE_COLUMNS:
                     record[key] = cell if cell != "" or key == "url" else None
                 elif key and cell != "":
                     record[key] = cell
@@ -448,6 +454,16 @@ def _validate(path: str, line: int, data: dict[str, Any], max_content_bytes: int
         if _SURROGATE_RE.search(title):
             raise bad("title is not valid Unicode (unpaired surrogate)", "title")
 
+    h1 = data.get("h1")
+    if h1 is not None:
+        if not isinstance(h1, str):
+            raise bad(f"h1 must be a string, got {json_kind(h1)}", "h1")
+        h1 = collapse_whitespace(h1.replace("\x00", ""))
+        if len(h1) > MAX_TITLE_CHARS:
+            raise bad(f"h1 is {len(h1):,} characters, over the {MAX_TITLE_CHARS:,} limit", "h1")
+        if _SURROGATE_RE.search(h1):
+            raise bad("h1 is not valid Unicode (unpaired surrogate)", "h1")
+
     content = data.get("content")
     if content is None:
         content = ""
@@ -473,7 +489,7 @@ def _validate(path: str, line: int, data: dict[str, Any], max_content_bytes: int
         attributes["attributes"] = nested
     attributes.update(
         (k, v) for k, v in data.items()
-        if k not in ("url", "title", "content", "attributes") and k not in OUTPUT_COLUMNS
+        if k not in (*_PAGE_COLUMNS, "attributes") and k not in OUTPUT_COLUMNS
     )
     if attributes:
         encoded = json.dumps(attributes, ensure_ascii=False)
@@ -481,7 +497,9 @@ def _validate(path: str, line: int, data: dict[str, Any], max_content_bytes: int
             raise bad(f"other columns hold over {MAX_ATTRIBUTES_BYTES:,} bytes", "attributes")
         if "\\u0000" in encoded or _SURROGATE_RE.search(encoded):
             raise bad("a NUL character or unpaired surrogate in an extra column", "attributes")
-    return PageRow(line, url, title, content, attributes or None, tuple(notes))
+    if h1 is None:
+        h1 = heading_of(content)
+    return PageRow(line, url, title, content, attributes or None, tuple(notes), h1 or None)
 
 
 def cut_at_word(text: str, max_bytes: int) -> str:
@@ -495,6 +513,16 @@ def cut_at_word(text: str, max_bytes: int) -> str:
         if space >= 0 and space >= len(head) - 1000:
             head = head[:space]
     return head.rstrip()
+
+
+def heading_of(content: str) -> str | None:
+    """The text of the first ``<h1>`` of HTML ``content``, or None."""
+    if "<h1" not in content and "<H1" not in content:
+        return None
+    m = _H1_RE.search(content)
+    if m is None:
+        return None
+    return collapse_whitespace(html_to_text(m.group(1)))[:MAX_TITLE_CHARS] or None
 
 
 def read_rows(

@@ -7,11 +7,12 @@ unchanged rows apart) and one ``INSERT … ON CONFLICT (url) DO UPDATE`` per chu
 PostgreSQL and SQLite alike; never a query per row.
 
 Columns: ``url`` (required, absolute http/https, stored in its normal form: see
-``page_files.normal_url``), ``title``, ``content``; every other column is kept in
-``Page.attributes`` (a JSONL ``attributes`` object is merged in too). A re-imported url
-replaces the page's title, content and attributes; when anything changed, the page gets
-a fresh set of attempts (``seo_attempts`` back to 0) and its new ``content_hash`` makes
-the collector regenerate its SEO. An unchanged row is not written.
+``page_files.normal_url``), ``title``, ``h1`` (the main heading;
+without the column, the first ``<h1>`` of HTML content), ``content``; every other column is
+kept in ``Page.attributes`` (a JSONL ``attributes`` object is merged in too). A
+re-imported url replaces the page's title, h1, content and attributes; when anything
+changed, the page gets a fresh set of attempts (``seo_attempts`` back to 0) and its new
+``content_hash`` makes the collector regenerate its SEO. An unchanged row is not written.
 
 Bad rows (bad JSON, invalid UTF-8, missing or malformed url, wrong types, over-size
 fields: see ``page_files``; a url already seen earlier in the same file) are rejected one
@@ -155,15 +156,15 @@ def _max_params() -> int:
 
 def _write_chunk(rows: list[PageRow], summary: ImportSummary) -> None:
     """Classify and upsert one chunk: one SELECT and one INSERT … ON CONFLICT per slice."""
-    per_statement = max(1, _max_params() // 8)
+    per_statement = max(1, _max_params() // 9)
     now = utcnow()
     with _db.write_transaction():
         for start in range(0, len(rows), per_statement):
             part = rows[start : start + per_statement]
             known = {
-                url: (content_hash, attributes)
-                for url, content_hash, attributes in Page.select(
-                    Page.url, Page.content_hash, Page.attributes
+                url: (content_hash, attributes, h1)
+                for url, content_hash, attributes, h1 in Page.select(
+                    Page.url, Page.content_hash, Page.attributes, Page.h1
                 ).where(Page.url.in_([r.url for r in part])).tuples()
             }
             values = []
@@ -172,20 +173,20 @@ def _write_chunk(rows: list[PageRow], summary: ImportSummary) -> None:
                 before = known.get(row.url)
                 if before is None:
                     summary.new += 1
-                elif before == (content_hash, row.attributes):
+                elif before == (content_hash, row.attributes, row.h1):
                     summary.unchanged += 1
                     continue
                 else:
                     summary.updated += 1
                 values.append({
-                    "url": row.url, "title": row.title, "content": row.content,
+                    "url": row.url, "title": row.title, "h1": row.h1, "content": row.content,
                     "attributes": row.attributes, "content_hash": content_hash,
                     "seo_attempts": 0, "created_at": now, "updated_at": now,
                 })
             if values:
                 Page.insert_many(values).on_conflict(
                     conflict_target=[Page.url],
-                    preserve=[Page.title, Page.content, Page.attributes, Page.content_hash,
+                    preserve=[Page.title, Page.h1, Page.content, Page.attributes, Page.content_hash,
                               Page.updated_at, Page.seo_attempts],
                     update={Page.seo_last_error: None},
                 ).execute()

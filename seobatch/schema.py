@@ -17,13 +17,13 @@ import peewee
 from . import db as _db
 from .db import database, utcnow
 from .errors import ConfigError
-from .models import MODELS, SeoBatchEvent
+from .models import MODELS, Page, SeoBatchEvent
 
 if TYPE_CHECKING:
     from .config import Settings
 
 #: Bump when a model changes, and add the step that brings an older database along.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: The outbox's delivery record (``SeoBatchEvent``), added in version 2; (PostgreSQL, SQLite) types.
 _EVENT_COLUMNS_V2 = (
@@ -45,8 +45,16 @@ def _v2_event_delivery(database: peewee.DatabaseProxy) -> None:
         database.execute_sql(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {ddl}')  # sql-constant: names and types are this module's constants (DDL takes no parameters)
 
 
+def _v3_page_h1(database: peewee.DatabaseProxy) -> None:
+    """``seo_pages.h1``, the page's main heading (NULL for pages imported before); a table
+    that has it already (made from today's model) is left as it is."""
+    table = Page._meta.table_name
+    if "h1" not in {c.name for c in database.get_columns(table)}:
+        database.execute_sql(f'ALTER TABLE "{table}" ADD COLUMN h1 TEXT')  # sql-constant: the model's table name
+
+
 #: version → the step that upgrades a database from ``version - 1`` to ``version``.
-MIGRATIONS: dict[int, Callable[[peewee.DatabaseProxy], None]] = {2: _v2_event_delivery}
+MIGRATIONS: dict[int, Callable[[peewee.DatabaseProxy], None]] = {2: _v2_event_delivery, 3: _v3_page_h1}
 
 _LOCK_KEY = 0x5E0BA7C4  # serialises concurrent `db init` on PostgreSQL
 

@@ -77,9 +77,9 @@ def test_a_version_1_database_is_upgraded_in_place_keeping_every_row(empty_db):
                    created_at=utcnow().replace(year=2020))
     assert "attempts" not in _columns("seo_batch_events")
     # When `db init` runs
-    assert schema.init_db() == (1, 2)
+    assert schema.init_db() == (1, schema.SCHEMA_VERSION)
     # Then the outbox has the version 2 columns and every row is as it was
-    assert schema.current_version() == 2
+    assert schema.current_version() == schema.SCHEMA_VERSION
     fresh = {"attempts", "delivered_to", "last_error", "next_attempt_at", "failed_at"}
     assert fresh <= set(_columns("seo_batch_events"))
     assert Page.select().count() == 1 and SeoBatchItem.select().count() == 1
@@ -91,10 +91,10 @@ def test_a_version_1_database_is_upgraded_in_place_keeping_every_row(empty_db):
     # And the old undelivered event is delivered through the upgraded table; init is idempotent
     assert outbox.deliver_pending(settings=Settings()) == 1
     assert SeoBatchEvent.get_by_id(rows[1].id).delivered_to == []
-    assert schema.init_db() == (2, 2)
+    assert schema.init_db() == (schema.SCHEMA_VERSION, schema.SCHEMA_VERSION)
 
 
 def test_a_fresh_database_gets_the_same_outbox_columns_as_an_upgraded_one(empty_db):
-    assert schema.init_db() == (0, 2)
+    assert schema.init_db() == (0, schema.SCHEMA_VERSION)
     assert _columns("seo_batch_events") == sorted(
         f.column_name for f in SeoBatchEvent._meta.sorted_fields)
