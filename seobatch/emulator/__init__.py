@@ -1,7 +1,8 @@
-"""A local server that speaks the Anthropic Message Batches and Gemini Batch (+ Files) APIs.
+"""A local server that speaks the Anthropic Message Batches, Gemini Batch (+ Files) and
+OpenAI Files + Batches APIs.
 
-The official ``anthropic`` and ``google-genai`` SDKs work against it unchanged, and so do
-our own clients. Usage::
+The official ``anthropic``, ``google-genai`` and ``openai`` SDKs work against it unchanged
+(OpenAI's at ``base_url=emu.url + "/v1"``), and so do our own clients. Usage::
 
     with Emulator(processing_seconds=0.5) as emu:      # port 0: a free port
         emu.url                                         # http://127.0.0.1:54321
@@ -15,7 +16,7 @@ item shares ``error_rate`` / ``expire_rate`` / ``malformed_rate``; scripted
 ``retry_after``; ``delay``; ``hang``; ``drop_create_response``; ``results_out_of_order``;
 ``truncate_results``; ``batch_outcome`` (expire / cancel / fail, next batch only);
 ``results_gone``; ``obey_injections``. Operations are named as in ``faults.ANTHROPIC_OPS``
-and ``faults.GEMINI_OPS``; ``stats()`` counts every call under those names.
+``faults.GEMINI_OPS`` and ``faults.OPENAI_OPS``; ``stats()`` counts every call under those names.
 ``advance(seconds)`` moves the emulator's clock so long batches end without waiting.
 """
 

@@ -17,7 +17,7 @@ GEMINI_INLINE_LIMIT = 20 * 1024 * 1024  # "Request payload size exceeds the limi
 
 
 class Emulator:
-    """Both provider batch APIs on one local port. ``with Emulator() as emu: emu.url``.
+    """The three provider batch APIs on one local port. ``with Emulator() as emu: emu.url``.
 
     Parameters:
         processing_seconds: a batch ends this long after it was created.
@@ -95,7 +95,8 @@ class Emulator:
 
     def env(self) -> dict[str, str]:
         """Environment variables that point the SDKs and our clients at this emulator."""
-        return {"ANTHROPIC_BASE_URL": self.url, "GOOGLE_GEMINI_BASE_URL": self.url}
+        return {"ANTHROPIC_BASE_URL": self.url, "GOOGLE_GEMINI_BASE_URL": self.url,
+                "OPENAI_BASE_URL": f"{self.url}/v1"}
 
     # -- control --------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:

@@ -14,11 +14,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 #: Operations of each provider, as counted in ``Emulator.stats()`` and named in
-#: ``http_errors`` / ``delay`` / ``hang`` (optionally prefixed ``anthropic.`` or ``gemini.``).
+#: ``http_errors`` / ``delay`` / ``hang`` (optionally prefixed ``anthropic.``, ``gemini.`` or
+#: ``openai.``).
 ANTHROPIC_OPS = ("create", "get", "list", "cancel", "delete", "results")
 GEMINI_OPS = (
     "create", "get", "list", "cancel", "delete",
     "upload_start", "upload", "file_get", "file_list", "file_delete", "download",
+)
+OPENAI_OPS = (
+    "create", "get", "list", "cancel",
+    "upload", "file_get", "file_list", "file_delete", "download",
 )
 BATCH_OUTCOMES = ("expire", "cancel", "fail")
 #: Scripted entries that are not HTTP statuses.
@@ -76,7 +81,9 @@ def _op_key_ok(key: str) -> bool:
         return op in ANTHROPIC_OPS
     if provider == "gemini":
         return op in GEMINI_OPS
-    return provider == "" and (op in ANTHROPIC_OPS or op in GEMINI_OPS or op == "*")
+    if provider == "openai":
+        return op in OPENAI_OPS
+    return provider == "" and (op in ANTHROPIC_OPS or op in GEMINI_OPS or op in OPENAI_OPS or op == "*")
 
 
 def _scripted(value: Any) -> dict[str, tuple[ScriptedError, ...]]:
@@ -108,7 +115,7 @@ class Faults:
     expire_rate: float = 0.0
     malformed_rate: float = 0.0
     #: Scripted replies per operation, consumed in order: ``{"create": [429, 529]}``;
-    #: keys are ``op``, ``anthropic.op``, ``gemini.op`` or ``*`` (any provider operation).
+    #: keys are ``op``, ``anthropic.op``, ``gemini.op``, ``openai.op`` or ``*`` (any provider operation).
     http_errors: dict[str, tuple[ScriptedError, ...]] = field(default_factory=dict)
     #: Retry hint on 429/503/529 replies, in seconds (``retry-after-ms``, ``retry-after``,
     #: Gemini ``RetryInfo.retryDelay``). None sends no hint.

@@ -1,7 +1,8 @@
 """The emulator's HTTP plumbing: routing, fault gates, streaming replies (``app.Emulator`` runs it).
 
-One ``ThreadingHTTPServer`` serves both provider APIs on the same root (their paths do
-not overlap) plus a small control API under ``/_emulator/``. Every provider call goes
+One ``ThreadingHTTPServer`` serves the three provider APIs on the same root (their paths
+do not overlap: ``/v1/messages…`` Anthropic, ``/v1/files…`` and ``/v1/batches…`` OpenAI,
+the rest Gemini) plus a small control API under ``/_emulator/``. Every provider call goes
 through the same gates, in order: count it, delay, hang, authorise, scripted error, and
 only then the handler. Open connections are tracked so ``stop()`` really closes them
 (a pooled keep-alive connection must not keep talking to a stopped emulator).
@@ -17,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import anthropic_api, gemini_api, gemini_files
+from . import anthropic_api, gemini_api, gemini_files, openai_api
 from .contract import Handler, Operation, ProviderAPI
 from .wire import BadBody, BadFraming, Body, BodyTooLarge, Request, Response
 
@@ -28,24 +29,36 @@ log = logging.getLogger("seobatch.emulator")
 
 
 class Router:
-    """(method, path regex) → (api module, operation, handler, path params)."""
+    """(method, path regex) → (api module, operation, handler, path params).
+
+    Gemini's ``v1`` API also has ``/v1/files…`` and ``/v1/batches…``: those paths are
+    OpenAI's unless the call carries Gemini's key (``x-goog-api-key`` or ``?key=``).
+    """
 
     def __init__(self) -> None:
         self.routes: list[tuple[str, re.Pattern[str], ProviderAPI, Operation, Handler]] = []
-        for api, routes in ((anthropic_api, anthropic_api.ROUTES), (gemini_api, gemini_api.ROUTES),
-                            (gemini_api, gemini_files.ROUTES)):
+        for api, routes in ((openai_api, openai_api.ROUTES), (anthropic_api, anthropic_api.ROUTES),
+                            (gemini_api, gemini_api.ROUTES), (gemini_api, gemini_files.ROUTES)):
             for method, pattern, op, func in routes:
                 self.routes.append((method, re.compile(pattern), api, op, func))
 
-    def match(self, method: str, path: str) -> tuple[ProviderAPI, Operation, Handler, dict[str, str]] | None:
+    def match(
+        self, method: str, path: str, *, gemini_key: bool = False
+    ) -> tuple[ProviderAPI, Operation, Handler, dict[str, str]] | None:
         for m, pattern, api, op, func in self.routes:
+            if gemini_key and api is openai_api:
+                continue
             if m == method and (found := pattern.fullmatch(path)):
                 return api, op, func, found.groupdict()
         return None
 
     @staticmethod
-    def api_for_path(path: str) -> ProviderAPI:
-        return anthropic_api if path.startswith("/v1/messages") else gemini_api
+    def api_for_path(path: str, *, gemini_key: bool = False) -> ProviderAPI:
+        if path.startswith("/v1/messages"):
+            return anthropic_api
+        if path.startswith(("/v1/files", "/v1/batches")) and not gemini_key:
+            return openai_api
+        return gemini_api
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -81,12 +94,13 @@ class _Handler(BaseHTTPRequestHandler):
             headers=self.headers, body=Body(cast(BinaryIO, self.rfile), self.headers),
             base_url=f"http://{host}" if host else emu.url,
         )
-        api: ProviderAPI = Router.api_for_path(req.path)
+        gemini_key = bool(req.header("x-goog-api-key")) or "key" in req.query
+        api: ProviderAPI = Router.api_for_path(req.path, gemini_key=gemini_key)
         try:
             if req.path.startswith("/_emulator/"):
                 resp = _control(emu, req)
             else:
-                match = emu.router.match(method, req.path)
+                match = emu.router.match(method, req.path, gemini_key=gemini_key)
                 if match is None:
                     emu.store.count("", "unknown_routes")
                     resp = api.error(emu, req, 404, f"{method} {req.path} is not a route of this API")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from .faults import ANTHROPIC_OPS, GEMINI_OPS, Faults
+from .faults import ANTHROPIC_OPS, GEMINI_OPS, OPENAI_OPS, Faults
 from .replies import digest
 
 # Planned per-item fates (bytes in Batch.fates).
@@ -61,8 +61,8 @@ class Item:
 
 @dataclass
 class Batch:
-    provider: str  # "anthropic" | "gemini"
-    id: str  # msgbatch_… or batches/…
+    provider: str  # "anthropic" | "gemini" | "openai"
+    id: str  # msgbatch_…, batches/… or batch_…
     seq: int
     created: float
     ends: float  # when processing ends, unless canceled earlier
@@ -80,6 +80,12 @@ class Batch:
     input_file: str | None = None  # files/… when created from a file
     output_file: str | None = None  # files/batch-… once written
     api_version: str = "v1beta"
+    # OpenAI only
+    endpoint: str = ""
+    metadata_map: dict[str, str] | None = None
+    #: Line-numbered validation errors: the batch ends ``failed`` after validating.
+    errors: list[dict[str, Any]] | None = None
+    error_file: str | None = None
     write_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     #: Derived values that never change once the batch has ended (tallies, output).
     cache: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -155,6 +161,8 @@ class StoredFile:
     source: str  # UPLOADED | GENERATED
     path: str
     api_version: str = "v1beta"
+    provider: str = "gemini"
+    purpose: str = ""
 
 
 @dataclass
@@ -207,6 +215,8 @@ class Store:
             "anthropic": dict.fromkeys(ANTHROPIC_OPS, 0) | {"batches_created": 0, "requests_created": 0},
             "gemini": dict.fromkeys(GEMINI_OPS, 0) | {"batches_created": 0, "requests_created": 0,
                                                       "bytes_uploaded": 0, "bytes_downloaded": 0},
+            "openai": dict.fromkeys(OPENAI_OPS, 0) | {"batches_created": 0, "requests_created": 0,
+                                                      "bytes_uploaded": 0, "bytes_downloaded": 0},
             "key_in_query": 0,
             "unknown_routes": 0,
             "faults": {"http_errors": 0, "dropped": 0, "hangs": 0, "truncated": 0},
@@ -223,7 +233,7 @@ class Store:
     # -- stats ----------------------------------------------------------------------------
     def count(self, provider: str, what: str, n: int = 1) -> None:
         with self.lock:
-            bucket = self.counts[provider] if provider in ("anthropic", "gemini") else self.counts
+            bucket = self.counts[provider] if provider in ("anthropic", "gemini", "openai") else self.counts
             bucket[what] = bucket.get(what, 0) + n
 
     def count_fault(self, what: str) -> None:
@@ -317,9 +327,11 @@ class Store:
         with self.lock:
             return self.files.get(name)
 
-    def list_files(self) -> list[StoredFile]:
+    def list_files(self, provider: str = "gemini") -> list[StoredFile]:
+        """Newest first; each API lists only its own files."""
         with self.lock:
-            return sorted(self.files.values(), key=lambda f: f.created, reverse=True)
+            found = [f for f in self.files.values() if f.provider == provider]
+        return sorted(found, key=lambda f: f.created, reverse=True)
 
     def delete_file(self, name: str) -> bool:
         with self.lock:
@@ -368,3 +380,8 @@ def new_anthropic_id() -> str:
 
 def new_gemini_id() -> str:
     return new_id(_LOWER, 24)
+
+
+def new_openai_id(prefix: str) -> str:
+    """``batch_…`` / ``file-…`` / ``req_…``: a prefix and 24 base58-ish characters."""
+    return prefix + new_id(_BASE58, 24)
