@@ -18,6 +18,7 @@ DEFAULT_DATABASE_URL = "sqlite:///seobatch.db"
 DEFAULT_MODEL = "claude-sonnet-4-5"
 ANTHROPIC_BASE_URL = "https://api.anthropic.com"
 GEMINI_BASE_URL = "https://generativelanguage.googleapis.com"
+OPENAI_BASE_URL = "https://api.openai.com/v1"
 #: Default wall-clock seconds one submit actor run may take (SEOBATCH_SUBMIT_TIME_LIMIT).
 SUBMIT_TIME_LIMIT_SECONDS = 600
 
@@ -119,6 +120,9 @@ class Settings:
     gemini_api_key: str | None = setting(None, "GEMINI_API_KEY", _key, secret=True)
     anthropic_base_url: str = setting(ANTHROPIC_BASE_URL, "ANTHROPIC_BASE_URL", _url)
     gemini_base_url: str = setting(GEMINI_BASE_URL, "GOOGLE_GEMINI_BASE_URL", _url)
+    openai_api_key: str | None = setting(None, "OPENAI_API_KEY", _key, secret=True)
+    #: The OpenAI SDK's name and default: the root includes ``/v1``.
+    openai_base_url: str = setting(OPENAI_BASE_URL, "OPENAI_BASE_URL", _url)
     model: str = setting(DEFAULT_MODEL, "SEOBATCH_MODEL")
     subscribers: tuple[str, ...] = setting((), "SEOBATCH_SUBSCRIBERS", _names)
     poll_interval: int = setting(60, "SEOBATCH_POLL_INTERVAL", _int)
@@ -219,6 +223,7 @@ class Settings:
         key, var = {
             "anthropic": (self.anthropic_api_key, "ANTHROPIC_API_KEY"),
             "gemini": (self.gemini_api_key, "GEMINI_API_KEY"),
+            "openai": (self.openai_api_key, "OPENAI_API_KEY"),
         }[provider]
         if not key:
             raise ConfigError(f"{var} is not set: the {provider} batch API needs a key")
@@ -226,4 +231,4 @@ class Settings:
 
     def secrets(self) -> tuple[str, ...]:
         """The values that must never be written anywhere (for the log redaction filter)."""
-        return tuple(k for k in (self.anthropic_api_key, self.gemini_api_key) if k)
+        return tuple(k for k in (self.anthropic_api_key, self.gemini_api_key, self.openai_api_key) if k)

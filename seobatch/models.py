@@ -26,7 +26,11 @@ from .jobmeta import ACTIVE_STATUSES, ITEM_OUTCOMES, ITEM_STATUSES, STATUSES, It
 
 log = logging.getLogger("seobatch.jobs")
 
-PROVIDER_PREFIXES = {"claude-": "anthropic", "gemini-": "gemini"}
+PROVIDER_PREFIXES = {"claude-": "anthropic", "gemini-": "gemini", "gpt-": "openai"}
+#: OpenAI's reasoning models have no prefix of their own: o1, o3, o3-mini, o4-mini, …
+_OPENAI_REASONING_RE = re.compile(r"^o[1-9](?:-|$)")
+#: What routing accepts, for error messages.
+ACCEPTED_MODELS = "claude-* (Anthropic), gemini-* (Gemini), gpt-* or o1/o3/o4-* (OpenAI)"
 
 #: Valid for both providers: Anthropic's custom_id pattern, Gemini's free-form key.
 CUSTOM_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -35,10 +39,13 @@ _JOB_CUSTOM_ID_RE = re.compile(r"^j([0-9]{1,19})p[0-9]{1,19}$")
 
 
 def provider_for_model(model: str | None) -> str | None:
-    """``claude-*`` → ``anthropic``, ``gemini-*`` → ``gemini``, anything else → None."""
+    """``claude-*`` → ``anthropic``, ``gemini-*`` → ``gemini``, ``gpt-*`` and ``o<digit>[-*]``
+    → ``openai``, anything else → None."""
     for prefix, provider in PROVIDER_PREFIXES.items():
         if (model or "").startswith(prefix):
             return provider
+    if _OPENAI_REASONING_RE.match(model or ""):
+        return "openai"
     return None
 
 
@@ -140,8 +147,7 @@ class SeoBatchJob(BaseModel):
             )
         if provider_for_model(self.model) is None:
             raise ValidationError(
-                f"unknown model {self.model!r}: seobatch routes claude-* to Anthropic "
-                "and gemini-* to Gemini"
+                f"unknown model {self.model!r}: seobatch routes {ACCEPTED_MODELS}"
             )
 
     # -- scopes --------------------------------------------------------------------------
@@ -187,6 +193,10 @@ class SeoBatchJob(BaseModel):
     @property
     def is_gemini(self) -> bool:
         return (self.model or "").startswith("gemini-")
+
+    @property
+    def is_openai(self) -> bool:
+        return provider_for_model(self.model) == "openai"
 
     @property
     def inferred_provider(self) -> str | None:

@@ -63,11 +63,27 @@ PRICES: dict[str, Price] = {
     # Prompts up to 200k tokens; SEO prompts are a few thousand.
     "gemini-2.5-pro": Price(1.25, 10.00),
     "gemini-2.5-flash-lite": Price(0.10, 0.40),
+    # OpenAI (provider-apis-openai.md §1.12 for gpt-5*, gpt-4.1-mini; the rest from
+    # OpenAI's pricing page as of 2025: check before relying on them). Batch: half.
+    "gpt-5": Price(1.25, 10.00),
+    "gpt-5.1": Price(1.25, 10.00),
+    "gpt-5-mini": Price(0.25, 2.00),
+    "gpt-5-nano": Price(0.05, 0.40),
+    "gpt-5.4-mini": Price(0.75, 4.50),
+    "gpt-4.1": Price(2.00, 8.00),
+    "gpt-4.1-mini": Price(0.40, 1.60),
+    "gpt-4.1-nano": Price(0.10, 0.40),
+    "gpt-4o": Price(2.50, 10.00),
+    "gpt-4o-mini": Price(0.15, 0.60),
+    "o3": Price(2.00, 8.00),
+    "o4-mini": Price(1.10, 4.40),
+    "o3-mini": Price(1.10, 4.40),
+    "o1": Price(15.00, 60.00),
 }
 
 #: What may follow a base id and still be the same model: a date, a version number, an
 #: alias. ``claude-opus-4-9`` is NOT ``claude-opus-4``: an unknown model has no price.
-_SUFFIX_RE = re.compile(r"^(?:\d{8}|\d{3}|v\d+|latest|preview(?:-\d{2}-\d{2})?|exp(?:-\d{4})?)$")
+_SUFFIX_RE = re.compile(r"^(?:\d{8}|\d{4}-\d{2}-\d{2}|\d{3}|v\d+|latest|preview(?:-\d{2}-\d{2})?|exp(?:-\d{4})?)$")
 
 
 def _parse_overrides(raw: Any, path: str) -> dict[str, Price]:

@@ -54,9 +54,9 @@ def test_run_wait_exits_1_when_a_job_fails(env, capsys):
 
 
 def test_run_refuses_an_unknown_model_in_one_line_before_any_job(env, capsys):
-    assert main(["run", "--model", "gpt-4o"]) == 1
+    assert main(["run", "--model", "llama-3-70b"]) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "unknown model 'gpt-4o'" in err
+    assert err.count("\n") == 1 and "unknown model 'llama-3-70b'" in err
     assert SeoBatchJob.select().count() == 0
 
 

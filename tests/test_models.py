@@ -73,8 +73,8 @@ def test_model_must_be_present(any_db):
 
 
 def test_unknown_model_is_refused_at_creation(any_db):
-    with pytest.raises(ValidationError, match="unknown model 'gpt-4o'"):
-        SeoBatchJob.create(model="gpt-4o")
+    with pytest.raises(ValidationError, match="unknown model 'llama-3-70b'"):
+        SeoBatchJob.create(model="llama-3-70b")
 
 
 def test_updated_at_moves_on_save(any_db):

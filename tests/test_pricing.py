@@ -45,7 +45,7 @@ def test_known_models_and_their_dated_ids_have_list_prices(model, price):
 
 
 @pytest.mark.parametrize(
-    "model", ["claude-opus-4-9", "gemini-3-pro", "gpt-4o", "", "claude-sonnet-4-5x", "gemini-2.5-flash-image"]
+    "model", ["claude-opus-4-9", "gemini-3-pro", "llama-3-70b", "", "claude-sonnet-4-5x", "gemini-2.5-flash-image"]
 )
 def test_an_unknown_model_has_no_price_rather_than_a_neighbours(model):
     assert price_for(model) is None
@@ -124,3 +124,12 @@ def test_costs_are_formatted_for_people():
     assert format_usd(0) == "$0.00"
     assert format_usd(-2.5) == "$-2.50"  # a negative saving reads like a positive one
     assert format_usd(None) == "unknown" and format_usd(None, unknown="-") == "-"
+
+
+@pytest.mark.parametrize(("model", "base"), [("gpt-4o-mini-2024-07-18", "gpt-4o-mini"), ("o4-mini", "o4-mini"),
+                                             ("gpt-5-mini", "gpt-5-mini"), ("gpt-4.1-2025-04-14", "gpt-4.1")])
+def test_openai_models_have_batch_prices_at_half_and_dated_ids_take_their_base(model, base):
+    from seobatch.pricing import PRICES, batch_cost, price_for
+
+    assert price_for(model) is PRICES[base]
+    assert batch_cost(model, 1_000_000, 1_000_000) == pytest.approx((PRICES[base].input + PRICES[base].output) / 2)

@@ -37,10 +37,10 @@ def test_the_cron_kickoff_runs_a_night_and_then_has_nothing_to_do(sqlite_db, emu
 
 
 def test_the_cron_kickoff_reports_a_bad_model_in_one_line(sqlite_db, emulator):
-    env = _env(sqlite_db, emulator, SEOBATCH_MODEL="gpt-4o")
+    env = _env(sqlite_db, emulator, SEOBATCH_MODEL="llama-3-70b")
     done = subprocess.run([sys.executable, "scripts/kickoff.py"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=60)
-    assert done.returncode == 1 and "unknown model 'gpt-4o'" in done.stderr
+    assert done.returncode == 1 and "unknown model 'llama-3-70b'" in done.stderr
     assert SeoBatchJob.select().count() == 0
 
 

@@ -468,7 +468,7 @@ def cancel(emu: Any, req: Request) -> Response:
         now = store.now()
         status = status_of(batch, now)
         if status in TERMINAL:
-            return error(emu, req, 409, f"Cannot cancel a batch with status '{status}'.")
+            return error(emu, req, 400, f"Cannot cancel a batch with status '{status}'.")
         if batch.cancel_at is None or batch.cancel_at > now:
             batch.cancel_at = now
     return Response.json(render(emu, batch, cancelling=True))

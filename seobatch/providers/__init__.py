@@ -1,4 +1,5 @@
-"""Provider routing: ``claude-*`` → Anthropic Message Batches, ``gemini-*`` → Gemini Batch API."""
+"""Provider routing: ``claude-*`` → Anthropic Message Batches, ``gemini-*`` → Gemini Batch API,
+``gpt-*`` and OpenAI's reasoning models (``o1``, ``o3``, ``o4-mini``, …) → OpenAI Batch API."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from typing import TYPE_CHECKING
 import requests
 
 from ..errors import ConfigError
-from ..models import provider_for_model
+from ..models import ACCEPTED_MODELS, provider_for_model
 from .anthropic import AnthropicBatches
 from .base import BatchInfo, BatchProvider, BatchRequest, ItemResult, Prompt, TransportOptions
 from .gemini import GeminiBatches
+from .openai import OpenAIBatches
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -21,7 +23,7 @@ def provider_name(model: str) -> str:
     name = provider_for_model(model)
     if name is None:
         raise ConfigError(
-            f"unknown model {model!r}: use a claude-* model (Anthropic) or a gemini-* model (Gemini)"
+            f"unknown model {model!r}: use a model of {ACCEPTED_MODELS}"
         )
     return name
 
@@ -41,6 +43,13 @@ def get_provider(
         return AnthropicBatches(
             api_key=settings.api_key_for("anthropic"),
             base_url=settings.anthropic_base_url,
+            session=session,
+            **limits,
+        )
+    if name == "openai":
+        return OpenAIBatches(
+            api_key=settings.api_key_for("openai"),
+            base_url=settings.openai_base_url,
             session=session,
             **limits,
         )

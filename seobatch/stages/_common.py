@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .. import db as _db
 from ..db import database
 from ..models import SeoBatchJob
-from ..providers import anthropic, gemini, get_provider
+from ..providers import anthropic, gemini, get_provider, openai
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -42,7 +42,7 @@ def batch_limits(provider: str, settings: Settings) -> BatchLimits:
 
     The provider modules own their API limits (``MAX_REQUESTS``, ``MAX_BODY_BYTES``).
     """
-    module = {"anthropic": anthropic, "gemini": gemini}[provider]
+    module = {"anthropic": anthropic, "gemini": gemini, "openai": openai}[provider]
     requests, size = module.MAX_REQUESTS, int(module.MAX_BODY_BYTES * BODY_MARGIN)
     if settings.batch_max_requests:
         requests = min(requests, settings.batch_max_requests)

@@ -40,7 +40,7 @@ EARLY_TOLERANCE_SECONDS = 1.0
 #: Each wait is this much longer than the one before.
 BACKOFF_FACTOR = 1.5
 #: Hours after which each provider expires a batch that has not finished.
-PROVIDER_EXPIRY_HOURS = {"anthropic": 24, "gemini": 48}
+PROVIDER_EXPIRY_HOURS = {"anthropic": 24, "gemini": 48, "openai": 24}
 #: The watchdog waits this much longer for the provider to say so itself.
 WATCHDOG_MARGIN_HOURS = 2
 

@@ -45,7 +45,7 @@ from peewee import SQL
 from .. import db as _db
 from .. import jobmeta as jm
 from ..db import chunked, database, utcnow
-from ..errors import InvalidOutput, ResultsUnavailable
+from ..errors import InvalidOutput, ProviderError, ResultsUnavailable
 from ..jobmeta import ItemStatus, JobStatus
 from ..models import CUSTOM_ID_RE, Page, SeoBatchItem, SeoBatchJob
 from ..output import OutputLimits, parse_reply
@@ -88,8 +88,9 @@ def results(
         return [Step("poll", job_id, delay_ms=int(delay * 1000))]
     if info.ending == Ending.FAILED:
         reason = info.error or info.provider_state
-        fail_job(job, f"the provider's batch {job.ai_batch_id} failed: {reason}", settings=settings,
-                 expected=_PROCESSING)
+        if fail_job(job, f"the provider's batch {job.ai_batch_id} failed: {reason}", settings=settings,
+                    expected=_PROCESSING):
+            _cleanup(provider, info, job_id)
         return []
 
     limits = OutputLimits.from_settings(settings)
@@ -119,8 +120,22 @@ def results(
         ), settings=settings, expected=_PROCESSING)
         return []
     _settle_missing(job, info)
-    _complete(job, info, settings)
+    if _complete(job, info, settings):
+        _cleanup(provider, info, job_id)
     return []
+
+
+def _cleanup(provider: BatchProvider, info: BatchInfo, job_id: int) -> None:
+    """After commit: let the provider drop what it keeps for the batch (OpenAI's input,
+    output and error files). Optional, best effort: the results are saved, and the
+    provider deletes such files itself after its retention (30 days at OpenAI)."""
+    cleanup = getattr(provider, "cleanup_batch", None)  # not part of every provider
+    if cleanup is None:
+        return
+    try:
+        cleanup(info)
+    except ProviderError as exc:
+        log.warning("job %s: could not delete the files of batch %s: %s", job_id, info.id, exc)
 
 
 def outcome_of(

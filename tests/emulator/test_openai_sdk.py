@@ -137,7 +137,7 @@ def test_cancel_answers_cancelling_then_cancelled_with_partial_results(emulator)
     assert out and err and len(out) + len(err) == 20
     assert {line["error"]["code"] for line in err} == {"batch_cancelled"}
     assert done.request_counts.completed == len(out) and done.request_counts.failed == 0  # unfinished: nowhere
-    with pytest.raises(openai.ConflictError):
+    with pytest.raises(openai.BadRequestError, match="Cannot cancel"):
         client.batches.cancel(batch.id)
 
 

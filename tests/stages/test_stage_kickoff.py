@@ -25,7 +25,7 @@ def test_kickoff_creates_a_collecting_job_and_asks_for_collect(any_db):
 @pytest.mark.parametrize(
     "model, key_missing, message",
     [
-        ("gpt-4o", None, "unknown model 'gpt-4o'"),
+        ("llama-3-70b", None, "unknown model 'llama-3-70b'"),
         ("claude-sonnet-4-5", "anthropic_api_key", "ANTHROPIC_API_KEY is not set"),
         ("gemini-2.5-flash", "gemini_api_key", "GEMINI_API_KEY is not set"),
     ],

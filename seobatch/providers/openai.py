@@ -1,0 +1,443 @@
+"""OpenAI Batch API (Files + Batches) over ``requests`` (wire format: shared/provider-apis-openai.md §1).
+
+A batch is three calls: upload the JSONL input (multipart, streamed from a spooled file),
+create the batch over it (``metadata`` carries our per-job display name, so a lost create
+reply is reconciled exactly), and, once it ended, read the output and error files line
+by line. What this client refuses to believe (§0 of the reference):
+
+- "``error`` is null" is not success: a line succeeded only with ``response.status_code``
+  200; a 4xx/5xx line is errored with the endpoint's message;
+- a ``completed`` batch may have no output file, only an error file;
+- ``cancelling`` is not terminal (in-flight requests may still finish and be billed);
+- ``expired`` / ``cancelled`` batches hold paid results: both files are read, and the
+  unfinished lines (``batch_expired`` / ``batch_cancelled``) are expired / canceled;
+- a ``failed`` batch failed validation: its ``errors.data[]`` (with line numbers) is the
+  reason the job shows.
+
+Batches cannot be deleted; their files can, and are (``cleanup_batch``) once the results
+are saved.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import secrets
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
+from datetime import datetime, timezone
+from typing import IO, Any
+from urllib.parse import quote
+
+import requests
+
+from ..errors import AmbiguousCreate, ConfigError, PermanentError, ProviderError, ResultsUnavailable, TransientError
+from ..http import DEFAULT_BODY_DEADLINE, DEFAULT_STREAM_DEADLINE, DEFAULT_TIMEOUT, Transport
+from ..models import CUSTOM_ID_RE
+from .base import BatchInfo, BatchRequest, ItemResult, Prompt, as_naive_utc, parse_timestamp, to_count
+
+log = logging.getLogger("seobatch.providers.openai")
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+ENDPOINT = "/v1/chat/completions"
+#: Per-batch limits (guide, "Rate limits"): the stages plan jobs from these
+#: (``stages._common.batch_limits``); 200 MB counted in decimal, the safe reading.
+MAX_REQUESTS = 50_000
+MAX_BODY_BYTES = 200_000_000
+#: The metadata key that carries our display name (reconciliation matches on it).
+META_KEY = "seobatch_job"
+ENDINGS = {"completed": "succeeded", "failed": "failed", "expired": "expired", "cancelled": "canceled"}
+#: The reply object for structured outputs; ``strict`` needs every key required and
+#: no others allowed.
+SEO_SCHEMA = {
+    "type": "object",
+    "properties": {"title": {"type": "string"}, "meta_description": {"type": "string"}},
+    "required": ["title", "meta_description"],
+    "additionalProperties": False,
+}
+RESPONSE_FORMAT = {"type": "json_schema", "json_schema": {"name": "seo_meta", "strict": True, "schema": SEO_SCHEMA}}
+#: OpenAI's reasoning models (o1, o3, o4-mini, …) and the gpt-5 family take
+#: ``developer`` instructions; older chat models take ``system``.
+_REASONING = re.compile(r"^(?:o[1-9](?:-|$)|gpt-5)")
+_CUSTOM_ID_IN_LINE = re.compile(rb'"custom_id"\s*:\s*"([A-Za-z0-9_-]{1,64})"')
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
+#: Line errors that mean "never ran": not the page's fault, no attempt charged.
+_UNFINISHED = {"batch_expired": "expired", "batch_cancelled": "canceled", "request_timeout": "expired"}
+#: How many validation errors a failed batch's reason names.
+MAX_REASONS = 5
+
+
+def is_reasoning_model(model: str) -> bool:
+    return bool(_REASONING.match(model))
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+def _timestamp(value: object) -> datetime | None:
+    """Unix seconds (OpenAI) or an ISO string (Azure's older API) as naive UTC."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(value, timezone.utc).replace(tzinfo=None)
+        except (OverflowError, OSError, ValueError):
+            return None
+    return parse_timestamp(value)
+
+
+class OpenAIBatches:
+    """``BatchProvider`` for the OpenAI Batch API."""
+
+    name = "openai"
+    #: Batches carry our display name in ``metadata``: reconciliation matches on it.
+    matches_by_name = True
+    #: Batches per list page (the API's maximum).
+    list_page_size = 100
+
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str = DEFAULT_BASE_URL,
+        session: requests.Session | None = None,
+        *,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        max_retries: int = 4,
+        sleep: Callable[[float], None] = time.sleep,
+        body_deadline: float = DEFAULT_BODY_DEADLINE,
+        stream_deadline: float = DEFAULT_STREAM_DEADLINE,
+        rng: Callable[[], float] = random.random,
+        max_requests: int = MAX_REQUESTS,
+        max_body_bytes: int = MAX_BODY_BYTES,
+    ) -> None:
+        if not api_key:
+            raise ConfigError("OPENAI_API_KEY is not set: the openai batch API needs a key")
+        self.max_requests = max_requests
+        self.max_body_bytes = max_body_bytes
+        self._t = Transport(
+            provider=self.name,
+            base_url=base_url,  # includes /v1, as the SDK's does
+            headers={"Authorization": f"Bearer {api_key}"},
+            secrets=(api_key,),
+            session=session,
+            timeout=timeout,
+            max_retries=max_retries,
+            sleep=sleep,
+            body_deadline=body_deadline,
+            stream_deadline=stream_deadline,
+            rng=rng,
+        )
+
+    def __repr__(self) -> str:
+        return f"<OpenAIBatches {self._t.base_url}>"
+
+    # ------------------------------------------------------------------ requests
+
+    def build_request(self, custom_id: str, prompt: Prompt, *, model: str, max_tokens: int) -> BatchRequest:
+        messages: list[dict[str, str]] = []
+        if prompt.system.strip():
+            messages.append({"role": "developer" if is_reasoning_model(model) else "system",
+                             "content": prompt.system})
+        messages.append({"role": "user", "content": prompt.user})
+        # max_completion_tokens, not max_tokens: reasoning models reject the latter, and in
+        # a batch that 400 would only show a day later, once per page.
+        body = {"model": model, "messages": messages, "max_completion_tokens": max_tokens,
+                "response_format": RESPONSE_FORMAT}
+        return BatchRequest(custom_id=custom_id, body=body)
+
+    def _spool_upload(self, requests_: Iterable[BatchRequest], out: IO[bytes], boundary: str,
+                      filename: str) -> tuple[int, int]:
+        """Write the multipart upload body (purpose, then the JSONL file) to ``out``.
+
+        Returns (requests, JSONL bytes). One line at a time: the input never sits in memory.
+        """
+        marker = boundary.encode()
+        out.write(b"--" + marker + b'\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n')
+        out.write(b"--" + marker + b'\r\nContent-Disposition: form-data; name="file"; filename="'
+                  + filename.encode() + b'"\r\nContent-Type: application/jsonl\r\n\r\n')
+        seen: set[str] = set()
+        size = 0
+        head = b'","method":"POST","url":"' + ENDPOINT.encode() + b'","body":'
+        for req in requests_:
+            cid = req.custom_id
+            if not isinstance(cid, str) or not CUSTOM_ID_RE.match(cid):
+                raise PermanentError(f"custom_id {cid!r} must be 1-64 letters, digits, '_' or '-'", provider=self.name)
+            if cid in seen:
+                raise PermanentError(f"custom_id {cid!r} appears twice in one batch", provider=self.name)
+            seen.add(cid)
+            if len(seen) > self.max_requests:
+                raise PermanentError(f"a batch holds at most {self.max_requests} requests: split the job",
+                                     provider=self.name)
+            line = b'{"custom_id":"' + cid.encode() + head + req.body_json().encode() + b"}\n"
+            size += len(line)
+            if size > self.max_body_bytes:
+                raise PermanentError(f"the batch input file exceeds {self.max_body_bytes} bytes: split the job",
+                                     provider=self.name)
+            if marker in line:  # 128 random bits: never, but a body must not end the part early
+                raise PermanentError("a request contains the multipart boundary", provider=self.name)
+            out.write(line)
+        if not seen:
+            raise PermanentError("a batch needs at least one request", provider=self.name)
+        out.write(b"\r\n--" + marker + b"--\r\n")
+        out.flush()
+        return len(seen), size
+
+    # ------------------------------------------------------------------ batches
+
+    def create_batch(self, requests: Iterable[BatchRequest], *, model: str, display_name: str) -> BatchInfo:
+        """Upload the input file (retried: an orphan file costs nothing), then create once.
+
+        The create is ambiguous on a timeout, a dropped reply or a 5xx (AmbiguousCreate; the
+        caller reconciles by ``metadata``); 408/409/429 prove it was refused and are retried.
+        """
+        filename = _SAFE_NAME.sub("_", display_name)[:100] + ".jsonl"
+        boundary = "seobatch-" + secrets.token_hex(16)
+        with tempfile.TemporaryFile(prefix="seobatch-openai-") as body:
+            count, size = self._spool_upload(requests, body, boundary, filename)
+            log.info("uploading openai batch input %s (%d requests, %d bytes)", display_name, count, size)
+            file = self._t.call_json(
+                "POST", self._t.url("/files"), data=body,
+                headers={"content-type": f"multipart/form-data; boundary={boundary}"},
+            )
+        file_id = file.get("id") if isinstance(file, dict) else None
+        if not isinstance(file_id, str) or not file_id:
+            raise TransientError("the upload answered without a file id", provider=self.name)
+        if file.get("status") == "error":
+            raise PermanentError(f"uploaded input {file_id} was refused: {file.get('status_details') or ''}",
+                                 provider=self.name)
+        create = {"input_file_id": file_id, "endpoint": ENDPOINT, "completion_window": "24h",
+                  "metadata": {META_KEY: display_name, "seobatch_model": model[:512]}}
+        try:
+            raw = self._t.call_json("POST", self._t.url("/batches"), json_body=create, create=True)
+        except AmbiguousCreate:
+            raise  # the batch may exist and read this file: keep it
+        except ProviderError:
+            self._delete_file(file_id)  # refused for sure: nothing uses the file
+            raise
+        if not isinstance(raw, dict) or not raw.get("id"):
+            raise AmbiguousCreate("create answered without a batch id; the batch may exist", provider=self.name)
+        info = self._info(raw)
+        return info if info.display_name else replace(info, display_name=display_name)
+
+    def _batch_url(self, batch_id: str, suffix: str = "") -> str:
+        return self._t.url(f"/batches/{quote(batch_id, safe='')}{suffix}")
+
+    def get_batch(self, batch_id: str) -> BatchInfo:
+        return self._info(self._t.call_json("GET", self._batch_url(batch_id)))
+
+    def find_batch(self, *, display_name: str, created_after: datetime, request_count: int) -> BatchInfo | None:
+        """The newest of ``find_batches``, or None."""
+        found = self.find_batches(display_name=display_name, created_after=created_after, request_count=request_count)
+        return found[0] if found else None
+
+    def find_batches(self, *, display_name: str, created_after: datetime, request_count: int) -> list[BatchInfo]:
+        """The batches whose metadata names ``display_name``, created at/after ``created_after``,
+        newest first.
+
+        ``GET /batches`` has no metadata filter, so pages are read (``after`` = the last id
+        of a page, as the SDK does). The order is not documented; paging stops at a page
+        whose every batch is older than the window (newest first in practice).
+        """
+        cutoff = as_naive_utc(created_after)
+        params: dict[str, Any] = {"limit": self.list_page_size}
+        seen: set[str] = set()
+        found: list[BatchInfo] = []
+        while True:
+            page = self._t.call_json("GET", self._t.url("/batches"), params=params)
+            data = page.get("data") if isinstance(page, dict) else None
+            data = [raw for raw in data if isinstance(raw, dict)] if isinstance(data, list) else []
+            older = 0
+            for raw in data:
+                info = self._info(raw)
+                if info.created_at is not None and info.created_at < cutoff:
+                    older += 1
+                    continue
+                if info.display_name != display_name:
+                    continue
+                if info.request_count not in (None, request_count):
+                    log.warning("openai batch %s has %s requests, expected %d", info.id, info.request_count,
+                                request_count)
+                found.append(info)
+            last = data[-1].get("id") if data else None
+            if not page.get("has_more") or not isinstance(last, str) or last in seen or older == len(data):
+                found.sort(key=lambda b: b.created_at or cutoff, reverse=True)
+                return found
+            seen.add(last)
+            params = {"limit": self.list_page_size, "after": last}
+
+    def cancel_batch(self, batch_id: str) -> BatchInfo:
+        """Cancel; the reply is normally ``cancelling`` (still in progress). A batch that has
+        already ended is returned as it is (the refusal's status is not documented: 400 or 409)."""
+        try:
+            return self._info(self._t.call_json("POST", self._batch_url(batch_id, "/cancel"), data=b""))
+        except ProviderError as exc:
+            if exc.status not in (400, 409):
+                raise
+            info = self.get_batch(batch_id)
+            if info.state != "ended":
+                raise
+            return info
+
+    def delete_batch(self, batch_id: str) -> None:
+        """OpenAI keeps batches for good; what can go is their files (input, output, errors)."""
+        self.cleanup_batch(self.get_batch(batch_id))
+
+    def cleanup_batch(self, batch: BatchInfo) -> None:
+        """Delete the batch's input, output and error files (its results are saved).
+
+        Only an ended batch: a running one still reads its input, and a ``cancelling``
+        one may still write output."""
+        if batch.state != "ended":
+            return
+        for file_id in _files(batch):
+            if file_id:
+                self._delete_file(file_id)
+
+    def _delete_file(self, file_id: str) -> None:
+        try:
+            self._t.call_json("DELETE", self._t.url(f"/files/{quote(file_id, safe='')}"))
+        except PermanentError as exc:
+            if exc.status != 404:  # already gone: nothing to do
+                raise
+
+    def _info(self, raw: Any) -> BatchInfo:
+        if not isinstance(raw, dict) or not isinstance(raw.get("id"), str) or not raw["id"]:
+            raise TransientError("unexpected batch object (no id)", provider=self.name)
+        status = str(raw.get("status") or "").lower()  # "Validating" on Azure's older API
+        ending = ENDINGS.get(status)
+        rc = raw.get("request_counts") if isinstance(raw.get("request_counts"), dict) else {}
+        total, completed, failed = (to_count(rc.get(k)) for k in ("total", "completed", "failed"))
+        rest = max(0, total - completed - failed)
+        counts = {"processing": 0 if ending else rest, "succeeded": completed, "errored": failed,
+                  "canceled": rest if ending == "canceled" else 0, "expired": rest if ending == "expired" else 0}
+        meta = raw.get("metadata") if isinstance(raw.get("metadata"), dict) else {}
+        name = meta.get(META_KEY)
+        files = [raw.get(k) if isinstance(raw.get(k), str) else "" for k in
+                 ("input_file_id", "output_file_id", "error_file_id")]
+        return BatchInfo(
+            id=raw["id"],
+            state="ended" if ending else "in_progress",
+            provider_state=status,
+            ending=ending,
+            request_count=total or None,
+            counts=counts,
+            created_at=_timestamp(raw.get("created_at")),
+            display_name=name if isinstance(name, str) else None,
+            results_ref=",".join(files),
+            error=_errors_text(raw.get("errors")) if ending == "failed" else None,
+        )
+
+    # ------------------------------------------------------------------ results
+
+    def iter_results(self, batch: BatchInfo) -> Iterator[ItemResult]:
+        """The output file, then the error file, each streamed line by line (in whatever
+        order the lines come; the caller joins on custom_id). Either file may not exist."""
+        if batch.state != "ended" or batch.results_ref is None:
+            batch = self.get_batch(batch.id)
+        if batch.state != "ended":
+            raise TransientError(f"batch {batch.id} has not ended: no results yet", provider=self.name)
+        return self._stream(batch)
+
+    def _stream(self, batch: BatchInfo) -> Iterator[ItemResult]:
+        _, output, errors = _files(batch)
+        for file_id in (output, errors):
+            if file_id:
+                yield from self._download(file_id)
+
+    def _download(self, file_id: str) -> Iterator[ItemResult]:
+        url = self._t.url(f"/files/{quote(file_id, safe='')}/content")
+        try:
+            resp = self._t.open_stream(url)
+        except PermanentError as exc:
+            if exc.status in (403, 404, 410):
+                raise ResultsUnavailable(
+                    f"results file {file_id} is no longer available ({exc.message})",
+                    provider=self.name, status=exc.status, request_id=exc.request_id, error_type=exc.error_type,
+                ) from None
+            raise
+        blank = 0
+        for line in self._t.stream_lines(resp):
+            if not line.strip():
+                blank += 1
+                continue
+            item = parse_result_line(line)
+            if item is not None:
+                yield item
+        if blank > 1:  # a trailing newline is normal; more is worth a line in the log
+            log.info("openai results file %s had %d blank lines", file_id, blank)
+
+
+def _files(batch: BatchInfo) -> tuple[str, str, str]:
+    parts = (batch.results_ref or "").split(",")
+    parts += [""] * (3 - len(parts))
+    return parts[0], parts[1], parts[2]
+
+
+def _errors_text(errors: Any) -> str:
+    """``errors.data[]`` of a failed batch as one reason: ``line 7: invalid_json_line: …``."""
+    data = errors.get("data") if isinstance(errors, dict) else None
+    entries = [e for e in data if isinstance(e, dict)] if isinstance(data, list) else []
+    if not entries:
+        return "failed (no reason given)"
+    parts = []
+    for e in entries[:MAX_REASONS]:
+        where = f"line {e['line']}: " if isinstance(e.get("line"), int) else ""
+        parts.append(f"{where}{e.get('code') or 'error'}: {e.get('message') or ''}".rstrip(": "))
+    more = f" (and {len(entries) - MAX_REASONS} more)" if len(entries) > MAX_REASONS else ""
+    return "; ".join(parts) + more
+
+
+def parse_result_line(line: bytes) -> ItemResult | None:
+    """One output/error file line → ItemResult. Success only with status_code 200."""
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        match = _CUSTOM_ID_IN_LINE.search(line)
+        if match:
+            return ItemResult(match.group(1).decode(), "errored", error="malformed_result: line is not valid JSON")
+        log.warning("skipping an unreadable openai result line (%d bytes)", len(line))
+        return None
+    cid = obj.get("custom_id") if isinstance(obj, dict) else None
+    if not isinstance(cid, str) or not cid:
+        log.warning("skipping an openai result line without custom_id (%d bytes)", len(line))
+        return None
+    error = obj.get("error")
+    response = obj.get("response")
+    if isinstance(error, dict) and error:
+        code = str(error.get("code") or "error")
+        if code in _UNFINISHED:
+            return ItemResult(cid, _UNFINISHED[code], error=code)  # type: ignore[arg-type]
+        return ItemResult(cid, "errored", error=f"{code}: {error.get('message') or ''}".rstrip(": "))
+    if not isinstance(response, dict):
+        return ItemResult(cid, "errored", error="malformed_result: neither a response nor an error")
+    status = response.get("status_code")
+    body = response.get("body") if isinstance(response.get("body"), dict) else {}
+    if status != 200:
+        inner = body.get("error") if isinstance(body.get("error"), dict) else {}
+        kind = inner.get("type") or inner.get("code") or "error"
+        return ItemResult(cid, "errored", error=f"{kind} (HTTP {status}): {inner.get('message') or ''}".rstrip(": "))
+    return _succeeded(cid, body)
+
+
+def _succeeded(cid: str, body: dict[str, Any]) -> ItemResult:
+    usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+    # Reasoning tokens are inside completion_tokens, and billed as output.
+    tokens = {"input_tokens": to_count(usage.get("prompt_tokens")),
+              "output_tokens": to_count(usage.get("completion_tokens"))}
+    choices = body.get("choices")
+    choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else None
+    if choice is None:
+        return ItemResult(cid, "errored", error="malformed_result: a 200 without choices", **tokens)
+    message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+    finish = choice.get("finish_reason")
+    if message.get("refusal"):
+        return ItemResult(cid, "errored", error="refusal", **tokens)
+    if finish == "content_filter":
+        return ItemResult(cid, "errored", error="content_filter", **tokens)
+    text = message.get("content")
+    if not isinstance(text, str) or not text:
+        return ItemResult(cid, "errored", error=f"empty_reply (finish_reason {finish})", **tokens)
+    return ItemResult(cid, "succeeded", text=text, **tokens)
