@@ -34,11 +34,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog="examples:\n"
         "  seobatch demo\n"
         "  seobatch demo --model gemini-2.5-flash\n"
+        "  seobatch demo --model gpt-4o-mini\n"
         "  seobatch demo --db demo.db && DATABASE_URL=sqlite:///demo.db seobatch job 1",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--model", default="claude-sonnet-4-5",
-                        help="claude-* or gemini-* (both are emulated); default %(default)s")
+                        help="claude-*, gemini-* or gpt-* (all emulated); default %(default)s")
     parser.add_argument("--processing-seconds", type=float, default=2.0, metavar="S",
                         help="how long the emulated batch takes (default %(default)s)")
     parser.add_argument("--pages", metavar="FILE", help="pages to use instead of the samples")
@@ -59,6 +60,8 @@ def demo_settings(base: Settings, *, database_url: str, emulator_url: str, model
         gemini_api_key="demo-key",
         anthropic_base_url=emulator_url,
         gemini_base_url=emulator_url,
+        openai_api_key="demo-key",
+        openai_base_url=f"{emulator_url}/v1",
         model=model,
         poll_interval=1,
         poll_max_interval=2,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 import requests
 
 from seobatch.config import Settings
+from seobatch.db import utcnow
 from seobatch.emulator import Emulator
 from seobatch.errors import AmbiguousCreate, ConfigError, PermanentError, ResultsUnavailable, TransientError
 from seobatch.providers import get_provider, provider_name
@@ -183,7 +184,7 @@ def test_an_expired_batch_keeps_its_finished_half(emulator):
 
 def test_a_lost_create_reply_is_found_again_by_its_metadata(emulator):
     c = client(emulator)
-    started = datetime.utcnow() - timedelta(seconds=5)
+    started = utcnow() - timedelta(seconds=5)
     run(emulator, c, build(c, 3), name="seobatch-job-2-other")  # another job's batch of the same size
     emulator.set_faults(drop_create_response=1)
     with pytest.raises(AmbiguousCreate):
@@ -192,14 +193,14 @@ def test_a_lost_create_reply_is_found_again_by_its_metadata(emulator):
     assert len(found) == 1 and found[0].display_name == "seobatch-job-1-abc"
     assert c.find_batch(display_name="seobatch-job-1-abc", created_after=started, request_count=3).id == found[0].id
     assert emulator.stats()["openai"]["batches_created"] == 2
-    later = datetime.utcnow() + timedelta(minutes=1)
+    later = utcnow() + timedelta(minutes=1)
     assert c.find_batches(display_name="seobatch-job-1-abc", created_after=later, request_count=3) == []
 
 
 def test_reconciliation_pages_through_the_list(emulator):
     c = client(emulator)
     c.list_page_size = 2
-    started = datetime.utcnow() - timedelta(seconds=5)
+    started = utcnow() - timedelta(seconds=5)
     target, _ = run(emulator, c, build(c, 1), name="wanted")
     for i in range(5):
         run(emulator, c, build(c, 1), name=f"noise-{i}")
@@ -258,9 +259,8 @@ def test_truncated_and_gone_results(emulator):
 
 
 def test_a_wrong_key_is_refused_without_the_key_in_the_message():
-    with Emulator(api_key="right") as emu:
-        with pytest.raises(PermanentError) as info:
-            client(emu).get_batch("batch_x")
+    with Emulator(api_key="right") as emu, pytest.raises(PermanentError) as info:
+        client(emu).get_batch("batch_x")
     assert info.value.status == 401 and KEY not in str(info.value)
 
 
