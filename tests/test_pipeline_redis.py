@@ -14,7 +14,7 @@ import pytest
 from pipeline_support import TEST_KEY, ended, free_port, job, make_pages, wait_for
 
 from seobatch.emulator import Emulator
-from seobatch.models import Page, SeoBatchJob
+from seobatch.models import Page, SeoBatchJob, provider_for_model
 from seobatch.pricing import batch_cost
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +32,7 @@ def emulator_1s():
 
 
 def _env(pg_db, redis_url, namespace, emulator, tmp_path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SEOBATCH_", "ANTHROPIC_", "GEMINI_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SEOBATCH_", "ANTHROPIC_", "GEMINI_", "OPENAI_"))}
     env.update(
         DATABASE_URL=pg_db,
         REDIS_URL=redis_url,
@@ -41,6 +41,8 @@ def _env(pg_db, redis_url, namespace, emulator, tmp_path) -> dict[str, str]:
         GEMINI_API_KEY=TEST_KEY,
         ANTHROPIC_BASE_URL=emulator.url,
         GOOGLE_GEMINI_BASE_URL=emulator.url,
+        OPENAI_API_KEY=TEST_KEY,
+        OPENAI_BASE_URL=f"{emulator.url}/v1",
         SEOBATCH_POLL_INTERVAL="1",
         SEOBATCH_POLL_MAX_INTERVAL="1",
         SEOBATCH_SUBSCRIBERS="seobatch.subscribers.audit_log",
@@ -56,11 +58,13 @@ def _seobatch(env, *args) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=60)
 
 
-def test_a_worker_process_completes_a_run_queued_on_redis(pg_db, redis_url, redis_namespace, emulator_1s, tmp_path):
+@pytest.mark.parametrize("model", ["claude-sonnet-4-5", "gpt-4o-mini"])
+def test_a_worker_process_completes_a_run_queued_on_redis(pg_db, redis_url, redis_namespace, emulator_1s, tmp_path,
+                                                          model):
     # Given 20 pages in PostgreSQL, a run split in two jobs of at most 15, queued on Redis
     make_pages(20)
     env = _env(pg_db, redis_url, redis_namespace, emulator_1s, tmp_path)
-    queued = _seobatch(env, "run")
+    queued = _seobatch(env, "run", "--model", model)
     assert queued.returncode == 0, queued.stderr
     assert "queued" in queued.stdout
     first = SeoBatchJob.select().order_by(SeoBatchJob.id).first()
@@ -85,7 +89,7 @@ def test_a_worker_process_completes_a_run_queued_on_redis(pg_db, redis_url, redi
         assert meta["cost_usd"] == pytest.approx(
             batch_cost(r.model, meta["input_tokens"], meta["output_tokens"]), abs=1e-6)
     assert Page.select().where(Page.seo_title.is_null()).count() == 0
-    assert emulator_1s.stats()["anthropic"]["batches_created"] == 2
+    assert emulator_1s.stats()[provider_for_model(model)]["batches_created"] == 2
     # And the subscriber in the worker heard each transition exactly once
     lines = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
     seen = sorted((e["event"], e["job_id"]) for e in lines)

@@ -11,7 +11,7 @@ from ..errors import ConfigError
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "emulator", help="serve the Anthropic and Gemini batch APIs locally",
+        "emulator", help="serve the Anthropic, Gemini and OpenAI batch APIs locally",
         description="Serve the Anthropic Message Batches API and the Gemini Batch + Files APIs on one "
         "local port, with deterministic SEO replies and optional faults. Runs until Ctrl-C. "
         "Control it at runtime with POST /_emulator/faults (JSON) and read GET /_emulator/stats.",
