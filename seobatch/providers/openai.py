@@ -144,8 +144,13 @@ class OpenAIBatches:
         messages.append({"role": "user", "content": prompt.user})
         # max_completion_tokens, not max_tokens: reasoning models reject the latter, and in
         # a batch that 400 would only show a day later, once per page.
-        body = {"model": model, "messages": messages, "max_completion_tokens": max_tokens,
-                "response_format": RESPONSE_FORMAT}
+        body: dict[str, Any] = {"model": model, "messages": messages, "max_completion_tokens": max_tokens,
+                                "response_format": RESPONSE_FORMAT}
+        if is_reasoning_model(model):
+            # Reasoning tokens count against max_completion_tokens and are billed as
+            # output; a short JSON object needs little. "low" is the one effort every
+            # reasoning model accepts.
+            body["reasoning_effort"] = "low"
         return BatchRequest(custom_id=custom_id, body=body)
 
     def _spool_upload(self, requests_: Iterable[BatchRequest], out: IO[bytes], boundary: str,

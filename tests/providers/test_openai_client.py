@@ -52,9 +52,10 @@ def test_requests_ask_for_the_seo_object_with_a_strict_json_schema():
     assert fmt["type"] == "json_schema" and fmt["json_schema"]["strict"] is True
     assert fmt["json_schema"]["schema"]["required"] == ["title", "meta_description"]
     assert fmt["json_schema"]["schema"]["additionalProperties"] is False
-    assert [m["role"] for m in body["messages"]] == ["system", "user"]
+    assert [m["role"] for m in body["messages"]] == ["system", "user"] and "reasoning_effort" not in body
     reasoning = c.build_request("j1p1", Prompt("sys", "page"), model="o4-mini", max_tokens=300).body
     assert [m["role"] for m in reasoning["messages"]] == ["developer", "user"]
+    assert reasoning["reasoning_effort"] == "low"
 
 
 def test_a_batch_is_uploaded_created_with_metadata_polled_and_read(emulator):
@@ -106,6 +107,14 @@ def test_a_completed_batch_without_an_output_file_reads_the_error_file(emulator)
     got = results(c, info)
     assert len(got) == 5
     assert all(r.outcome == "errored" and "HTTP 500" in r.error for r in got.values())
+
+
+def test_a_request_that_timed_out_in_a_completed_batch_is_expired_not_errored(emulator):
+    emulator.set_faults(expire_rate=1.0)
+    c = client(emulator)
+    _, info = run(emulator, c, build(c, 3))
+    assert info.ending == "succeeded"
+    assert {(r.outcome, r.error) for r in results(c, info).values()} == {("expired", "request_timeout")}
 
 
 def test_a_4xx_line_with_error_null_is_errored_with_the_endpoints_message(emulator):
