@@ -30,13 +30,15 @@ def make_settings(emulator=None, **overrides) -> Settings:
     base = dict(
         anthropic_api_key=TEST_KEY,
         gemini_api_key=TEST_KEY,
+        openai_api_key=TEST_KEY,
         poll_interval=0,
         poll_max_interval=1,
         submit_settle_seconds=0,
         chunk_size=7,
     )
     if emulator is not None:
-        base.update(anthropic_base_url=emulator.url, gemini_base_url=emulator.url)
+        base.update(anthropic_base_url=emulator.url, gemini_base_url=emulator.url,
+                    openai_base_url=f"{emulator.url}/v1")
     base.update(overrides)
     return Settings(**base)
 

@@ -17,9 +17,10 @@ from . import golden
 #: Canary keys: every fault test runs with these, and they must surface nowhere (S1).
 CANARY_ANTHROPIC = "sk-ant-CANARY-api03-" + "Zq7" * 12
 CANARY_GEMINI = "AIzaCANARY" + "k9X" * 10
-CANARIES = (CANARY_ANTHROPIC, CANARY_GEMINI)
+CANARY_OPENAI = "sk-proj-CANARY" + "Wv4" * 14
+CANARIES = (CANARY_ANTHROPIC, CANARY_GEMINI, CANARY_OPENAI)
 
-MODELS = {"anthropic": "claude-sonnet-4-5", "gemini": "gemini-2.5-flash"}
+MODELS = {"anthropic": "claude-sonnet-4-5", "gemini": "gemini-2.5-flash", "openai": "gpt-4o-mini"}
 
 
 def fault_settings(emulator: Any = None, **overrides: Any) -> Settings:
@@ -27,6 +28,7 @@ def fault_settings(emulator: Any = None, **overrides: Any) -> Settings:
     base: dict[str, Any] = dict(
         anthropic_api_key=CANARY_ANTHROPIC,
         gemini_api_key=CANARY_GEMINI,
+        openai_api_key=CANARY_OPENAI,
         submit_lease_seconds=2,
         http_timeout=2.0,
         http_retries=2,
@@ -34,6 +36,14 @@ def fault_settings(emulator: Any = None, **overrides: Any) -> Settings:
     )
     base.update(overrides)
     return make_settings(emulator, **base)
+
+
+def keep_openai_files(monkeypatch: Any) -> None:
+    """OpenAI's files are deleted once the results are saved: keep them, for a test that
+    reads back what the provider served."""
+    from seobatch.providers.openai import OpenAIBatches
+
+    monkeypatch.setattr(OpenAIBatches, "cleanup_batch", lambda self, batch: None)
 
 
 def seed_pages(n: int, start: int = 1) -> list[int]:

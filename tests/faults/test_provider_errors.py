@@ -44,7 +44,7 @@ def failed_events():
         events.job_failed.disconnect(receiver)
 
 
-@pytest.mark.parametrize("provider", ["anthropic", "gemini"])
+@pytest.mark.parametrize("provider", ["anthropic", "gemini", "openai"])
 def test_r2_r7_a_create_whose_response_is_dropped_is_reconciled_into_one_batch(
     any_db, emulator, worker, settings, provider
 ):

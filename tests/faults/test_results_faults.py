@@ -38,14 +38,16 @@ def served_results(settings, job_id: int) -> dict[str, ItemResult]:
     return {r.custom_id: r for r in provider.iter_results(provider.get_batch(row.ai_batch_id))}
 
 
-@pytest.mark.parametrize("provider", ["anthropic", "gemini"])
-def test_r9_mixed_outcomes_out_of_order_each_item_gets_its_own_state(any_db, emulator, worker, settings, provider):
+@pytest.mark.parametrize("provider", ["anthropic", "gemini", "openai"])
+def test_r9_mixed_outcomes_out_of_order_each_item_gets_its_own_state(any_db, emulator, worker, settings, provider,
+                                                                      monkeypatch):
     """R9: a batch that ends with succeeded, errored, expired and malformed items, in
     shuffled order → every item's state is exactly what the provider said of it (a
     malformed reply is errored ``invalid_output``), counts add up to the total."""
     model = MODELS[provider]
-    from .support import seed_pages
+    from .support import keep_openai_files, seed_pages
 
+    keep_openai_files(monkeypatch)
     seed_pages(30)
     emulator.set_faults(error_rate=0.2, expire_rate=0.2, malformed_rate=0.2, results_out_of_order=True)
     job_id = start(settings, model)
@@ -75,7 +77,7 @@ def test_r9_mixed_outcomes_out_of_order_each_item_gets_its_own_state(any_db, emu
     assert (row.succeeded_count, row.errored_count, row.expired_count) == (
         outcomes["succeeded"], outcomes["errored"], outcomes["expired"])
     assert sum(outcomes.values()) == row.total_pages == 30
-    if provider == "anthropic":
+    if provider in ("anthropic", "openai"):  # OpenAI: a request_timeout line is expired
         assert outcomes["errored"] >= 6 and outcomes["expired"] == 6
     else:  # Gemini has no per-request expiry: an unfinished request is an error line
         assert outcomes["errored"] >= 12

@@ -34,7 +34,7 @@ def _texts(exc: BaseException) -> str:
 
 def _calls(client, provider: str):
     requests = [BatchRequest("p1", client.build_request("p1", _prompt(), model=MODELS[provider], max_tokens=50).body)]
-    batch = BatchInfo(id="msgbatch_x" if provider == "anthropic" else "batches/x", state="ended",
+    batch = BatchInfo(id={"anthropic": "msgbatch_x", "gemini": "batches/x"}.get(provider, "batch_x"), state="ended",
                       provider_state="ended", ending="succeeded")
     from datetime import datetime
 
@@ -53,7 +53,7 @@ def _prompt():
     return Prompt(system="Write SEO.", user="URL: https://example.com/\nTitle: Example page")
 
 
-@pytest.mark.parametrize("provider", ["anthropic", "gemini"])
+@pytest.mark.parametrize("provider", ["anthropic", "gemini", "openai"])
 def test_s1_no_client_failure_puts_a_key_in_exception_text_or_reprs(provider):
     """S1: every operation × every fault (4xx, 5xx, 529, spend limit, dropped and hanging
     connections, and a key the server refuses) → the exception's text, repr, args and

@@ -13,7 +13,7 @@ from seobatch.providers import get_provider
 from seobatch.stages import Step
 from seobatch.stages.kickoff import kickoff
 
-from tests.faults.support import MODELS, fault_settings
+from tests.faults.support import MODELS, fault_settings, keep_openai_files
 
 from .injection_corpus import CASES
 
@@ -25,11 +25,12 @@ def test_s2_the_corpus_is_big_enough():
     assert len(CASES) >= 30
 
 
-@pytest.mark.parametrize("provider", ["anthropic", "gemini"])
-def test_s2_injected_instructions_never_become_stored_seo(sqlite_db, emulator, provider):
+@pytest.mark.parametrize("provider", ["anthropic", "gemini", "openai"])
+def test_s2_injected_instructions_never_become_stored_seo(sqlite_db, emulator, provider, monkeypatch):
     """S2: ≥30 injection pages, a model that obeys them → no payload stored as SEO; each
     obeyed reply is rejected by output validation (errored ``invalid_output``) or stored
     only in a sanitised form that carries none of the payload."""
+    keep_openai_files(monkeypatch)  # this test reads back what the provider served
     settings = fault_settings(emulator)
     emulator.set_faults(obey_injections=True)
     for n, (content, _) in enumerate(CASES):
