@@ -118,3 +118,31 @@ def test_a_large_anthropic_create_is_decoded_as_it_arrives_not_held_whole():
     assert batch["request_counts"]["succeeded"] == lines == count
     print(f"\n~100 MB Anthropic create, {count} requests: emulator peak RSS grew {growth:.1f} MB")
     assert growth < 60
+
+
+def test_a_60_mb_openai_upload_goes_to_disk_not_memory():
+    from seobatch.providers.base import Prompt
+    from seobatch.providers.openai import OpenAIBatches
+
+    page = "Oak furniture, made by hand. " * 200
+    count = 10_000  # about 60 MB of JSONL
+    proc = subprocess.Popen([sys.executable, "-m", "seobatch", "emulator", "--port", "0", "--processing-seconds", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = proc.stdout.readline().split("listening on ")[1].split()[0]
+        requests.get(f"{url}/v1/batches", headers={"Authorization": "Bearer k"}, timeout=5)
+        before = peak_rss_mb(proc.pid)
+        client = OpenAIBatches("k", f"{url}/v1", timeout=(5, 120))
+        reqs = (client.build_request(f"p{i}", Prompt("Write SEO.", f"URL: https://shop.example.com/p/{i}\n"
+                                                                   f"Title: Oak chair {i}\n<page>{page}</page>"),
+                                     model="gpt-4o-mini", max_tokens=300) for i in range(count))
+        created = client.create_batch(reqs, model="gpt-4o-mini", display_name="big")
+        lines = sum(r.outcome == "succeeded" for r in client.iter_results(client.get_batch(created.id)))
+        growth = peak_rss_mb(proc.pid) - before
+        uploaded = requests.get(f"{url}/_emulator/stats", timeout=5).json()["openai"]["bytes_uploaded"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert lines == count and uploaded > 55_000_000
+    print(f"\n{uploaded / 2**20:.0f} MB OpenAI upload, {count} requests: emulator peak RSS grew {growth:.1f} MB")
+    assert growth < 40, f"the emulator's peak memory grew by {growth:.0f} MB"

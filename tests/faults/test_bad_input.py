@@ -17,7 +17,7 @@ from seobatch.cli import main
 from seobatch.models import Page, SeoBatchItem, SeoBatchJob
 
 from .procs import ROOT, free_port
-from .support import CANARIES, CANARY_ANTHROPIC, CANARY_GEMINI, seed_pages
+from .support import CANARIES, CANARY_ANTHROPIC, CANARY_GEMINI, CANARY_OPENAI, seed_pages
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -28,11 +28,13 @@ def shell(monkeypatch, sqlite_db, emulator):
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     for name in list(os.environ):
-        if name.startswith(("SEOBATCH_", "ANTHROPIC_", "GEMINI_", "GOOGLE_")) or name == "REDIS_URL":
+        if name.startswith(("SEOBATCH_", "ANTHROPIC_", "GEMINI_", "GOOGLE_", "OPENAI_")) or name == "REDIS_URL":
             monkeypatch.delenv(name)
     monkeypatch.setenv("DATABASE_URL", sqlite_db)
     monkeypatch.setenv("ANTHROPIC_API_KEY", CANARY_ANTHROPIC)
     monkeypatch.setenv("GEMINI_API_KEY", CANARY_GEMINI)
+    monkeypatch.setenv("OPENAI_API_KEY", CANARY_OPENAI)
+    monkeypatch.setenv("OPENAI_BASE_URL", f"{emulator.url}/v1")
     monkeypatch.setenv("ANTHROPIC_BASE_URL", emulator.url)
     monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", emulator.url)
     seed_pages(3)
@@ -63,7 +65,8 @@ def test_an_unknown_model_is_a_one_line_error_before_any_job(shell, capsys):
     assert nothing_created()
 
 
-@pytest.mark.parametrize("model, var", [("claude-sonnet-4-5", "ANTHROPIC_API_KEY"), ("gemini-2.5-flash", "GEMINI_API_KEY")])
+@pytest.mark.parametrize("model, var", [("claude-sonnet-4-5", "ANTHROPIC_API_KEY"), ("gemini-2.5-flash", "GEMINI_API_KEY"),
+                                        ("gpt-4o-mini", "OPENAI_API_KEY"), ("o4-mini", "OPENAI_API_KEY")])
 def test_a_missing_api_key_is_a_one_line_error_naming_the_variable(shell, capsys, model, var):
     shell.delenv(var)
     assert main(["run", "--model", model]) == 1

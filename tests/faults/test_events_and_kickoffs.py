@@ -177,7 +177,7 @@ def test_two_kickoffs_at_once_never_put_a_page_in_two_active_jobs(any_db, emulat
     pending in at most one active job; together they hold every page once. A second
     kickoff of a model that is still collecting is refused."""
     seed_pages(60)
-    barrier = threading.Barrier(2, timeout=30)
+    barrier = threading.Barrier(len(MODELS), timeout=30)
     job_ids: dict[str, int] = {}
     errors: list[BaseException] = []
 
