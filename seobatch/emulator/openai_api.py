@@ -632,12 +632,12 @@ def result_line(batch: Batch, index: int) -> tuple[dict[str, Any], bool]:
     reply = replies.build_reply(item.url, item.title, kind=kind, injection=item.injection,
                                 max_tokens=item.max_tokens, salt=batch.id)
     refused = reply.stop == "refusal"
-    message = {"role": "assistant", "content": None if refused else reply.text,
-               "refusal": _REFUSAL if refused else None, "annotations": []}
+    said: dict[str, Any] = {"role": "assistant", "content": None if refused else reply.text,
+                            "refusal": _REFUSAL if refused else None, "annotations": []}
     body = {
         "id": f"chatcmpl-{digest(batch.id, item.key):016x}", "object": "chat.completion",
         "created": int(batch.ends), "model": item.model,
-        "choices": [{"index": 0, "message": message, "logprobs": None,
+        "choices": [{"index": 0, "message": said, "logprobs": None,
                      "finish_reason": "length" if reply.stop == "max_tokens" else "stop"}],
         "usage": {"prompt_tokens": item.input_tokens, "completion_tokens": reply.output_tokens,
                   "total_tokens": item.input_tokens + reply.output_tokens,

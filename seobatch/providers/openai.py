@@ -75,6 +75,15 @@ def is_reasoning_model(model: str) -> bool:
     return bool(_REASONING.match(model))
 
 
+def _dict(value: object) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one (provider JSON is untrusted)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _str(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
 def _dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
 
@@ -313,15 +322,14 @@ class OpenAIBatches:
             raise TransientError("unexpected batch object (no id)", provider=self.name)
         status = str(raw.get("status") or "").lower()  # "Validating" on Azure's older API
         ending = ENDINGS.get(status)
-        rc = raw.get("request_counts") if isinstance(raw.get("request_counts"), dict) else {}
+        rc = _dict(raw.get("request_counts"))
         total, completed, failed = (to_count(rc.get(k)) for k in ("total", "completed", "failed"))
         rest = max(0, total - completed - failed)
         counts = {"processing": 0 if ending else rest, "succeeded": completed, "errored": failed,
                   "canceled": rest if ending == "canceled" else 0, "expired": rest if ending == "expired" else 0}
-        meta = raw.get("metadata") if isinstance(raw.get("metadata"), dict) else {}
+        meta = _dict(raw.get("metadata"))
         name = meta.get(META_KEY)
-        files = [raw.get(k) if isinstance(raw.get(k), str) else "" for k in
-                 ("input_file_id", "output_file_id", "error_file_id")]
+        files = [_str(raw.get(k)) for k in ("input_file_id", "output_file_id", "error_file_id")]
         return BatchInfo(
             id=raw["id"],
             state="ended" if ending else "in_progress",
@@ -419,30 +427,33 @@ def parse_result_line(line: bytes) -> ItemResult | None:
     if not isinstance(response, dict):
         return ItemResult(cid, "errored", error="malformed_result: neither a response nor an error")
     status = response.get("status_code")
-    body = response.get("body") if isinstance(response.get("body"), dict) else {}
+    body = _dict(response.get("body"))
     if status != 200:
-        inner = body.get("error") if isinstance(body.get("error"), dict) else {}
+        inner = _dict(body.get("error"))
         kind = inner.get("type") or inner.get("code") or "error"
         return ItemResult(cid, "errored", error=f"{kind} (HTTP {status}): {inner.get('message') or ''}".rstrip(": "))
     return _succeeded(cid, body)
 
 
 def _succeeded(cid: str, body: dict[str, Any]) -> ItemResult:
-    usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+    usage = _dict(body.get("usage"))
     # Reasoning tokens are inside completion_tokens, and billed as output.
-    tokens = {"input_tokens": to_count(usage.get("prompt_tokens")),
-              "output_tokens": to_count(usage.get("completion_tokens"))}
+    input_tokens, output_tokens = to_count(usage.get("prompt_tokens")), to_count(usage.get("completion_tokens"))
+
+    def errored(reason: str) -> ItemResult:
+        return ItemResult(cid, "errored", error=reason, input_tokens=input_tokens, output_tokens=output_tokens)
+
     choices = body.get("choices")
     choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else None
     if choice is None:
-        return ItemResult(cid, "errored", error="malformed_result: a 200 without choices", **tokens)
-    message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+        return errored("malformed_result: a 200 without choices")
+    message = _dict(choice.get("message"))
     finish = choice.get("finish_reason")
     if message.get("refusal"):
-        return ItemResult(cid, "errored", error="refusal", **tokens)
+        return errored("refusal")
     if finish == "content_filter":
-        return ItemResult(cid, "errored", error="content_filter", **tokens)
+        return errored("content_filter")
     text = message.get("content")
     if not isinstance(text, str) or not text:
-        return ItemResult(cid, "errored", error=f"empty_reply (finish_reason {finish})", **tokens)
-    return ItemResult(cid, "succeeded", text=text, **tokens)
+        return errored(f"empty_reply (finish_reason {finish})")
+    return ItemResult(cid, "succeeded", text=text, input_tokens=input_tokens, output_tokens=output_tokens)
