@@ -37,8 +37,9 @@ import requests
 
 from ..errors import AmbiguousCreate, ConfigError, PermanentError, ProviderError, ResultsUnavailable, TransientError
 from ..http import DEFAULT_BODY_DEADLINE, DEFAULT_STREAM_DEADLINE, DEFAULT_TIMEOUT, Transport
+from ..jobmeta import ItemStatus
 from ..models import CUSTOM_ID_RE
-from .base import BatchInfo, BatchRequest, ItemResult, Prompt, as_naive_utc, parse_timestamp, to_count
+from .base import BatchInfo, BatchRequest, Ending, ItemResult, Prompt, as_naive_utc, parse_timestamp, to_count
 
 log = logging.getLogger("seobatch.providers.openai")
 
@@ -50,7 +51,8 @@ MAX_REQUESTS = 50_000
 MAX_BODY_BYTES = 200_000_000
 #: The metadata key that carries our display name (reconciliation matches on it).
 META_KEY = "seobatch_job"
-ENDINGS = {"completed": "succeeded", "failed": "failed", "expired": "expired", "cancelled": "canceled"}
+ENDINGS = {"completed": Ending.SUCCEEDED, "failed": Ending.FAILED, "expired": Ending.EXPIRED,
+           "cancelled": Ending.CANCELED}
 #: The reply object for structured outputs; ``strict`` needs every key required and
 #: no others allowed.
 SEO_SCHEMA = {
@@ -66,7 +68,8 @@ _REASONING = re.compile(r"^(?:o[1-9](?:-|$)|gpt-5)")
 _CUSTOM_ID_IN_LINE = re.compile(rb'"custom_id"\s*:\s*"([A-Za-z0-9_-]{1,64})"')
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
 #: Line errors that mean "never ran": not the page's fault, no attempt charged.
-_UNFINISHED = {"batch_expired": "expired", "batch_cancelled": "canceled", "request_timeout": "expired"}
+_UNFINISHED = {"batch_expired": ItemStatus.EXPIRED, "batch_cancelled": ItemStatus.CANCELED,
+               "request_timeout": ItemStatus.EXPIRED}
 #: How many validation errors a failed batch's reason names.
 MAX_REASONS = 5
 
@@ -326,7 +329,8 @@ class OpenAIBatches:
         total, completed, failed = (to_count(rc.get(k)) for k in ("total", "completed", "failed"))
         rest = max(0, total - completed - failed)
         counts = {"processing": 0 if ending else rest, "succeeded": completed, "errored": failed,
-                  "canceled": rest if ending == "canceled" else 0, "expired": rest if ending == "expired" else 0}
+                  "canceled": rest if ending == Ending.CANCELED else 0,
+                  "expired": rest if ending == Ending.EXPIRED else 0}
         meta = _dict(raw.get("metadata"))
         name = meta.get(META_KEY)
         files = [_str(raw.get(k)) for k in ("input_file_id", "output_file_id", "error_file_id")]
@@ -340,7 +344,7 @@ class OpenAIBatches:
             created_at=_timestamp(raw.get("created_at")),
             display_name=name if isinstance(name, str) else None,
             results_ref=",".join(files),
-            error=_errors_text(raw.get("errors")) if ending == "failed" else None,
+            error=_errors_text(raw.get("errors")) if ending == Ending.FAILED else None,
         )
 
     # ------------------------------------------------------------------ results
@@ -410,7 +414,7 @@ def parse_result_line(line: bytes) -> ItemResult | None:
     except ValueError:
         match = _CUSTOM_ID_IN_LINE.search(line)
         if match:
-            return ItemResult(match.group(1).decode(), "errored", error="malformed_result: line is not valid JSON")
+            return ItemResult(match.group(1).decode(), ItemStatus.ERRORED, error="malformed_result: line is not valid JSON")
         log.warning("skipping an unreadable openai result line (%d bytes)", len(line))
         return None
     cid = obj.get("custom_id") if isinstance(obj, dict) else None
@@ -422,16 +426,16 @@ def parse_result_line(line: bytes) -> ItemResult | None:
     if isinstance(error, dict) and error:
         code = str(error.get("code") or "error")
         if code in _UNFINISHED:
-            return ItemResult(cid, _UNFINISHED[code], error=code)  # type: ignore[arg-type]
-        return ItemResult(cid, "errored", error=f"{code}: {error.get('message') or ''}".rstrip(": "))
+            return ItemResult(cid, _UNFINISHED[code], error=code)
+        return ItemResult(cid, ItemStatus.ERRORED, error=f"{code}: {error.get('message') or ''}".rstrip(": "))
     if not isinstance(response, dict):
-        return ItemResult(cid, "errored", error="malformed_result: neither a response nor an error")
+        return ItemResult(cid, ItemStatus.ERRORED, error="malformed_result: neither a response nor an error")
     status = response.get("status_code")
     body = _dict(response.get("body"))
     if status != 200:
         inner = _dict(body.get("error"))
         kind = inner.get("type") or inner.get("code") or "error"
-        return ItemResult(cid, "errored", error=f"{kind} (HTTP {status}): {inner.get('message') or ''}".rstrip(": "))
+        return ItemResult(cid, ItemStatus.ERRORED, error=f"{kind} (HTTP {status}): {inner.get('message') or ''}".rstrip(": "))
     return _succeeded(cid, body)
 
 
@@ -441,7 +445,7 @@ def _succeeded(cid: str, body: dict[str, Any]) -> ItemResult:
     input_tokens, output_tokens = to_count(usage.get("prompt_tokens")), to_count(usage.get("completion_tokens"))
 
     def errored(reason: str) -> ItemResult:
-        return ItemResult(cid, "errored", error=reason, input_tokens=input_tokens, output_tokens=output_tokens)
+        return ItemResult(cid, ItemStatus.ERRORED, error=reason, input_tokens=input_tokens, output_tokens=output_tokens)
 
     choices = body.get("choices")
     choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else None
@@ -456,4 +460,4 @@ def _succeeded(cid: str, body: dict[str, Any]) -> ItemResult:
     text = message.get("content")
     if not isinstance(text, str) or not text:
         return errored(f"empty_reply (finish_reason {finish})")
-    return ItemResult(cid, "succeeded", text=text, input_tokens=input_tokens, output_tokens=output_tokens)
+    return ItemResult(cid, ItemStatus.SUCCEEDED, text=text, input_tokens=input_tokens, output_tokens=output_tokens)
