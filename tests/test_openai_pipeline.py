@@ -88,7 +88,8 @@ def test_429_and_5xx_are_survived_and_item_errors_keep_their_reason(any_db, emul
     row = run_job(settings)
     assert row.status == "completed" and (row.succeeded_count, row.errored_count) == (3, 3)
     errors = {i.error for i in items_of(row.id) if i.status == "errored"}
-    assert errors == {"server_error (HTTP 500): The server had an error while processing your request. Sorry about that!"}
+    assert errors == {
+        "server_error (HTTP 500): The server had an error while processing your request. Sorry about that!"}
     assert emulator.stats()["openai"]["batches_created"] == 1
 
 

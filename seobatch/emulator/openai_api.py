@@ -512,8 +512,8 @@ def render(emu: Any, batch: Batch, *, just_created: bool = False, cancelling: bo
         ("in_progress_at", "finalizing_at", "completed_at", "failed_at", "expired_at", "cancelling_at",
          "cancelled_at"))
     validated = int(validated_at(batch))
-    if status not in ("validating", "failed") and not (status.startswith("cancel") and
-                                                        batch.cancel_at is not None and batch.cancel_at < validated_at(batch)):
+    canceled_validating = batch.cancel_at is not None and batch.cancel_at < validated_at(batch)
+    if status not in ("validating", "failed") and not (status.startswith("cancel") and canceled_validating):
         stamp["in_progress_at"] = validated
     if status in ("finalizing", "completed", "expired"):
         stamp["finalizing_at"] = int(batch.ends - batch.processing_seconds * _VALIDATE_SHARE)

@@ -29,7 +29,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import IO, Any
 from urllib.parse import quote
 
@@ -95,7 +95,7 @@ def _timestamp(value: object) -> datetime | None:
     """Unix seconds (OpenAI) or an ISO string (Azure's older API) as naive UTC."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         try:
-            return datetime.fromtimestamp(value, timezone.utc).replace(tzinfo=None)
+            return datetime.fromtimestamp(value, UTC).replace(tzinfo=None)
         except (OverflowError, OSError, ValueError):
             return None
     return parse_timestamp(value)
@@ -414,7 +414,8 @@ def parse_result_line(line: bytes) -> ItemResult | None:
     except ValueError:
         match = _CUSTOM_ID_IN_LINE.search(line)
         if match:
-            return ItemResult(match.group(1).decode(), ItemStatus.ERRORED, error="malformed_result: line is not valid JSON")
+            return ItemResult(match.group(1).decode(), ItemStatus.ERRORED,
+                              error="malformed_result: line is not valid JSON")
         log.warning("skipping an unreadable openai result line (%d bytes)", len(line))
         return None
     cid = obj.get("custom_id") if isinstance(obj, dict) else None
@@ -435,7 +436,8 @@ def parse_result_line(line: bytes) -> ItemResult | None:
     if status != 200:
         inner = _dict(body.get("error"))
         kind = inner.get("type") or inner.get("code") or "error"
-        return ItemResult(cid, ItemStatus.ERRORED, error=f"{kind} (HTTP {status}): {inner.get('message') or ''}".rstrip(": "))
+        reason = f"{kind} (HTTP {status}): {inner.get('message') or ''}".rstrip(": ")
+        return ItemResult(cid, ItemStatus.ERRORED, error=reason)
     return _succeeded(cid, body)
 
 

@@ -134,8 +134,10 @@ def test_result_lines_map_to_exactly_one_outcome_each():
                                        "usage": {"prompt_tokens": 7, "completion_tokens": 3}}}
     cases = {
         json.dumps({"custom_id": "a", "response": ok, "error": None}): ("succeeded", None),
-        json.dumps({"custom_id": "b", "response": None, "error": {"code": "batch_expired"}}): ("expired", "batch_expired"),
-        json.dumps({"custom_id": "c", "response": None, "error": {"code": "batch_cancelled"}}): ("canceled", "batch_cancelled"),
+        json.dumps({"custom_id": "b", "response": None, "error": {"code": "batch_expired"}}): (
+            "expired", "batch_expired"),
+        json.dumps({"custom_id": "c", "response": None, "error": {"code": "batch_cancelled"}}): (
+            "canceled", "batch_cancelled"),
         json.dumps({"custom_id": "d", "response": {"status_code": 429, "body": {"error": {
             "type": "rate_limit_exceeded", "message": "slow down"}}}, "error": None}): (
             "errored", "rate_limit_exceeded (HTTP 429): slow down"),
