@@ -35,6 +35,14 @@ _EVENT_COLUMNS_V2 = (
 )
 
 
+def add_column(database: peewee.DatabaseProxy, table: str, name: str, ddl: str) -> None:
+    """``ALTER TABLE … ADD COLUMN``, unless the table has the column already (made from
+    today's model). Every migration adds its columns through here: DDL takes no
+    parameters, and the names and types are always our constants, never input."""
+    if name not in {c.name for c in database.get_columns(table)}:
+        database.execute_sql(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {ddl}')  # sql-constant: migrations' own constants
+
+
 def _v2_event_delivery(database: peewee.DatabaseProxy) -> None:
     """Outbox rows record their attempts, the receivers that returned, the last error and
     failure; existing rows keep everything (attempts 0, nothing else set)."""
@@ -42,15 +50,13 @@ def _v2_event_delivery(database: peewee.DatabaseProxy) -> None:
     table = SeoBatchEvent._meta.table_name
     for name, pg_type, sqlite_type in _EVENT_COLUMNS_V2:
         ddl = pg_type if postgres else sqlite_type
-        database.execute_sql(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {ddl}')  # sql-constant: names and types are this module's constants (DDL takes no parameters)
+        add_column(database, table, name, ddl)
 
 
 def _v3_page_h1(database: peewee.DatabaseProxy) -> None:
     """``seo_pages.h1``, the page's main heading (NULL for pages imported before); a table
     that has it already (made from today's model) is left as it is."""
-    table = Page._meta.table_name
-    if "h1" not in {c.name for c in database.get_columns(table)}:
-        database.execute_sql(f'ALTER TABLE "{table}" ADD COLUMN h1 TEXT')  # sql-constant: the model's table name
+    add_column(database, Page._meta.table_name, "h1", "TEXT")
 
 
 #: version → the step that upgrades a database from ``version - 1`` to ``version``.
