@@ -145,6 +145,12 @@ class Settings:
     #: Hours a batch may run before the poll watchdog cancels it and fails the job;
     #: 0 = the provider's own expiry plus 2 h (Anthropic 26 h, Gemini 50 h).
     batch_deadline_hours: float = 0.0
+    #: The web page's session signing key (``seobatch web`` refuses to start without it).
+    web_secret: str | None = field(default=None, repr=False)
+    #: The web page is reached over https (behind a proxy): Secure cookies and HSTS.
+    web_https: bool = False
+    #: Reverse proxies in front of the web page whose X-Forwarded-For/-Proto to trust.
+    web_proxies: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -197,6 +203,9 @@ class Settings:
             redis_heartbeat_ms=_int(env, "SEOBATCH_REDIS_HEARTBEAT_MS", 60_000),
             redis_maintenance_chance=_int(env, "SEOBATCH_REDIS_MAINTENANCE_CHANCE", 1000),
             batch_deadline_hours=_non_negative(env, "SEOBATCH_BATCH_DEADLINE_HOURS", 0.0) or 0.0,
+            web_secret=_key(env, "SEOBATCH_WEB_SECRET"),
+            web_https=_choice(env, "SEOBATCH_WEB_HTTPS", "false", ("true", "false")) == "true",
+            web_proxies=_int(env, "SEOBATCH_WEB_PROXIES", 0),
         )
 
     def with_(self, **changes: object) -> Settings:
@@ -219,4 +228,4 @@ class Settings:
 
     def secrets(self) -> tuple[str, ...]:
         """The values that must never be written anywhere (for the log redaction filter)."""
-        return tuple(k for k in (self.anthropic_api_key, self.gemini_api_key) if k)
+        return tuple(k for k in (self.anthropic_api_key, self.gemini_api_key, self.web_secret) if k)

@@ -13,12 +13,19 @@ import peewee
 from . import db as _db
 from .db import database, utcnow
 from .models import MODELS
+from .web.models import WEB_MODELS, WebUser
 
 #: Bump when a model changes, and add the step that brings an older database along.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+
+def add_web_users(database: peewee.Database) -> None:
+    """2: the web page's users table (``seo_web_users``); touches no other table."""
+    database.create_tables([WebUser], safe=True)
+
 
 #: version → the step that upgrades a database from ``version - 1`` to ``version``.
-MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {}
+MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {2: add_web_users}
 
 _LOCK_KEY = 0x5E0BA7C4  # serialises concurrent `db init` on PostgreSQL
 
@@ -46,7 +53,7 @@ def init_db() -> tuple[int, int]:
             database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
         before = current_version()
         if before == 0:
-            database.create_tables([SchemaVersion, *MODELS], safe=True)
+            database.create_tables([SchemaVersion, *MODELS, *WEB_MODELS], safe=True)
             SchemaVersion.create(version=SCHEMA_VERSION)
         else:
             for version in range(before + 1, SCHEMA_VERSION + 1):

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .. import jobmeta as jm
 from ..db import utcnow
 from ..errors import ProviderError, SeobatchError
 from . import Step
@@ -39,13 +40,20 @@ class Canceled:
     steps: list[Step] = field(default_factory=list)
 
 
-def cancel(job_id: int, *, settings: Settings, provider: BatchProvider | None = None) -> Canceled:
-    """Cancel job ``job_id``; raises SeobatchError when there is nothing to cancel."""
+def cancel(
+    job_id: int, *, settings: Settings, provider: BatchProvider | None = None, by: str | None = None
+) -> Canceled:
+    """Cancel job ``job_id``; raises SeobatchError when there is nothing to cancel.
+
+    ``by`` names who asked (the web page passes its user): it follows the failure reason
+    ("canceled by operator alice (web)") or is kept as ``cancel_requested_by``.
+    """
+    reason = f"{CANCELED_REASON} {by}" if by else CANCELED_REASON
     job = load_job(job_id)
     if job is None:
         raise SeobatchError(f"there is no job {job_id}")
     if job.status in ("collecting", "submitting"):
-        if fail_job(job, CANCELED_REASON, settings=settings, expected=("collecting", "submitting")):
+        if fail_job(job, reason, settings=settings, expected=("collecting", "submitting")):
             note = _cancel_unclear_create(job, settings, provider)
             return Canceled(f"job {job_id} canceled before submission{note}")
         job = load_job(job_id)  # it moved on while we looked: cancel it where it is now
@@ -56,7 +64,8 @@ def cancel(job_id: int, *, settings: Settings, provider: BatchProvider | None = 
         meta = update_metadata(
             job_id,
             expected=("processing",),
-            changes={"cancel_requested": stamp(utcnow()), "next_poll_at": None},
+            changes={"cancel_requested": stamp(utcnow()), "next_poll_at": None,
+                     jm.CANCEL_REQUESTED_BY: by},
         )
         if meta is not None:
             return Canceled(
