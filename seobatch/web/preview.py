@@ -23,6 +23,8 @@ from typing import Final
 WidthFn = Callable[[str, float], float]
 
 ELLIPSIS: Final = "…"
+#: Separators not left dangling before the ellipsis.
+_TRAILING: Final = " ,;:-–—|"
 
 
 @dataclass(frozen=True)
@@ -86,13 +88,14 @@ def cut(text: str, field: Field, width_fn: WidthFn) -> Cut:
     size, line_px = field.size_px, field.line_px
     total = width_fn(text, size)
     lines: list[str] = []
-    rest = text
-    while rest and len(lines) < field.lines:
-        last = len(lines) == field.lines - 1
+    pos = 0  # where the text not yet laid out starts
+    while pos < len(text) and len(lines) < field.lines:
+        rest = text[pos:]
         if width_fn(rest, size) <= line_px:
             lines.append(rest)
-            rest = ""
+            pos = len(text)
             break
+        last = len(lines) == field.lines - 1
         room = line_px - (width_fn(ELLIPSIS, size) if last else 0.0)
         n = _fits(rest, room, size, width_fn)
         space = rest.rfind(" ", 0, n + 1)
@@ -101,14 +104,13 @@ def cut(text: str, field: Field, width_fn: WidthFn) -> Cut:
         elif n == 0:
             n = 1  # never stall on a glyph wider than the line
         lines.append(rest[:n].rstrip())
-        rest = rest[n:].lstrip()
-    if rest:
-        lines[-1] = lines[-1].rstrip(" ,;:-–—|") + ELLIPSIS
-        shown_chars = len(text) - len(rest)
-        hidden = text[shown_chars:].lstrip()
-    else:
-        hidden = ""
-    return Cut(text=text, shown=" ".join(lines), hidden=hidden, width_px=round(total, 1),
+        pos += n + (1 if rest[n:n + 1] == " " else 0)
+    hidden = text[pos:]
+    shown = text[:pos].rstrip()
+    if hidden:
+        lines[-1] = lines[-1].rstrip(_TRAILING) + ELLIPSIS
+        shown = shown.rstrip(_TRAILING) + ELLIPSIS
+    return Cut(text=text, shown=shown, hidden=hidden, width_px=round(total, 1),
                budget_px=field.budget_px, lines=tuple(lines))
 
 

@@ -39,7 +39,7 @@ def test_no_page_has_inline_script_or_style(clients):
     completed_job(succeeded=2, errored=1)
     job = SeoBatchJob.select().first()
     for path in ("/login", "/runs", f"/jobs/{job.id}", "/preview?title=x", f"/jobs/{job.id}/cancel"):
-        body = text(clients["admin"].get(path))
+        body = text(clients["admin"].get(path, follow_redirects=True))
         assert "<script" not in body and "<style" not in body and " style=" not in body, path
         assert not re.search(r"\son[a-z]+=", body), path
 
@@ -163,6 +163,7 @@ def test_an_admin_cancels_a_job_after_a_confirmation_and_the_reason_names_them(c
     # a second cancel explains itself and changes nothing
     again = admin.post(f"/jobs/{job.id}/cancel", data={"csrf_token": token}, follow_redirects=True)
     assert "already failed; there is nothing to cancel" in text(again)
+    assert "already failed" in text(admin.get(f"/jobs/{job.id}/cancel", follow_redirects=True))
     assert SeoBatchJob.get_by_id(job.id).metadata["error"] == "canceled by operator admin (web)"
 
 

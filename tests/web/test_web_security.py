@@ -50,7 +50,7 @@ def test_hostile_titles_replies_errors_and_urls_render_inert(clients):
     Page.update(url="https://x.example/<script>alert('url')</script>").where(Page.id == first.page_id).execute()
     for path in (f"/jobs/{job.id}", f"/jobs/{job.id}?after=0", f"/jobs/{job.id}?after=25", "/runs",
                  f"/jobs/{job.id}/cancel"):
-        response = clients["admin"].get(path)
+        response = clients["admin"].get(path, follow_redirects=True)
         assert response.status_code == 200
         body = response.get_data(as_text=True)
         parsed = _parse(body)

@@ -62,6 +62,9 @@ def cancel_job(job_id: int) -> Any:
     if detail is None:
         abort(404)
     if request.method == "GET":
+        if detail["status"] not in ACTIVE_STATUSES:
+            flash(f"job {job_id} is already {detail['status']}; there is nothing to cancel", "error")
+            return redirect(url_for("runs.job", job_id=job_id))
         return render_template("cancel.html", d=detail)
     log.info("web cancel_job user=%s job_id=%s status=%s", g.user.name, job_id, detail["status"])
     try:
