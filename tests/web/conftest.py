@@ -18,7 +18,6 @@ from werkzeug.security import generate_password_hash
 from seobatch.config import Settings
 from seobatch.web.app import create_app
 from seobatch.web.models import WebUser
-
 from tests.faults.support import CANARIES
 from tests.web.widths import half_em
 

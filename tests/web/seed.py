@@ -8,8 +8,8 @@ from typing import Any
 from seobatch import jobmeta as jm
 from seobatch.db import utcnow
 from seobatch.jobmeta import ItemStatus, JobStatus
-from seobatch.pricing import batch_cost
 from seobatch.models import Page, SeoBatchItem, SeoBatchJob
+from seobatch.pricing import batch_cost
 
 MODEL = "claude-sonnet-4-5"
 LONG_TITLE = "Discover Running Shoes for Every Kind of Runner: Everything You Need to Know Today"

@@ -6,9 +6,13 @@ import pytest
 
 from seobatch.errors import ValidationError
 from seobatch.web.app import create_app
-from seobatch.web.auth import LOGIN_FAILURES_PER_NAME, LoginLimiter, add_user, authenticate
+from seobatch.web.auth import (
+    LOGIN_FAILURES_PER_NAME,
+    LoginLimiter,
+    add_user,
+    authenticate,
+)
 from seobatch.web.models import WebUser, role_allows
-
 from tests.web.conftest import PASSWORD, WEB_SECRET, csrf_of, sign_in, web_settings
 from tests.web.widths import half_em
 
@@ -156,3 +160,13 @@ def test_add_user_hashes_with_scrypt_and_refuses_bad_input(web_db):
     with pytest.raises(ValidationError, match="user name"):
         add_user("<script>", "a long enough password", "viewer")
     assert WebUser.select().count() == 1
+
+
+def test_behind_a_trusted_proxy_the_limit_counts_the_forwarded_client_address(web_db, users):
+    app = create_app(web_settings(web_db, web_proxies=1), secret_key=WEB_SECRET, width_fn=half_em)
+    client = app.test_client()
+    for _ in range(LOGIN_FAILURES_PER_NAME):
+        sign_in(client, "admin", "not the password", headers={"X-Forwarded-For": "203.0.113.7"})
+    assert sign_in(client, "admin", headers={"X-Forwarded-For": "203.0.113.7"}).status_code == 429
+    # another client behind the same proxy is not locked out with it
+    assert sign_in(client, "admin", headers={"X-Forwarded-For": "198.51.100.2"}).status_code == 302

@@ -17,7 +17,6 @@ import pytest
 from seobatch.jobmeta import JobStatus
 from seobatch.models import SeoBatchJob
 from seobatch.web.server import make_server, stop
-
 from tests.conftest import IN_CI
 from tests.web.conftest import PASSWORD
 from tests.web.seed import LONG_TITLE, collecting_job, completed_job
@@ -48,7 +47,9 @@ def _require_chromium() -> None:
 def browser() -> Iterator[object]:
     """One chromium for the module (starting one costs about a second)."""
     _require_chromium()
-    from playwright.sync_api import sync_playwright  # after the check: skips cleanly without it
+    from playwright.sync_api import (
+        sync_playwright,  # after the check: skips cleanly without it
+    )
 
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)

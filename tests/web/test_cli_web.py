@@ -14,7 +14,6 @@ import pytest
 
 from seobatch.cli import main
 from seobatch.web.models import WebUser
-
 from tests.web.conftest import WEB_SECRET
 
 

@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 from seobatch.web import preview as pv
 from seobatch.web.chart import nice_max, nightly_chart
 from seobatch.web.preview import DESKTOP, MOBILE, Field, cut
-
 from tests.web.widths import half_em
 
 

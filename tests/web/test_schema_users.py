@@ -12,7 +12,6 @@ from seobatch import db, schema
 from seobatch.models import MODELS, Page, SeoBatchJob
 from seobatch.web.auth import add_user, authenticate
 from seobatch.web.models import WebUser
-
 from tests.conftest import PG_BASE_URL, require_service
 
 

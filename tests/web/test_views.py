@@ -9,12 +9,10 @@ import pytest
 from seobatch import db
 from seobatch.jobmeta import JobStatus
 from seobatch.models import SeoBatchEvent, SeoBatchJob
+from seobatch.pricing import batch_cost
 from seobatch.web import queries
 from seobatch.web.security import CSP
-
 from tests.web.conftest import csrf_of
-from seobatch.pricing import batch_cost
-
 from tests.web.seed import LONG_TITLE, MODEL, collecting_job, completed_job
 
 
@@ -183,3 +181,36 @@ def test_healthz_answers_without_a_sign_in(app):
 
 def test_home_goes_to_runs(clients):
     assert clients["viewer"].get("/").headers["Location"] == "/runs"
+
+
+def test_an_admin_cancels_a_submitted_job_its_batch_is_canceled_and_the_poll_is_sent(web_db, users, emulator):
+    from pipeline_support import make_pages, make_settings
+
+    from seobatch.stages import Step
+    from seobatch.stages.collect import collect
+    from seobatch.stages.kickoff import kickoff
+    from seobatch.stages.submit import submit
+    from seobatch.web.app import create_app
+    from tests.web.conftest import WEB_SECRET, sign_in
+    from tests.web.widths import half_em
+
+    emulator.set_faults(processing_seconds=3600)
+    settings = make_settings(emulator, database_url=web_db)
+    make_pages(3)
+    job = kickoff(settings=settings).job
+    collect(job.id, settings=settings)
+    submit(job.id, settings=settings)
+    job = SeoBatchJob.get_by_id(job.id)
+    sent: list[list[Step]] = []
+    app = create_app(settings, secret_key=WEB_SECRET, width_fn=half_em, send_steps=sent.append)
+    admin = app.test_client()
+    sign_in(admin, "admin")
+    assert f"Its provider batch {job.ai_batch_id} is canceled" in text(admin.get(f"/jobs/{job.id}/cancel"))
+    token = csrf_of(admin, f"/jobs/{job.id}/cancel")
+    response = admin.post(f"/jobs/{job.id}/cancel", data={"csrf_token": token}, follow_redirects=True)
+    assert "cancel of batch" in text(response)
+    row = SeoBatchJob.get_by_id(job.id)
+    assert row.status == JobStatus.PROCESSING and row.metadata["cancel_requested"]
+    assert row.metadata["cancel_requested_by"] == "admin (web)"
+    assert sent == [[Step("poll", job.id)]]
+    assert emulator.stats()["anthropic"]["cancel"] == 1

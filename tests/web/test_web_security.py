@@ -7,7 +7,6 @@ import re
 from html.parser import HTMLParser
 
 from seobatch.models import Page, SeoBatchItem
-
 from tests.security.injection_corpus import CASES
 from tests.web.conftest import ALL_SECRETS, csrf_of
 from tests.web.seed import collecting_job, completed_job
@@ -87,7 +86,7 @@ def test_no_secret_is_rendered_on_any_page_or_header(app, clients, caplog):
     pages = ["/login", "/runs", f"/jobs/{job.id}", f"/jobs/{live.id}/cancel", "/preview?title=abc",
              "/nowhere", "/healthz", "/static/app.css", f"/jobs/{job.id}?after=0"]
     seen = []
-    for name, client in clients.items():
+    for client in clients.values():
         for path in pages:
             response = client.get(path, follow_redirects=True)
             seen.append(response.get_data(as_text=True) + str(response.headers))
