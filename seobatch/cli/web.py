@@ -7,6 +7,7 @@ import getpass
 import logging
 import secrets
 import sys
+from collections.abc import Callable
 
 from ..config import Settings
 from ..errors import ConfigError, ValidationError
@@ -102,7 +103,7 @@ def run_web(args: argparse.Namespace, settings: Settings) -> int:
     elif len(secret) < 32:
         raise ConfigError(f"SEOBATCH_WEB_SECRET must be at least 32 characters, got {len(secret)}")
     open_database(settings)
-    send_steps = None
+    send_steps: Callable[..., None] | None = None
     if settings.redis_url:
         from actors import send_steps  # the broker, only when there is one to send to
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Final
+from typing import Any, Final
 
 import peewee
 
@@ -55,7 +55,7 @@ class WebUser(peewee.Model):
         if self.role not in ROLES:
             raise ValidationError(f"role {self.role!r} is not one of {', '.join(ROLES)}")
 
-    def save(self, *args: object, **kwargs: object) -> int:
+    def save(self, *args: Any, **kwargs: Any) -> int:
         self.validate()
         self.updated_at = utcnow()
         return super().save(*args, **kwargs)

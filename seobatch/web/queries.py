@@ -94,9 +94,11 @@ def nightly(*, nights: int = NIGHTS, settings: Settings | None = None,
     """
     today = today or utcnow().date()
     first = today - timedelta(days=nights - 1)
-    out = {first + timedelta(days=i): {"night": (first + timedelta(days=i)).isoformat(), "jobs": 0,
-                                        "pages": 0, "cost_usd": 0.0, "interactive_usd": 0.0}
-           for i in range(nights)}
+    days = [first + timedelta(days=i) for i in range(nights)]
+    out: dict[date, dict[str, Any]] = {
+        day: {"night": day.isoformat(), "jobs": 0, "pages": 0, "cost_usd": 0.0, "interactive_usd": 0.0}
+        for day in days
+    }
     query = (
         SeoBatchJob.select(SeoBatchJob.created_at, SeoBatchJob.model, SeoBatchJob.metadata,
                            SeoBatchJob.succeeded_count)
@@ -128,7 +130,8 @@ def job_results(job_id: int, *, after: int | None = None, limit: int = PAGE_SIZE
     if after is not None:
         query = query.where(SeoBatchItem.id > after)
     rows = []
-    for item in query.dicts():
+    item: dict[str, Any]
+    for item in query.dicts():  # type: ignore[assignment]
         result = item["result"] if isinstance(item["result"], dict) else {}
         rows.append({
             "item_id": item["id"],
