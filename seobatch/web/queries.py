@@ -84,6 +84,26 @@ def jobs_page(*, before: int | None = None, limit: int = PAGE_SIZE,
     return Keyset(rows, jobs[-1].id if more and jobs else None)
 
 
+def runs_of(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The runs of a page of ``jobs_page`` rows (a split run is several jobs), newest first:
+    jobs, statuses, pages, outcomes and costs added up. Computed from the rows, no query."""
+    runs: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        key = row["run"] or f"job {row['id']}"
+        run = runs.setdefault(key, {"run": key, "jobs": [], "statuses": {}, "pages": 0, "succeeded": 0,
+                                    "errored": 0, "expired": 0, "cost_usd": None, "interactive_usd": None,
+                                    "created_at": row["created_at"]})
+        run["jobs"].append(row["id"])
+        run["statuses"][row["status"]] = run["statuses"].get(row["status"], 0) + 1
+        for key_ in ("pages", "succeeded", "errored", "expired"):
+            run[key_] += row[key_]
+        for key_ in ("cost_usd", "interactive_usd"):
+            if row[key_] is not None:
+                run[key_] = (run[key_] or 0.0) + row[key_]
+        run["created_at"] = min(run["created_at"], row["created_at"])
+    return list(runs.values())
+
+
 def nightly(*, nights: int = NIGHTS, settings: Settings | None = None,
             today: date | None = None) -> list[dict[str, Any]]:
     """Per UTC night (the day a job was created) of the last ``nights``: jobs, pages

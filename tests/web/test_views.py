@@ -214,3 +214,23 @@ def test_an_admin_cancels_a_submitted_job_its_batch_is_canceled_and_the_poll_is_
     assert row.metadata["cancel_requested_by"] == "admin (web)"
     assert sent == [[Step("poll", job.id)]]
     assert emulator.stats()["anthropic"]["cancel"] == 1
+
+
+def test_the_jobs_of_a_split_run_add_up_to_one_run(clients):
+    first = completed_job(succeeded=2, errored=1, run="split")
+    second = completed_job(succeeded=3, run="split")
+    alone = completed_job(succeeded=1, run="other")
+    rows = queries.jobs_page().rows
+    runs = {r["run"]: r for r in queries.runs_of(rows)}
+    assert runs["split"]["jobs"] == [second.id, first.id] and runs["other"]["jobs"] == [alone.id]
+    assert (runs["split"]["pages"], runs["split"]["succeeded"], runs["split"]["errored"]) == (6, 5, 1)
+    assert runs["split"]["cost_usd"] == pytest.approx(batch_cost(MODEL, 6000, 600))
+    assert runs["split"]["statuses"] == {"completed": 2}
+    body = text(clients["viewer"].get("/runs"))
+    assert '<tr data-run="split">' in body and "×2" in body
+
+
+def test_a_method_a_page_does_not_take_is_a_405_page(clients):
+    token = csrf_of(clients["viewer"], "/runs")
+    response = clients["viewer"].post("/runs", data={"csrf_token": token})
+    assert response.status_code == 405 and "does not accept" in text(response)

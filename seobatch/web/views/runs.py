@@ -34,7 +34,7 @@ def index() -> str:
     page = queries.jobs_page(before=before, settings=_settings())
     nights = queries.nightly(settings=_settings())
     return render_template(
-        "runs.html", page=page, before=before, chart=nightly_chart(nights), nights=nights,
+        "runs.html", page=page, runs=queries.runs_of(page.rows), before=before, chart=nightly_chart(nights), nights=nights,
         summary=reports.active_summary(),
     )
 
