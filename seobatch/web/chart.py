@@ -43,6 +43,16 @@ def nice_max(value: float) -> float:
     return 10 * base
 
 
+def intervals(top: float) -> int:
+    """How many equal steps divide a ``nice_max`` into round ticks (5 → 1s, 2 → 0.5s, 1 → 0.2s)."""
+    leading = round(top / 10 ** math.floor(math.log10(top)))
+    return 4 if leading == 2 else 5
+
+
+def _count(value: float) -> str:
+    return f"{value:,.0f}" if value == int(value) else f"{value:,.1f}"
+
+
 def nightly_chart(nights: list[dict[str, Any]]) -> Chart:
     chart = Chart()
     n = len(nights)
@@ -73,9 +83,12 @@ def nightly_chart(nights: list[dict[str, Any]]) -> Chart:
         if i % max(1, n // 6) == 0 or i == n - 1:
             chart.labels.append({"x": round(cx, 1), "y": y1 + 16, "text": night["night"][5:]})
     chart.line = " ".join(points)
-    for k in range(5):
-        frac = k / 4
-        y = round(y1 - (y1 - y0) * frac, 1)
-        chart.left_ticks.append({"y": y, "text": f"{int(pages_max * frac):,}"})
-        chart.right_ticks.append({"y": y, "text": format_usd(cost_max * frac, unknown="")})
+    steps = intervals(pages_max)
+    for k in range(steps + 1):
+        y = round(y1 - (y1 - y0) * k / steps, 1)
+        chart.left_ticks.append({"y": y, "text": _count(pages_max * k / steps)})
+    steps = intervals(cost_max)
+    for k in range(steps + 1):
+        y = round(y1 - (y1 - y0) * k / steps, 1)
+        chart.right_ticks.append({"y": y, "text": format_usd(cost_max * k / steps, unknown="")})
     return chart

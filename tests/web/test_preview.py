@@ -97,4 +97,13 @@ def test_the_chart_scales_bars_to_pages_and_the_line_to_cost():
     assert tallest["title"].startswith("2026-11-10: 1,000 pages written")
     assert chart.bars[4]["h"] == pytest.approx(tallest["h"] / 2, abs=0.2)
     assert chart.left_ticks[-1]["text"] == "1,000" and chart.right_ticks[-1]["text"] == "$0.1000"
+    assert [t["text"] for t in chart.left_ticks] == ["0", "200", "400", "600", "800", "1,000"]
     assert nightly_chart([]).empty
+
+
+def test_axis_ticks_are_round_numbers():
+    for pages, ticks in ((3, ["0", "1", "2", "3", "4", "5"]), (2, ["0", "0.5", "1", "1.5", "2"]),
+                         (150_000, ["0", "50,000", "100,000", "150,000", "200,000"])):
+        chart = nightly_chart([{"night": "2026-11-01", "jobs": 1, "pages": pages, "cost_usd": 0.0,
+                                "interactive_usd": 0.0}])
+        assert [t["text"] for t in chart.left_ticks] == ticks

@@ -11,6 +11,7 @@ from ... import jobmeta as jm
 from ... import reports
 from ...errors import SeobatchError
 from ...jobmeta import ACTIVE_STATUSES
+from ...models import SeoBatchJob
 from ...stages.cancel import cancel
 from .. import queries
 from ..auth import requires
@@ -58,15 +59,16 @@ def job(job_id: int) -> str:
 @requires(Role.ADMIN)
 def cancel_job(job_id: int) -> Any:
     """GET: a confirmation page (no JavaScript); POST: ``seobatch cancel ID`` as this user."""
-    detail = reports.job_detail(job_id, settings=_settings())
-    if detail is None:
+    job = SeoBatchJob.get_or_none(SeoBatchJob.id == job_id)
+    if job is None:
         abort(404)
     if request.method == "GET":
-        if detail["status"] not in ACTIVE_STATUSES:
-            flash(f"job {job_id} is already {detail['status']}; there is nothing to cancel", "error")
+        if job.status not in ACTIVE_STATUSES:
+            flash(f"job {job_id} is already {job.status}; there is nothing to cancel", "error")
             return redirect(url_for("runs.job", job_id=job_id))
-        return render_template("cancel.html", d=detail)
-    log.info("web cancel_job user=%s job_id=%s status=%s", g.user.name, job_id, detail["status"])
+        return render_template("cancel.html", job=job, pages=job.total_pages or
+                               int((job.metadata or {}).get(jm.COLLECTED) or 0))
+    log.info("web cancel_job user=%s job_id=%s status=%s", g.user.name, job_id, job.status)
     try:
         done = cancel(job_id, settings=_settings(), by=f"{g.user.name} (web)")
     except SeobatchError as exc:
