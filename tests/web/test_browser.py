@@ -154,3 +154,15 @@ def test_a_viewer_gets_no_cancel_button_and_the_preview_tool_cuts_on_the_server(
     assert (tmp_path / "preview.png").stat().st_size > 5_000
     assert SeoBatchJob.get_by_id(live.id).status == JobStatus.COLLECTING
     assert page.violations == []
+
+
+def test_without_chromium_the_browser_tests_skip_on_a_laptop_and_fail_under_ci(monkeypatch):
+    import tests.web.test_browser as module
+
+    monkeypatch.setattr(module, "CHROMIUM", "/nonexistent/chromium")
+    monkeypatch.setattr(module, "IN_CI", False)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install chromium"):
+        module._require_chromium()
+    monkeypatch.setattr(module, "IN_CI", True)
+    with pytest.raises(pytest.fail.Exception, match="CI=true: these tests must run"):
+        module._require_chromium()
