@@ -108,7 +108,8 @@ def run_web(args: argparse.Namespace, settings: Settings) -> int:
         from actors import send_steps  # the broker, only when there is one to send to
 
     app = create_app(settings, secret_key=secret, send_steps=send_steps)
-    server = make_server(app, args.host, args.port, threads=args.threads)
+    server = make_server(app, args.host, args.port, threads=args.threads,
+                         behind_proxy=settings.web_proxies > 0)
     print(f"seobatch web on http://{args.host}:{server.effective_port}/ (Ctrl-C stops)", flush=True)
     server.run()
     return 0

@@ -14,10 +14,14 @@ from waitress.server import create_server
 THREADS = 8
 
 
-def make_server(app: Any, host: str, port: int, *, threads: int = THREADS) -> Any:
-    """A bound waitress server (``port`` 0: any free one; ``.effective_port`` says which)."""
+def make_server(app: Any, host: str, port: int, *, threads: int = THREADS, behind_proxy: bool = False) -> Any:
+    """A bound waitress server (``port`` 0: any free one; ``.effective_port`` says which).
+
+    ``behind_proxy``: pass ``X-Forwarded-*`` on to the app, whose ProxyFix trusts the last
+    ``SEOBATCH_WEB_PROXIES`` hops of them; otherwise waitress drops them at the door.
+    """
     return create_server(app, host=host, port=port, threads=threads, ident="seobatch",
-                         clear_untrusted_proxy_headers=True)
+                         clear_untrusted_proxy_headers=not behind_proxy)
 
 
 def stop(server: Any) -> None:

@@ -76,7 +76,7 @@ def test_the_web_page_does_not_start_without_a_secret_unless_dev(env, monkeypatc
         def run(self):
             served["ran"] = True
 
-    def fake(app, host, port, *, threads):
+    def fake(app, host, port, *, threads, behind_proxy):
         served.update(app=app, host=host, port=port)
         return Server()
 
