@@ -87,7 +87,7 @@ def run_adduser(args: argparse.Namespace, settings: Settings) -> int:
 
 def run_web(args: argparse.Namespace, settings: Settings) -> int:
     from ..web.app import create_app  # loads Flask and waitress, which only this command needs
-    from ..web.server import make_server
+    from ..web.server import make_server  # the same
 
     secret = settings.web_secret
     if not secret:

@@ -157,7 +157,7 @@ def test_a_viewer_gets_no_cancel_button_and_the_preview_tool_cuts_on_the_server(
 
 
 def test_without_chromium_the_browser_tests_skip_on_a_laptop_and_fail_under_ci(monkeypatch):
-    import tests.web.test_browser as module
+    import tests.web.test_browser as module  # this module itself, to patch its globals
 
     monkeypatch.setattr(module, "CHROMIUM", "/nonexistent/chromium")
     monkeypatch.setattr(module, "IN_CI", False)

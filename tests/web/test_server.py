@@ -11,7 +11,6 @@ from flask import request
 
 from seobatch.web.app import create_app
 from seobatch.web.server import make_server, stop
-
 from tests.web.conftest import WEB_SECRET, web_settings
 from tests.web.widths import half_em
 

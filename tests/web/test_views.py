@@ -5,15 +5,22 @@ from __future__ import annotations
 import re
 
 import pytest
+from pipeline_support import make_pages, make_settings
 
 from seobatch import db
 from seobatch.jobmeta import JobStatus
 from seobatch.models import SeoBatchEvent, SeoBatchJob
 from seobatch.pricing import batch_cost
+from seobatch.stages import Step
+from seobatch.stages.collect import collect
+from seobatch.stages.kickoff import kickoff
+from seobatch.stages.submit import submit
 from seobatch.web import queries
+from seobatch.web.app import create_app
 from seobatch.web.security import CSP
-from tests.web.conftest import csrf_of
+from tests.web.conftest import WEB_SECRET, csrf_of, sign_in
 from tests.web.seed import LONG_TITLE, MODEL, collecting_job, completed_job
+from tests.web.widths import half_em
 
 
 def text(response) -> str:
@@ -184,16 +191,6 @@ def test_home_goes_to_runs(clients):
 
 
 def test_an_admin_cancels_a_submitted_job_its_batch_is_canceled_and_the_poll_is_sent(web_db, users, emulator):
-    from pipeline_support import make_pages, make_settings
-
-    from seobatch.stages import Step
-    from seobatch.stages.collect import collect
-    from seobatch.stages.kickoff import kickoff
-    from seobatch.stages.submit import submit
-    from seobatch.web.app import create_app
-    from tests.web.conftest import WEB_SECRET, sign_in
-    from tests.web.widths import half_em
-
     emulator.set_faults(processing_seconds=3600)
     settings = make_settings(emulator, database_url=web_db)
     make_pages(3)

@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 
 from seobatch.models import Page, SeoBatchItem
 from tests.security.injection_corpus import CASES
-from tests.web.conftest import ALL_SECRETS, csrf_of
+from tests.web.conftest import ALL_SECRETS, csrf_of, sign_in
 from tests.web.seed import collecting_job, completed_job
 
 #: What a page title, a reply, an error or a URL may hold: the suite's injection corpus plus markup.
@@ -103,8 +103,6 @@ def test_an_internal_error_is_a_500_page_with_a_reference_and_no_internals(app, 
     @app.get("/boom")
     def boom():
         raise RuntimeError(f"database said no, key {ALL_SECRETS[0]} in /srv/app/secret.py line 3")
-
-    from tests.web.conftest import sign_in
 
     client = app.test_client()
     sign_in(client, "viewer")
