@@ -49,6 +49,7 @@ HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
+    "X-Robots-Tag": "noindex, nofollow",  # an internal tool: no search engine lists its pages
 }
 
 #: What each error page says; never the exception's text.

@@ -37,6 +37,7 @@ def test_security_headers_are_on_every_response(clients):
         assert headers["X-Frame-Options"] == "DENY"
         assert headers["X-Content-Type-Options"] == "nosniff"
         assert headers["Referrer-Policy"] == "no-referrer"
+        assert headers["X-Robots-Tag"] == "noindex, nofollow"
     assert clients["viewer"].get("/runs").headers["Cache-Control"] == "no-store"
 
 
