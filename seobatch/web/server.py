@@ -7,8 +7,10 @@ itself, so it can face a reverse proxy or, on a private network, the browsers di
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
+from waitress import wasyncore
 from waitress.server import create_server
 
 THREADS = 8
@@ -24,9 +26,31 @@ def make_server(app: Any, host: str, port: int, *, threads: int = THREADS, behin
                          clear_untrusted_proxy_headers=not behind_proxy)
 
 
-def stop(server: Any) -> None:
-    """Stop a server whose ``run()`` loop is in another thread (tests, the demo)."""
-    server.task_dispatcher.shutdown()
-    from waitress import wasyncore  # waitress internals, only needed to stop a thread's loop
+class ServerThread:
+    """A server run in a thread of this process, stopped cleanly (tests, the demo).
 
-    wasyncore.close_all(server._map)
+    The loop runs in short rounds and the server closes its own sockets in its own
+    thread: closing them from another thread while it waits in ``select`` breaks it.
+    """
+
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, **kw: Any) -> None:
+        self.server = make_server(app, host, port, **kw)
+        self.url = f"http://{host}:{self.server.effective_port}"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="seobatch-web", daemon=True)
+
+    def start(self) -> ServerThread:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                wasyncore.loop(timeout=0.1, map=self.server._map, count=1)
+        finally:
+            self.server.task_dispatcher.shutdown()
+            wasyncore.close_all(self.server._map)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)

@@ -9,14 +9,13 @@ chromium``). Without it these tests skip on a laptop and fail under CI=true.
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
 
 import pytest
 
 from seobatch.jobmeta import JobStatus
 from seobatch.models import SeoBatchJob
-from seobatch.web.server import make_server, stop
+from seobatch.web.server import ServerThread
 from tests.conftest import IN_CI
 from tests.web.conftest import PASSWORD
 from tests.web.seed import LONG_TITLE, collecting_job, completed_job
@@ -66,14 +65,11 @@ def any_db(pg_db) -> str:
 @pytest.fixture
 def served(app, users) -> Iterator[str]:
     """The app behind a real waitress server on 127.0.0.1; yields its base URL."""
-    server = make_server(app, "127.0.0.1", 0, threads=4)
-    thread = threading.Thread(target=server.run, name="web-server", daemon=True)
-    thread.start()
+    server = ServerThread(app, threads=4).start()
     try:
-        yield f"http://127.0.0.1:{server.effective_port}"
+        yield server.url
     finally:
-        stop(server)
-        thread.join(5)
+        server.stop()
 
 
 @pytest.fixture

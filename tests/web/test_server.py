@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,21 +9,18 @@ from contextlib import contextmanager
 from flask import request
 
 from seobatch.web.app import create_app
-from seobatch.web.server import make_server, stop
+from seobatch.web.server import ServerThread
 from tests.web.conftest import WEB_SECRET, web_settings
 from tests.web.widths import half_em
 
 
 @contextmanager
 def serving(app, **kw) -> Iterator[str]:
-    server = make_server(app, "127.0.0.1", 0, threads=2, **kw)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    server = ServerThread(app, threads=2, **kw).start()
     try:
-        yield f"http://127.0.0.1:{server.effective_port}"
+        yield server.url
     finally:
-        stop(server)
-        thread.join(5)
+        server.stop()
 
 
 def _whoami(app):
