@@ -12,10 +12,11 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import parse_qsl, urlparse
 
 import peewee
 from playhouse import db_url
+from psycopg2.extensions import make_dsn
 
 from .errors import ConfigError
 
@@ -49,28 +50,66 @@ def iso(value: datetime | None) -> str | None:
 
 
 def configure(url: str) -> peewee.Database:
-    """Bind the models to the database at ``url`` (peewee ``db_url`` form) and return it."""
-    scheme = urlparse(url).scheme
-    if scheme.startswith("postgres"):
-        kind = "postgresql"
+    """Bind the models to the database at ``url`` (peewee ``db_url`` form) and return it.
+
+    A malformed URL is a ConfigError naming the problem, with the password masked.
+    """
+    kind = _check_url(url)
+    if kind == "postgresql":
         extra: dict[str, Any] = {"autoconnect": True, "autorollback": False}
-    elif scheme.startswith("sqlite"):
-        kind = "sqlite"
+    else:
         # A writer waits for another instead of failing at once (threads, worker processes).
         extra = {"pragmas": dict(_SQLITE_PRAGMAS), "timeout": 30}
-    else:
-        raise ConfigError(
-            f"DATABASE_URL must start with postgresql:// or sqlite:///, got scheme {scheme!r}"
-        )
     try:
         db = db_url.connect(url, field_types=_FIELD_TYPES[kind], **extra)
     except (RuntimeError, ValueError) as exc:
-        raise ConfigError(f"DATABASE_URL is not usable: {exc}") from None
+        where = describe_url(url)
+        raise ConfigError(f"DATABASE_URL is not usable: {str(exc).replace(url, where)} ({where})") from None
     previous = database.obj
     if previous is not None and not previous.is_closed():
         previous.close()
     database.initialize(db)
     return db
+
+
+def _check_url(url: str) -> str:
+    """``postgresql`` or ``sqlite``, or a ConfigError saying what is wrong with ``url``.
+
+    The messages never repeat the URL's parts verbatim (a malformed URL can put a piece of
+    the password where the port or the path should be): ``describe_url`` masks it.
+    """
+    where = describe_url(url)
+    parsed = urlparse(url)
+    scheme = parsed.scheme.lower()
+    if scheme.startswith("sqlite"):
+        if parsed.netloc:
+            raise ConfigError(
+                "DATABASE_URL: sqlite URLs need three slashes, sqlite:///relative.db "
+                f"(four for an absolute path, sqlite:////var/lib/seobatch.db); got {where}"
+            )
+        if parsed.path in ("", "/"):
+            raise ConfigError(f"DATABASE_URL names no database file (e.g. sqlite:///seobatch.db); got {where}")
+        return "sqlite"
+    if not scheme.startswith("postgres"):
+        raise ConfigError(
+            f"DATABASE_URL must start with postgresql:// or sqlite:///, got scheme {parsed.scheme!r}"
+        )
+    try:
+        parsed.port  # noqa: B018 - urllib checks the port only when asked
+    except ValueError:
+        raise ConfigError(f"DATABASE_URL: the port is not a number from 1 to 65535 in {where}") from None
+    if parsed.path in ("", "/"):
+        raise ConfigError(
+            f"DATABASE_URL names no database: postgresql://user@host:5432/DBNAME; got {where}"
+        )
+    options = dict(parse_qsl(parsed.query, keep_blank_values=True))
+    if options:
+        try:
+            make_dsn(dbname="x", **options)  # the driver's own check of option names
+        except Exception as exc:  # noqa: BLE001 - psycopg2.ProgrammingError: invalid dsn …
+            first = str(exc).strip().splitlines()[0]
+            raise ConfigError(f"DATABASE_URL has a connection option PostgreSQL does not know: {first}") from None
+    return "postgresql"
 
 
 def is_postgres() -> bool:
@@ -186,8 +225,17 @@ def write_transaction() -> Any:
 
 
 def describe_url(url: str) -> str:
-    """The URL without its password or query, for messages."""
-    parsed = urlparse(url)
-    if parsed.password:
-        url = url.replace(f":{parsed.password}@", ":***@", 1)
-    return url.split("?", 1)[0]
+    """The URL without its password or query, for messages (a malformed URL too).
+
+    Everything between ``://`` and the last ``@`` is the user part, so a password with
+    an unescaped ``/``, ``:`` or ``@`` is still masked whole.
+    """
+    head, sep, rest = url.partition("://")
+    if not sep:
+        head, rest = "", url
+    rest = rest.split("?", 1)[0]
+    userinfo, at, hostpath = rest.rpartition("@")
+    if at:
+        user, colon, _ = userinfo.partition(":")
+        rest = f"{user}{':***' if colon else ''}@{hostpath}"
+    return f"{head}{sep}{rest}"

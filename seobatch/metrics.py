@@ -13,38 +13,44 @@ the database reports the same numbers, and nothing is lost when a worker restart
 ``seobatch_last_completed_timestamp_seconds{model,provider}``  when a job last completed
 ``seobatch_oldest_active_job_seconds{status}``  time since the oldest active job last moved
 ``seobatch_events_undelivered``           outbox events committed but not yet delivered
+``seobatch_events_failed``                 outbox events given up on after their last retry
 ``seobatch_database_up``                  1 when the last scrape could read the database
 =======================================  =====================================================
 
 Three ways to serve them:
 
-- **In the workers, next to Dramatiq's own metrics**: ``actors/broker.py`` calls
-  ``metrics.install(broker)`` (one line) instead of adding Dramatiq's ``Prometheus``
-  middleware. It adds a subclass of that middleware whose exposition server (a Dramatiq
-  fork, on ``dramatiq_prom_host``:``dramatiq_prom_port``, default ``0.0.0.0:9191``)
-  serves Dramatiq's per-process metrics *and* these job metrics on the same ``/metrics``.
+- **In the workers, next to Dramatiq's own metrics**: ``actors/metrics.py`` (the
+  Dramatiq side) adds a subclass of Dramatiq's ``Prometheus`` middleware whose
+  exposition server (a Dramatiq fork, on ``dramatiq_prom_host``:``dramatiq_prom_port``,
+  default ``0.0.0.0:9191``) serves Dramatiq's per-process metrics *and* these job
+  metrics on the same ``/metrics``.
 - **On their own**: ``seobatch metrics --port 9192`` (e.g. next to the clock process).
 - **Once, as text**: ``seobatch metrics --once``.
 
 ``prometheus-client`` is an optional dependency (``pip install 'seobatch[metrics]'``):
-without it ``install`` logs one warning and the workers run without metrics. This module
-never imports Dramatiq at import time; only ``install`` and the fork function do.
+without it a worker logs one warning at boot and runs without metrics. This module never
+imports Dramatiq.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import logging
-from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from socketserver import ThreadingMixIn
 from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from peewee import Case, fn
+
 from . import db as _db
-from .config import Settings
+from . import jobmeta as jm
+from . import outbox
 from .db import utcnow
-from .models import ACTIVE_STATUSES, STATUSES, SeoBatchEvent, SeoBatchJob, provider_for_model
+from .jobmeta import ACTIVE_STATUSES, STATUSES, ItemStatus, JobStatus
+from .models import SeoBatchJob, provider_for_model
 
 if TYPE_CHECKING:
     from prometheus_client.registry import CollectorRegistry
@@ -58,6 +64,8 @@ MISSING = (
 #: Turnaround buckets, seconds: batches take minutes to a day.
 TURNAROUND_BUCKETS = (60, 300, 900, 1800, 3600, 7200, 14400, 28800, 43200, 86400, 172800)
 DEFAULT_PORT = 9192
+#: Labels of the per-model families.
+MODEL_LABELS = ["model", "provider"]
 
 
 def available() -> bool:
@@ -73,18 +81,47 @@ def available() -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class _ModelTotals:
+    """What one model's completed jobs add up to (one row of the aggregate query)."""
+
+    model: str
+    succeeded: int
+    errored: int
+    expired: int
+    cost_usd: float  #: sum of the recorded costs
+    cost_unknown: int  #: jobs without a recorded cost (no price)
+    turnarounds: int  #: jobs with both stamps, so with a turnaround
+    turnaround_seconds: float  #: their sum
+    buckets: tuple[int, ...]  #: cumulative count per ``TURNAROUND_BUCKETS`` bound
+    last_completed: datetime | None
+
+    @property
+    def provider(self) -> str:
+        return _provider(self.model)
+
+    def outcomes(self) -> dict[ItemStatus, int]:
+        return {
+            ItemStatus.SUCCEEDED: self.succeeded,
+            ItemStatus.ERRORED: self.errored,
+            ItemStatus.EXPIRED: self.expired,
+        }
+
+
 class JobCollector:
     """A Prometheus collector that reads the job metrics from the database at each scrape.
 
-    It opens (and closes) its own connection in the scraping thread; the database must
-    have been configured with ``seobatch.db.configure`` in this process.
+    Every family comes from a query that aggregates in the database (``GROUP BY``), so a
+    scrape runs the same few queries and holds a few rows per model, however many jobs
+    there are. It opens (and closes) its own connection in the scraping thread; the
+    database must have been configured with ``seobatch.db.configure`` in this process.
     """
 
     def describe(self) -> list[Any]:
         return []  # unchecked collector: names are documented in the module docstring
 
     def collect(self) -> Iterator[Any]:
-        from prometheus_client.core import GaugeMetricFamily
+        from prometheus_client.core import GaugeMetricFamily  # optional dependency, imported late (see available())
 
         up = GaugeMetricFamily(
             "seobatch_database_up", "1 when the last scrape could read the seobatch database."
@@ -103,14 +140,19 @@ class JobCollector:
         yield up
 
     def _families(self) -> Iterator[Any]:
-        from peewee import fn
-        from prometheus_client.core import (
-            CounterMetricFamily,
-            GaugeMetricFamily,
-            HistogramMetricFamily,
-        )
-
         now = utcnow()
+        yield from self._job_families()
+        totals = _completed_totals()
+        yield self._items_family(totals)
+        yield self._turnaround_family(totals)
+        yield from self._cost_families(totals)
+        yield self._last_completed_family(totals)
+        yield self._oldest_active_family(now)
+        yield from self._outbox_families()
+
+    def _job_families(self) -> Iterator[Any]:
+        from prometheus_client.core import GaugeMetricFamily  # optional dependency, imported late (see available())
+
         labels = ["status", "model", "provider"]
         jobs = GaugeMetricFamily("seobatch_jobs", "Jobs in each status.", labels=labels)
         pages = GaugeMetricFamily("seobatch_job_pages", "Pages in the jobs of each status.",
@@ -120,9 +162,8 @@ class JobCollector:
             SeoBatchJob.select(SeoBatchJob.status, SeoBatchJob.model, fn.COUNT(SeoBatchJob.id),
                                fn.SUM(SeoBatchJob.total_pages))
             .group_by(SeoBatchJob.status, SeoBatchJob.model)
-            .tuples()
         )
-        for status, model, n, total in rows:
+        for status, model, n, total in _tuples(rows):
             counts[(status, model)] = (n, int(total or 0))
         for model in sorted({m for _, m in counts}):
             for status in STATUSES:  # absent statuses are 0, so alerts see a series
@@ -132,102 +173,153 @@ class JobCollector:
         yield jobs
         yield pages
 
-        # Completed jobs, streamed once: outcomes, turnaround, cost, last completion.
-        outcome_labels = ["outcome", "model", "provider"]
-        items = CounterMetricFamily(
-            "seobatch_items", "Items of completed jobs by outcome.", labels=outcome_labels
-        )
-        per_model: dict[str, dict[str, Any]] = defaultdict(lambda: {
-            "succeeded": 0, "errored": 0, "expired": 0, "cost": 0.0, "unknown": 0,
-            "turnarounds": [], "last": None,
-        })
-        completed = (
-            SeoBatchJob.select(
-                SeoBatchJob.model, SeoBatchJob.succeeded_count, SeoBatchJob.errored_count,
-                SeoBatchJob.expired_count, SeoBatchJob.submitted_at, SeoBatchJob.completed_at,
-                SeoBatchJob.metadata,
-            )
-            .where(SeoBatchJob.status == "completed")
-            .tuples()
-            .iterator()
-        )
-        for model, ok, err, exp, submitted, done, meta in completed:
-            m = per_model[model]
-            m["succeeded"] += ok or 0
-            m["errored"] += err or 0
-            m["expired"] += exp or 0
-            cost = (meta or {}).get("cost_usd")
-            if isinstance(cost, (int, float)) and not isinstance(cost, bool):
-                m["cost"] += float(cost)
-            else:
-                m["unknown"] += 1
-            if submitted and done:
-                m["turnarounds"].append((done - submitted).total_seconds())
-            if done and (m["last"] is None or done > m["last"]):
-                m["last"] = done
+    def _items_family(self, totals: list[_ModelTotals]) -> Any:
+        from prometheus_client.core import CounterMetricFamily  # optional dependency, imported late (see available())
 
-        model_labels = ["model", "provider"]
+        items = CounterMetricFamily(
+            "seobatch_items", "Items of completed jobs by outcome.",
+            labels=["outcome", "model", "provider"],
+        )
+        for t in totals:
+            for outcome, n in t.outcomes().items():
+                items.add_metric([outcome, t.model, t.provider], n)
+        return items
+
+    def _turnaround_family(self, totals: list[_ModelTotals]) -> Any:
+        from prometheus_client.core import HistogramMetricFamily  # optional dependency, imported late (see available())
+
         turnaround = HistogramMetricFamily(
             "seobatch_job_turnaround_seconds",
-            "Seconds from submission to completion of completed jobs.", labels=model_labels,
+            "Seconds from submission to completion of completed jobs.", labels=MODEL_LABELS,
         )
+        for t in totals:
+            buckets = [(_bound(b), n) for b, n in zip(TURNAROUND_BUCKETS, t.buckets, strict=True)]
+            buckets.append(("+Inf", t.turnarounds))
+            turnaround.add_metric([t.model, t.provider], buckets, t.turnaround_seconds)
+        return turnaround
+
+    def _cost_families(self, totals: list[_ModelTotals]) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily  # optional dependency, imported late (see available())
+
         cost = CounterMetricFamily(
-            "seobatch_cost_usd", "Cost of completed jobs at batch prices, USD.", labels=model_labels
+            "seobatch_cost_usd", "Cost of completed jobs at batch prices, USD.", labels=MODEL_LABELS
         )
         unknown = CounterMetricFamily(
             "seobatch_cost_unknown_jobs", "Completed jobs whose cost is unknown (no price).",
-            labels=model_labels,
+            labels=MODEL_LABELS,
         )
-        last = GaugeMetricFamily(
-            "seobatch_last_completed_timestamp_seconds",
-            "Unix time at which a job of this model last completed.", labels=model_labels,
-        )
-        for model in sorted(per_model):
-            m, provider = per_model[model], _provider(model)
-            for outcome in ("succeeded", "errored", "expired"):
-                items.add_metric([outcome, model, provider], m[outcome])
-            values = sorted(m["turnarounds"])
-            buckets, i = [], 0
-            for bound in TURNAROUND_BUCKETS:
-                while i < len(values) and values[i] <= bound:
-                    i += 1
-                buckets.append((_bound(bound), i))
-            buckets.append(("+Inf", len(values)))
-            turnaround.add_metric([model, provider], buckets, sum(values))
-            cost.add_metric([model, provider], round(m["cost"], 6))
-            unknown.add_metric([model, provider], m["unknown"])
-            if m["last"] is not None:
-                last.add_metric([model, provider], _epoch(m["last"]))
-        yield items
-        yield turnaround
+        for t in totals:
+            cost.add_metric([t.model, t.provider], round(t.cost_usd, 6))
+            unknown.add_metric([t.model, t.provider], t.cost_unknown)
         yield cost
         yield unknown
-        yield last
+
+    def _last_completed_family(self, totals: list[_ModelTotals]) -> Any:
+        from prometheus_client.core import GaugeMetricFamily  # optional dependency, imported late (see available())
+
+        last = GaugeMetricFamily(
+            "seobatch_last_completed_timestamp_seconds",
+            "Unix time at which a job of this model last completed.", labels=MODEL_LABELS,
+        )
+        for t in totals:
+            if t.last_completed is not None:
+                last.add_metric([t.model, t.provider], _epoch(t.last_completed))
+        return last
+
+    def _oldest_active_family(self, now: datetime) -> Any:
+        from prometheus_client.core import GaugeMetricFamily  # optional dependency, imported late (see available())
 
         oldest = GaugeMetricFamily(
             "seobatch_oldest_active_job_seconds",
             "Seconds since the oldest job in this active status last changed (stuck jobs).",
             labels=["status"],
         )
-        stale = dict(
-            SeoBatchJob.select(SeoBatchJob.status, fn.MIN(SeoBatchJob.updated_at))
-            .where(SeoBatchJob.status.in_(ACTIVE_STATUSES))
-            .group_by(SeoBatchJob.status)
-            .tuples()
-        )
+        stale: dict[str, datetime] = {
+            status: since for status, since in _tuples(
+                SeoBatchJob.select(SeoBatchJob.status, fn.MIN(SeoBatchJob.updated_at))
+                .where(SeoBatchJob.status.in_(ACTIVE_STATUSES))
+                .group_by(SeoBatchJob.status)
+            )
+        }
         for status in ACTIVE_STATUSES:
             since = stale.get(status)
             oldest.add_metric([status], max(0.0, (now - since).total_seconds()) if since else 0)
-        yield oldest
+        return oldest
 
+    def _outbox_families(self) -> Iterator[Any]:
+        from prometheus_client.core import GaugeMetricFamily  # optional dependency, imported late (see available())
+
+        pending, failed = outbox.backlog()
         undelivered = GaugeMetricFamily(
             "seobatch_events_undelivered",
-            "Lifecycle events committed but not yet delivered to subscribers.",
+            "Lifecycle events committed but not yet delivered to subscribers (failed ones excluded).",
         )
-        undelivered.add_metric(
-            [], SeoBatchEvent.select().where(SeoBatchEvent.published_at.is_null()).count()
-        )
+        undelivered.add_metric([], pending)
         yield undelivered
+        failed_events = GaugeMetricFamily(
+            "seobatch_events_failed",
+            "Lifecycle events a subscriber kept raising on: retried SEOBATCH_EVENT_MAX_ATTEMPTS times, then given up.",
+        )
+        failed_events.add_metric([], failed)
+        yield failed_events
+
+
+def _completed_totals() -> list[_ModelTotals]:
+    """Completed jobs summed per model by one ``GROUP BY`` query, in model order."""
+    job = SeoBatchJob
+    seconds = _turnaround_seconds()
+    recorded = _recorded_cost()
+    known = Case(None, [(recorded.is_null(False), 1)], 0)
+    rows = (
+        job.select(
+            job.model,
+            fn.SUM(job.succeeded_count), fn.SUM(job.errored_count), fn.SUM(job.expired_count),
+            fn.SUM(Case(None, [(recorded.is_null(False), recorded)], 0.0)),
+            fn.COUNT(job.id) - fn.SUM(known),
+            fn.COUNT(seconds), fn.SUM(seconds),
+            *(fn.SUM(Case(None, [(seconds <= bound, 1)], 0)) for bound in TURNAROUND_BUCKETS),
+            fn.MAX(job.completed_at),
+        )
+        .where(job.status == JobStatus.COMPLETED)
+        .group_by(job.model)
+        .order_by(job.model)
+    )
+    totals = []
+    for model, ok, err, exp, cost, unknown, n, total, *rest in _tuples(rows):
+        *buckets, last = rest
+        totals.append(_ModelTotals(
+            model=model, succeeded=int(ok or 0), errored=int(err or 0), expired=int(exp or 0),
+            cost_usd=float(cost or 0), cost_unknown=int(unknown or 0),
+            turnarounds=int(n or 0), turnaround_seconds=float(total or 0),
+            buckets=tuple(int(b or 0) for b in buckets), last_completed=last,
+        ))
+    return totals
+
+
+def _turnaround_seconds() -> Any:
+    """SQL: seconds from ``submitted_at`` to ``completed_at`` (NULL without both)."""
+    job = SeoBatchJob
+    if _db.is_postgres():
+        return fn.date_part("epoch", job.completed_at - job.submitted_at)
+    # julianday is in days, a double: round to the millisecond so a bucket bound is exact
+    return fn.ROUND((fn.julianday(job.completed_at) - fn.julianday(job.submitted_at)) * 86400, 3)
+
+
+def _recorded_cost() -> Any:
+    """SQL: ``metadata.cost_usd`` when it is a number (NULL for "unknown", missing, bool)."""
+    meta, key = SeoBatchJob.metadata, jm.COST_USD
+    if _db.is_postgres():
+        value = fn.jsonb_extract_path(meta, key)
+        number = fn.jsonb_extract_path_text(meta, key).cast("double precision")
+        return Case(None, [(fn.jsonb_typeof(value) == "number", number)], None)
+    path = "$." + key
+    return Case(None, [(fn.json_type(meta, path).in_(["integer", "real"]),
+                        fn.json_extract(meta, path))], None)
+
+
+def _tuples(query: Any) -> Iterator[tuple[Any, ...]]:
+    """The rows of a peewee query as tuples (its type stubs say model instances)."""
+    return iter(query.tuples())
 
 
 def _provider(model: str) -> str:
@@ -248,12 +340,12 @@ def _epoch(value: datetime) -> float:
 def registry(*, multiprocess_dir: str | None = None) -> CollectorRegistry:
     """A registry with the job metrics, plus Dramatiq's per-process metrics from
     ``multiprocess_dir`` when given (the directory Dramatiq's middleware writes to)."""
-    from prometheus_client import CollectorRegistry
+    from prometheus_client import CollectorRegistry  # optional dependency, imported late (see available())
 
     reg = CollectorRegistry(auto_describe=False)
     reg.register(JobCollector())  # type: ignore[arg-type]
     if multiprocess_dir:
-        from prometheus_client import multiprocess
+        from prometheus_client import multiprocess  # optional dependency, imported late
 
         multiprocess.MultiProcessCollector(reg, path=multiprocess_dir)
     return reg
@@ -261,7 +353,7 @@ def registry(*, multiprocess_dir: str | None = None) -> CollectorRegistry:
 
 def exposition(*, multiprocess_dir: str | None = None) -> bytes:
     """The metrics as Prometheus text, once (``seobatch metrics --once``, tests)."""
-    from prometheus_client import generate_latest
+    from prometheus_client import generate_latest  # optional dependency, imported late
 
     return generate_latest(registry(multiprocess_dir=multiprocess_dir))
 
@@ -269,6 +361,11 @@ def exposition(*, multiprocess_dir: str | None = None) -> bytes:
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         log.debug("metrics: " + format, *args)
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    allow_reuse_address = True
 
 
 def make_metrics_server(
@@ -279,88 +376,10 @@ def make_metrics_server(
     Call ``serve_forever()`` on it, or run that in a thread; ``server_port`` tells the
     port when ``port`` was 0.
     """
-    from socketserver import ThreadingMixIn
-
-    from prometheus_client import make_wsgi_app
-
-    class _Server(ThreadingMixIn, WSGIServer):
-        daemon_threads = True
-        allow_reuse_address = True
+    from prometheus_client import make_wsgi_app  # optional dependency, imported late (see available())
 
     app = make_wsgi_app(registry(multiprocess_dir=multiprocess_dir))
     return make_server(host, port, app, _Server, handler_class=_QuietHandler)
-
-
-# -- inside Dramatiq workers -------------------------------------------------------------------
-
-_middleware_class: type | None = None
-
-
-def middleware_class() -> type:
-    """Dramatiq's ``Prometheus`` middleware, serving the job metrics on the same port."""
-    global _middleware_class
-    if _middleware_class is None:
-        from dramatiq.middleware.prometheus import Prometheus
-
-        class SeobatchPrometheus(Prometheus):
-            """Dramatiq's message metrics plus seobatch's job metrics on one ``/metrics``."""
-
-            @property
-            def forks(self) -> list[Any]:
-                return [exposition_server]
-
-        _middleware_class = SeobatchPrometheus
-    return _middleware_class
-
-
-def install(broker: Any) -> bool:
-    """Add the metrics middleware to ``broker`` (in ``actors/broker.py``); True if added.
-
-    Replaces a plain ``dramatiq.middleware.prometheus.Prometheus`` already on the broker
-    (two would fight over one port). Does nothing for an in-process ``StubBroker`` (no
-    worker processes to scrape) or when ``prometheus-client`` is missing (one warning).
-    """
-    if not available():
-        log.warning(MISSING)
-        return False
-    from dramatiq.brokers.stub import StubBroker
-    from dramatiq.middleware.prometheus import Prometheus
-
-    if isinstance(broker, StubBroker):
-        return False
-    cls = middleware_class()
-    for i, existing in enumerate(broker.middleware):
-        if isinstance(existing, cls):
-            return True
-        if isinstance(existing, Prometheus):
-            broker.middleware[i] = cls()
-            return True
-    broker.add_middleware(cls())
-    return True
-
-
-def exposition_server() -> int:
-    """Dramatiq fork: serve Dramatiq's and the job metrics on ``dramatiq_prom_host:port``."""
-    from dramatiq.middleware import prometheus as dramatiq_prometheus
-
-    settings = Settings.from_env()
-    _db.configure(settings.database_url)
-    server = make_metrics_server(
-        dramatiq_prometheus.HTTP_HOST,
-        dramatiq_prometheus.HTTP_PORT,
-        multiprocess_dir=dramatiq_prometheus.DB_PATH,
-    )
-    log.info(
-        "metrics: serving job and Dramatiq metrics on %s:%s/metrics",
-        dramatiq_prometheus.HTTP_HOST, server.server_port,
-    )
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return 0
 
 
 __all__ = [
@@ -368,9 +387,6 @@ __all__ = [
     "JobCollector",
     "available",
     "exposition",
-    "exposition_server",
-    "install",
     "make_metrics_server",
-    "middleware_class",
     "registry",
 ]

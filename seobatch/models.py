@@ -3,7 +3,7 @@
 Status changes are compare-and-set updates (``UPDATE … WHERE id = ? AND status IN (…)``):
 the caller learns whether it won, and a repeated or late message changes nothing.
 The ``mark_*`` methods record their lifecycle event in the same transaction; it is
-delivered to subscribers once that transaction commits (see ``seobatch.events``).
+delivered to subscribers once that transaction commits (see ``seobatch.outbox``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import hashlib
 import logging
 import re
 from collections.abc import Iterable
-from typing import Any
+from enum import StrEnum
+from typing import Any, Final
 
 import peewee
 from peewee import SQL
@@ -75,6 +76,8 @@ class Page(BaseModel):
     id = peewee.BigAutoField()
     url = peewee.TextField(unique=True)
     title = peewee.TextField(null=True)
+    #: The page's main heading: the import's ``h1`` column, else the first <h1> of HTML content.
+    h1 = peewee.TextField(null=True)
     content = peewee.TextField(default="")
     #: Other columns of the import file (language, section, …), kept for prompts and export.
     attributes = JSONField(null=True)
@@ -425,13 +428,24 @@ class SeoBatchEvent(peewee.Model):
     job = peewee.ForeignKeyField(
         SeoBatchJob, backref="events", on_delete="CASCADE", column_name="job_id"
     )
+    job_id: int  # peewee's accessor for the job's id (no query); declared for the type checker
     name = StringField()
     payload = JSONField()
     created_at = peewee.DateTimeField(default=utcnow)
     #: A delivery's lease: until then no other delivery claims the row.
     claimed_until = peewee.DateTimeField(null=True)
-    #: Set after the receivers ran; a row without it is delivered by the sweep.
+    #: Set once every receiver returned; a row without it is delivered by the sweep.
     published_at = peewee.DateTimeField(null=True)
+    #: Deliveries claimed so far (one that died counts too).
+    attempts = peewee.IntegerField(default=0, constraints=[SQL("DEFAULT 0")])
+    #: The receivers (``module.qualname``) that returned; a retry skips them.
+    delivered_to = JSONField(null=True)
+    #: Which receivers raised on the latest delivery, and their redacted errors.
+    last_error = peewee.TextField(null=True)
+    #: A receiver raised: the sweep retries the row from then on (backoff).
+    next_attempt_at = peewee.DateTimeField(null=True)
+    #: Set when the last allowed delivery failed; the row is not retried any more.
+    failed_at = peewee.DateTimeField(null=True)
 
     class Meta:
         database = database
@@ -452,7 +466,54 @@ SeoBatchJob.add_index(
 MODELS = (Page, SeoBatchJob, SeoBatchItem, SeoBatchEvent)
 
 
-def _record_event(job: SeoBatchJob, name: str, **extra: Any) -> None:
-    from . import events  # events imports models
+# -- the web page's users (seobatch web) ------------------------------------------------------
 
-    events.record(job, name, **extra)
+
+class Role(StrEnum):
+    """What a user may do; each role can do everything the ones before it can."""
+
+    VIEWER = "viewer"  #: reads runs, jobs, previews
+    REVIEWER = "reviewer"  #: also approves and rejects revisions
+    ADMIN = "admin"  #: also cancels jobs and rolls back
+
+
+ROLES: Final = tuple(Role)
+_RANK: Final = {role: rank for rank, role in enumerate(ROLES)}
+USER_NAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+
+
+def role_allows(role: str, needed: str) -> bool:
+    """True when ``role`` includes ``needed`` (an unknown role allows nothing)."""
+    return role in _RANK and _RANK[Role(role)] >= _RANK[Role(needed)]
+
+
+class WebUser(BaseModel):
+    """A user of the web page (``seobatch web adduser``): a name, a password hash, a role."""
+
+    id = peewee.BigAutoField()
+    name = StringField(unique=True)
+    #: werkzeug's ``scrypt:…``/``pbkdf2:…`` string: method, salt and hash, never the password.
+    password_hash = StringField()
+    role = StringField()
+
+    class Meta:
+        table_name = "seo_web_users"
+
+    def validate(self) -> None:
+        if not USER_NAME_RE.match(self.name or ""):
+            raise ValidationError(
+                f"user name {self.name!r} must be 1-64 letters, digits or . _ @ - "
+                "(starting with a letter or digit)"
+            )
+        if self.role not in ROLES:
+            raise ValidationError(f"role {self.role!r} is not one of {', '.join(ROLES)}")
+
+
+#: Apart from ``MODELS``: the web page's tables, a later schema version than the pipeline's.
+WEB_MODELS: Final = (WebUser,)
+
+
+def _record_event(job: SeoBatchJob, name: str, **extra: Any) -> None:
+    from . import outbox  # the one lazy edge: outbox imports models (mark_* stays on the model)
+
+    outbox.record(job, name, **extra)

@@ -36,9 +36,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
 
+from . import jobmeta as jm
+from .db import utcnow
+from .jobmeta import TERMINAL_STATUSES, ItemStatus, JobStatus
+from .models import SeoBatchItem, SeoBatchJob
 from .term import STATUS_STYLE, format_duration, isatty, style, use_color
 
-TERMINAL = ("completed", "failed")
 BAR_WIDTH = 20
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -60,7 +63,7 @@ class JobProgress:
 
     @property
     def finished(self) -> bool:
-        return self.stage in TERMINAL
+        return self.stage in TERMINAL_STATUSES
 
 
 def snapshot(job_ids: Iterable[int], *, now: datetime | None = None) -> list[JobProgress]:
@@ -69,9 +72,6 @@ def snapshot(job_ids: Iterable[int], *, now: datetime | None = None) -> list[Job
     ``done`` counts items that have an outcome (succeeded, errored, expired, canceled);
     ``total`` is the job's page count once submitted, else the items collected so far.
     """
-    from .db import utcnow
-    from .models import SeoBatchItem, SeoBatchJob
-
     ids = sorted(set(job_ids))
     if not ids:
         return []
@@ -83,34 +83,54 @@ def snapshot(job_ids: Iterable[int], *, now: datetime | None = None) -> list[Job
             SeoBatchJob.metadata, SeoBatchJob.created_at, SeoBatchJob.completed_at,
         ).where(SeoBatchJob.id.in_(ids)).order_by(SeoBatchJob.id)
     )
-    counts: dict[int, dict[str, int]] = {}
-    active = [j.id for j in jobs if j.status not in TERMINAL]
-    if active:
-        for job_id, by_status in SeoBatchItem.counts_by_job(active).items():
-            counts[job_id] = {status: n for status, (n, _, _) in by_status.items()}
-    out = []
-    for job in jobs:
-        end = job.completed_at if job.status in TERMINAL and job.completed_at else now
-        if job.status in TERMINAL:
-            done = (job.succeeded_count or 0) + (job.errored_count or 0) + (job.expired_count or 0)
-            total = job.total_pages or done
-        else:
-            by_status = counts.get(job.id, {})
-            collected = sum(by_status.values())
-            done = collected - by_status.get("pending", 0)
-            total = max(job.total_pages or 0, collected)
-            # While the provider works, its own counts (recorded by each poll) move first.
-            reported = (job.metadata or {}).get("provider_counts")
-            if job.status == "processing" and isinstance(reported, dict):
-                ended = sum(v for k, v in reported.items() if k != "processing" and _count(v))
-                done = max(done, min(ended, total))
-        out.append(JobProgress(
-            job_id=job.id, stage=job.status, done=done, total=total,
-            elapsed=(end - job.created_at).total_seconds(), model=job.model,
-            succeeded=job.succeeded_count or 0, errored=job.errored_count or 0,
-            expired=job.expired_count or 0, error=(job.metadata or {}).get("error"),
-        ))
-    return out
+    counts = _item_counts([j.id for j in jobs if j.status not in TERMINAL_STATUSES])
+    return [
+        _ended(job, now) if job.status in TERMINAL_STATUSES else _active(job, counts.get(job.id, {}), now)
+        for job in jobs
+    ]
+
+
+def _item_counts(active: list[int]) -> dict[int, dict[str, int]]:
+    """Items per status of each active job (one grouped query; none when nothing is active)."""
+    if not active:
+        return {}
+    return {
+        job_id: {status: n for status, (n, _, _) in by_status.items()}
+        for job_id, by_status in SeoBatchItem.counts_by_job(active).items()
+    }
+
+
+def _ended(job: SeoBatchJob, now: datetime) -> JobProgress:
+    """A completed or failed job: its own recorded counts are the truth."""
+    done = (job.succeeded_count or 0) + (job.errored_count or 0) + (job.expired_count or 0)
+    return _progress(job, done=done, total=job.total_pages or done, end=job.completed_at or now)
+
+
+def _active(job: SeoBatchJob, by_status: dict[str, int], now: datetime) -> JobProgress:
+    """A job still moving: its items' outcomes so far, or the provider's counts if ahead."""
+    collected = sum(by_status.values())
+    done = collected - by_status.get(ItemStatus.PENDING, 0)
+    total = max(job.total_pages or 0, collected)
+    # While the provider works, its own counts (recorded by each poll) move first.
+    reported = (job.metadata or {}).get(jm.PROVIDER_COUNTS)
+    if job.status == JobStatus.PROCESSING and isinstance(reported, dict):
+        ended = sum(v for k, v in reported.items() if k != PROVIDER_STILL_RUNNING and _count(v))
+        done = max(done, min(ended, total))
+    return _progress(job, done=done, total=total, end=now)
+
+
+#: The key of ``metadata[PROVIDER_COUNTS]`` (the providers' count names, not a job status)
+#: that counts the requests the provider has not ended yet.
+PROVIDER_STILL_RUNNING = "processing"
+
+
+def _progress(job: SeoBatchJob, *, done: int, total: int, end: datetime) -> JobProgress:
+    return JobProgress(
+        job_id=job.id, stage=job.status, done=done, total=total,
+        elapsed=(end - job.created_at).total_seconds(), model=job.model,
+        succeeded=job.succeeded_count or 0, errored=job.errored_count or 0,
+        expired=job.expired_count or 0, error=(job.metadata or {}).get(jm.ERROR),
+    )
 
 
 def _count(value: object) -> bool:
@@ -260,16 +280,16 @@ class Progress:
         if snap.total:
             parts.append(self._bar(snap.done, snap.total))
             parts.append(f"{snap.done:,}/{snap.total:,} items ({100 * snap.done // snap.total}%)")
-        elif snap.stage == "collecting":
+        elif snap.stage == JobStatus.COLLECTING:
             parts.append("collecting pages…" if self._unicode else "collecting pages...")
         else:
             parts.append(f"{snap.done:,} items")
         parts.append(format_duration(snap.elapsed))
-        if snap.stage == "completed":
+        if snap.stage == JobStatus.COMPLETED:
             parts.append(
                 f"{snap.succeeded:,} succeeded, {snap.errored:,} errored, {snap.expired:,} expired"
             )
-        if snap.stage == "failed" and snap.error:
+        if snap.stage == JobStatus.FAILED and snap.error:
             parts.append(style(f"error: {snap.error}", "red", enabled=self.color))
         return "  ".join(parts)
 

@@ -11,21 +11,24 @@ so a job of 100,000 pages reports as fast as a job of ten.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
 from peewee import fn
 
+from . import jobmeta as jm
+from . import pricing
 from .config import Settings
 from .db import iso, utcnow
-from .models import ACTIVE_STATUSES, ITEM_STATUSES, SeoBatchEvent, SeoBatchItem, SeoBatchJob
+from .jobmeta import ACTIVE_STATUSES, ITEM_STATUSES, STATUSES, ItemStatus
+from .models import SeoBatchEvent, SeoBatchItem, SeoBatchJob
 
 DEFAULT_LIMIT = 20
 #: Reasons longer than this are grouped by their beginning (bounds the rows read).
 REASON_PREFIX_CHARS = 160
 #: Metadata keys shown in their own place, not among the "highlights".
-_SHOWN_ELSEWHERE = frozenset({"error", "cost_usd", "provider"})
+_SHOWN_ELSEWHERE = frozenset({jm.ERROR, jm.COST_USD, jm.PROVIDER})
 
 _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
@@ -98,9 +101,8 @@ def _item_totals(job_ids: Iterable[int]) -> dict[int, int]:
         SeoBatchItem.select(SeoBatchItem.job, fn.COUNT(SeoBatchItem.id))
         .where(SeoBatchItem.job.in_(ids))
         .group_by(SeoBatchItem.job)
-        .tuples()
     )
-    return dict(rows)
+    return {job_id: n for job_id, n in _tuples(rows)}
 
 
 def _row(job: SeoBatchJob, now: datetime, collected: int | None) -> dict[str, Any]:
@@ -114,13 +116,13 @@ def _row(job: SeoBatchJob, now: datetime, collected: int | None) -> dict[str, An
         "succeeded": job.succeeded_count or 0,
         "errored": job.errored_count or 0,
         "expired": job.expired_count or 0,
-        "cost_usd": _number(meta.get("cost_usd")),
+        "cost_usd": _number(meta.get(jm.COST_USD)),
         "created_at": iso(job.created_at),
         "submitted_at": iso(job.submitted_at),
         "completed_at": iso(job.completed_at),
         "age_seconds": seconds_between(job.created_at, now),
         "provider_batch_id": job.ai_batch_id,
-        "error": meta.get("error"),
+        "error": meta.get(jm.ERROR),
     }
 
 
@@ -147,7 +149,8 @@ def job_detail(
         ``tokens`` (``input``, ``output``: sums over the items), ``cost`` (``batch_usd``
         and ``interactive_usd`` for those tokens, ``savings_usd``, ``recorded_usd`` from
         the job, ``priced``), ``metadata`` (the other keys of the job's metadata) and
-        ``events`` (the lifecycle events and when they were delivered).
+        ``events`` (the lifecycle events: when they were delivered and to which
+        receivers, or their attempts, last error, next attempt, failure).
     """
     job = SeoBatchJob.get_or_none(SeoBatchJob.id == job_id)
     if job is None:
@@ -168,10 +171,11 @@ def job_detail(
         cost=_costs(job.model, tokens, meta, settings),
         metadata={k: v for k, v in sorted(meta.items()) if k not in _SHOWN_ELSEWHERE},
         events=[
-            {"name": name, "created_at": iso(created), "published_at": iso(published)}
-            for name, created, published in SeoBatchEvent.select(
-                SeoBatchEvent.name, SeoBatchEvent.created_at, SeoBatchEvent.published_at
-            ).where(SeoBatchEvent.job == job.id).order_by(SeoBatchEvent.id).tuples()
+            {"name": e.name, "created_at": iso(e.created_at), "published_at": iso(e.published_at),
+             "attempts": e.attempts, "delivered_to": e.delivered_to or [],
+             "last_error": e.last_error, "next_attempt_at": iso(e.next_attempt_at),
+             "failed_at": iso(e.failed_at)}
+            for e in SeoBatchEvent.select().where(SeoBatchEvent.job == job.id).order_by(SeoBatchEvent.id)
         ],
     )
     return detail
@@ -179,7 +183,7 @@ def job_detail(
 
 def _item_breakdown(job_id: int) -> tuple[dict[str, int], dict[str, int]]:
     """Items per status and token sums: one GROUP BY over the job's items."""
-    items = dict.fromkeys(ITEM_STATUSES, 0)
+    items: dict[str, int] = dict.fromkeys(ITEM_STATUSES, 0)
     tokens = {"input": 0, "output": 0}
     for status, (count, tokens_in, tokens_out) in SeoBatchItem.counts_for(job_id).items():
         items[status] = items.get(status, 0) + count
@@ -189,7 +193,7 @@ def _item_breakdown(job_id: int) -> tuple[dict[str, int], dict[str, int]]:
     return items, tokens
 
 
-def error_groups(job_id: int, *, status: str = "errored") -> list[dict[str, Any]]:
+def error_groups(job_id: int, *, status: str = ItemStatus.ERRORED) -> list[dict[str, Any]]:
     """The reasons of a job's ``status`` items, grouped by ``normalize_reason``.
 
     The database groups identical reasons (by their first ``REASON_PREFIX_CHARS``
@@ -213,8 +217,6 @@ def error_groups(job_id: int, *, status: str = "errored") -> list[dict[str, Any]
 def _costs(
     model: str, tokens: dict[str, int], meta: dict[str, Any], settings: Settings | None
 ) -> dict[str, Any]:
-    from . import pricing
-
     batch = pricing.batch_cost(model, tokens["input"], tokens["output"], settings)
     interactive = pricing.interactive_cost(model, tokens["input"], tokens["output"], settings)
     savings = None if batch is None or interactive is None else round(interactive - batch, 6)
@@ -222,22 +224,23 @@ def _costs(
         "batch_usd": batch,
         "interactive_usd": interactive,
         "savings_usd": savings,
-        "recorded_usd": _number(meta.get("cost_usd")),
+        "recorded_usd": _number(meta.get(jm.COST_USD)),
         "priced": batch is not None,
     }
 
 
 def active_summary() -> dict[str, int]:
     """How many jobs are in each status (for footers and the demo)."""
-    counts = dict.fromkeys(SeoBatchJob.STATUSES, 0)
-    rows = (
-        SeoBatchJob.select(SeoBatchJob.status, fn.COUNT(SeoBatchJob.id))
-        .group_by(SeoBatchJob.status)
-        .tuples()
-    )
-    for status, n in rows:
+    counts: dict[str, int] = dict.fromkeys(STATUSES, 0)
+    rows = SeoBatchJob.select(SeoBatchJob.status, fn.COUNT(SeoBatchJob.id)).group_by(SeoBatchJob.status)
+    for status, n in _tuples(rows):
         counts[status] = n
     return counts
+
+
+def _tuples(query: Any) -> Iterator[tuple[Any, ...]]:
+    """The rows of a peewee query as tuples (its type stubs say model instances)."""
+    return iter(query.tuples())
 
 
 __all__ = [

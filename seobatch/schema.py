@@ -2,30 +2,67 @@
 
 A fresh database gets the current tables and is stamped with ``SCHEMA_VERSION``;
 an older one runs each migration after its version, in order, in one transaction.
+``open_database`` is how every entry point connects: configure, connect (a one-line
+error when it cannot), bring the schema up to date. It lives here, not in ``db.py``,
+because ``db`` is below the models and cannot import them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import peewee
 
 from . import db as _db
 from .db import database, utcnow
-from .models import MODELS
-from .web.models import WEB_MODELS, WebUser
+from .errors import ConfigError
+from .models import MODELS, WEB_MODELS, Page, SeoBatchEvent, WebUser
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 #: Bump when a model changes, and add the step that brings an older database along.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 4
+
+#: The outbox's delivery record (``SeoBatchEvent``), added in version 2; (PostgreSQL, SQLite) types.
+_EVENT_COLUMNS_V2 = (
+    ("attempts", "INTEGER NOT NULL DEFAULT 0", "INTEGER NOT NULL DEFAULT 0"),
+    ("delivered_to", "JSONB", "TEXT"),
+    ("last_error", "TEXT", "TEXT"),
+    ("next_attempt_at", "TIMESTAMP", "DATETIME"),
+    ("failed_at", "TIMESTAMP", "DATETIME"),
+)
 
 
-def add_web_users(database: peewee.Database) -> None:
-    """2: the web page's users table (``seo_web_users``); touches no other table."""
+def _v2_event_delivery(database: peewee.DatabaseProxy) -> None:
+    """Outbox rows record their attempts, the receivers that returned, the last error and
+    failure; existing rows keep everything (attempts 0, nothing else set)."""
+    postgres = _db.is_postgres()
+    table = SeoBatchEvent._meta.table_name
+    for name, pg_type, sqlite_type in _EVENT_COLUMNS_V2:
+        ddl = pg_type if postgres else sqlite_type
+        database.execute_sql(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {ddl}')  # sql-constant: names and types are this module's constants (DDL takes no parameters)
+
+
+def _v3_page_h1(database: peewee.DatabaseProxy) -> None:
+    """``seo_pages.h1``, the page's main heading (NULL for pages imported before); a table
+    that has it already (made from today's model) is left as it is."""
+    table = Page._meta.table_name
+    if "h1" not in {c.name for c in database.get_columns(table)}:
+        database.execute_sql(f'ALTER TABLE "{table}" ADD COLUMN h1 TEXT')  # sql-constant: the model's table name
+
+
+def _v4_web_users(database: peewee.DatabaseProxy) -> None:
+    """The web page's users table (``seo_web_users``); touches no other table, and a
+    database that has it already keeps it as it is."""
     database.create_tables([WebUser], safe=True)
 
 
 #: version → the step that upgrades a database from ``version - 1`` to ``version``.
-MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {2: add_web_users}
+MIGRATIONS: dict[int, Callable[[peewee.DatabaseProxy], None]] = {
+    2: _v2_event_delivery, 3: _v3_page_h1, 4: _v4_web_users,
+}
 
 _LOCK_KEY = 0x5E0BA7C4  # serialises concurrent `db init` on PostgreSQL
 
@@ -60,3 +97,19 @@ def init_db() -> tuple[int, int]:
                 MIGRATIONS[version](database)
                 SchemaVersion.create(version=version)
         return before, max(before, SCHEMA_VERSION)
+
+
+def open_database(settings: Settings, *, init: bool = True) -> peewee.Database:
+    """Configure and connect to DATABASE_URL (a one-line ConfigError when it cannot);
+    with ``init``, make sure the tables exist and are current."""
+    bound = _db.configure(settings.database_url)
+    try:
+        bound.connect(reuse_if_open=True)
+    except peewee.OperationalError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(
+            f"cannot connect to the database at {_db.describe_url(settings.database_url)}: {first}"
+        ) from None
+    if init and current_version() < SCHEMA_VERSION:
+        init_db()
+    return bound

@@ -87,6 +87,98 @@ def test_collector_values_match_the_database(jobs_in_every_state):
     assert sample(reg, "seobatch_database_up") == 1
 
 
+def seed_completed(n: int, *, model: str = "claude-sonnet-4-5") -> None:
+    """``n`` completed jobs in bulk: 1 succeeded item and a 10-minute turnaround each;
+    every third has no recorded cost, every fifth records a bool (not a cost)."""
+    done = db.utcnow()
+    rows = [
+        {"model": model, "status": "completed", "succeeded_count": 1, "total_pages": 1,
+         "submitted_at": done - timedelta(minutes=10), "completed_at": done,
+         "metadata": {} if i % 3 == 0 else {"cost_usd": True} if i % 5 == 0 else {"cost_usd": 0.5}}
+        for i in range(n)
+    ]
+    for start in range(0, n, 500):
+        SeoBatchJob.insert_many(rows[start:start + 500]).execute()
+
+
+class _CountingCursor:
+    """A DB-API cursor that counts the rows fetched through it."""
+
+    def __init__(self, cursor, tally: dict[str, int]):
+        self._cursor, self._tally = cursor, tally
+
+    def fetchone(self):
+        row = self._cursor.fetchone()
+        self._tally["rows"] += row is not None
+        return row
+
+    def fetchmany(self, *args):
+        rows = self._cursor.fetchmany(*args)
+        self._tally["rows"] += len(rows)
+        return rows
+
+    def fetchall(self):
+        rows = self._cursor.fetchall()
+        self._tally["rows"] += len(rows)
+        return rows
+
+    def __iter__(self):
+        for row in self._cursor:
+            self._tally["rows"] += 1
+            yield row
+
+    def __getattr__(self, name):
+        return getattr(self._cursor, name)
+
+
+@pytest.fixture
+def reads(any_db, monkeypatch):
+    """The SELECTs the database runs, and the rows they return."""
+    tally = {"queries": 0, "rows": 0}
+    real = db.database.obj.execute_sql
+
+    def counting(sql, params=None, *args, **kwargs):
+        cursor = real(sql, params, *args, **kwargs)
+        if not sql.lstrip().upper().startswith("SELECT"):
+            return cursor
+        tally["queries"] += 1
+        return _CountingCursor(cursor, tally)
+
+    monkeypatch.setattr(db.database.obj, "execute_sql", counting)
+    return tally
+
+
+def scrape_cost(reads) -> tuple[int, int]:
+    reads.update(queries=0, rows=0)
+    reg = metrics.registry()
+    assert sample(reg, "seobatch_database_up") == 1
+    return reads["queries"], reads["rows"]
+
+
+def test_a_scrape_costs_the_same_at_10_jobs_as_at_1000(reads):
+    # Given 10 completed jobs, one scrape's queries and fetched rows are counted
+    seed_completed(10)
+    at_10 = scrape_cost(reads)
+    # When there are 1,000
+    seed_completed(990)
+    at_1000 = scrape_cost(reads)
+    # Then the scrape ran as many queries and read as many rows: it aggregates in SQL
+    assert at_1000 == at_10, (at_10, at_1000)
+    assert at_10[0] <= 6 and at_10[1] <= 10, at_10
+    # And the numbers are those of the 1,000 jobs
+    reg = metrics.registry()
+    claude = {"model": "claude-sonnet-4-5", "provider": "anthropic"}
+    assert sample(reg, "seobatch_jobs", status="completed", **claude) == 1000
+    assert sample(reg, "seobatch_items_total", outcome="succeeded", **claude) == 1000
+    unknown = sum(1 for i in range(1000) if i % 3 == 0 or i % 5 == 0)
+    assert sample(reg, "seobatch_cost_unknown_jobs_total", **claude) == unknown
+    assert sample(reg, "seobatch_cost_usd_total", **claude) == pytest.approx(0.5 * (1000 - unknown))
+    assert sample(reg, "seobatch_job_turnaround_seconds_count", **claude) == 1000
+    assert sample(reg, "seobatch_job_turnaround_seconds_bucket", le="300.0", **claude) == 0
+    assert sample(reg, "seobatch_job_turnaround_seconds_bucket", le="900.0", **claude) == 1000
+    assert sample(reg, "seobatch_job_turnaround_seconds_sum", **claude) == pytest.approx(600_000)
+
+
 def test_exposition_text_parses_as_prometheus_format(jobs_in_every_state):
     text = metrics.exposition().decode("utf-8")
     families = {f.name: f for f in text_string_to_metric_families(text)}
@@ -128,44 +220,11 @@ def test_cli_metrics_once_prints_the_metrics(jobs_in_every_state, monkeypatch, c
     assert "seobatch_jobs" in families
 
 
-def test_without_prometheus_client_install_warns_and_the_command_explains(monkeypatch, caplog,
-                                                                          capsys):
-    from dramatiq.brokers.redis import RedisBroker
-
-    monkeypatch.setitem(sys.modules, "prometheus_client", None)  # import now fails
-    broker = RedisBroker(url="redis://127.0.0.1:1/0")
-    assert metrics.install(broker) is False
-    assert "pip install 'seobatch[metrics]'" in caplog.text
-    capsys.readouterr()
-    assert main(["metrics", "--once"]) == 1
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "seobatch metrics needs it" in err
-
-
-def test_install_adds_one_middleware_that_forks_the_combined_server():
-    from dramatiq.brokers.redis import RedisBroker
-    from dramatiq.brokers.stub import StubBroker
-    from dramatiq.middleware.prometheus import Prometheus
-
-    # An in-process broker has no worker processes to scrape: nothing added
-    stub = StubBroker()
-    assert metrics.install(stub) is False
-    assert not any(isinstance(m, Prometheus) for m in stub.middleware)
-    # A Redis broker gets it once, replacing a plain Prometheus middleware
-    broker = RedisBroker(url="redis://127.0.0.1:1/0")
-    broker.add_middleware(Prometheus())
-    assert metrics.install(broker) is True
-    assert metrics.install(broker) is True
-    ours = [m for m in broker.middleware if isinstance(m, Prometheus)]
-    assert len(ours) == 1 and isinstance(ours[0], metrics.middleware_class())
-    assert ours[0].forks == [metrics.exposition_server]
-
-
 @pytest.mark.slow
 def test_a_dramatiq_worker_serves_dramatiq_and_job_metrics_on_one_port(
     sqlite_db, redis_url, redis_namespace, tmp_path
 ):
-    # Given a job in the database and a real dramatiq worker whose broker called install()
+    # Given a job in the database and a real dramatiq worker whose broker called actors.metrics.install()
     finished("claude-sonnet-4-5", "b1", counts=(5, 0, 0), cost=0.1)
     db.database.close()
     port = free_port()

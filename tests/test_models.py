@@ -7,7 +7,7 @@ import threading
 import peewee
 import pytest
 
-from seobatch import db, events
+from seobatch import db, events, outbox
 from seobatch.errors import ValidationError
 from seobatch.models import (
     ACTIVE_STATUSES,
@@ -280,6 +280,6 @@ def test_undelivered_events_are_delivered_once_by_the_sweep(any_db):
         SeoBatchEvent.create(job=job, name="job_completed", payload=job.event_payload())
     # (the row above was not delivered: only record() schedules delivery)
     with events.job_completed.connected_to(receiver):
-        assert events.deliver_pending(older_than=timedelta(0)) == 1
-        assert events.deliver_pending(older_than=timedelta(0)) == 0
+        assert outbox.deliver_pending(older_than=timedelta(0)) == 1
+        assert outbox.deliver_pending(older_than=timedelta(0)) == 0
     assert seen == [job.id]

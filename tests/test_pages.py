@@ -122,13 +122,16 @@ def test_broken_jsonl_rows_are_reported_with_file_line_and_field_and_good_rows_k
         json.dumps({"url": "https://example.com/t", "title": ["list"]}),
         json.dumps({"url": "https://example.com/c", "content": {"html": "x"}}),
         json.dumps({"url": "https://example.com/ok", "title": "Duplicate"}),
-        json.dumps({"url": "https://example.com/big", "content": "x" * 2000}),
+        json.dumps({"url": "https://example.com/big", "content": "word " * 400}),
         "",
         json.dumps({"url": "https://example.com/fine2", "content": "nul\u0000 removed"}),
     ]
     path.write_bytes("\n".join(lines).encode() + b"\n" + b'{"url": "https://example.com/\xff"}\n')
     errors: list[InputError] = []
-    summary = pages.import_pages(str(path), max_content_bytes=1000, on_error=errors.append)
+    warnings: list[InputError] = []
+    summary = pages.import_pages(
+        str(path), max_content_bytes=1000, on_error=errors.append, on_warning=warnings.append
+    )
     f = str(path)
     assert [str(e) for e in errors] == [
         f"{f}:2: bad JSON: Expecting value at column 43",
@@ -139,13 +142,20 @@ def test_broken_jsonl_rows_are_reported_with_file_line_and_field_and_good_rows_k
         f"{f}:7: url must be an absolute http(s) URL, got 'javascript:alert(1)' (field 'url')",
         f"{f}:8: title must be a string, got a list (field 'title')",
         f"{f}:9: content must be a string, got an object (field 'content')",
-        f"{f}:10: duplicate url: an earlier line of this file has it; this row is ignored (field 'url')",
-        f"{f}:11: content is 2,000 bytes, over the 1,000 limit (field 'content')",
+        f"{f}:10: duplicate url: an earlier line of this file has the same page "
+        "(https://example.com/ok); this row is ignored (field 'url')",
         f"{f}:14: not valid UTF-8 (byte 0xff at column 30)",
     ]
+    # Content over the limit is cut at a word boundary, not rejected (finding 15)
+    assert [str(w) for w in warnings] == [
+        f"{f}:11: content is 2,000 bytes; cut at a word boundary to the 1,000-byte limit (field 'content')"
+    ]
+    assert Page.get(Page.url == "https://example.com/big").content == ("word " * 200).strip()
     assert (errors[0].line, errors[3].field) == (2, "url")
-    assert summary.rejected == 11 and summary.new == 2
-    assert summary.describe() == "imported 2 new, updated 0, unchanged 0, rejected 11 (see errors above)"
+    assert summary.rejected == 10 and summary.new == 3
+    assert summary.describe() == (
+        "imported 3 new, updated 0, unchanged 0, rejected 10, 1 warning (see errors above)"
+    )
     assert Page.get(Page.url == "https://example.com/ok").title == "Fine"  # first row wins
     assert Page.get(Page.url == "https://example.com/fine2").content == "nul removed"
 
@@ -194,8 +204,8 @@ def test_a_line_longer_than_the_limit_is_rejected_without_reading_it_whole(any_d
         {"url": "https://example.com/next"},
     ])
     errors: list[InputError] = []
-    summary = pages.import_pages(str(path), max_content_bytes=100, on_error=errors.append)
-    assert "line is longer than" in str(errors[0]) and errors[0].line == 1
+    summary = pages.import_pages(str(path), max_row_bytes=100_000, on_error=errors.append)
+    assert str(errors[0]) == f"{path}:1: line is longer than one row may be (100,000 bytes)"
     assert summary.new == 1
 
 
@@ -375,3 +385,470 @@ def test_items_and_jobs_are_untouched_by_an_import(any_db, tmp_path):
     pages.import_pages(str(write_jsonl(tmp_path / "p.jsonl", [{"url": "https://example.com/a", "title": "B"}])))
     assert SeoBatchItem.select().count() == 1
     assert Page.get_by_id(page.id).title == "B"
+
+
+# -- file names and formats (finding 6) ---------------------------------------------------------
+
+
+def read_export(path: Path) -> list[dict]:
+    """Rows of an exported file, read by what its bytes are (not by its name)."""
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    text = raw.decode("utf-8")
+    if text.startswith("{"):
+        return [json.loads(line) for line in text.splitlines()]
+    return list(csv.DictReader(io.StringIO(text, newline="")))
+
+
+@pytest.mark.parametrize(
+    ("name", "gzipped", "is_csv"),
+    [("out.csv", False, True), ("out.csv.gz", True, True), ("out.jsonl", False, False),
+     ("out.jsonl.gz", True, False), ("OUT.CSV.GZ", True, True)],
+)
+def test_export_writes_the_format_its_file_name_says(any_db, tmp_path, name, gzipped, is_csv):
+    seed_export_pages()
+    path = tmp_path / name
+    assert pages.export_pages(str(path)) == 4
+    raw = path.read_bytes()
+    assert (raw[:2] == b"\x1f\x8b") is gzipped
+    text = (gzip.decompress(raw) if gzipped else raw).decode("utf-8")
+    assert text.startswith("url,title,") is is_csv
+    assert [r["url"] for r in read_export(path)] == [t[0] for t in TRICKY]
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("name", ["out.xlsx", "out.txt.gz", "out.gz", "out", "out.json"])
+def test_export_refuses_a_file_name_it_cannot_honour(any_db, tmp_path, name):
+    seed_export_pages()
+    with pytest.raises(InputError, match=r"cannot tell the export format from the file name: name it "
+                                         r"\.csv, \.csv\.gz, \.jsonl or \.jsonl\.gz"):
+        pages.export_pages(str(tmp_path / name))
+    assert not (tmp_path / name).exists() and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_export_refuses_a_format_that_contradicts_the_file_name(any_db, tmp_path):
+    with pytest.raises(InputError, match="the file name says csv but --format says jsonl"):
+        pages.export_pages(str(tmp_path / "out.csv"), fmt="jsonl")
+
+
+@pytest.mark.parametrize("name", ["p.csv", "p.csv.gz", "p.jsonl", "p.jsonl.gz", "P.JSONL.GZ"])
+def test_an_export_reads_back_in_each_of_the_four_formats(any_db, tmp_path, name):
+    # Given pages with attributes of their own, exported
+    path = write_jsonl(tmp_path / "in.jsonl", [
+        {"url": "https://example.com/a", "title": "A", "content": "x", "cms_id": "7", "sku": "A-1"},
+        {"url": "https://example.com/b", "title": "B", "content": "y"},
+    ])
+    pages.import_pages(str(path))
+    Page.update(seo_title="Generated").execute()
+    assert pages.export_pages(str(tmp_path / name)) == 2
+    # When the export is imported
+    summary = pages.import_pages(str(tmp_path / name))
+    # Then every row reads back, and the seo_* columns are not taken as page attributes
+    assert (summary.imported, summary.rejected, Page.select().count()) == (2, 0, 2)
+    assert Page.get(Page.url == "https://example.com/a").attributes == {"cms_id": "7", "sku": "A-1"}
+    assert Page.get(Page.url == "https://example.com/b").attributes is None
+
+
+def test_import_names_the_accepted_endings_and_explains_json(tmp_path):
+    with pytest.raises(InputError, match=r"name it \.csv, \.csv\.gz, \.jsonl or \.jsonl\.gz.*"
+                                         r"a \.json file is one JSON document"):
+        pages.import_pages(str(tmp_path / "pages.json"))
+
+
+def test_cli_export_to_an_unknown_extension_is_one_error_line(cli_env, tmp_path, capsys):
+    assert main(["pages", "export", str(tmp_path / "out.xlsx")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"seobatch: error: {tmp_path / 'out.xlsx'}: cannot tell the export format")
+    assert err.count("\n") == 1 and not (tmp_path / "out.xlsx").exists()
+
+
+# -- the import's own columns and "what changed" in the export (finding 19) -----------------------
+
+
+def seed_with_attributes() -> None:
+    Page.create(url="https://example.com/1", title="One", seo_title="S1",
+                attributes={"cms_id": 101, "sku": "=SKU-1", "tags": ["a", "b"]})
+    Page.create(url="https://example.com/2", title="Two", attributes={"language": "de", "seo_title": "mine"})
+    Page.create(url="https://example.com/3", title="Three")
+
+
+def test_csv_export_keeps_the_imports_own_columns_after_the_seo_fields(any_db, tmp_path):
+    seed_with_attributes()
+    path = tmp_path / "out.csv"
+    pages.export_pages(str(path))
+    with open(path, encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f))
+    # The attribute names of every page, in name order; one that clashes with an export
+    # column is prefixed; lists are JSON; formulas are defused in these cells too
+    assert rows[0] == [*pages.EXPORT_FIELDS, "attributes.seo_title", "cms_id", "language", "sku", "tags"]
+    assert rows[1][6:] == ["", "101", "", "'=SKU-1", '["a", "b"]']
+    assert rows[2][2] == "" and rows[2][6:] == ["mine", "", "de", "", ""]
+    assert rows[3][6:] == ["", "", "", "", ""]
+
+
+def test_jsonl_export_keeps_the_imports_own_columns_and_can_leave_them_out(any_db):
+    seed_with_attributes()
+    out = io.StringIO()
+    pages.export_pages(stream=out)
+    first, second, third = (json.loads(line) for line in out.getvalue().splitlines())
+    assert (first["cms_id"], first["sku"], first["tags"]) == (101, "=SKU-1", ["a", "b"])
+    assert (second["seo_title"], second["attributes.seo_title"], second["language"]) == (None, "mine", "de")
+    assert list(third) == list(pages.EXPORT_FIELDS)
+    out = io.StringIO()
+    pages.export_pages(stream=out, fmt="csv", attributes=False)
+    assert out.getvalue().splitlines()[0] == ",".join(pages.EXPORT_FIELDS)
+
+
+def test_export_since_a_time_or_a_job_keeps_only_what_changed(any_db):
+    # Given SEO generated last night by job 1 and tonight by job 2
+    from datetime import timedelta
+
+    now = utcnow().replace(microsecond=0)
+    old_job = SeoBatchJob.create(model="claude-sonnet-4-5", created_at=now - timedelta(days=1, hours=1))
+    new_job = SeoBatchJob.create(model="claude-sonnet-4-5", created_at=now - timedelta(hours=1))
+    Page.create(url="https://example.com/old", seo_title="Old", seo_generated_at=now - timedelta(days=1))
+    Page.create(url="https://example.com/new", seo_title="New", seo_generated_at=now - timedelta(minutes=30))
+    Page.create(url="https://example.com/never")
+
+    def urls(**options) -> list[str]:
+        out = io.StringIO()
+        pages.export_pages(stream=out, **options)
+        return [json.loads(line)["url"] for line in out.getvalue().splitlines()]
+
+    assert urls() == ["https://example.com/old", "https://example.com/new", "https://example.com/never"]
+    assert urls(since=now - timedelta(hours=2)) == ["https://example.com/new"]
+    assert urls(since=pages.parse_since((now - timedelta(days=2)).isoformat() + "+00:00")) == [
+        "https://example.com/old", "https://example.com/new"]
+    assert urls(since_job=new_job.id) == ["https://example.com/new"]
+    assert urls(since_job=old_job.id) == ["https://example.com/old", "https://example.com/new"]
+    with pytest.raises(InputError, match="no job with id 999"):
+        urls(since_job=999)
+
+
+def test_parse_since_takes_dates_times_and_offsets_as_utc():
+    from datetime import datetime
+
+    assert pages.parse_since("2026-12-01") == datetime(2026, 12, 1)
+    assert pages.parse_since("2026-12-01T02:00Z") == datetime(2026, 12, 1, 2, 0)
+    assert pages.parse_since("2026-12-01T03:00+01:00") == datetime(2026, 12, 1, 2, 0)
+    with pytest.raises(InputError, match="ISO 8601"):
+        pages.parse_since("yesterday")
+
+
+def test_cli_export_since_job_to_a_gzipped_csv(cli_env, tmp_path, capsys):
+    job = SeoBatchJob.create(model="claude-sonnet-4-5")
+    Page.create(url="https://example.com/a", seo_title="A", seo_generated_at=utcnow(), attributes={"cms_id": "9"})
+    Page.create(url="https://example.com/b")
+    target = tmp_path / "tonight.csv.gz"
+    assert main(["pages", "export", str(target), "--since-job", str(job.id)]) == 0
+    assert capsys.readouterr().out == f"exported 1 page to {target}\n"
+    [row] = read_export(target)
+    assert (row["url"], row["cms_id"]) == ("https://example.com/a", "9")
+    with pytest.raises(SystemExit) as usage:  # a usage error, before any work
+        main(["pages", "export", "--since", "soon"])
+    assert usage.value.code == 2
+    assert "argument --since: expected an ISO 8601 date" in capsys.readouterr().err
+
+
+# -- CSV quotes that never close (finding 16) ------------------------------------------------------
+
+
+BROKEN_CSV = (
+    "url,title,content\n"
+    "https://a.example.com/1,One,Content one\n"
+    'https://a.example.com/2,"Page two with unclosed quote,Content two\n'
+    "https://a.example.com/3,Three,Content three\n"
+    "not a url,Four,Content four\n"
+    "https://a.example.com/5,Five,Content five,extra\n"
+    "https://a.example.com/6,Six,Content six\n"
+)
+
+
+def test_an_unclosed_csv_quote_is_reported_at_its_line_and_the_rest_is_read(any_db, tmp_path):
+    path = tmp_path / "broken.csv"
+    path.write_text(BROKEN_CSV, encoding="utf-8")
+    errors: list[InputError] = []
+    summary = pages.import_pages(str(path), on_error=errors.append)
+    f = str(path)
+    # The broken row is named at its line; every row after it is imported or reported
+    assert [str(e) for e in errors] == [
+        f"{f}:3: unclosed quote: the quoted field never ends (it runs to the end of the file, "
+        "line 7); this row is skipped; lines 4–7 are read again as rows",
+        f"{f}:5: url must be an absolute http(s) URL, got 'not a url' (field 'url')",
+        f"{f}:6: row has 4 fields, the header has 3",
+    ]
+    assert (summary.new, summary.rejected) == (3, 3)
+    assert sorted(p.url for p in Page.select()) == [
+        "https://a.example.com/1", "https://a.example.com/3", "https://a.example.com/6"]
+
+
+def test_an_unclosed_quote_in_a_big_file_stops_at_the_row_limit_and_reading_goes_on(any_db, tmp_path):
+    # Given a quote that never closes followed by more text than one row may hold
+    path = tmp_path / "big.csv"
+    rows = "".join(f"https://a.example.com/{i},Title {i},{'text ' * 40}\n" for i in range(3, 400))
+    path.write_text(
+        'url,title,content\nhttps://a.example.com/1,One,x\nhttps://a.example.com/2,"Unclosed,x\n' + rows,
+        encoding="utf-8",
+    )
+    errors: list[InputError] = []
+    # When the file is read with a row limit of 20 kB (the field reaches it after ~100 lines)
+    summary = pages.import_pages(str(path), max_row_bytes=20_000, on_error=errors.append)
+    # Then the broken row is reported once, at its line, and every later row is imported
+    assert len(errors) == 1 and errors[0].line == 3
+    assert "field larger than field limit" in str(errors[0]) and "a quote that never closes?" in str(errors[0])
+    assert summary.new == 1 + 397
+
+
+def test_a_csv_row_over_the_row_limit_is_rejected_unread_and_the_next_row_imported(any_db, tmp_path):
+    path = tmp_path / "long.csv"
+    path.write_text(
+        "url,content\nhttps://a.example.com/1," + "x" * 50_000 + "\nhttps://a.example.com/2,ok\n",
+        encoding="utf-8",
+    )
+    errors: list[InputError] = []
+    summary = pages.import_pages(str(path), max_row_bytes=10_000, on_error=errors.append)
+    assert [str(e) for e in errors] == [f"{path}:2: line 2 is longer than one row may be (10,000 bytes)"]
+    assert summary.new == 1 and Page.get().url == "https://a.example.com/2"
+
+
+def test_an_unclosed_quote_in_the_header_is_refused(any_db, tmp_path):
+    path = tmp_path / "h.csv"
+    path.write_text('url,"title\nhttps://a.example.com/1,x\n', encoding="utf-8")
+    with pytest.raises(InputError, match="h.csv:1: bad CSV header: a quote that never closes"):
+        pages.import_pages(str(path))
+
+
+# -- size limits (finding 15) -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_content_over_the_limit_is_cut_at_a_word_and_the_page_imported(any_db, tmp_path, fmt):
+    # Given 5 MB of content, which the old limits rejected
+    content = "Ünïcode words " * 380_000
+    path = tmp_path / f"big.{fmt}"
+    if fmt == "jsonl":
+        write_jsonl(path, [{"url": "https://example.com/big", "content": content}])
+    else:
+        write_csv(path, [["url", "content"], ["https://example.com/big", content]])
+    warnings: list[InputError] = []
+    summary = pages.import_pages(str(path), on_warning=warnings.append)
+    assert (summary.new, summary.rejected, summary.warnings) == (1, 0, 1)
+    stored = Page.get().content
+    assert len(stored.encode("utf-8")) <= pages.MAX_CONTENT_BYTES
+    assert content.startswith(stored) and stored.endswith("words")
+    assert "cut at a word boundary to the 1,000,000-byte limit" in str(warnings[0])
+
+
+def test_cut_at_word_keeps_whole_characters_and_words():
+    from seobatch.page_files import cut_at_word
+
+    assert cut_at_word("alpha beta gamma", 12) == "alpha beta"
+    assert cut_at_word("日本語のテキスト", 7) == "日本"  # 3 bytes a character, never half of one
+    assert cut_at_word("x" * 5000, 100) == "x" * 100  # one very long "word" is cut inside
+
+
+# -- one spelling of a url (finding 17) ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "normal"),
+    [
+        ("HTTPS://E.Example.COM/Path", "https://e.example.com/Path"),
+        ("https://e.example.com", "https://e.example.com/"),
+        ("https://e.example.com:443/x", "https://e.example.com/x"),
+        ("http://e.example.com:80/x", "http://e.example.com/x"),
+        ("https://e.example.com:8443/x", "https://e.example.com:8443/x"),
+        ("http://e.example.com:443/x", "http://e.example.com:443/x"),
+        ("https://e.example.com/x#section-2", "https://e.example.com/x"),
+        ("https://e.example.com/x?utm_source=a&UTM_Medium=b&id=5&gclid=1&fbclid=2", "https://e.example.com/x?id=5"),
+        ("https://e.example.com/x?b=2&a=1&srsltid=xyz", "https://e.example.com/x?b=2&a=1"),
+        ("https://e.example.com/x/", "https://e.example.com/x/"),
+        ("https://user@E.example.com/x", "https://user@e.example.com/x"),
+        ("https://[2001:DB8::1]:443/x", "https://[2001:db8::1]/x"),
+    ],
+)
+def test_normal_url(url, normal):
+    from seobatch.page_files import normal_url
+
+    assert normal_url(url) == normal
+    assert normal_url(normal) == normal
+
+
+def test_url_variants_of_one_page_are_one_page_and_a_trailing_slash_is_a_warning(any_db, tmp_path):
+    path = write_jsonl(tmp_path / "dups.jsonl", [
+        {"url": "https://e.example.com/x", "title": "First"},
+        {"url": "https://e.example.com/x/"},
+        {"url": "HTTPS://E.example.com/x"},
+        {"url": "https://e.example.com/x?utm_source=a"},
+        {"url": "https://e.example.com/x#frag"},
+        {"url": "https://e.example.com:443/x"},
+    ])
+    errors: list[InputError] = []
+    warnings: list[InputError] = []
+    summary = pages.import_pages(str(path), on_error=errors.append, on_warning=warnings.append)
+    assert sorted(p.url for p in Page.select()) == ["https://e.example.com/x", "https://e.example.com/x/"]
+    assert Page.get(Page.url == "https://e.example.com/x").title == "First"
+    assert [e.line for e in errors] == [3, 4, 5, 6] and all("duplicate url" in str(e) for e in errors)
+    assert [w.line for w in warnings] == [2] and "differ only by the trailing '/'" in str(warnings[0])
+    assert (summary.new, summary.rejected, summary.duplicates) == (2, 4, 4)
+
+
+def test_check_urls_counts_the_stored_urls_a_migration_would_change(any_db):
+    # Given rows stored before the rule: one merges with a stored page, one only changes
+    for url in ["https://e.example.com/a", "HTTPS://E.example.com/a", "https://e.example.com/b#top",
+                "https://e.example.com/c"]:
+        Page.insert(url=url, content_hash="h").execute()
+    report = pages.check_urls(chunk_size=2)
+    assert (report.pages, report.not_normal, report.collide) == (4, 2, 1)
+    assert report.examples == [("HTTPS://E.example.com/a", "https://e.example.com/a"),
+                               ("https://e.example.com/b#top", "https://e.example.com/b")]
+    assert report.describe() == "2 of 4 pages have a url that is not in normal form (1 of them share it with another page)"
+
+
+# -- deleting pages that left the site (finding 27) ---------------------------------------------
+
+
+def seed_site(n: int = 6) -> list[Page]:
+    Page.insert_many([{"url": f"https://example.com/{i}", "content_hash": "h"} for i in range(n)]).execute()
+    return list(Page.select().order_by(Page.id))
+
+
+def hold_in_job(page: Page, status: str) -> SeoBatchJob:
+    job = SeoBatchJob.create(model="claude-sonnet-4-5", status=status)
+    SeoBatchItem.create(job=job, page=page, custom_id=SeoBatchItem.custom_id_for(page.id, job.id))
+    return job
+
+
+def test_delete_by_url_keeps_pages_an_active_job_holds(any_db):
+    site = seed_site()
+    active = hold_in_job(site[1], "processing")
+    hold_in_job(site[2], "completed")
+    summary = pages.delete_pages(
+        ["https://example.com/0", "https://example.com/1", "HTTPS://EXAMPLE.com/2#x", "https://example.com/nope"]
+    )
+    assert (summary.deleted, summary.busy, summary.not_found) == (2, 1, 1)
+    assert summary.describe() == (
+        "deleted 2 pages; kept 1 page that active jobs hold (run it again once they have ended); "
+        "1 listed url(s) match no page"
+    )
+    assert sorted(p.url for p in Page.select()) == [f"https://example.com/{i}" for i in (1, 3, 4, 5)]
+    # The active job keeps its item; the finished job's item went with its page
+    assert [i.job_id for i in SeoBatchItem.select()] == [active.id]
+
+
+def test_delete_missing_removes_the_pages_not_on_the_site_in_bulk(queries):
+    site = seed_site(2500)
+    hold_in_job(site[2401], "collecting")  # an odd page: not on the site, but held
+    keep = pages.url_keys(f"https://example.com/{i}" for i in range(0, 2500, 2))  # the even pages stay
+    queries.clear()
+    summary = pages.delete_missing(keep, chunk_size=1000)
+    # Per chunk of 1000: read the chunk, the active jobs, their items among it, one DELETE
+    # (and the collectors' advisory lock on PostgreSQL); never a statement per page
+    data = [q for q in queries if "pg_advisory_xact_lock" not in q]
+    assert len(data) == 3 * 4 and sum(q.startswith("DELETE") for q in data) == 3, "\n".join(data)
+    assert (summary.deleted, summary.busy) == (1249, 1)
+    assert Page.select().count() == 1251
+
+
+def test_a_dry_run_counts_and_deletes_nothing(any_db):
+    seed_site(4)
+    summary = pages.delete_missing(pages.url_keys(["https://example.com/0"]), dry_run=True)
+    assert summary.describe() == "would delete 3 pages" and Page.select().count() == 4
+
+
+def test_import_prune_deletes_the_pages_not_in_the_file(any_db, tmp_path):
+    seed_site(4)
+    hold_in_job(Page.get(Page.url == "https://example.com/3"), "submitting")
+    path = write_jsonl(tmp_path / "site.jsonl", [{"url": "https://example.com/0"}, {"url": "https://example.com/9"},
+                                                 {"url": "https://example.com/0"}])
+    summary = pages.import_pages(str(path), prune=True)
+    assert summary.pruned is not None and (summary.pruned.deleted, summary.pruned.busy) == (2, 1)
+    assert sorted(p.url for p in Page.select()) == [
+        "https://example.com/0", "https://example.com/3", "https://example.com/9"]
+    assert summary.describe().endswith(
+        "; prune: deleted 2 pages; kept 1 page that active jobs hold (run it again once they have ended)")
+
+
+def test_import_prune_deletes_nothing_when_a_row_was_rejected(any_db, tmp_path):
+    seed_site(3)
+    path = tmp_path / "site.jsonl"
+    path.write_text('{"url": "https://example.com/0"}\n{"url": "https://example.com/1", \n', encoding="utf-8")
+    summary = pages.import_pages(str(path), prune=True)
+    assert summary.pruned is None and Page.select().count() == 3
+    assert "prune: nothing deleted, 1 rejected row(s) may be pages still on the site" in summary.describe()
+
+
+def test_cli_delete_by_list_and_missing_from(cli_env, tmp_path, capsys):
+    seed_site(5)
+    gone = tmp_path / "gone.txt"
+    gone.write_text("# left the site\nhttps://example.com/0\n\nnot a url\n", encoding="utf-8")
+    assert main(["pages", "delete", str(gone)]) == 1  # a bad line: reported, the rest deleted
+    out, err = capsys.readouterr()
+    assert out == "deleted 1 page\n"
+    assert err == f"seobatch: {gone}:4: url must be an absolute http(s) URL, got 'not a url' (field 'url')\n"
+    site = write_csv(tmp_path / "site.csv", [["url"], ["https://example.com/1"], ["https://example.com/2"]])
+    assert main(["pages", "delete", "--missing-from", str(site), "--dry-run"]) == 0
+    assert capsys.readouterr().out == "would delete 2 pages\n"
+    assert main(["pages", "delete", "--missing-from", str(site)]) == 0
+    assert sorted(p.url for p in Page.select()) == ["https://example.com/1", "https://example.com/2"]
+    # A site file with an unreadable line deletes nothing
+    bad = write_csv(tmp_path / "bad.csv", [["url"], ["https://example.com/1"], ["nope"]])
+    capsys.readouterr()
+    assert main(["pages", "delete", "--missing-from", str(bad)]) == 1
+    assert "nothing was deleted" in capsys.readouterr().err and Page.select().count() == 2
+    assert main(["pages", "delete"]) == 1
+    assert "one of the two" in capsys.readouterr().err
+
+
+def test_cli_import_prune_and_check_urls(cli_env, tmp_path, capsys):
+    Page.insert(url="HTTPS://EXAMPLE.com/old", content_hash="h").execute()
+    assert main(["pages", "check-urls"]) == 0
+    assert capsys.readouterr().out == (
+        "1 of 1 page have a url that is not in normal form (0 of them share it with another page)\n"
+        "  HTTPS://EXAMPLE.com/old  →  https://example.com/old\n"
+    )
+    path = write_jsonl(tmp_path / "site.jsonl", [{"url": "HTTPS://EXAMPLE.com/old"}])
+    assert main(["pages", "import", str(path), "--prune"]) == 0
+    assert capsys.readouterr().out == "imported 1 new, updated 0, unchanged 0, rejected 0; prune: deleted 1 page\n"
+    assert [p.url for p in Page.select()] == ["https://example.com/old"]
+
+
+def test_deleting_the_pages_of_a_running_job_keeps_them_and_the_job_ends_whole(any_db, emulator):
+    # Given a job that holds 10 pages at the provider
+    from pipeline_support import drive, make_pages, make_settings
+
+    from seobatch.stages import Step
+    from seobatch.stages.collect import collect
+    from seobatch.stages.kickoff import kickoff
+    from seobatch.stages.submit import submit
+
+    settings = make_settings(emulator)
+    site = make_pages(10)
+    running = kickoff(settings=settings).job
+    assert collect(running.id, settings=settings) == [Step("submit", running.id)]
+    steps = submit(running.id, settings=settings)
+    assert SeoBatchJob.get_by_id(running.id).status == "processing"
+    # When the site file no longer has them
+    summary = pages.delete_pages(p.url for p in site)
+    # Then none is deleted while the job runs, and the job ends with all ten
+    assert (summary.deleted, summary.busy) == (0, 10)
+    drive(steps, settings)
+    done = SeoBatchJob.get_by_id(running.id)
+    assert (done.status, done.succeeded_count) == ("completed", 10)
+    # And once it has ended they can go
+    assert pages.delete_pages(p.url for p in site).deleted == 10
+    assert Page.select().count() == 0 and SeoBatchItem.select().count() == 0
+
+
+def test_a_gz_file_that_is_not_gzip_or_is_cut_short_is_one_input_error(any_db, tmp_path):
+    fake = tmp_path / "fake.jsonl.gz"
+    fake.write_bytes(b"not gzip at all\n")
+    with pytest.raises(InputError, match=r"fake.jsonl.gz: cannot read the file: Not a gzipped file"):
+        pages.import_pages(str(fake))
+    rows = b"".join(json.dumps({"url": f"https://example.com/{i}"}).encode() + b"\n" for i in range(3000))
+    whole = gzip.compress(rows)
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(InputError, match=r"cut short|ended before.*; the 1000 row\(s\) before it were imported"):
+        pages.import_pages(str(cut), chunk_size=1000)

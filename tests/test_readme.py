@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from seobatch import events
 from seobatch.cli import build_parser
+from seobatch.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -26,9 +28,7 @@ def test_the_two_commands_come_first_exactly_as_they_are():
 
 
 def test_every_environment_variable_the_settings_read_is_documented():
-    source = (ROOT / "seobatch" / "config.py").read_text(encoding="utf-8")
-    body = source[source.index("def from_env"):source.index("def with_")]
-    names = set(re.findall(r'"((?:SEOBATCH|DATABASE|REDIS|ANTHROPIC|GEMINI|GOOGLE)_[A-Z_]+)"', body))
+    names = set(Settings.variables().values())
     assert len(names) > 20
     table = README[README.index("## Configuration"):README.index("## Commands")]
     missing = sorted(n for n in names if f"`{n}`" not in table)
@@ -56,9 +56,20 @@ def test_the_procfile_in_the_readme_is_the_procfile():
     assert f"```\n{procfile}```" in README
 
 
-def test_the_subscriber_example_compiles():
+def test_the_subscriber_example_receives_the_events_it_names(capsys):
+    # Run against seobatch's real signals: a renamed signal or a wrong receiver signature fails.
     (example,) = [b for b in code_blocks("python") if "events.job_completed.connect" in b]
-    compile(example, "README subscriber example", "exec")
+    scope: dict = {}
+    exec(compile(example, "README subscriber example", "exec"), scope)
+    try:
+        events.job_completed.send(None, job_id=7, succeeded_count=3)
+        events.job_failed.send(None, job_id=8, error="boom")
+    finally:
+        for name in ("purge_cdn", "page_someone"):
+            for signal in (events.job_completed, events.job_failed):
+                signal.disconnect(scope[name])
+    out = capsys.readouterr().out
+    assert "job 7: 3 pages have new SEO" in out and "job 8 failed: boom" in out
 
 
 def test_the_emulator_example_runs(capsys):

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
+import select
 import sys
 
 from ..config import Settings
@@ -18,6 +20,8 @@ from ..logs import LOG_FORMATS, redact, setup_logging
 RET_OK = 0
 RET_ERROR = 1
 RET_USAGE = 2
+#: What a shell reports for a process that SIGPIPE ended (128 + 13): ``… | head`` stopped reading.
+RET_BROKEN_PIPE = 141
 
 EPILOG = """\
 getting started:
@@ -61,6 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        if not _stdout_is_broken():
+            raise  # some other pipe or socket: a real error, keep its traceback
+        _silence_stdout()
+        return RET_BROKEN_PIPE
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -76,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
             settings.secrets(),
             settings.log_format,
         )
-        return int(args.func(args, settings) or RET_OK)
+        code = int(args.func(args, settings) or RET_OK)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return code
     except SeobatchError as exc:
         secrets = settings.secrets() if settings else ()
         print(f"seobatch: error: {redact(str(exc), secrets)}", file=sys.stderr)
@@ -84,3 +100,28 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("seobatch: interrupted", file=sys.stderr)
         return 130
+
+
+def _stdout_is_broken() -> bool:
+    """Whether stdout's reader has gone (a pipe whose read end is closed polls as an error)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return True  # not a file (a test's capture): nothing else could have broken
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+
+
+def _silence_stdout() -> None:
+    """The reader of stdout went away (``| head``): end quietly, like a tool SIGPIPE stops.
+
+    Python flushes stdout once more at exit; pointing it at /dev/null keeps that flush
+    from raising a second BrokenPipeError ("Exception ignored …") on stderr.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (AttributeError, OSError, ValueError):  # stdout is not a file (tests capture it)
+        pass

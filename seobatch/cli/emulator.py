@@ -58,7 +58,7 @@ def faults_from_args(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from ..emulator import Emulator, Faults
+    from ..emulator import Emulator, Faults  # start-up cost: only this command loads the emulator
 
     try:
         faults = Faults.build(**faults_from_args(args))

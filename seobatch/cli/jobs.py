@@ -13,7 +13,7 @@ from typing import Any
 
 from .. import reports
 from ..config import Settings
-from ..models import STATUSES
+from ..jobmeta import ACTIVE_STATUSES, HIGHLIGHTS, ITEM_OUTCOMES, STATUSES, ItemStatus, JobStatus
 from ..term import (
     STATUS_STYLE,
     format_duration,
@@ -116,7 +116,7 @@ def run_jobs(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     print(render_table(rows, color=color))
     summary = reports.active_summary()
-    active = [f"{summary[s]} {s}" for s in ("collecting", "submitting", "processing") if summary[s]]
+    active = [f"{summary[s]} {s}" for s in ACTIVE_STATUSES if summary[s]]
     footer = f"{len(rows)} of {total} job{'s' if total != 1 else ''}"
     footer += f" · active: {', '.join(active)}" if active else " · none active"
     print(style(footer, "dim", enabled=color))
@@ -142,7 +142,7 @@ COLUMNS = (
 def _cost_cell(row: dict[str, Any]) -> str:
     if row["cost_usd"] is not None:
         return format_usd(row["cost_usd"])
-    return "unknown" if row["status"] == "completed" else "-"
+    return "unknown" if row["status"] == JobStatus.COMPLETED else "-"
 
 
 def render_table(rows: list[dict[str, Any]], *, color: bool = False) -> str:
@@ -192,25 +192,27 @@ def _when(value: str | None) -> str:
     return "-" if value is None else value.replace("T", " ").replace("Z", " UTC")
 
 
-#: Metadata worth a line in the text view, in this order (``--json`` has every key).
-HIGHLIGHTS = (
-    "run", "kicked_off_by", "prompt_version", "display_name", "provider_state", "ending",
-    "provider_counts", "polls", "next_poll_at", "submit_attempts", "canceled_count",
-    "previous_job_id", "next_job_id",
-)
-
-
 def render_detail(d: dict[str, Any], *, color: bool = False) -> str:
     """One job as a page of text, the most useful facts first."""
+    out = _header_block(d, color)
+    out += _items_block(d, color)
+    out += _errors_block(d, color)
+    out += _usage_block(d, color)
+    out += _metadata_block(d, color)
+    out += _events_block(d, color)
+    return "\n".join(out)
 
-    def head(text: str) -> str:
-        return style(text, "bold", enabled=color)
 
+def _head(text: str, color: bool) -> str:
+    return style(text, "bold", enabled=color)
+
+
+def _header_block(d: dict[str, Any], color: bool) -> list[str]:
     status = style(d["status"], STATUS_STYLE.get(d["status"], ""), "bold", enabled=color)
-    out = [f"{head('job ' + str(d['id']))}  {status}"]
+    out = [f"{_head('job ' + str(d['id']), color)}  {status}"]
     if d["error"]:
         out.append(style(f"  error        {d['error']}", "red", enabled=color))
-    out += [
+    return out + [
         f"  model        {d['model']} ({d['provider'] or 'unknown provider'})",
         f"  batch id     {d['provider_batch_id'] or '- (not submitted)'}",
         f"  created      {_when(d['created_at'])} ({humanize_seconds(d['age_seconds'])} ago)",
@@ -220,77 +222,128 @@ def render_detail(d: dict[str, Any], *, color: bool = False) -> str:
         "",
     ]
 
+
+#: Item outcomes in the text view's order: the outcomes first, what is left last.
+ITEM_ORDER = (*ITEM_OUTCOMES, ItemStatus.PENDING)
+#: The outcomes the job row counts itself (compared with the items' own counts).
+COUNTED = (ItemStatus.SUCCEEDED, ItemStatus.ERRORED, ItemStatus.EXPIRED)
+
+
+def _items_block(d: dict[str, Any], color: bool) -> list[str]:
     items = d["items"]
     total = items["total"]
-    out.append(head(f"items ({format_int(total)})"))
-    shown = [s for s in ("succeeded", "errored", "expired", "canceled", "pending") if items.get(s)]
+    out = [_head(f"items ({format_int(total)})", color)]
+    shown = [s for s in ITEM_ORDER if items.get(s)]
     width = max([len(format_int(items[s])) for s in shown] or [1])
     for s in shown:
         pct = f"{100 * items[s] / total:5.1f}%" if total else ""
         out.append(f"  {s:<10} {format_int(items[s]).rjust(width)}  {pct}")
     if not shown:
         out.append("  none yet")
-    counted = (d["succeeded"], d["errored"], d["expired"])
-    if d["status"] == "completed" and counted != (items["succeeded"], items["errored"], items["expired"]):
+    counted = tuple(d[s] for s in COUNTED)
+    if d["status"] == JobStatus.COMPLETED and counted != tuple(items[s] for s in COUNTED):
         out.append(style(
             f"  (the job recorded {counted[0]:,} succeeded, {counted[1]:,} errored, "
             f"{counted[2]:,} expired)", "yellow", enabled=color))
     out.append("")
+    return out
 
-    if d["errors"]:
-        n = sum(g["count"] for g in d["errors"])
-        out.append(head(f"errors ({n:,} item{'s' if n != 1 else ''}, "
-                        f"{len(d['errors'])} reason{'s' if len(d['errors']) != 1 else ''})"))
-        cw = max(len(f"{g['count']:,}") for g in d["errors"])
-        for g in d["errors"][:15]:
-            out.append(f"  {g['count']:>{cw},}  {style(g['reason'], 'red', enabled=color)}")
-            if g["example"] and g["example"] != g["reason"]:
-                out.append(style(f"  {'':>{cw}}  e.g. {_shorten(g['example'], 100)}", "dim",
-                                 enabled=color))
-        if len(d["errors"]) > 15:
-            out.append(f"  … and {len(d['errors']) - 15} more reasons (see --json)")
-        out.append("")
 
+#: Error reasons shown in the text view; ``--json`` has them all.
+MAX_REASONS = 15
+
+
+def _errors_block(d: dict[str, Any], color: bool) -> list[str]:
+    groups = d["errors"]
+    if not groups:
+        return []
+    n = sum(g["count"] for g in groups)
+    out = [_head(f"errors ({n:,} item{'s' if n != 1 else ''}, "
+                 f"{len(groups)} reason{'s' if len(groups) != 1 else ''})", color)]
+    cw = max(len(f"{g['count']:,}") for g in groups)
+    for g in groups[:MAX_REASONS]:
+        out.append(f"  {g['count']:>{cw},}  {style(g['reason'], 'red', enabled=color)}")
+        if g["example"] and g["example"] != g["reason"]:
+            out.append(style(f"  {'':>{cw}}  e.g. {_shorten(g['example'], 100)}", "dim",
+                             enabled=color))
+    if len(groups) > MAX_REASONS:
+        out.append(f"  … and {len(groups) - MAX_REASONS} more reasons (see --json)")
+    out.append("")
+    return out
+
+
+def _usage_block(d: dict[str, Any], color: bool) -> list[str]:
     tokens, cost = d["tokens"], d["cost"]
-    out.append(head("usage"))
-    out.append(f"  tokens       {tokens['input']:,} in, {tokens['output']:,} out")
-    if d["status"] in ("collecting", "submitting", "processing") and not any(tokens.values()):
+    out = [_head("usage", color), f"  tokens       {tokens['input']:,} in, {tokens['output']:,} out"]
+    if d["status"] in ACTIVE_STATUSES and not any(tokens.values()):
         out.append("  cost         - (known once the results are saved)")
     elif cost["priced"]:
-        line = f"  cost         {format_usd(cost['batch_usd'])} at batch prices"
-        if cost["interactive_usd"]:
-            pct = 100 * cost["savings_usd"] / cost["interactive_usd"]
-            line += (f"; interactive would be {format_usd(cost['interactive_usd'])} "
-                     + style(f"(saved {format_usd(cost['savings_usd'])}, {pct:.0f}%)", "green",
-                             enabled=color))
-        out.append(line)
+        out.append(_priced_line(cost, color))
     else:
         out.append(f"  cost         unknown: no price for {d['model']} "
                    "(add it with SEOBATCH_PRICES_FILE)")
-    if cost["recorded_usd"] is not None and cost["priced"] and cost["batch_usd"] is not None \
-            and abs(cost["recorded_usd"] - cost["batch_usd"]) > 1e-6:
+    if _recorded_differs(cost):
         out.append(f"  recorded     {format_usd(cost['recorded_usd'])} (by the results stage)")
+    return out
 
-    highlights = [k for k in HIGHLIGHTS if d["metadata"].get(k) not in (None, "", 0)]
-    if highlights:
-        out += ["", head("metadata")]
-        kw = max(len(k) for k in highlights)
-        for key in highlights:
-            value = d["metadata"][key]
-            text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-            out.append(f"  {key:<{kw}}  {_shorten(text, 100)}")
-        rest = len(d["metadata"]) - len(highlights)
-        if rest:
-            out.append(style(f"  (and {rest} more keys: seobatch job {d['id']} --json)", "dim",
-                             enabled=color))
 
-    if d["events"]:
-        out += ["", head("events")]
-        for e in d["events"]:
-            state = (f"delivered {_when(e['published_at'])}" if e["published_at"]
-                     else style("not delivered yet", "yellow", enabled=color))
-            out.append(f"  {e['name']:<14} {_when(e['created_at'])}  {state}")
-    return "\n".join(out)
+def _priced_line(cost: dict[str, Any], color: bool) -> str:
+    line = f"  cost         {format_usd(cost['batch_usd'])} at batch prices"
+    if cost["interactive_usd"]:
+        pct = 100 * cost["savings_usd"] / cost["interactive_usd"]
+        line += (f"; interactive would be {format_usd(cost['interactive_usd'])} "
+                 + style(f"(saved {format_usd(cost['savings_usd'])}, {pct:.0f}%)", "green",
+                         enabled=color))
+    return line
+
+
+def _recorded_differs(cost: dict[str, Any]) -> bool:
+    """The results stage recorded a cost other than the one the items' tokens price at."""
+    if cost["recorded_usd"] is None or not cost["priced"] or cost["batch_usd"] is None:
+        return False
+    return bool(abs(cost["recorded_usd"] - cost["batch_usd"]) > 1e-6)
+
+
+def _metadata_block(d: dict[str, Any], color: bool) -> list[str]:
+    meta = d["metadata"]
+    highlights = [k for k in HIGHLIGHTS if meta.get(k) not in (None, "", 0)]
+    if not highlights:
+        return []
+    out = ["", _head("metadata", color)]
+    kw = max(len(k) for k in highlights)
+    for key in highlights:
+        value = meta[key]
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        out.append(f"  {key:<{kw}}  {_shorten(text, 100)}")
+    rest = len(meta) - len(highlights)
+    if rest:
+        out.append(style(f"  (and {rest} more keys: seobatch job {d['id']} --json)", "dim",
+                         enabled=color))
+    return out
+
+
+def _events_block(d: dict[str, Any], color: bool) -> list[str]:
+    if not d["events"]:
+        return []
+    out = ["", _head("events", color)]
+    for e in d["events"]:
+        out.append(f"  {e['name']:<14} {_when(e['created_at'])}  {_event_state(e, color)}")
+    return out
+
+
+def _event_state(e: dict[str, Any], color: bool) -> str:
+    """Delivered (to how many receivers), retrying, failed, or not yet: the outbox's record."""
+    tries = f" after {e['attempts']} attempts" if e["attempts"] > 1 else ""
+    if e["published_at"]:
+        n = len(e["delivered_to"])
+        return f"delivered {_when(e['published_at'])} to {n} subscriber{'s' if n != 1 else ''}{tries}"
+    if e["failed_at"]:
+        return style(f"failed {_when(e['failed_at'])}{tries}: {_shorten(e['last_error'] or '', 100)}",
+                     "red", enabled=color)
+    if e["last_error"]:
+        return style(f"retry {_when(e['next_attempt_at'])} (attempt {e['attempts']} failed: "
+                     f"{_shorten(e['last_error'], 80)})", "yellow", enabled=color)
+    return style("not delivered yet", "yellow", enabled=color)
 
 
 def _timing(d: dict[str, Any]) -> str:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from ..config import Settings
 from ..errors import ConfigError, ValidationError
+from ._queue import queue
 from .common import open_database
 
 log = logging.getLogger("seobatch.web")
@@ -104,9 +105,9 @@ def run_web(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError(f"SEOBATCH_WEB_SECRET must be at least 32 characters, got {len(secret)}")
     open_database(settings)
     send_steps: Callable[..., None] | None = None
-    if settings.redis_url:
-        from actors import send_steps  # the broker, only when there is one to send to
-
+    if settings.redis_url:  # a cancel's next step goes to the workers
+        queue().check_reachable(settings)
+        send_steps = queue().send
     app = create_app(settings, secret_key=secret, send_steps=send_steps)
     server = make_server(app, args.host, args.port, threads=args.threads,
                          behind_proxy=settings.web_proxies > 0)

@@ -21,7 +21,7 @@ and ``faults.GEMINI_OPS``; ``stats()`` counts every call under those names.
 
 from __future__ import annotations
 
+from .app import Emulator
 from .faults import Faults
-from .server import Emulator
 
 __all__ = ["Emulator", "Faults"]

@@ -12,11 +12,15 @@ import json
 import math
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import jsonstream, replies
+from .contract import Route
 from .state import Batch, Item, digest, new_anthropic_id, new_id, rfc3339
 from .wire import BadBody, Request, Response
+
+if TYPE_CHECKING:
+    from .app import Emulator
 
 NAME = "anthropic"
 VERSIONS = ("2023-06-01", "2026-10-21")
@@ -51,7 +55,7 @@ def decorate(req: Request, resp: Response) -> Response:
     return resp
 
 
-def authorize(emu: Any, req: Request) -> Response | None:
+def authorize(emu: Emulator, req: Request) -> Response | None:
     key = req.header("x-api-key")
     auth = req.header("authorization") or ""
     if not key and auth[:7].lower() == "bearer ":
@@ -68,7 +72,7 @@ def authorize(emu: Any, req: Request) -> Response | None:
     return None
 
 
-def error(emu: Any, req: Request, status: int, message: str | None, *, retry_after: float | None = None,
+def error(emu: Emulator, req: Request, status: int, message: str | None, *, retry_after: float | None = None,
           spend_limit: bool = False) -> Response:
     if status in (413, 502):  # Cloudflare answers these before the API: HTML, not JSON
         reason = "Request Entity Too Large" if status == 413 else "Bad Gateway"
@@ -87,7 +91,7 @@ def error(emu: Any, req: Request, status: int, message: str | None, *, retry_aft
     return Response.json(body, status=status, headers=headers)
 
 
-def too_large(emu: Any, req: Request, size: int) -> Response:
+def too_large(emu: Emulator, req: Request, size: int) -> Response:
     return error(emu, req, 413, None)
 
 
@@ -98,10 +102,11 @@ def _request_id(req: Request) -> str:
 
 
 # -- handlers -----------------------------------------------------------------------------
-def create(emu: Any, req: Request) -> Response:
+def create(emu: Emulator, req: Request) -> Response:
     version = req.header("anthropic-version") or VERSIONS[0]
-    # Looking for injected instructions in every prompt costs a quarter of a create; only
-    # a batch made while the obey fault is on ever uses what it finds.
+    # Looking for injected instructions in every prompt is a real share of a create's CPU
+    # (a quarter on 2026-11-28; `scripts/bench.py` reports the emulator's CPU per stage),
+    # and only a batch made while the obey fault is on ever uses what it finds.
     obey = emu.store.faults.obey_injections
     items: list[Item] = []
     seen: set[str] = set()
@@ -225,14 +230,14 @@ def _item(custom_id: str, params: dict[str, Any], version: str, obey: bool = Tru
                 injection=replies.find_injection(user) if obey else None, prefill=prefill, invalid=invalid)
 
 
-def retrieve(emu: Any, req: Request) -> Response:
+def retrieve(emu: Emulator, req: Request) -> Response:
     batch = _find(emu, req)
     if isinstance(batch, Response):
         return batch
     return Response.json(render(emu, req, batch))
 
 
-def list_batches(emu: Any, req: Request) -> Response:
+def list_batches(emu: Emulator, req: Request) -> Response:
     try:
         limit = int(req.arg("limit", "20"))
     except ValueError:
@@ -257,7 +262,7 @@ def list_batches(emu: Any, req: Request) -> Response:
                           "first_id": data[0]["id"] if data else None, "last_id": data[-1]["id"] if data else None})
 
 
-def cancel(emu: Any, req: Request) -> Response:
+def cancel(emu: Emulator, req: Request) -> Response:
     batch = _find(emu, req)
     if isinstance(batch, Response):
         return batch
@@ -271,7 +276,7 @@ def cancel(emu: Any, req: Request) -> Response:
     return Response.json(render(emu, req, batch))
 
 
-def delete(emu: Any, req: Request) -> Response:
+def delete(emu: Emulator, req: Request) -> Response:
     batch = _find(emu, req)
     if isinstance(batch, Response):
         return batch
@@ -281,7 +286,7 @@ def delete(emu: Any, req: Request) -> Response:
     return Response.json({"id": batch.id, "type": "message_batch_deleted"})
 
 
-def results(emu: Any, req: Request) -> Response:
+def results(emu: Emulator, req: Request) -> Response:
     batch = _find(emu, req)
     if isinstance(batch, Response):
         return batch
@@ -296,14 +301,14 @@ def results(emu: Any, req: Request) -> Response:
 
 
 # -- rendering ----------------------------------------------------------------------------
-def _find(emu: Any, req: Request) -> Batch | Response:
+def _find(emu: Emulator, req: Request) -> Batch | Response:
     batch = emu.store.get_batch(NAME, req.params["id"])
     if batch is None:
         return error(emu, req, 404, f"Message Batch {req.params['id']} not found")
     return batch
 
 
-def render(emu: Any, req: Request, batch: Batch, just_created: bool = False) -> dict[str, Any]:
+def render(emu: Emulator, req: Request, batch: Batch, just_created: bool = False) -> dict[str, Any]:
     now = batch.created if just_created else emu.store.now()
     ended = batch.is_ended(now) and not just_created
     if ended:
@@ -312,7 +317,7 @@ def render(emu: Any, req: Request, batch: Batch, just_created: bool = False) -> 
     else:
         status = "canceling" if batch.cancel_at is not None and now >= batch.cancel_at else "in_progress"
         counts = {"processing": len(batch.items), "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}
-    cancel_seen = batch.cancel_at is not None and now >= batch.cancel_at
+    cancel_seen = batch.cancel_at if batch.cancel_at is not None and now >= batch.cancel_at else None
     gone = ended and emu.store.faults.results_gone
     return {
         "id": batch.id,
@@ -322,7 +327,7 @@ def render(emu: Any, req: Request, batch: Batch, just_created: bool = False) -> 
         "ended_at": rfc3339(batch.ended_at()) if ended else None,
         "created_at": rfc3339(batch.created),
         "expires_at": rfc3339(batch.created + 24 * 3600),
-        "cancel_initiated_at": rfc3339(batch.cancel_at) if cancel_seen else None,
+        "cancel_initiated_at": rfc3339(cancel_seen) if cancel_seen is not None else None,
         "archived_at": rfc3339(batch.ended_at()) if gone else None,
         "results_url": f"{req.base_url}/v1/messages/batches/{batch.id}/results" if ended else None,
     }
@@ -399,7 +404,7 @@ def _base58(n: int) -> str:
     return "".join(out)
 
 
-ROUTES = [
+ROUTES: list[Route] = [
     ("POST", r"/v1/messages/batches", "create", create),
     ("GET", r"/v1/messages/batches", "list", list_batches),
     ("GET", _BATCH, "get", retrieve),

@@ -9,6 +9,7 @@ changing faults later never rewrites a batch that already exists.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,6 +79,26 @@ def _op_key_ok(key: str) -> bool:
     return provider == "" and (op in ANTHROPIC_OPS or op in GEMINI_OPS or op == "*")
 
 
+def _scripted(value: Any) -> dict[str, tuple[ScriptedError, ...]]:
+    """``{"create": [429, "drop"]}`` (one entry may stand alone) as parsed entries."""
+    return {
+        str(op): tuple(ScriptedError.parse(e) for e in (entries if isinstance(entries, (list, tuple)) else [entries]))
+        for op, entries in (value or {}).items()
+    }
+
+
+def _delay(value: Any) -> float | dict[str, float]:
+    return {str(k): float(v) for k, v in value.items()} if isinstance(value, dict) else float(value or 0)
+
+
+def _hang(value: Any) -> bool | tuple[str, ...]:
+    return tuple(str(v) for v in value) if isinstance(value, (list, tuple)) else bool(value)
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
 @dataclass(frozen=True)
 class Faults:
     """Fault injection for one emulator run. Every field defaults to "behave normally"."""
@@ -133,27 +154,7 @@ class Faults:
         unknown = set(changes) - names
         if unknown:
             raise ValueError(f"unknown fault(s): {', '.join(sorted(unknown))}")
-        norm: dict[str, Any] = {}
-        for key, value in changes.items():
-            if key in ("error_rate", "expire_rate", "malformed_rate"):
-                norm[key] = float(value)
-            elif key == "http_errors":
-                norm[key] = {
-                    str(op): tuple(ScriptedError.parse(e) for e in (entries if isinstance(entries, (list, tuple)) else [entries]))
-                    for op, entries in (value or {}).items()
-                }
-            elif key == "retry_after":
-                norm[key] = None if value is None else float(value)
-            elif key == "delay":
-                norm[key] = {str(k): float(v) for k, v in value.items()} if isinstance(value, dict) else float(value or 0)
-            elif key == "hang":
-                norm[key] = tuple(str(v) for v in value) if isinstance(value, (list, tuple)) else bool(value)
-            elif key in ("drop_create_response", "truncate_results"):
-                norm[key] = int(value)  # True -> 1
-            elif key in ("results_out_of_order", "results_gone", "obey_injections"):
-                norm[key] = bool(value)
-            elif key == "batch_outcome":
-                norm[key] = value or None
+        norm = {key: _COERCE[key](value) for key, value in changes.items()}
         return dataclasses.replace(base or cls(), **norm)
 
     def delay_for(self, provider: str, op: str) -> float:
@@ -180,3 +181,21 @@ class Faults:
         }
         out["hang"] = list(self.hang) if isinstance(self.hang, tuple) else self.hang
         return out
+
+
+#: How ``Faults.build`` turns a loosely typed value (JSON, CLI) into each field's type.
+_COERCE: dict[str, Callable[[Any], Any]] = {
+    "error_rate": float,
+    "expire_rate": float,
+    "malformed_rate": float,
+    "http_errors": _scripted,
+    "retry_after": _optional_float,
+    "delay": _delay,
+    "hang": _hang,
+    "drop_create_response": int,  # True -> 1
+    "results_out_of_order": bool,
+    "truncate_results": int,
+    "batch_outcome": lambda value: value or None,
+    "results_gone": bool,
+    "obey_injections": bool,
+}

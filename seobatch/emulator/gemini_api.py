@@ -12,15 +12,21 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import replies
-from .state import Batch, Item, digest, new_gemini_id, rfc3339
-from .wire import Request, Response
+from .contract import Route
+from .state import Batch, Item, StoredFile, digest, new_gemini_id, rfc3339
+from .wire import Request, Response, iter_lines, sha256_b64
+
+if TYPE_CHECKING:
+    from .app import Emulator
 
 NAME = "gemini"
-V = r"(?P<v>v1beta|v1)"
+#: The API version segment of every Gemini path, captured as ``v`` (echoed in ``@type`` names).
+VERSION_RE = r"(?P<v>v1beta|v1)"
 STATUS_NAMES = {
     400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
     409: "ALREADY_EXISTS", 413: "INVALID_ARGUMENT", 429: "RESOURCE_EXHAUSTED", 499: "CANCELLED",
@@ -47,14 +53,14 @@ def decorate(req: Request, resp: Response) -> Response:
     return resp
 
 
-def authorize(emu: Any, req: Request) -> Response | None:
+def authorize(emu: Emulator, req: Request) -> Response | None:
     if req.op == "upload":
         return None  # the session id in the upload URL authorises the chunks; no key is sent
     key = req.header("x-goog-api-key") or req.arg("key")
     if not key:
         return error(emu, req, 403, NO_KEY)
     if emu.api_key is not None and key != emu.api_key:
-        details = [
+        details: list[dict[str, Any]] = [
             {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
              "domain": "googleapis.com", "metadata": {"service": "generativelanguage.googleapis.com"}},
             {"@type": "type.googleapis.com/google.rpc.LocalizedMessage", "locale": "en-US", "message": KEY_INVALID},
@@ -63,7 +69,7 @@ def authorize(emu: Any, req: Request) -> Response | None:
     return None
 
 
-def error(emu: Any, req: Request, status: int, message: str | None, *, retry_after: float | None = None,
+def error(emu: Emulator, req: Request, status: int, message: str | None, *, retry_after: float | None = None,
           spend_limit: bool = False, details: list[dict[str, Any]] | None = None,
           status_name: str | None = None) -> Response:
     body: dict[str, Any] = {"code": status, "message": message or DEFAULT_MESSAGES.get(status, "Error"),
@@ -80,7 +86,7 @@ def error(emu: Any, req: Request, status: int, message: str | None, *, retry_aft
     return Response.json({"error": body}, status=status, content_type="application/json; charset=UTF-8")
 
 
-def too_large(emu: Any, req: Request, size: int) -> Response:
+def too_large(emu: Emulator, req: Request, size: int) -> Response:
     return error(emu, req, 400, f"Request payload size exceeds the limit: {emu.inline_limit_bytes} bytes.")
 
 
@@ -88,7 +94,7 @@ def ok(obj: Any) -> Response:
     return Response.json(obj, content_type="application/json; charset=UTF-8")
 
 
-def field(obj: Any, camel: str) -> Any:
+def proto_field(obj: Any, camel: str) -> Any:
     """A proto-JSON field by its camelCase or snake_case name (the server accepts both)."""
     if not isinstance(obj, dict):
         return None
@@ -98,30 +104,28 @@ def field(obj: Any, camel: str) -> Any:
 
 
 # -- handlers -----------------------------------------------------------------------------
-def create(emu: Any, req: Request) -> Response:
-    from .gemini_files import iter_lines  # the Files API owns the stored input
-
+def create(emu: Emulator, req: Request) -> Response:
     body = req.json(emu.inline_limit_bytes)
     batch = body.get("batch") if isinstance(body, dict) else None
     if not isinstance(batch, dict):
         return error(emu, req, 400, "Invalid JSON payload received. Field 'batch' is required.")
-    config = field(batch, "inputConfig")
+    config = proto_field(batch, "inputConfig")
     if not isinstance(config, dict):
         return error(emu, req, 400, "batch.input_config is required.")
-    inline, file_name = field(config, "requests"), field(config, "fileName")
+    inline, file_name = proto_field(config, "requests"), proto_field(config, "fileName")
     if (inline is None) == (file_name is None):
         return error(emu, req, 400, "batch.input_config must set exactly one of requests or file_name.")
     model = req.params["model"]
     items: list[Item] = []
     if inline is not None:
-        entries = field(inline, "requests")
+        entries = proto_field(inline, "requests")
         if not isinstance(entries, list) or not entries:
             return error(emu, req, 400, "batch.input_config.requests.requests must contain at least one request.")
         for i, entry in enumerate(entries):
-            request = field(entry, "request")
+            request = proto_field(entry, "request")
             if not isinstance(request, dict):
                 return error(emu, req, 400, f"batch.input_config.requests.requests[{i}].request is required.")
-            meta = field(entry, "metadata")
+            meta = proto_field(entry, "metadata")
             key = str(meta.get("key", i)) if isinstance(meta, dict) else str(i)
             items.append(_item(key, request, model, metadata=meta, obey=emu.store.faults.obey_injections))
     else:
@@ -132,7 +136,7 @@ def create(emu: Any, req: Request) -> Response:
         for n, line in enumerate(iter_lines(stored.path), start=1):
             try:
                 entry = json.loads(line)
-                request = field(entry, "request")
+                request = proto_field(entry, "request")
                 key = entry.get("key")
             except (ValueError, AttributeError):
                 entry, request, key = None, None, None
@@ -144,7 +148,7 @@ def create(emu: Any, req: Request) -> Response:
                 items.append(_item(str(key), request, model, obey=emu.store.faults.obey_injections))
         if not items:
             return error(emu, req, 400, f"The input file {file_name} contains no requests.")
-    display_name = field(batch, "displayName") or ""
+    display_name = proto_field(batch, "displayName") or ""
     created = emu.store.add_batch(
         NAME, f"batches/{new_gemini_id()}", items, model=f"models/{model}", display_name=str(display_name),
         input_file=file_name, api_version=req.params["v"],
@@ -153,17 +157,18 @@ def create(emu: Any, req: Request) -> Response:
 
 
 def _text(content: Any) -> str:
-    parts = field(content, "parts") if isinstance(content, dict) else None
+    parts = proto_field(content, "parts") if isinstance(content, dict) else None
     return "\n".join(p.get("text", "") for p in parts or [] if isinstance(p, dict))
 
 
 def _item(key: str, request: dict[str, Any], model: str, metadata: Any = None, obey: bool = True) -> Item:
     """What the emulator keeps of one request (injections are looked for only when the
-    obey fault can use them: that scan is a quarter of a create)."""
-    contents = field(request, "contents") or []
+    obey fault can use them: that scan was a quarter of a create's CPU on 2026-11-28, see
+    ``scripts/bench.py``'s emulator CPU per stage)."""
+    contents = proto_field(request, "contents") or []
     user = "\n".join(_text(c) for c in contents if isinstance(c, dict) and c.get("role", "user") == "user")
-    system = _text(field(request, "systemInstruction"))
-    max_tokens = field(field(request, "generationConfig") or {}, "maxOutputTokens")
+    system = _text(proto_field(request, "systemInstruction"))
+    max_tokens = proto_field(proto_field(request, "generationConfig") or {}, "maxOutputTokens")
     url, title = replies.page_fields(user)
     return Item(key=key, url=url, title=title, input_tokens=replies.estimate_tokens(system + user),
                 max_tokens=int(max_tokens) if isinstance(max_tokens, (int, str)) and str(max_tokens).isdigit() else None,
@@ -171,12 +176,12 @@ def _item(key: str, request: dict[str, Any], model: str, metadata: Any = None, o
                 injection=replies.find_injection(user) if obey else None, metadata=metadata)
 
 
-def get(emu: Any, req: Request) -> Response:
+def get(emu: Emulator, req: Request) -> Response:
     batch = _find(emu, req)
     return batch if isinstance(batch, Response) else ok(render(emu, req, batch))
 
 
-def list_batches(emu: Any, req: Request) -> Response:
+def list_batches(emu: Emulator, req: Request) -> Response:
     try:
         size = min(1000, max(1, int(req.arg("pageSize") or req.arg("page_size") or 50)))
         token = req.arg("pageToken") or req.arg("page_token")
@@ -193,7 +198,7 @@ def list_batches(emu: Any, req: Request) -> Response:
     return ok(out)
 
 
-def cancel(emu: Any, req: Request) -> Response:
+def cancel(emu: Emulator, req: Request) -> Response:
     batch = _find(emu, req)
     if isinstance(batch, Response):
         return batch
@@ -205,7 +210,7 @@ def cancel(emu: Any, req: Request) -> Response:
     return ok({})
 
 
-def delete(emu: Any, req: Request) -> Response:
+def delete(emu: Emulator, req: Request) -> Response:
     batch = _find(emu, req)
     if isinstance(batch, Response):
         return batch
@@ -213,7 +218,7 @@ def delete(emu: Any, req: Request) -> Response:
     return ok({})
 
 
-def _find(emu: Any, req: Request) -> Batch | Response:
+def _find(emu: Emulator, req: Request) -> Batch | Response:
     batch = emu.store.get_batch(NAME, f"batches/{req.params['id']}")
     return batch if batch is not None else error(emu, req, 404, None)
 
@@ -234,7 +239,7 @@ def state_of(batch: Batch, now: float) -> str:
     return "BATCH_STATE_RUNNING"
 
 
-def render(emu: Any, req: Request, batch: Batch, just_created: bool = False) -> dict[str, Any]:
+def render(emu: Emulator, req: Request, batch: Batch, just_created: bool = False) -> dict[str, Any]:
     now = batch.created if just_created else emu.store.now()
     state = "BATCH_STATE_PENDING" if just_created else state_of(batch, now)
     v = req.params.get("v", batch.api_version)
@@ -281,15 +286,38 @@ def _stats(batch: Batch, state: str, now: float) -> dict[str, str]:
     return {k: str(v) for k, v in counts.items() if v}  # int64 → JSON strings; zeros omitted
 
 
-def _output(emu: Any, req: Request, batch: Batch) -> dict[str, Any]:
+def _output(emu: Emulator, req: Request, batch: Batch) -> dict[str, Any]:
     if batch.input_file:
-        from .gemini_files import ensure_output_file
-
         return {"responsesFile": ensure_output_file(emu, batch)}
     inline = batch.cache.get("inline")
     if inline is None:
         inline = batch.cache["inline"] = [_inline(batch, i) for i in batch.result_order()]
     return {"inlinedResponses": {"inlinedResponses": inline}}
+
+
+def ensure_output_file(emu: Emulator, batch: Batch) -> str:
+    """Write the batch's responses file once (streamed to disk) and return its name."""
+    with batch.write_lock:
+        if batch.output_file is None:
+            path = emu.store.new_path("output-")
+            with open(path, "wb") as fh:
+                buf: list[bytes] = []
+                for i in batch.result_order():
+                    line = {"key": batch.items[i].key, **result_of(batch, i)}
+                    if not line["key"]:
+                        del line["key"]
+                    buf.append(json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode() + b"\n")
+                    if len(buf) >= 256:
+                        fh.write(b"".join(buf))
+                        buf.clear()
+                fh.write(b"".join(buf))
+            name = f"files/batch-{batch.id.removeprefix('batches/')}"
+            emu.store.add_file(StoredFile(
+                name=name, display_name=f"{batch.display_name or batch.id} responses",
+                mime_type="application/jsonl", size=os.path.getsize(path), sha256=sha256_b64(path),
+                created=emu.store.now(), source="GENERATED", path=path, api_version=batch.api_version))
+            batch.output_file = name
+        return batch.output_file
 
 
 def _inline(batch: Batch, index: int) -> dict[str, Any]:
@@ -324,11 +352,11 @@ def result_of(batch: Batch, index: int) -> dict[str, Any]:
                          "modelVersion": item.model, "responseId": response_id.rstrip("=")}}
 
 
-_B = V + r"/batches/(?P<id>[^/:]+)"
-ROUTES = [
-    ("POST", "/" + V + r"/models/(?P<model>[^/:]+):batchGenerateContent", "create", create),
-    ("GET", "/" + V + "/batches", "list", list_batches),
-    ("GET", "/" + _B, "get", get),
-    ("DELETE", "/" + _B, "delete", delete),
-    ("POST", "/" + _B + ":cancel", "cancel", cancel),
+_BATCH = VERSION_RE + r"/batches/(?P<id>[^/:]+)"  # one batch: batches/{id}
+ROUTES: list[Route] = [
+    ("POST", "/" + VERSION_RE + r"/models/(?P<model>[^/:]+):batchGenerateContent", "create", create),
+    ("GET", "/" + VERSION_RE + "/batches", "list", list_batches),
+    ("GET", "/" + _BATCH, "get", get),
+    ("DELETE", "/" + _BATCH, "delete", delete),
+    ("POST", "/" + _BATCH + ":cancel", "cancel", cancel),
 ]

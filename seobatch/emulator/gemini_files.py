@@ -9,28 +9,20 @@ chunks (the SDK sends them without a key); every chunk reply carries
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import os
-from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import gemini_api
-from .gemini_api import V, error, field, ok
-from .state import Batch, StoredFile, UploadSession, new_id, rfc3339
-from .wire import Request, Response, iter_file
+from .contract import Route
+from .gemini_api import VERSION_RE, error, ok, proto_field
+from .state import StoredFile, UploadSession, new_id, rfc3339
+from .wire import Request, Response, iter_file, sha256_b64
+
+if TYPE_CHECKING:
+    from .app import Emulator
 
 CHUNK_GRANULARITY = 256 * 1024
 FILE_TTL = 48 * 3600
-
-
-def iter_lines(path: str) -> Iterator[bytes]:
-    """Non-blank lines of a stored file, read from disk line by line."""
-    with open(path, "rb") as fh:
-        for line in fh:
-            if line.strip():
-                yield line
 
 
 def file_json(req: Request, f: StoredFile) -> dict[str, Any]:
@@ -49,46 +41,40 @@ def file_json(req: Request, f: StoredFile) -> dict[str, Any]:
     return out
 
 
-def _sha256_b64(path: str) -> str:
-    h = hashlib.sha256()
-    for piece in iter_file(path):
-        h.update(piece)
-    return base64.b64encode(h.hexdigest().encode()).decode()
-
-
 # -- upload ---------------------------------------------------------------------------------
 def upload_op(req: Request) -> str:
     return "upload" if req.arg("upload_id") else "upload_start"
 
 
-def upload(emu: Any, req: Request) -> Response:
+def upload(emu: Emulator, req: Request) -> Response:
     return _chunk(emu, req) if req.op == "upload" else _start(emu, req)
 
 
-def _start(emu: Any, req: Request) -> Response:
+def _start(emu: Emulator, req: Request) -> Response:
     protocol = (req.header("X-Goog-Upload-Protocol") or "").lower()
     command = (req.header("X-Goog-Upload-Command") or "").lower()
     if protocol != "resumable" or command != "start":
         return error(emu, req, 400, "Only resumable uploads (X-Goog-Upload-Protocol: resumable, "
                                     "X-Goog-Upload-Command: start) are supported by this emulator.")
     body = req.json(1 << 20, empty={})
-    meta = field(body, "file") or {}
+    meta = proto_field(body, "file") or {}
     if not isinstance(meta, dict):
         return error(emu, req, 400, "Invalid JSON payload received. 'file' must be an object.")
-    declared = req.header("X-Goog-Upload-Header-Content-Length") or field(meta, "sizeBytes")
+    declared = req.header("X-Goog-Upload-Header-Content-Length") or proto_field(meta, "sizeBytes")
     try:
         size = int(declared) if declared is not None else None
     except ValueError:
         return error(emu, req, 400, f"Invalid upload size {declared!r}.")
-    name = field(meta, "name")
+    name = proto_field(meta, "name")
     if name is not None:
         name = name if str(name).startswith("files/") else f"files/{name}"
         if emu.store.get_file(name) is not None:
             return error(emu, req, 409, f"File {name} already exists.")
-    mime = req.header("X-Goog-Upload-Header-Content-Type") or field(meta, "mimeType") or "application/octet-stream"
+    mime = (req.header("X-Goog-Upload-Header-Content-Type") or proto_field(meta, "mimeType")
+            or "application/octet-stream")
     session = UploadSession(id=new_id("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-", 48),
                             path=emu.store.new_path("upload-"), declared_size=size, mime_type=str(mime),
-                            display_name=str(field(meta, "displayName") or ""), name=name,
+                            display_name=str(proto_field(meta, "displayName") or ""), name=name,
                             api_version=req.params["v"])
     emu.store.add_upload(session)
     upload_url = f"{req.base_url}/upload/{req.params['v']}/files?upload_id={session.id}&upload_protocol=resumable"
@@ -98,7 +84,7 @@ def _start(emu: Any, req: Request) -> Response:
                     content_type="text/plain; charset=utf-8")
 
 
-def _chunk(emu: Any, req: Request) -> Response:
+def _chunk(emu: Emulator, req: Request) -> Response:
     session = emu.store.get_upload(req.arg("upload_id") or "")
     if session is None:
         return error(emu, req, 404, "No active upload session with this id.")
@@ -134,7 +120,7 @@ def _chunk(emu: Any, req: Request) -> Response:
         stored = emu.store.add_file(StoredFile(
             name=session.name or f"files/{new_id('abcdefghijklmnopqrstuvwxyz0123456789', 12)}",
             display_name=session.display_name, mime_type=session.mime_type, size=session.received,
-            sha256=_sha256_b64(session.path), created=emu.store.now(), source="UPLOADED",
+            sha256=sha256_b64(session.path), created=emu.store.now(), source="UPLOADED",
             path=session.path, api_version=session.api_version))
     resp = ok({"file": file_json(req, stored)})
     resp.headers.append(("X-Goog-Upload-Status", "final"))
@@ -161,7 +147,7 @@ def _write(session: UploadSession, offset: int, req: Request) -> int:
 
 
 # -- files ----------------------------------------------------------------------------------
-def _stored(emu: Any, req: Request) -> StoredFile | Response:
+def _stored(emu: Emulator, req: Request) -> StoredFile | Response:
     name = f"files/{req.params['id']}"
     f = emu.store.get_file(name)
     if f is None:
@@ -172,12 +158,12 @@ def _stored(emu: Any, req: Request) -> StoredFile | Response:
     return f
 
 
-def get_file(emu: Any, req: Request) -> Response:
+def get_file(emu: Emulator, req: Request) -> Response:
     f = _stored(emu, req)
     return f if isinstance(f, Response) else ok(file_json(req, f))
 
 
-def list_files(emu: Any, req: Request) -> Response:
+def list_files(emu: Emulator, req: Request) -> Response:
     try:
         size = min(100, max(1, int(req.arg("pageSize") or req.arg("page_size") or 10)))
         start = int(req.arg("pageToken") or req.arg("page_token") or 0)
@@ -192,7 +178,7 @@ def list_files(emu: Any, req: Request) -> Response:
     return ok(out)
 
 
-def delete_file(emu: Any, req: Request) -> Response:
+def delete_file(emu: Emulator, req: Request) -> Response:
     f = _stored(emu, req)
     if isinstance(f, Response):
         return f
@@ -200,7 +186,7 @@ def delete_file(emu: Any, req: Request) -> Response:
     return ok({})
 
 
-def download(emu: Any, req: Request) -> Response:
+def download(emu: Emulator, req: Request) -> Response:
     if req.arg("alt") != "media":
         return error(emu, req, 400, "Downloads need ?alt=media.")
     f = _stored(emu, req)
@@ -228,36 +214,11 @@ def _mid_line(path: str, size: int) -> int:
     return start + max(1, len(line) // 2)
 
 
-def ensure_output_file(emu: Any, batch: Batch) -> str:
-    """Write the batch's responses file once (streamed to disk) and return its name."""
-    with batch.write_lock:
-        if batch.output_file is None:
-            path = emu.store.new_path("output-")
-            with open(path, "wb") as fh:
-                buf: list[bytes] = []
-                for i in batch.result_order():
-                    line = {"key": batch.items[i].key, **gemini_api.result_of(batch, i)}
-                    if not line["key"]:
-                        del line["key"]
-                    buf.append(json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode() + b"\n")
-                    if len(buf) >= 256:
-                        fh.write(b"".join(buf))
-                        buf.clear()
-                fh.write(b"".join(buf))
-            name = f"files/batch-{batch.id.removeprefix('batches/')}"
-            emu.store.add_file(StoredFile(
-                name=name, display_name=f"{batch.display_name or batch.id} responses",
-                mime_type="application/jsonl", size=os.path.getsize(path), sha256=_sha256_b64(path),
-                created=emu.store.now(), source="GENERATED", path=path, api_version=batch.api_version))
-            batch.output_file = name
-        return batch.output_file
-
-
-_F = V + r"/files/(?P<id>[^/:]+)"
-ROUTES = [
-    ("POST", "/upload/" + V + "/files", upload_op, upload),
-    ("GET", "/" + V + "/files", "file_list", list_files),
-    ("GET", "/" + _F, "file_get", get_file),
-    ("DELETE", "/" + _F, "file_delete", delete_file),
-    ("GET", r"(?:/download)?/" + _F + ":download", "download", download),
+_FILE = VERSION_RE + r"/files/(?P<id>[^/:]+)"  # one file: files/{id}
+ROUTES: list[Route] = [
+    ("POST", "/upload/" + VERSION_RE + "/files", upload_op, upload),
+    ("GET", "/" + VERSION_RE + "/files", "file_list", list_files),
+    ("GET", "/" + _FILE, "file_get", get_file),
+    ("DELETE", "/" + _FILE, "file_delete", delete_file),
+    ("GET", r"(?:/download)?/" + _FILE + ":download", "download", download),
 ]

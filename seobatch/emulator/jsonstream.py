@@ -31,83 +31,102 @@ def iter_array(pieces: Iterable[bytes], key: str) -> Iterator[Any]:
     Raises NotStreamable before yielding anything if the body has another shape, and
     ValueError (with a JSON-ish message) if it is not valid JSON.
     """
-    source = iter(pieces)
-    head_raw: list[bytes] | None = []  # bytes read before the array opened (for the fallback)
-    decode = codecs.getincrementaldecoder("utf-8")().decode
-    buf, pos, ended = "", 0, False
-
-    def more() -> bool:
-        nonlocal buf, pos, ended
-        if ended:
-            return False
-        piece = next(source, None)
-        if head_raw is not None and piece is not None:
-            head_raw.append(piece)
-        if piece is None:
-            ended = True
-            buf = buf[pos:] + decode(b"", final=True)
-        else:
-            buf = buf[pos:] + decode(piece)
-        pos = 0
-        return True
-
-    def skip_ws() -> bool:
-        nonlocal pos
-        while True:
-            while pos < len(buf) and buf[pos] in _WS:
-                pos += 1
-            if pos < len(buf):
-                return True
-            if not more():
-                return False
-
-    head = f'{{"{key}":'
-    for token in (head, "["):
-        if not skip_ws():
-            raise NotStreamable(b"".join(head_raw))
-        while len(buf) - pos < len(token) and more():
-            pass
-        if not buf.startswith(token, pos):
-            raise NotStreamable(b"".join(head_raw))
-        pos += len(token)
-    head_raw = None
-    first, retry_at = True, 0
+    cur = _Cursor(pieces)
+    for token in (f'{{"{key}":', "["):
+        if not cur.skip_ws() or not cur.take(token):
+            raise NotStreamable(cur.head_bytes())
+    cur.keep_head = False
+    first = True
     while True:
-        if not skip_ws():
+        if not cur.skip_ws():
             raise ValueError("unexpected end of the request body inside the array")
-        if buf[pos] == "]":
-            pos += 1
+        if cur.take("]"):
             break
         if not first:
-            if buf[pos] != ",":
+            if not cur.take(","):
                 raise ValueError(f"expected ',' or ']' in the {key} array")
-            pos += 1
-            if not skip_ws():
+            if not cur.skip_ws():
                 raise ValueError("unexpected end of the request body inside the array")
+        yield cur.value(key)
+        first = False
+    if not cur.skip_ws() or not cur.take("}"):
+        raise ValueError("expected '}' after the array")
+    if cur.skip_ws():
+        raise ValueError("unexpected data after the JSON body")
+
+
+class _Cursor:
+    """Text decoded from byte pieces as they arrive, with a read position.
+
+    Invariant: ``buf[pos:]`` is the decoded input not consumed yet; reading a piece drops
+    ``buf[:pos]``, so the buffer holds one element in progress, never the body.
+    """
+
+    def __init__(self, pieces: Iterable[bytes]) -> None:
+        self._source = iter(pieces)
+        self._decode = codecs.getincrementaldecoder("utf-8")().decode
+        self.buf = ""
+        self.pos = 0
+        self.ended = False  #: the source is exhausted; ``buf`` holds the rest
+        self.keep_head = True  #: keep the raw pieces (until the array opens) for the fallback
+        self._head: list[bytes] = []
+
+    def head_bytes(self) -> bytes:
+        """The raw bytes read so far (while ``keep_head``): NotStreamable hands them back."""
+        return b"".join(self._head)
+
+    def more(self) -> bool:
+        """Decode one more piece onto the buffer; False once the source is exhausted."""
+        if self.ended:
+            return False
+        piece = next(self._source, None)
+        if piece is None:
+            self.ended = True
+            self.buf = self.buf[self.pos:] + self._decode(b"", final=True)
+        else:
+            if self.keep_head:
+                self._head.append(piece)
+            self.buf = self.buf[self.pos:] + self._decode(piece)
+        self.pos = 0
+        return True
+
+    def skip_ws(self) -> bool:
+        """Move past whitespace, reading as needed; False at the end of the input."""
         while True:
-            if len(buf) - pos >= retry_at or ended:
+            while self.pos < len(self.buf) and self.buf[self.pos] in _WS:
+                self.pos += 1
+            if self.pos < len(self.buf):
+                return True
+            if not self.more():
+                return False
+
+    def take(self, token: str) -> bool:
+        """Consume ``token`` if the input continues with it."""
+        while len(self.buf) - self.pos < len(token) and self.more():
+            pass
+        if not self.buf.startswith(token, self.pos):
+            return False
+        self.pos += len(token)
+        return True
+
+    def value(self, key: str) -> Any:
+        """Decode the JSON value at ``pos`` once the delimiter after it has arrived."""
+        retry_at = 0
+        while True:
+            if len(self.buf) - self.pos >= retry_at or self.ended:
                 try:
-                    value, end = _decoder.raw_decode(buf, pos)
+                    value, end = _decoder.raw_decode(self.buf, self.pos)
                 except json.JSONDecodeError as exc:
-                    if ended:
+                    if self.ended:
                         raise ValueError(f"invalid JSON in the {key} array: {exc.msg}") from None
-                    retry_at = 2 * (len(buf) - pos)  # wait for twice the data: no quadratic re-parsing
+                    retry_at = 2 * (len(self.buf) - self.pos)  # wait for twice the data: no quadratic re-parsing
                 else:
                     after = end
-                    while after < len(buf) and buf[after] in _WS:
+                    while after < len(self.buf) and self.buf[after] in _WS:
                         after += 1
                     # Accept once the delimiter is in sight: "12" of a cut "12e5" is not the value.
-                    if ended or (after < len(buf) and buf[after] in ",]"):
-                        break
-                    retry_at = 2 * (len(buf) - pos)
-            if not more():
-                continue
-        retry_at = 0
-        pos = end
-        first = False
-        yield value
-    if not skip_ws() or buf[pos] != "}":
-        raise ValueError("expected '}' after the array")
-    pos += 1
-    if skip_ws():
-        raise ValueError("unexpected data after the JSON body")
+                    if self.ended or (after < len(self.buf) and self.buf[after] in ",]"):
+                        self.pos = end
+                        return value
+                    retry_at = 2 * (len(self.buf) - self.pos)
+            self.more()

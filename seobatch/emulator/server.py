@@ -1,4 +1,4 @@
-"""The emulator's HTTP plumbing: routing, fault gates, streaming replies, and ``Emulator``.
+"""The emulator's HTTP plumbing: routing, fault gates, streaming replies (``app.Emulator`` runs it).
 
 One ``ThreadingHTTPServer`` serves both provider APIs on the same root (their paths do
 not overlap) plus a small control API under ``/_emulator/``. Every provider call goes
@@ -14,39 +14,37 @@ import re
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import anthropic_api, gemini_api, gemini_files
-from .faults import Faults
-from .state import Store
+from .contract import Handler, Operation, ProviderAPI
 from .wire import BadBody, BadFraming, Body, BodyTooLarge, Request, Response
 
-log = logging.getLogger("seobatch.emulator")
+if TYPE_CHECKING:
+    from .app import Emulator
 
-ANTHROPIC_MAX_BODY = 256 * 1024 * 1024  # the Batches API's 256 MB cap (a 413 from Cloudflare)
-GEMINI_INLINE_LIMIT = 20 * 1024 * 1024  # "Request payload size exceeds the limit: 20971520 bytes."
+log = logging.getLogger("seobatch.emulator")
 
 
 class Router:
     """(method, path regex) → (api module, operation, handler, path params)."""
 
     def __init__(self) -> None:
-        self.routes: list[tuple[str, re.Pattern[str], ModuleType, str, Any]] = []
+        self.routes: list[tuple[str, re.Pattern[str], ProviderAPI, Operation, Handler]] = []
         for api, routes in ((anthropic_api, anthropic_api.ROUTES), (gemini_api, gemini_api.ROUTES),
                             (gemini_api, gemini_files.ROUTES)):
             for method, pattern, op, func in routes:
                 self.routes.append((method, re.compile(pattern), api, op, func))
 
-    def match(self, method: str, path: str):
+    def match(self, method: str, path: str) -> tuple[ProviderAPI, Operation, Handler, dict[str, str]] | None:
         for m, pattern, api, op, func in self.routes:
             if m == method and (found := pattern.fullmatch(path)):
                 return api, op, func, found.groupdict()
         return None
 
     @staticmethod
-    def api_for_path(path: str) -> ModuleType:
+    def api_for_path(path: str) -> ProviderAPI:
         return anthropic_api if path.startswith("/v1/messages") else gemini_api
 
 
@@ -75,15 +73,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- dispatch -------------------------------------------------------------------------
     def _dispatch(self, method: str) -> None:
-        emu: Emulator = self.server.emulator  # type: ignore[attr-defined]
+        emu = cast(Server, self.server).emulator
         split = urlsplit(self.path)
         host = self.headers.get("Host")
         req = Request(
             method=method, path=unquote(split.path), query=parse_qs(split.query, keep_blank_values=True),
-            headers=self.headers, body=Body(self.rfile, self.headers),
+            headers=self.headers, body=Body(cast(BinaryIO, self.rfile), self.headers),
             base_url=f"http://{host}" if host else emu.url,
         )
-        api: ModuleType = Router.api_for_path(req.path)
+        api: ProviderAPI = Router.api_for_path(req.path)
         try:
             if req.path.startswith("/_emulator/"):
                 resp = _control(emu, req)
@@ -119,24 +117,24 @@ class _Handler(BaseHTTPRequestHandler):
             resp = api.decorate(req, resp)
         self._send(resp)
 
-    def _gated(self, emu: Emulator, api: ModuleType, func: Any, req: Request) -> Response:
+    def _gated(self, emu: Emulator, api: ProviderAPI, func: Handler, req: Request) -> Response:
         store = emu.store
         store.count(req.provider, req.op)
         if req.provider == "gemini" and "key" in req.query:
             store.count("", "key_in_query")
         faults = store.faults
         delay = faults.delay_for(req.provider, req.op)
-        if delay > 0 and emu._stopping.wait(delay):
+        if delay > 0 and emu.stopping.wait(delay):
             return Response(drop=True)
         if faults.hangs(req.provider, req.op):
-            return emu._hang()
+            return _hang(emu)
         refused = api.authorize(emu, req)
         if refused is not None:
             return refused
         scripted = store.take_scripted(req.provider, req.op)
         if scripted is not None:
             if scripted.action == "hang":
-                return emu._hang()
+                return _hang(emu)
             req.body.drain()
             if scripted.action == "drop":
                 store.count_fault("dropped")
@@ -185,6 +183,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
 
+def _hang(emu: Emulator) -> Response:
+    """Answer nothing until the emulator stops or its faults change, then drop the connection."""
+    store = emu.store
+    store.count_fault("hangs")
+    generation = store.fault_generation
+    while not emu.stopping.wait(0.05):
+        if store.fault_generation != generation and not store.faults.hang:
+            break  # faults changed: let go (the client has long given up)
+    return Response(drop=True)
+
+
 def _control(emu: Emulator, req: Request) -> Response:
     """``/_emulator/stats|faults|reset|advance``: the test and operator control API."""
     name = req.path.removeprefix("/_emulator/")
@@ -209,7 +218,9 @@ def _control(emu: Emulator, req: Request) -> Response:
     return Response.json({"error": f"no control endpoint {req.method} {req.path}"}, status=404)
 
 
-class _Server(ThreadingHTTPServer):
+class Server(ThreadingHTTPServer):
+    """The socket server: one thread per connection, every open connection tracked."""
+
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
@@ -239,112 +250,3 @@ class _Server(ThreadingHTTPServer):
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-
-
-class Emulator:
-    """Both provider batch APIs on one local port. ``with Emulator() as emu: emu.url``.
-
-    Parameters:
-        processing_seconds: a batch ends this long after it was created.
-        api_key: if set, only this key is accepted (others get the real error shape).
-        faults: a ``Faults`` value (or dict) to start with; ``reset()`` returns to it.
-        max_body_bytes: Anthropic create bodies above this get 413 (256 MB).
-        inline_limit_bytes: Gemini inline create bodies above this get 400 (20 MiB).
-    """
-
-    def __init__(
-        self, host: str = "127.0.0.1", port: int = 0, processing_seconds: float = 0.0, *,
-        api_key: str | None = None, faults: Faults | dict[str, Any] | None = None,
-        max_body_bytes: int = ANTHROPIC_MAX_BODY, inline_limit_bytes: int = GEMINI_INLINE_LIMIT,
-    ) -> None:
-        if isinstance(faults, dict):
-            faults = Faults.build(**faults)
-        self.host, self.port = host, port
-        self.api_key = api_key
-        self.max_body_bytes = max_body_bytes
-        self.inline_limit_bytes = inline_limit_bytes
-        self.store = Store(processing_seconds, faults or Faults())
-        self.router = Router()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
-
-    # -- lifecycle ------------------------------------------------------------------------
-    def start(self) -> Emulator:
-        if self._server is not None:
-            return self
-        self._stopping.clear()
-        self._server = _Server((self.host, self.port), self)
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"seobatch-emulator:{self.port}", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        self._stopping.set()  # releases hanging and delayed handlers
-        server.shutdown()
-        server.close_all()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self.store.close()
-
-    def __enter__(self) -> Emulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def serve_forever(self) -> None:
-        """Run in the foreground until Ctrl-C (the CLI)."""
-        self.start()
-        try:
-            while self._thread is not None and self._thread.is_alive():
-                self._thread.join(timeout=0.5)
-        finally:
-            self.stop()
-
-    @property
-    def url(self) -> str:
-        host = self.host
-        if host in ("", "0.0.0.0", "::"):
-            host = "127.0.0.1"
-        elif ":" in host:
-            host = f"[{host}]"
-        return f"http://{host}:{self.port}"
-
-    def env(self) -> dict[str, str]:
-        """Environment variables that point the SDKs and our clients at this emulator."""
-        return {"ANTHROPIC_BASE_URL": self.url, "GOOGLE_GEMINI_BASE_URL": self.url}
-
-    # -- control --------------------------------------------------------------------------
-    def stats(self) -> dict[str, Any]:
-        return self.store.stats()
-
-    @property
-    def faults(self) -> Faults:
-        return self.store.faults
-
-    def set_faults(self, **changes: Any) -> Faults:
-        """Change faults (unknown names raise ValueError); also ``processing_seconds=``."""
-        return self.store.set_faults(**changes)
-
-    def reset(self) -> None:
-        """Forget batches, files and counts; faults back to what the emulator started with."""
-        self.store.reset()
-
-    def advance(self, seconds: float) -> None:
-        """Move the emulator's clock forward (batches end sooner, as if time passed)."""
-        self.store.advance(seconds)
-
-    def _hang(self) -> Response:
-        self.store.count_fault("hangs")
-        generation = self.store.fault_generation
-        while not self._stopping.wait(0.05):
-            if self.store.fault_generation != generation and not self.store.faults.hang:
-                break  # faults changed: let go (the client has long given up)
-        return Response(drop=True)

@@ -8,10 +8,12 @@ Content-Length when the handler knows it).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, overload
 
 PIECE = 64 * 1024
 
@@ -97,9 +99,19 @@ class Request:
     op: str = ""
     request_id: str = ""
 
+    @overload
+    def header(self, name: str) -> str | None: ...
+    @overload
+    def header(self, name: str, default: str) -> str: ...
+
     def header(self, name: str, default: str | None = None) -> str | None:
         value = self.headers.get(name)
         return default if value is None else value
+
+    @overload
+    def arg(self, name: str) -> str | None: ...
+    @overload
+    def arg(self, name: str, default: str) -> str: ...
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         values = self.query.get(name)
@@ -167,3 +179,19 @@ def iter_file(path: str, *, start: int = 0, stop: int | None = None) -> Iterable
             if left is not None:
                 left -= len(piece)
             yield piece
+
+
+def iter_lines(path: str) -> Iterator[bytes]:
+    """Non-blank lines of a stored file, read from disk line by line."""
+    with open(path, "rb") as fh:
+        for line in fh:
+            if line.strip():
+                yield line
+
+
+def sha256_b64(path: str) -> str:
+    """A stored file's ``sha256Hash`` as Gemini sends it: base64 of the hex digest."""
+    h = hashlib.sha256()
+    for piece in iter_file(path):
+        h.update(piece)
+    return base64.b64encode(h.hexdigest().encode()).decode()

@@ -23,8 +23,10 @@ from typing import TYPE_CHECKING
 from .. import jobmeta as jm
 from ..db import utcnow
 from ..errors import ProviderError, SeobatchError
-from . import Step
-from ._common import fail_job, load_job, log, provider_for, stamp, update_metadata
+from ..jobmeta import JobStatus
+from ._common import load_job, log, provider_for, stamp
+from .jobstate import fail_job, update_metadata
+from .step import Step
 from .reconcile import needs_reconcile, reconcile, record_orphan
 
 if TYPE_CHECKING:
@@ -52,8 +54,9 @@ def cancel(
     job = load_job(job_id)
     if job is None:
         raise SeobatchError(f"there is no job {job_id}")
-    if job.status in ("collecting", "submitting"):
-        if fail_job(job, reason, settings=settings, expected=("collecting", "submitting")):
+    before_submission = (JobStatus.COLLECTING, JobStatus.SUBMITTING)
+    if job.status in before_submission:
+        if fail_job(job, reason, settings=settings, expected=before_submission):
             note = _cancel_unclear_create(job, settings, provider)
             return Canceled(f"job {job_id} canceled before submission{note}")
         job = load_job(job_id)  # it moved on while we looked: cancel it where it is now
@@ -63,8 +66,8 @@ def cancel(
         provider.cancel_batch(job.ai_batch_id)
         meta = update_metadata(
             job_id,
-            expected=("processing",),
-            changes={"cancel_requested": stamp(utcnow()), "next_poll_at": None,
+            expected=(JobStatus.PROCESSING,),
+            changes={jm.CANCEL_REQUESTED: stamp(utcnow()), jm.NEXT_POLL_AT: None,
                      jm.CANCEL_REQUESTED_BY: by},
         )
         if meta is not None:
@@ -81,7 +84,7 @@ def cancel(
 def _cancel_unclear_create(job, settings: Settings, provider: BatchProvider | None) -> str:
     """An earlier create may have made a batch we never recorded: find it and cancel it."""
     meta = job.metadata or {}
-    if not meta.get("submit_started_at") or not meta.get("display_name") or not needs_reconcile(meta):
+    if not meta.get(jm.SUBMIT_STARTED_AT) or not meta.get(jm.DISPLAY_NAME) or not needs_reconcile(meta):
         return ""
     try:
         provider = provider_for(job, settings, provider)
@@ -97,12 +100,12 @@ def _cancel_unclear_create(job, settings: Settings, provider: BatchProvider | No
         log.error("job %s: could not look for or cancel its batch: %s", job.id, exc)
         _unresolved(job.id, [])
         return "; its provider batch may still exist (lookup failed, see the log)"
-    record_orphan(job.id, found.batch.id, expected=("failed",))
+    record_orphan(job.id, found.batch.id, expected=(JobStatus.FAILED,))
     return f"; its provider batch {found.batch.id} was canceled"
 
 
 def _unresolved(job_id: int, candidates: list[str]) -> None:
     """Keep the canceled job a rival in other jobs' reconciliation: its batch may exist."""
-    update_metadata(job_id, expected=("failed",), changes={
-        "reconcile_unresolved": True, "reconcile_candidates": candidates or None,
+    update_metadata(job_id, expected=(JobStatus.FAILED,), changes={
+        jm.RECONCILE_UNRESOLVED: True, jm.RECONCILE_CANDIDATES: candidates or None,
     })

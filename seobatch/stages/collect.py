@@ -17,9 +17,11 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from .. import db as _db
+from .. import jobmeta as jm
 from ..db import database, utcnow
+from ..jobmeta import ItemStatus, JobStatus
 from ..models import SeoBatchJob
-from . import Step
+from .step import Step
 from ._bulk import insert_items
 from ._common import (
     batch_limits,
@@ -35,9 +37,6 @@ if TYPE_CHECKING:
     from ..config import Settings
     from ..prompts import PromptTemplate
     from ..providers.base import BatchProvider
-
-#: Metadata keys a run's next job inherits from the one before.
-_INHERITED = ("run", "max_cost", "kicked_off_by")
 
 
 def collect(
@@ -105,14 +104,14 @@ def _collect_chunk(
         row = _db.lock_for_update(
             SeoBatchJob.select(SeoBatchJob.status, SeoBatchJob.metadata).where(SeoBatchJob.id == job.id)
         ).first()
-        if row is None or row.status != "collecting":
+        if row is None or row.status != JobStatus.COLLECTING:
             return []  # another worker finished this job
         meta = dict(row.metadata or {})
-        cursor = int(meta.get("cursor") or meta.get("after_page_id") or 0)
-        count = int(meta.get("collected") or 0)
-        size = int(meta.get("collected_bytes") or 0)
-        tokens = int(meta.get("estimated_input_tokens") or 0)
-        limit = meta.get("limit")
+        cursor = int(meta.get(jm.CURSOR) or meta.get(jm.AFTER_PAGE_ID) or 0)
+        count = int(meta.get(jm.COLLECTED) or 0)
+        size = int(meta.get(jm.COLLECTED_BYTES) or 0)
+        tokens = int(meta.get(jm.ESTIMATED_INPUT_TOKENS) or 0)
+        limit = meta.get(jm.LIMIT)
         room = limits.max_requests - count
         if limit is not None:
             room = min(room, int(limit) - count)
@@ -129,13 +128,13 @@ def _collect_chunk(
         # Rows are built while PostgreSQL's COPY takes the ones before: page rendering
         # and the server's parsing run side by side (two cores instead of one in turn).
         insert_items(chunk.rows(pages))
-        meta.update(
-            cursor=chunk.cursor,
-            collected=count + chunk.count,
-            collected_bytes=chunk.size,
-            estimated_input_tokens=chunk.tokens,
-            prompt_version=prompt_version,
-        )
+        meta.update({
+            jm.CURSOR: chunk.cursor,
+            jm.COLLECTED: count + chunk.count,
+            jm.COLLECTED_BYTES: chunk.size,
+            jm.ESTIMATED_INPUT_TOKENS: chunk.tokens,
+            jm.PROMPT_VERSION: prompt_version,
+        })
         SeoBatchJob.update(metadata=meta, updated_at=utcnow()).where(SeoBatchJob.id == job.id).execute()
         full = chunk.full
         if full:
@@ -166,40 +165,41 @@ class _Chunk:
             self.size += built.size
             self.tokens += built.input_tokens
             self.cursor = built.page_id
-            yield (self.job_id, built.page_id, built.custom_id, "pending", built.body_json,
+            yield (self.job_id, built.page_id, built.custom_id, ItemStatus.PENDING.value, built.body_json,
                    built.content_hash, self.prompt_version, now, now)
 
 
 def _finish(job: SeoBatchJob, meta: dict[str, Any]) -> list[Step]:
-    count = int(meta.get("collected") or 0)
-    done = {"collected_at": stamp(utcnow())}
+    count = int(meta.get(jm.COLLECTED) or 0)
+    done = {jm.COLLECTED_AT: stamp(utcnow())}
     if count == 0:
-        empty = {"collected": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0, **done}
-        job.mark_completed(0, 0, 0, expected=("collecting",), extra_metadata=empty)
+        empty = {jm.COLLECTED: 0, jm.INPUT_TOKENS: 0, jm.OUTPUT_TOKENS: 0, jm.COST_USD: 0.0, **done}
+        job.mark_completed(0, 0, 0, expected=(JobStatus.COLLECTING,), extra_metadata=empty)
         log.info("job %s found no page that needs SEO", job.id)
         return []
-    if not job.transition("submitting", expected=("collecting",), metadata=done, total_pages=count):
+    if not job.transition(JobStatus.SUBMITTING, expected=(JobStatus.COLLECTING,), metadata=done,
+                          total_pages=count):
         return []
     return [Step("submit", job.id)]
 
 
 def _split(job: SeoBatchJob, meta: dict[str, Any]) -> list[Step]:
     """This job is full: submit it, and let a new job of the same run take the rest."""
-    count = int(meta.get("collected") or 0)
-    inherited = {k: meta[k] for k in _INHERITED if k in meta}
-    if meta.get("limit") is not None:
-        inherited["limit"] = int(meta["limit"]) - count
+    count = int(meta.get(jm.COLLECTED) or 0)
+    inherited = {k: meta[k] for k in jm.INHERITED if k in meta}
+    if meta.get(jm.LIMIT) is not None:
+        inherited[jm.LIMIT] = int(meta[jm.LIMIT]) - count
     # Inside the collector lock's transaction, with this row locked: the move cannot
     # lose, and both rows commit together or not at all.
-    if not job.transition("submitting", expected=("collecting",), total_pages=count):
+    if not job.transition(JobStatus.SUBMITTING, expected=(JobStatus.COLLECTING,), total_pages=count):
         return []
     nxt = SeoBatchJob.create(
         model=job.model,
-        status="collecting",
-        metadata={**inherited, "after_page_id": meta.get("cursor", 0), "previous_job_id": job.id},
+        status=JobStatus.COLLECTING,
+        metadata={**inherited, jm.AFTER_PAGE_ID: meta.get(jm.CURSOR, 0), jm.PREVIOUS_JOB_ID: job.id},
     )
     SeoBatchJob.update(
-        metadata={**meta, "collected_at": stamp(utcnow()), "next_job_id": nxt.id}
+        metadata={**meta, jm.COLLECTED_AT: stamp(utcnow()), jm.NEXT_JOB_ID: nxt.id}
     ).where(SeoBatchJob.id == job.id).execute()
     log.info("job %s is full (%s items); job %s takes the rest of the run", job.id, count, nxt.id)
     return [Step("submit", job.id), Step("collect", nxt.id)]

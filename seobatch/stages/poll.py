@@ -22,10 +22,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from .. import jobmeta as jm
 from ..db import utcnow
 from ..errors import ProviderError
-from . import Step
-from ._common import fail_job, later, load_job, log, parse_stamp, provider_for, stamp, update_metadata
+from ..jobmeta import JobStatus
+from ._common import later, load_job, log, parse_stamp, provider_for, stamp
+from .jobstate import fail_job, update_metadata
+from .step import Step
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -61,25 +64,25 @@ def poll(
         return []
     now = now or utcnow()
     meta = job.metadata or {}
-    previous = meta.get("next_poll_at")
+    previous = meta.get(jm.NEXT_POLL_AT)
     due = parse_stamp(previous)
     if due is not None and (due - now).total_seconds() > EARLY_TOLERANCE_SECONDS:
         return []  # a duplicate: the live chain polls at ``due``
     provider = provider_for(job, settings, provider)
     info = provider.get_batch(job.ai_batch_id)
     changes = _observed(info, now)
-    unchanged = {"next_poll_at": previous}  # lost to a duplicate chain → end this one
+    unchanged = {jm.NEXT_POLL_AT: previous}  # lost to a duplicate chain → end this one
     if info.state == "ended":
-        changes["next_poll_at"] = None
-        if update_metadata(job_id, expected=("processing",), changes=changes, if_meta=unchanged) is None:
+        changes[jm.NEXT_POLL_AT] = None
+        if update_metadata(job_id, expected=(JobStatus.PROCESSING,), changes=changes, if_meta=unchanged) is None:
             return []
         return [Step("results", job_id)]
     if _overdue(job, settings, now) and _watchdog(job, meta, provider, settings, now, changes):
         return []
-    polls = int(meta.get("polls") or 0) + 1
+    polls = int(meta.get(jm.POLLS) or 0) + 1
     delay = poll_delay(polls, settings)
-    changes.update(polls=polls, next_poll_at=later(now, delay))
-    if update_metadata(job_id, expected=("processing",), changes=changes, if_meta=unchanged) is None:
+    changes.update({jm.POLLS: polls, jm.NEXT_POLL_AT: later(now, delay)})
+    if update_metadata(job_id, expected=(JobStatus.PROCESSING,), changes=changes, if_meta=unchanged) is None:
         return []
     return [Step("poll", job_id, delay_ms=int(delay * 1000))]
 
@@ -107,10 +110,10 @@ def _watchdog(
 ) -> bool:
     """The batch is overdue: cancel it (once it is accepted), keep polling; True when the
     job was failed because the batch did not end within the margin after the cancel."""
-    first = parse_stamp(meta.get("watchdog_at"))
+    first = parse_stamp(meta.get(jm.WATCHDOG_AT))
     if first is None:
         first = now
-        changes["watchdog_at"] = stamp(now)
+        changes[jm.WATCHDOG_AT] = stamp(now)
     if now - first > timedelta(hours=WATCHDOG_MARGIN_HOURS):
         hours = deadline_hours(job.provider or "", settings)
         reason = (
@@ -118,16 +121,16 @@ def _watchdog(
             f"was sent and was canceled; it still had not ended {WATCHDOG_MARGIN_HOURS} h later. "
             "Its pages are collected again on the next run"
         )
-        fail_job(job, reason, settings=settings, expected=("processing",))
+        fail_job(job, reason, settings=settings, expected=(JobStatus.PROCESSING,))
         return True
-    if not meta.get("cancel_requested"):
+    if not meta.get(jm.CANCEL_REQUESTED):
         try:
             provider.cancel_batch(job.ai_batch_id)
         except ProviderError as exc:
             log.warning("job %s: could not cancel overdue batch %s (tried again next poll): %s",
                         job.id, job.ai_batch_id, exc)
         else:
-            changes["cancel_requested"] = stamp(now)
+            changes[jm.CANCEL_REQUESTED] = stamp(now)
             log.warning("job %s: batch %s has run past its deadline; canceled, its finished "
                         "results are saved once it ends", job.id, job.ai_batch_id)
     return False
@@ -135,8 +138,8 @@ def _watchdog(
 
 def _observed(info: BatchInfo, now: datetime) -> dict[str, object]:
     return {
-        "provider_state": info.provider_state,
-        "provider_counts": dict(info.counts or {}),
-        "ending": info.ending,
-        "polled_at": stamp(now),
+        jm.PROVIDER_STATE: info.provider_state,
+        jm.PROVIDER_COUNTS: dict(info.counts or {}),
+        jm.ENDING: info.ending,
+        jm.POLLED_AT: stamp(now),
     }

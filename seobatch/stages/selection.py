@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import peewee
 
 from ..db import database
+from ..jobmeta import ItemStatus
 from ..models import ACTIVE_STATUSES, Page, SeoBatchItem, SeoBatchJob
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ class EligiblePages:
             return set()
         query = SeoBatchItem.select(SeoBatchItem.page).where(
             SeoBatchItem.page.in_(page_ids)
-            & (SeoBatchItem.status == "pending")
+            & (SeoBatchItem.status == ItemStatus.PENDING)
             & SeoBatchItem.job.in_(jobs)
         )
         return {page_id for (page_id,) in query.tuples()}

@@ -39,7 +39,7 @@ def create_app(
         width_fn: measures text for the result previews, ``(text, size_px) -> px``;
             by default the quality gate's table (``preview.default_width_fn``).
         send_steps: enqueues the pipeline steps an action returns (a cancel's poll);
-            the CLI passes ``actors.send_steps`` when ``REDIS_URL`` is set.
+            the CLI passes its queue's ``send`` (``cli/_queue.py``) when ``REDIS_URL`` is set.
     """
     if len(secret_key) < 32:
         raise ValueError("the web secret must be at least 32 characters")

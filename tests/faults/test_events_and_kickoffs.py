@@ -11,7 +11,7 @@ import pytest
 from pipeline_support import wait_for
 
 from actors import send_steps
-from seobatch import db, events
+from seobatch import db, events, outbox
 from seobatch.db import utcnow
 from seobatch.errors import AlreadyRunning
 from seobatch.models import ACTIVE_STATUSES, Page, SeoBatchEvent, SeoBatchItem, SeoBatchJob
@@ -20,7 +20,7 @@ from seobatch.stages.kickoff import kickoff
 from seobatch.stages.recover import recover
 
 from . import golden
-from .support import MODELS, golden_run, kickoff_run, run_steps, seed_pages, wait_run
+from .support import MODELS, golden_run, kickoff_run, run_ended, run_steps, seed_pages, wait_run
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -72,7 +72,7 @@ def heard():
 def commit_fails_once(monkeypatch):
     """The transaction of the named event fails after its UPDATE and outbox INSERT ran
     (as a lost connection or a failed COMMIT would): everything in it rolls back."""
-    real = events.record
+    real = outbox.record
     failed: list[str] = []
 
     def arm(name: str):
@@ -82,7 +82,7 @@ def commit_fails_once(monkeypatch):
                 failed.append(event_name)
                 raise peewee.OperationalError("simulated: the server closed the connection during COMMIT")
 
-        monkeypatch.setattr(events, "record", record)
+        monkeypatch.setattr(outbox, "record", record)
         return failed
 
     return arm
@@ -118,7 +118,8 @@ def test_r16_a_raising_subscriber_leaves_state_and_other_subscribers_alone(
     any_db, emulator, worker, settings, heard, canary_records
 ):
     """R16: one subscriber raises on every event → the others still hear each event once,
-    the run's state is what it would be without it, the failure is logged."""
+    the run's state is what it would be without it, the failure is logged, and each event
+    waits for a retry of the raising subscriber alone (issue 11, finding 22)."""
     want = golden_run(emulator, settings, 6)
     heard.events.clear()
     for signal in events.SIGNALS.values():
@@ -126,14 +127,20 @@ def test_r16_a_raising_subscriber_leaves_state_and_other_subscribers_alone(
     try:
         job_id = kickoff_run(settings)
         send_steps(run_steps(job_id))
-        wait_run(job_id)
+        wait_for(lambda: run_ended(job_id), timeout=30)
         wait_for(lambda: len(heard.events) >= 2, timeout=30)
+        wait_for(lambda: SeoBatchEvent.select().where(SeoBatchEvent.last_error.is_null()).count() == 0,
+                 timeout=30)
     finally:
         for signal in events.SIGNALS.values():
             signal.disconnect(_explode)
     assert [s for s, _, _ in heard.events] == ["processing", "completed"]
     assert sum("event subscriber" in t and "failed" in t for t in canary_records.texts) == 2
     golden.assert_same(golden.snapshot(), want)
+    for event in SeoBatchEvent.select():
+        assert event.published_at is None and event.attempts == 1
+        assert event.delivered_to == ["faults.test_events_and_kickoffs.Heard"]
+        assert event.last_error.startswith("faults.test_events_and_kickoffs._explode: RuntimeError")
 
 
 def test_r16_an_event_whose_delivery_died_with_its_process_is_delivered_once_by_recover(
@@ -141,16 +148,16 @@ def test_r16_an_event_whose_delivery_died_with_its_process_is_delivered_once_by_
 ):
     """R16: the process died between commit and delivery (the outbox row is there, no
     signal went out) → the recovery sweep delivers it, once; a second sweep sends nothing."""
-    real = events.deliver
-    monkeypatch.setattr(events, "deliver", lambda event_id: False)  # "died" before delivering
+    real = outbox.deliver
+    monkeypatch.setattr(outbox, "deliver", lambda event_id: False)  # "died" before delivering
     seed_pages(4)
     job_id = kickoff_run(settings)
     send_steps(run_steps(job_id))
     wait_for(lambda: SeoBatchJob.get_by_id(job_id).status == "completed")
     assert heard.events == [] and golden.undelivered_events() == 2
-    monkeypatch.setattr(events, "deliver", real)
+    monkeypatch.setattr(outbox, "deliver", real)
     later = utcnow() + timedelta(minutes=5)
-    monkeypatch.setattr(events, "utcnow", lambda: later)
+    monkeypatch.setattr(outbox, "utcnow", lambda: later)
     assert recover(settings=settings).events_delivered == 2
     assert recover(settings=settings).events_delivered == 0
     assert sorted(s for s, _, _ in heard.events) == ["completed", "processing"]

@@ -16,8 +16,8 @@ from flask.testing import FlaskClient
 from werkzeug.security import generate_password_hash
 
 from seobatch.config import Settings
+from seobatch.models import WebUser
 from seobatch.web.app import create_app
-from seobatch.web.models import WebUser
 from tests.faults.support import CANARIES
 from tests.web.widths import half_em
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from seobatch.errors import ValidationError
+from seobatch.models import WebUser, role_allows
 from seobatch.web.app import create_app
 from seobatch.web.auth import (
     LOGIN_FAILURES_PER_NAME,
@@ -12,7 +13,6 @@ from seobatch.web.auth import (
     add_user,
     authenticate,
 )
-from seobatch.web.models import WebUser, role_allows
 from tests.web.conftest import PASSWORD, WEB_SECRET, csrf_of, sign_in, web_settings
 from tests.web.widths import half_em
 

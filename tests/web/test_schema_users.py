@@ -1,5 +1,6 @@
-"""Schema version 2 adds ``seo_web_users``: from a database of version 1 (today's main) and
-from nothing, on PostgreSQL and SQLite, without touching a row of the other tables."""
+"""The last schema version adds ``seo_web_users``: from a database of the version before
+(what ``db init`` on main makes today: every other table, stamped one lower) and from
+nothing, on PostgreSQL and SQLite, without touching a row of the other tables."""
 
 from __future__ import annotations
 
@@ -9,18 +10,19 @@ from collections.abc import Iterator
 import pytest
 
 from seobatch import db, schema
-from seobatch.models import MODELS, Page, SeoBatchJob
+from seobatch.models import MODELS, Page, SeoBatchJob, WebUser
 from seobatch.web.auth import add_user, authenticate
-from seobatch.web.models import WebUser
 from tests.conftest import PG_BASE_URL, require_service
 
+BEFORE = schema.SCHEMA_VERSION - 1
 
-def _v1(url: str) -> None:
-    """What version 1's ``init_db`` made: the pipeline's tables, stamped 1, with some rows."""
+
+def _before(url: str) -> None:
+    """What the version before made: the pipeline's tables, stamped ``BEFORE``, with rows."""
     db.configure(url)
     with db.database.atomic():
         db.database.create_tables([schema.SchemaVersion, *MODELS])
-        schema.SchemaVersion.create(version=1)
+        schema.SchemaVersion.create(version=BEFORE)
         Page.create(url="https://shop.example/a", title="A", content="a", seo_title="Old A title")
         SeoBatchJob.create(model="claude-sonnet-4-5", status="completed", metadata={"run": "r1"})
 
@@ -31,7 +33,7 @@ def empty_url(request, tmp_path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'v1.db'}"
         return
     require_service("PostgreSQL", PG_BASE_URL, 5432)
-    name = f"seobatch_v1_{uuid.uuid4().hex[:10]}"
+    name = f"seobatch_web_{uuid.uuid4().hex[:10]}"
     base = db.configure(PG_BASE_URL)
     base.execute_sql(f'CREATE SCHEMA "{name}"')  # name is ours, not input
     base.close()
@@ -43,10 +45,11 @@ def empty_url(request, tmp_path) -> Iterator[str]:
     base.close()
 
 
-def test_a_version_1_database_gains_the_users_table_and_keeps_every_row(empty_url):
-    _v1(empty_url)
+def test_a_database_of_the_version_before_gains_the_users_table_and_keeps_every_row(empty_url):
+    assert schema.MIGRATIONS[schema.SCHEMA_VERSION] is schema._v4_web_users  # the last step is ours
+    _before(empty_url)
     assert not db.database.table_exists("seo_web_users")
-    assert schema.init_db() == (1, schema.SCHEMA_VERSION)
+    assert schema.init_db() == (BEFORE, schema.SCHEMA_VERSION)
     assert db.database.table_exists("seo_web_users")
     assert schema.current_version() == schema.SCHEMA_VERSION
     assert Page.get().seo_title == "Old A title" and SeoBatchJob.get().metadata == {"run": "r1"}
@@ -61,7 +64,7 @@ def test_the_migration_step_runs_again_harmlessly(empty_url):
     db.configure(empty_url)
     schema.init_db()
     WebUser.create(name="bob", role="viewer", password_hash="pbkdf2:sha256:1$x$y")
-    schema.add_web_users(db.database)
+    schema._v4_web_users(db.database)
     assert WebUser.select().count() == 1
 
 

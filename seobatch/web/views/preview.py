@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template, request
 
+from ...models import Role
 from ..auth import requires
-from ..models import Role
 from ..preview import preview
 
 bp = Blueprint("preview", __name__)

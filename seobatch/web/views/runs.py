@@ -11,12 +11,11 @@ from ... import jobmeta as jm
 from ... import reports
 from ...errors import SeobatchError
 from ...jobmeta import ACTIVE_STATUSES
-from ...models import SeoBatchJob
+from ...models import Role, SeoBatchJob
 from ...stages.cancel import cancel
 from .. import queries
 from ..auth import requires
 from ..chart import nightly_chart
-from ..models import Role
 from ..preview import preview
 
 log = logging.getLogger("seobatch.web")
@@ -35,8 +34,8 @@ def index() -> str:
     page = queries.jobs_page(before=before, settings=_settings())
     nights = queries.nightly(settings=_settings())
     return render_template(
-        "runs.html", page=page, runs=queries.runs_of(page.rows), before=before, chart=nightly_chart(nights), nights=nights,
-        summary=reports.active_summary(),
+        "runs.html", page=page, runs=queries.runs_of(page.rows), before=before,
+        chart=nightly_chart(nights), nights=nights, summary=reports.active_summary(),
     )
 
 
