@@ -8,28 +8,27 @@ closed after it, on whichever server thread serves it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .. import db
 from ..config import Settings
+from ..quality.widths import text_width_px
 from ..stages import Step
 from ..term import format_duration, format_int, format_usd, humanize_seconds
 from . import auth, security, views
-from .preview import WidthFn, default_width_fn
+from .preview import WidthFn
 
 #: Request bodies above this are refused (413) before a view reads them.
 MAX_BODY_BYTES = 1 << 20
-_DEFAULT: Any = object()
 
 
 def create_app(
     settings: Settings,
     *,
     secret_key: str,
-    width_fn: WidthFn | None = _DEFAULT,
+    width_fn: WidthFn = text_width_px,
     send_steps: Callable[[list[Step]], None] | None = None,
 ) -> Flask:
     """The web app over the database ``seobatch.db`` is bound to.
@@ -37,7 +36,7 @@ def create_app(
     Parameters:
         secret_key: signs the session cookie (``SEOBATCH_WEB_SECRET``; at least 32 characters).
         width_fn: measures text for the result previews, ``(text, size_px) -> px``;
-            by default the quality gate's table (``preview.default_width_fn``).
+            by default the quality gate's table (``quality.widths.text_width_px``).
         send_steps: enqueues the pipeline steps an action returns (a cancel's poll);
             the CLI passes its queue's ``send`` (``cli/_queue.py``) when ``REDIS_URL`` is set.
     """
@@ -58,7 +57,7 @@ def create_app(
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.web_proxies,  # type: ignore[method-assign]
                                 x_proto=settings.web_proxies, x_host=settings.web_proxies)
     app.extensions["seobatch.settings"] = settings
-    app.extensions["seobatch.width_fn"] = default_width_fn() if width_fn is _DEFAULT else width_fn
+    app.extensions["seobatch.width_fn"] = width_fn
     app.extensions["seobatch.send_steps"] = send_steps
     app.jinja_env.filters.update(usd=format_usd, duration=format_duration, ago=humanize_seconds,
                                  int=format_int, when=_when)

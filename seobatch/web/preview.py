@@ -2,11 +2,10 @@
 
 The cut does not depend on the browser's fonts: text is measured with a ``width_fn``
 (``width_fn(text, size_px) -> px``), wrapped into the lines a result shows, and the last
-line cut at a word with "…" when the text does not fit. The quality gate's pixel-width
-table (``seobatch.quality.widths.text_width_px(text, size_px)``, Liberation Sans metrics)
-is the width function: ``create_app`` takes it from there (``default_width_fn``), or from
-its ``width_fn`` argument (the tests pass a stand-in). Without either, previews show the
-whole text and say that no width table is installed.
+line cut at a word with "…" when the text does not fit. The width function is the
+quality gate's pixel-width table (``seobatch.quality.widths.text_width_px``, Liberation
+Sans metrics), the same numbers the gate judges a reply by; ``create_app(width_fn=…)``
+takes another (the tests pass a stand-in whose cuts are plain arithmetic).
 
 The profiles follow ../shared/seo-quality.md §2.1: desktop titles 20 px in a 600 px line,
 descriptions 14 px in two lines (~985 px in all); mobile titles 16 px in two lines of a
@@ -18,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
+
+from ..quality.widths import width_is_estimated
 
 #: ``width_fn(text, size_px)``: the rendered width of ``text`` in pixels.
 WidthFn = Callable[[str, float], float]
@@ -59,7 +60,7 @@ class Cut:
     text: str  #: the whole text
     shown: str  #: what is visible, "…" included when cut
     hidden: str  #: what the cut hides ("" when it fits)
-    width_px: float | None  #: the whole text's width (None: no width table)
+    width_px: float  #: the whole text's width
     budget_px: float  #: the room it has (lines × line width)
     lines: tuple[str, ...]  #: the visible lines
 
@@ -74,7 +75,7 @@ class Preview:
     url: str
     title: Cut
     description: Cut
-    measured: bool  #: False: no width table, so nothing was cut
+    estimated: bool  #: some character is in neither the font nor the full-width rule
 
 
 def cut(text: str, field: Field, width_fn: WidthFn) -> Cut:
@@ -126,29 +127,11 @@ def _fits(text: str, room: float, size: float, width_fn: WidthFn) -> int:
     return lo
 
 
-def uncut(text: str, field: Field) -> Cut:
-    text = " ".join((text or "").split())
-    return Cut(text=text, shown=text, hidden="", width_px=None, budget_px=field.budget_px,
-               lines=(text,))
-
-
-def preview(url: str, title: str | None, description: str | None,
-            width_fn: WidthFn | None) -> list[Preview]:
-    """The result on each profile (desktop, then mobile); uncut without a width function."""
-    if width_fn is None:
-        return [Preview(p.name, url, uncut(title or "", p.title), uncut(description or "", p.description),
-                        False) for p in PROFILES]
+def preview(url: str, title: str | None, description: str | None, width_fn: WidthFn) -> list[Preview]:
+    """The result on each profile (desktop, then mobile)."""
+    estimated = width_is_estimated(f"{title or ''} {description or ''}")
     return [
         Preview(p.name, url, cut(title or "", p.title, width_fn),
-                cut(description or "", p.description, width_fn), True)
+                cut(description or "", p.description, width_fn), estimated)
         for p in PROFILES
     ]
-
-
-def default_width_fn() -> WidthFn | None:
-    """The quality gate's width table, or None where it is not installed."""
-    try:
-        from ..quality.widths import text_width_px  # the gate ships separately (branch `quality`)
-    except ImportError:
-        return None
-    return text_width_px

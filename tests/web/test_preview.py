@@ -7,8 +7,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from seobatch.web import preview as pv
+from seobatch.web.app import create_app
 from seobatch.web.chart import nice_max, nightly_chart
 from seobatch.web.preview import DESKTOP, MOBILE, Field, cut
+from tests.web.conftest import WEB_SECRET, web_settings
 from tests.web.widths import half_em
 
 
@@ -68,20 +70,16 @@ def test_every_visible_line_fits_and_nothing_is_lost(text, field):
         assert " ".join(c.lines) == words
 
 
-def test_without_a_width_table_the_preview_is_not_cut():
-    shown = pv.preview("https://x.example/", "y" * 200, "z" * 400, None)
-    assert [p.profile for p in shown] == ["desktop", "mobile"]
-    assert all(not p.measured and not p.title.truncated and p.title.shown == "y" * 200 for p in shown)
+def test_the_app_measures_with_the_quality_gates_table_by_default(web_db):
+    from seobatch.quality.widths import text_width_px  # the default under test
 
-
-def test_the_default_width_function_is_the_quality_gates_table_when_it_is_installed():
-    fn = pv.default_width_fn()
-    try:
-        from seobatch.quality.widths import text_width_px
-    except ImportError:
-        assert fn is None
-    else:
-        assert fn is text_width_px
+    app = create_app(web_settings(web_db), secret_key=WEB_SECRET)
+    assert app.extensions["seobatch.width_fn"] is text_width_px
+    title = "Discover Running Shoes: Everything You Need to Know | Acme Store"  # 619 px (seo-quality §2.2)
+    desktop, _ = pv.preview("https://x.example/", title, "d", text_width_px)
+    assert desktop.title.width_px == round(text_width_px(desktop.title.text, 20), 1) and desktop.title.truncated
+    assert not desktop.estimated
+    assert pv.preview("u", "Заголовок ملف", "", text_width_px)[0].estimated  # Arabic is not in the font
 
 
 def test_nice_max_rounds_up_to_1_2_5():
