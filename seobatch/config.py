@@ -99,6 +99,10 @@ def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str,
     return raw
 
 
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    return _choice(env, name, "true" if default else "false", ("true", "false")) == "true"
+
+
 def setting(default: Any, env: str, parse: Parse = _text, *, secret: bool = False, **bounds: Any) -> Any:
     """A field of ``Settings`` read from the variable ``env`` by ``parse`` (given
     ``bounds``, e.g. ``minimum=1``); ``default`` when the variable is unset or empty.
@@ -187,6 +191,12 @@ class Settings:
     batch_deadline_hours: float = setting(0.0, "SEOBATCH_BATCH_DEADLINE_HOURS", _non_negative)
     #: Deliveries of an event a subscriber raised on before it is marked failed.
     event_max_attempts: int = setting(8, "SEOBATCH_EVENT_MAX_ATTEMPTS", _int, minimum=1)
+    #: The web page's session signing key (``seobatch web`` refuses to start without it).
+    web_secret: str | None = setting(None, "SEOBATCH_WEB_SECRET", _key, secret=True)
+    #: The web page is reached over https (behind a proxy): Secure cookies and HSTS.
+    web_https: bool = setting(False, "SEOBATCH_WEB_HTTPS", _flag)
+    #: Reverse proxies in front of the web page whose X-Forwarded-For/-Proto/-Host to trust.
+    web_proxies: int = setting(0, "SEOBATCH_WEB_PROXIES", _int)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -231,4 +241,6 @@ class Settings:
 
     def secrets(self) -> tuple[str, ...]:
         """The values that must never be written anywhere (for the log redaction filter)."""
-        return tuple(k for k in (self.anthropic_api_key, self.gemini_api_key, self.openai_api_key) if k)
+        return tuple(
+            k for k in (self.anthropic_api_key, self.gemini_api_key, self.openai_api_key, self.web_secret) if k
+        )

@@ -89,6 +89,7 @@ PROVIDER_COUNTS: Final = "provider_counts"  #: the provider's request counts (pr
 ENDING: Final = "ending"  #: how the batch ended: "ended", "canceled", "expired" …
 WATCHDOG_AT: Final = "watchdog_at"  #: stamp: the batch was first seen past its deadline
 CANCEL_REQUESTED: Final = "cancel_requested"  #: stamp: a cancel was sent (operator or watchdog)
+CANCEL_REQUESTED_BY: Final = "cancel_requested_by"  #: who sent it from the web page ("alice (web)"); None otherwise
 
 # ── results: what the saved results add up to (stages/results.py) ─────────────────────
 RESULTS_SEEN: Final = "results_seen"  #: result lines saved so far (a restart resumes after them)

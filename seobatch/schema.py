@@ -17,13 +17,13 @@ import peewee
 from . import db as _db
 from .db import database, utcnow
 from .errors import ConfigError
-from .models import MODELS, Page, SeoBatchEvent
+from .models import MODELS, WEB_MODELS, Page, SeoBatchEvent, WebUser
 
 if TYPE_CHECKING:
     from .config import Settings
 
 #: Bump when a model changes, and add the step that brings an older database along.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: The outbox's delivery record (``SeoBatchEvent``), added in version 2; (PostgreSQL, SQLite) types.
 _EVENT_COLUMNS_V2 = (
@@ -59,8 +59,16 @@ def _v3_page_h1(database: peewee.DatabaseProxy) -> None:
     add_column(database, Page._meta.table_name, "h1", "TEXT")
 
 
+def _v4_web_users(database: peewee.DatabaseProxy) -> None:
+    """The web page's users table (``seo_web_users``); touches no other table, and a
+    database that has it already keeps it as it is."""
+    database.create_tables([WebUser], safe=True)
+
+
 #: version → the step that upgrades a database from ``version - 1`` to ``version``.
-MIGRATIONS: dict[int, Callable[[peewee.DatabaseProxy], None]] = {2: _v2_event_delivery, 3: _v3_page_h1}
+MIGRATIONS: dict[int, Callable[[peewee.DatabaseProxy], None]] = {
+    2: _v2_event_delivery, 3: _v3_page_h1, 4: _v4_web_users,
+}
 
 _LOCK_KEY = 0x5E0BA7C4  # serialises concurrent `db init` on PostgreSQL
 
@@ -88,7 +96,7 @@ def init_db() -> tuple[int, int]:
             database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
         before = current_version()
         if before == 0:
-            database.create_tables([SchemaVersion, *MODELS], safe=True)
+            database.create_tables([SchemaVersion, *MODELS, *WEB_MODELS], safe=True)
             SchemaVersion.create(version=SCHEMA_VERSION)
         else:
             for version in range(before + 1, SCHEMA_VERSION + 1):

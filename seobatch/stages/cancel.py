@@ -42,14 +42,21 @@ class Canceled:
     steps: list[Step] = field(default_factory=list)
 
 
-def cancel(job_id: int, *, settings: Settings, provider: BatchProvider | None = None) -> Canceled:
-    """Cancel job ``job_id``; raises SeobatchError when there is nothing to cancel."""
+def cancel(
+    job_id: int, *, settings: Settings, provider: BatchProvider | None = None, by: str | None = None
+) -> Canceled:
+    """Cancel job ``job_id``; raises SeobatchError when there is nothing to cancel.
+
+    ``by`` names who asked (the web page passes its user): it follows the failure reason
+    ("canceled by operator alice (web)") or is kept as ``cancel_requested_by``.
+    """
+    reason = f"{CANCELED_REASON} {by}" if by else CANCELED_REASON
     job = load_job(job_id)
     if job is None:
         raise SeobatchError(f"there is no job {job_id}")
     before_submission = (JobStatus.COLLECTING, JobStatus.SUBMITTING)
     if job.status in before_submission:
-        if fail_job(job, CANCELED_REASON, settings=settings, expected=before_submission):
+        if fail_job(job, reason, settings=settings, expected=before_submission):
             note = _cancel_unclear_create(job, settings, provider)
             return Canceled(f"job {job_id} canceled before submission{note}")
         job = load_job(job_id)  # it moved on while we looked: cancel it where it is now
@@ -60,7 +67,8 @@ def cancel(job_id: int, *, settings: Settings, provider: BatchProvider | None = 
         meta = update_metadata(
             job_id,
             expected=(JobStatus.PROCESSING,),
-            changes={jm.CANCEL_REQUESTED: stamp(utcnow()), jm.NEXT_POLL_AT: None},
+            changes={jm.CANCEL_REQUESTED: stamp(utcnow()), jm.NEXT_POLL_AT: None,
+                     jm.CANCEL_REQUESTED_BY: by},
         )
         if meta is not None:
             return Canceled(

@@ -1,0 +1,77 @@
+"""Fixtures for the web page: an app over the test database, its users, signed-in clients.
+
+Users get cheap pbkdf2 hashes here (werkzeug verifies them like scrypt ones) so the suite
+does not spend a second of CPU per user; ``add_user``'s scrypt is tested on its own.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.security import generate_password_hash
+
+from seobatch.config import Settings
+from seobatch.models import WebUser
+from seobatch.web.app import create_app
+from tests.faults.support import CANARIES
+from tests.web.widths import half_em
+
+#: The session key of the tests: a canary too, it must never be rendered.
+WEB_SECRET = "web-CANARY-secret-0123456789abcdefghijklmnop"
+PASSWORD = "correct horse battery staple"
+ROLES = ("viewer", "reviewer", "admin")
+ALL_SECRETS = (*CANARIES, WEB_SECRET)
+
+_CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def web_settings(url: str, **overrides: Any) -> Settings:
+    return Settings(database_url=url, anthropic_api_key=CANARIES[0], gemini_api_key=CANARIES[1],
+                    web_secret=WEB_SECRET).with_(**overrides)
+
+
+@pytest.fixture
+def web_db(any_db) -> Iterator[str]:
+    """``any_db`` with the users table emptied afterwards (conftest truncates only the pipeline's)."""
+    yield any_db
+    WebUser.delete().execute()
+
+
+@pytest.fixture
+def users(web_db) -> dict[str, WebUser]:
+    """One user per role, named after it, all with ``PASSWORD``."""
+    cheap = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
+    return {role: WebUser.create(name=role, role=role, password_hash=cheap) for role in ROLES}
+
+
+@pytest.fixture
+def app(web_db) -> Flask:
+    return create_app(web_settings(web_db), secret_key=WEB_SECRET, width_fn=half_em)
+
+
+def csrf_of(client: FlaskClient, path: str = "/login") -> str:
+    page = client.get(path).get_data(as_text=True)
+    match = _CSRF_RE.search(page)
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+def sign_in(client: FlaskClient, name: str, password: str = PASSWORD, **kw: Any) -> Any:
+    token = csrf_of(client)
+    return client.post("/login", data={"name": name, "password": password, "csrf_token": token}, **kw)
+
+
+@pytest.fixture
+def clients(app, users) -> dict[str, FlaskClient]:
+    """A signed-in test client per role, plus ``anon``."""
+    out = {"anon": app.test_client()}
+    for role in ROLES:
+        client = app.test_client()
+        assert sign_in(client, role).status_code == 302
+        out[role] = client
+    return out

@@ -1,0 +1,164 @@
+"""End to end in a real browser: Debian's chromium, driven by Playwright, against the app
+served by waitress on 127.0.0.1 in a thread — sign in, runs, a job with its previews,
+the preview tool's cut, an admin's cancel seen in the database, screenshots.
+
+Never ``playwright install``: the browser is /usr/bin/chromium (``apt-get install
+chromium``). Without it these tests skip on a laptop and fail under CI=true.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from seobatch.jobmeta import JobStatus
+from seobatch.models import SeoBatchJob
+from seobatch.web.server import ServerThread
+from tests.conftest import IN_CI
+from tests.web.conftest import PASSWORD
+from tests.web.seed import LONG_TITLE, collecting_job, completed_job
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+pytestmark = [pytest.mark.timeout(120), pytest.mark.postgres]
+
+
+def _require_chromium() -> None:
+    missing = []
+    if not os.access(CHROMIUM, os.X_OK):
+        missing.append(f"{CHROMIUM} (apt-get install chromium)")
+    try:
+        import playwright.sync_api  # noqa: F401  (an optional test tool until installed)
+    except ImportError:
+        missing.append("playwright (pip install playwright)")
+    if missing:
+        message = "browser tests need " + " and ".join(missing)
+        if IN_CI:
+            pytest.fail(f"{message} (CI=true: these tests must run)")
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """One chromium for the module (starting one costs about a second)."""
+    _require_chromium()
+    from playwright.sync_api import (
+        sync_playwright,  # after the check: skips cleanly without it
+    )
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def any_db(pg_db) -> str:
+    """The browser tests run on PostgreSQL only (the request tests cover SQLite)."""
+    return pg_db
+
+
+@pytest.fixture
+def served(app, users) -> Iterator[str]:
+    """The app behind a real waitress server on 127.0.0.1; yields its base URL."""
+    server = ServerThread(app, threads=4).start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def page(browser, served):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, java_script_enabled=True)
+    tab = context.new_page()
+    tab.set_default_timeout(10_000)
+    tab.violations = []  # CSP violations the browser reports, which must stay empty
+    tab.on("console", lambda msg: tab.violations.append(msg.text)
+           if "Content Security Policy" in msg.text or "Refused to" in msg.text else None)
+    yield tab
+    context.close()
+
+
+def _sign_in(page, base: str, name: str, password: str = PASSWORD) -> None:
+    page.goto(f"{base}/runs")
+    assert "/login" in page.url
+    page.fill("input[name=name]", name)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+
+
+def test_an_admin_signs_in_reads_runs_and_a_job_checks_the_cut_and_cancels_a_job(page, served, tmp_path):
+    done = completed_job(succeeded=3, errored=2)
+    live = collecting_job()
+
+    _sign_in(page, served, "admin", "not the password")
+    assert page.locator(".flash-error").inner_text() == "Wrong name or password."
+    _sign_in(page, served, "admin")
+    page.wait_for_url(f"{served}/runs")
+    assert page.locator(f'tr[data-job="{done.id}"]').count() == 1
+    assert page.locator("svg.nightly rect.bar").count() == 30
+    page.screenshot(path=str(tmp_path / "runs.png"), full_page=True)
+
+    page.click(f'tr[data-job="{done.id}"] a')
+    page.wait_for_url(f"{served}/jobs/{done.id}")
+    assert "invalid_output: title is N characters" in page.locator("section.errors").inner_text()
+    desktop = page.locator('figure[data-profile="desktop"]').first
+    shown = desktop.locator(".serp-title .line").inner_text()
+    assert shown == "Discover Running Shoes for Every Kind of Runner: Everything…"
+    assert LONG_TITLE.startswith(shown[:-1])
+    assert desktop.locator(".hidden-text").first.inner_text() == "You Need to Know Today"
+    mobile_lines = page.locator('figure[data-profile="mobile"]').first.locator(".serp-title .line")
+    assert mobile_lines.count() == 2
+    shot = tmp_path / "job.png"  # kept by pytest under its basetemp for a look
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+
+    page.goto(f"{served}/jobs/{live.id}")
+    page.click("text=Cancel job…")
+    page.wait_for_url(f"{served}/jobs/{live.id}/cancel")
+    page.click(f"button:has-text('Cancel job {live.id}')")
+    page.wait_for_url(f"{served}/jobs/{live.id}")
+    assert "canceled before submission" in page.locator(".flash-ok").inner_text()
+    row = SeoBatchJob.get_by_id(live.id)
+    assert row.status == JobStatus.FAILED and row.metadata["error"] == "canceled by operator admin (web)"
+    assert page.violations == []
+
+
+def test_a_viewer_gets_no_cancel_button_and_the_preview_tool_cuts_on_the_server(page, served, tmp_path):
+    live = collecting_job()
+    _sign_in(page, served, "viewer")
+    page.wait_for_url(f"{served}/runs")
+    page.goto(f"{served}/jobs/{live.id}")
+    assert page.locator("text=Cancel job…").count() == 0
+    response = page.goto(f"{served}/jobs/{live.id}/cancel")
+    assert response.status == 403 and "Not allowed" in page.inner_text("h1")
+
+    page.goto(f"{served}/preview")
+    page.fill("input[name=title]", "W" * 30 + " " + "a" * 40)
+    page.fill("textarea[name=description]", "A short description.")
+    page.click("button:has-text('Preview')")
+    desktop = page.locator('figure[data-profile="desktop"]')
+    assert desktop.get_attribute("data-truncated") == "title"
+    assert desktop.locator(".serp-title .line").inner_text() == "W" * 30 + "…"
+    assert page.locator('figure[data-profile="mobile"]').get_attribute("data-truncated") == ""
+    page.screenshot(path=str(tmp_path / "preview.png"))
+    assert (tmp_path / "preview.png").stat().st_size > 5_000
+    assert SeoBatchJob.get_by_id(live.id).status == JobStatus.COLLECTING
+    assert page.violations == []
+
+
+def test_without_chromium_the_browser_tests_skip_on_a_laptop_and_fail_under_ci(monkeypatch):
+    import tests.web.test_browser as module  # this module itself, to patch its globals
+
+    monkeypatch.setattr(module, "CHROMIUM", "/nonexistent/chromium")
+    monkeypatch.setattr(module, "IN_CI", False)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install chromium"):
+        module._require_chromium()
+    monkeypatch.setattr(module, "IN_CI", True)
+    with pytest.raises(pytest.fail.Exception, match="CI=true: these tests must run"):
+        module._require_chromium()

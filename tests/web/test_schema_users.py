@@ -1,0 +1,76 @@
+"""The last schema version adds ``seo_web_users``: from a database of the version before
+(what ``db init`` on main makes today: every other table, stamped one lower) and from
+nothing, on PostgreSQL and SQLite, without touching a row of the other tables."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from seobatch import db, schema
+from seobatch.models import MODELS, Page, SeoBatchJob, WebUser
+from seobatch.web.auth import add_user, authenticate
+from tests.conftest import PG_BASE_URL, require_service
+
+BEFORE = schema.SCHEMA_VERSION - 1
+
+
+def _before(url: str) -> None:
+    """What the version before made: the pipeline's tables, stamped ``BEFORE``, with rows."""
+    db.configure(url)
+    with db.database.atomic():
+        db.database.create_tables([schema.SchemaVersion, *MODELS])
+        schema.SchemaVersion.create(version=BEFORE)
+        Page.create(url="https://shop.example/a", title="A", content="a", seo_title="Old A title")
+        SeoBatchJob.create(model="claude-sonnet-4-5", status="completed", metadata={"run": "r1"})
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty_url(request, tmp_path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'v1.db'}"
+        return
+    require_service("PostgreSQL", PG_BASE_URL, 5432)
+    name = f"seobatch_web_{uuid.uuid4().hex[:10]}"
+    base = db.configure(PG_BASE_URL)
+    base.execute_sql(f'CREATE SCHEMA "{name}"')  # name is ours, not input
+    base.close()
+    sep = "&" if "?" in PG_BASE_URL else "?"
+    yield f"{PG_BASE_URL}{sep}options=-csearch_path%3D{name}"
+    db.database.close()
+    base = db.configure(PG_BASE_URL)
+    base.execute_sql(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+    base.close()
+
+
+def test_a_database_of_the_version_before_gains_the_users_table_and_keeps_every_row(empty_url):
+    assert schema.MIGRATIONS[schema.SCHEMA_VERSION] is schema._v4_web_users  # the last step is ours
+    _before(empty_url)
+    assert not db.database.table_exists("seo_web_users")
+    assert schema.init_db() == (BEFORE, schema.SCHEMA_VERSION)
+    assert db.database.table_exists("seo_web_users")
+    assert schema.current_version() == schema.SCHEMA_VERSION
+    assert Page.get().seo_title == "Old A title" and SeoBatchJob.get().metadata == {"run": "r1"}
+    add_user("alice", "a long enough password", "admin")
+    assert authenticate("alice", "a long enough password") is not None
+    assert schema.init_db() == (schema.SCHEMA_VERSION, schema.SCHEMA_VERSION)  # twice is a no-op
+    assert WebUser.select().count() == 1
+
+
+def test_the_migration_step_runs_again_harmlessly(empty_url):
+    """Its own function (the integrator may renumber it): safe on a database that has the table."""
+    db.configure(empty_url)
+    schema.init_db()
+    WebUser.create(name="bob", role="viewer", password_hash="pbkdf2:sha256:1$x$y")
+    schema._v4_web_users(db.database)
+    assert WebUser.select().count() == 1
+
+
+def test_a_new_database_gets_the_users_table_at_once(empty_url):
+    db.configure(empty_url)
+    assert schema.init_db() == (0, schema.SCHEMA_VERSION)
+    assert db.database.table_exists("seo_web_users")
+    name_index = [i for i in db.database.get_indexes("seo_web_users") if i.columns == ["name"]]
+    assert name_index and name_index[0].unique
