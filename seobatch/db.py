@@ -239,3 +239,22 @@ def describe_url(url: str) -> str:
         user, colon, _ = userinfo.partition(":")
         rest = f"{user}{':***' if colon else ''}@{hostpath}"
     return f"{head}{sep}{rest}"
+
+
+#: pg_advisory_xact_lock key that serialises collectors and kickoffs (one page, one job).
+COLLECT_LOCK_KEY = 0x5E0BC011
+
+@contextmanager
+def collector_lock() -> Iterator[None]:
+    """One transaction at a time may choose pages for jobs (collect chunks, kickoffs).
+
+    PostgreSQL: a transaction-scoped advisory lock; SQLite: ``BEGIN IMMEDIATE`` already
+    serialises writers. Two collectors therefore never put one page in two active jobs.
+    """
+    with write_transaction():
+        if is_postgres():
+            # Keyed by schema too: deployments in two schemas of one database don't wait on each other.
+            database.execute_sql(
+                "SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))", (COLLECT_LOCK_KEY,)
+            )
+        yield

@@ -51,7 +51,7 @@ from typing import IO, Any
 import peewee
 
 from . import db as _db
-from .db import iso, utcnow
+from .db import collector_lock, iso, utcnow
 from .errors import InputError
 from .jobmeta import ACTIVE_STATUSES
 from .models import Page, SeoBatchItem, SeoBatchJob
@@ -533,8 +533,6 @@ def _delete_ids(ids: list[int], summary: DeleteSummary) -> None:
     """
     if not ids:
         return
-    from .stages._common import collector_lock  # stages import models, not pages; kept local to the one user
-
     with collector_lock():
         active = [j for (j,) in SeoBatchJob.select(SeoBatchJob.id).where(
             SeoBatchJob.status.in_(ACTIVE_STATUSES)).tuples()]

@@ -6,14 +6,10 @@ A job's state changes outside a transition (metadata compare-and-set, failing) l
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from .. import db as _db
-from ..db import database
 from ..models import SeoBatchJob
 from ..providers import anthropic, gemini, get_provider, openai
 
@@ -23,8 +19,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("seobatch.pipeline")
 
-#: pg_advisory_xact_lock key that serialises collectors and kickoffs (one page, one job).
-COLLECT_LOCK_KEY = 0x5E0BC011
 
 #: Share of a provider's byte limit a job may fill with request JSON: the client adds an
 #: envelope around each request (Anthropic ``{"custom_id","params"}``, Gemini's key/line).
@@ -61,20 +55,6 @@ def provider_for(job: SeoBatchJob, settings: Settings, provider: BatchProvider |
     return get_provider(job.model, settings)
 
 
-@contextmanager
-def collector_lock() -> Iterator[None]:
-    """One transaction at a time may choose pages for jobs (collect chunks, kickoffs).
-
-    PostgreSQL: a transaction-scoped advisory lock; SQLite: ``BEGIN IMMEDIATE`` already
-    serialises writers. Two collectors therefore never put one page in two active jobs.
-    """
-    with _db.write_transaction():
-        if _db.is_postgres():
-            # Keyed by schema too: deployments in two schemas of one database don't wait on each other.
-            database.execute_sql(
-                "SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))", (COLLECT_LOCK_KEY,)
-            )
-        yield
 
 
 def stamp(when: datetime) -> str:

@@ -18,20 +18,19 @@ from typing import TYPE_CHECKING, Any
 
 from .. import db as _db
 from .. import jobmeta as jm
-from ..db import database, utcnow
+from ..db import collector_lock, database, utcnow
 from ..jobmeta import ItemStatus, JobStatus
 from ..models import SeoBatchJob
-from .step import Step
 from ._bulk import insert_items
 from ._common import (
     batch_limits,
-    collector_lock,
     load_job,
     log,
     provider_for,
     stamp,
 )
 from .selection import RequestBuilder, eligible_pages, next_pages
+from .step import Step
 
 if TYPE_CHECKING:
     from ..config import Settings

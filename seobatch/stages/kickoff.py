@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .. import jobmeta as jm
-from ..db import utcnow
+from ..db import collector_lock, utcnow
 from ..errors import AlreadyRunning, ConfigError
 from ..jobmeta import JobStatus
 from ..models import SeoBatchJob
 from ..providers import provider_name
-from ._common import collector_lock, log, stamp
+from ._common import log, stamp
 from .step import Step
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ import psycopg2
 import pytest
 
 from seobatch.models import SeoBatchJob
-from seobatch.stages._common import COLLECT_LOCK_KEY
+from seobatch.db import COLLECT_LOCK_KEY
 
 from . import golden
 from .procs import ROOT, Worker, free_port, redis_dump, wait_until
