@@ -8,7 +8,6 @@ from datetime import timedelta
 
 import peewee
 import pytest
-from pipeline_support import wait_for
 
 from actors import send_steps
 from seobatch import db, events, outbox
@@ -19,8 +18,10 @@ from seobatch.stages.collect import collect
 from seobatch.stages.kickoff import kickoff
 from seobatch.stages.recover import recover
 
-from . import golden
-from .support import MODELS, golden_run, kickoff_run, run_ended, run_steps, seed_pages, wait_run
+from tests.faults import golden
+from tests.faults.support import MODELS, golden_run, kickoff_run, run_ended, run_steps, wait_run
+from tests.support.pages import seed_pages
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(60)
 
