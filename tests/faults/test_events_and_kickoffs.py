@@ -140,8 +140,8 @@ def test_r16_a_raising_subscriber_leaves_state_and_other_subscribers_alone(
     golden.assert_same(golden.snapshot(), want)
     for event in SeoBatchEvent.select():
         assert event.published_at is None and event.attempts == 1
-        assert event.delivered_to == ["faults.test_events_and_kickoffs.Heard"]
-        assert event.last_error.startswith("faults.test_events_and_kickoffs._explode: RuntimeError")
+        assert event.delivered_to == [f"{__name__}.Heard"]
+        assert event.last_error.startswith(f"{__name__}._explode: RuntimeError")
 
 
 def test_r16_an_event_whose_delivery_died_with_its_process_is_delivered_once_by_recover(
