@@ -1,4 +1,5 @@
-"""Fixtures: real databases (SQLite file, PostgreSQL schema) and a real Redis.
+"""Fixtures: real databases (SQLite file, PostgreSQL schema), a real Redis, the emulator, and
+scripted fake HTTP servers (tests/support/fakehttp.py) for what the emulator cannot do.
 
 PostgreSQL and Redis tests skip on a laptop without them and fail under ``CI=true``.
 Each test session gets its own PostgreSQL schema (so two suites can run at once) and
@@ -7,40 +8,18 @@ each test starts with empty tables.
 
 from __future__ import annotations
 
-import os
-import socket
 import uuid
 from collections.abc import Iterator
-from urllib.parse import urlparse
 
 import pytest
 
 from seobatch import db, schema
 from seobatch.emulator import Emulator
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-PG_BASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://root@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+from tests.support.fakehttp import FakeServer, Sleeps
+from tests.support.services import PG_BASE_URL, REDIS_URL, require_service
+
 TABLES = ("seo_batch_events", "seo_batch_items", "seo_batch_jobs", "seo_pages")
-
-
-def _reachable(url: str, default_port: int) -> bool:
-    parsed = urlparse(url)
-    try:
-        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or default_port), 2):
-            return True
-    except OSError:
-        return False
-
-
-def require_service(name: str, url: str, default_port: int) -> None:
-    """Skip without the service on a laptop; fail under CI, where it must exist."""
-    if _reachable(url, default_port):
-        return
-    message = f"{name} is not reachable at {db.describe_url(url)}"
-    if IN_CI:
-        pytest.fail(f"{message} (CI=true: this test must run)")
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")
@@ -132,3 +111,23 @@ def emulator() -> Iterator[Emulator]:
         yield emu
     finally:
         emu.stop()
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeServer]:
+    server = FakeServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def other_fake() -> Iterator[FakeServer]:
+    """A second server: "another host" for redirect and results_url tests."""
+    server = FakeServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()

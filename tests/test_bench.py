@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from tests.conftest import PG_BASE_URL, require_service
+from tests.support.services import PG_BASE_URL, require_service
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGES = ["kickoff", "collect", "submit", "poll", "results"]

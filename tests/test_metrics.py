@@ -19,7 +19,10 @@ from prometheus_client.parser import text_string_to_metric_families  # noqa: E40
 from seobatch import db, metrics  # noqa: E402
 from seobatch.cli import main  # noqa: E402
 from seobatch.models import SeoBatchEvent, SeoBatchJob  # noqa: E402
-from pipeline_support import free_port  # noqa: E402
+
+from tests.support.net import free_port  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def finished(model: str, batch: str, *, counts=(0, 0, 0), cost=None, minutes: float = 10) -> SeoBatchJob:
@@ -232,13 +235,13 @@ def test_a_dramatiq_worker_serves_dramatiq_and_job_metrics_on_one_port(
         **os.environ, "REDIS_URL": redis_url, "TEST_NAMESPACE": redis_namespace,
         "DATABASE_URL": sqlite_db, "dramatiq_prom_host": "127.0.0.1",
         "dramatiq_prom_port": str(port), "dramatiq_prom_db": str(tmp_path / "prom"),
-        "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]),
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
     }
     (tmp_path / "prom").mkdir()
     worker = subprocess.Popen(
-        [sys.executable, "-m", "dramatiq", "metrics_worker_app", "--processes", "1",
+        [sys.executable, "-m", "dramatiq", "tests.support.metrics_worker_app", "--processes", "1",
          "--threads", "1"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     try:
         # When a message is processed

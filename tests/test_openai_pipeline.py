@@ -13,13 +13,15 @@ import os
 
 import pytest
 import requests
-from pipeline_support import TEST_KEY, drive, items_of, job, make_pages, make_settings
 
 from seobatch.cli import main
 from seobatch.models import Page, SeoBatchItem, SeoBatchJob
 from seobatch.stages import Step
 from seobatch.stages.cancel import cancel
 from seobatch.stages.kickoff import kickoff
+
+from tests.support.pages import make_pages
+from tests.support.pipeline import TEST_KEY, drive, items_of, job, make_settings
 
 MODEL = "gpt-4o-mini"
 

@@ -16,6 +16,9 @@ from seobatch.db import utcnow
 from seobatch.errors import InputError
 from seobatch.models import Page, SeoBatchItem, SeoBatchJob
 
+from tests.support.pages import make_pages
+from tests.support.pipeline import drive, make_settings
+
 HOSTILE = "'; DROP TABLE seo_pages;-- \" ) OR 1=1 %s %(x)s ? $1 \\ `"
 
 
@@ -816,7 +819,6 @@ def test_cli_import_prune_and_check_urls(cli_env, tmp_path, capsys):
 
 def test_deleting_the_pages_of_a_running_job_keeps_them_and_the_job_ends_whole(any_db, emulator):
     # Given a job that holds 10 pages at the provider
-    from pipeline_support import drive, make_pages, make_settings
 
     from seobatch.stages import Step
     from seobatch.stages.collect import collect

@@ -11,11 +11,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from pipeline_support import TEST_KEY, ended, free_port, job, make_pages, wait_for
 
 from seobatch.emulator import Emulator
 from seobatch.models import Page, SeoBatchJob, provider_for_model
 from seobatch.pricing import batch_cost
+
+from tests.support.net import free_port
+from tests.support.pages import make_pages
+from tests.support.pipeline import TEST_KEY, ended, job
+from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 

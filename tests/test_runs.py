@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from pipeline_support import make_pages, make_settings
 
 from seobatch import db
 from seobatch.errors import AlreadyRunning, ConfigError
@@ -13,6 +12,9 @@ from seobatch.jobmeta import JobStatus
 from seobatch.models import SeoBatchJob
 from seobatch.runs import run_chain, run_chains, start_run
 from seobatch.stages import Step
+
+from tests.support.pages import make_pages
+from tests.support.pipeline import make_settings
 
 
 def _chain(n: int, model: str = "claude-sonnet-4-5") -> list[int]:

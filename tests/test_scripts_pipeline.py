@@ -7,9 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pipeline_support import TEST_KEY, make_pages
-
 from seobatch.models import Page, SeoBatchJob
+
+from tests.support.pages import make_pages
+from tests.support.pipeline import TEST_KEY, make_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,7 +72,6 @@ def _left_over_from_last_night(settings, emulator) -> tuple[int, int]:
 
 
 def test_the_cron_kickoff_without_redis_finishes_last_nights_stuck_jobs_then_runs(sqlite_db, emulator):
-    from pipeline_support import make_settings
 
     processing, collecting = _left_over_from_last_night(make_settings(emulator), emulator)
     env = _env(sqlite_db, emulator)
@@ -94,7 +94,6 @@ def test_the_clock_sweeps_on_a_fresh_connection_after_its_own_was_killed(pg_db, 
     from datetime import datetime, timedelta
 
     import psycopg2
-    from pipeline_support import make_settings
 
     import actors.queue
     from actors.broker import use_in_process

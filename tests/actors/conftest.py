@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 import dramatiq
 import pytest
-from pipeline_support import make_settings
+
+from tests.support.pipeline import make_settings
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import logging
 from datetime import timedelta
 
 import dramatiq
-from pipeline_support import TEST_KEY, ended, job, make_pages, make_settings, wait_for
 
 from actors import send_steps
 from actors.failures import job_gave_up
@@ -22,6 +21,10 @@ from seobatch.stages.collect import collect
 from seobatch.stages.kickoff import kickoff
 from seobatch.stages.recover import recover
 from seobatch.stages.submit import submit
+
+from tests.support.pages import make_pages
+from tests.support.pipeline import TEST_KEY, ended, job, make_settings
+from tests.support.waiting import wait_for
 
 
 def _collected(settings, pages: int = 4) -> int:

@@ -6,7 +6,6 @@ import threading
 
 import dramatiq
 import pytest
-from pipeline_support import TEST_KEY, ended, items_of, job, make_pages, make_settings, wait_for
 
 from actors import send_steps
 from actors.failures import job_gave_up
@@ -16,6 +15,10 @@ from seobatch.runs import run_chain
 from seobatch.stages.collect import collect
 from seobatch.stages.kickoff import kickoff
 from seobatch.stages.submit import submit
+
+from tests.support.pages import make_pages
+from tests.support.pipeline import TEST_KEY, ended, items_of, job, make_settings
+from tests.support.waiting import wait_for
 
 
 def _run(settings, **kw) -> int:

@@ -18,6 +18,8 @@ from actors.middleware import WorkerBoot  # noqa: E402
 from actors.runtime import Runtime  # noqa: E402
 from seobatch.cli import main  # noqa: E402
 
+from tests.support.pipeline import make_settings
+
 
 def test_without_prometheus_client_install_warns_and_the_command_explains(monkeypatch, caplog, capsys):
     monkeypatch.setitem(sys.modules, "prometheus_client", None)  # import now fails
@@ -38,7 +40,6 @@ def test_without_prometheus_client_only_a_booting_worker_warns(monkeypatch, capl
         assert metrics.install(broker, quiet=True) is False
     assert "prometheus-client is not installed" not in caplog.text
     # When a worker boots on that broker, it says once that metrics are off; an in-process one does not
-    from pipeline_support import make_settings
 
     boot = WorkerBoot(Runtime(make_settings(database_url=sqlite_db)))
     with caplog.at_level(logging.WARNING):

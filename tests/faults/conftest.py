@@ -13,7 +13,8 @@ import pytest
 
 from seobatch import db
 
-from .support import CANARIES, dump_tables, fault_settings
+from tests.faults.support import dump_tables, fault_settings
+from tests.support.canaries import CANARIES
 
 
 @pytest.fixture

@@ -9,25 +9,16 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pipeline_support import free_port
+
+from tests.support.net import free_port
+from tests.support.services import IN_CI
+from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_until(predicate, timeout: float, interval: float = 0.05, what: str = "condition"):
-    end = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > end:
-            raise AssertionError(f"{what} not met within {timeout}s")
-        time.sleep(interval)
 
 
 def _children(pid: int) -> list[int]:
@@ -67,7 +58,7 @@ class Worker:
             busy = [k for k in kids if k[0] >= 3]
             return max(busy)[1] if busy else None
 
-        return wait_until(find, timeout, what="the worker child process")
+        return wait_for(find, timeout, what="the worker child process")
 
     def kill_child(self) -> int:
         """SIGKILL the worker child (as the OOM killer would); returns the master's exit code."""
@@ -107,7 +98,7 @@ class RedisServer:
     def __init__(self, tmp: Path, *args: str) -> None:
         if not shutil.which("redis-server"):
             message = "redis-server is not installed"
-            if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            if IN_CI:
                 pytest.fail(f"{message} (CI=true: this test must run)")
             pytest.skip(message)
         self.dir = tmp
@@ -126,7 +117,7 @@ class RedisServer:
         for _ in range(3):
             self.proc = subprocess.Popen(["redis-server", *self.args], stdout=subprocess.DEVNULL,
                                          stderr=subprocess.DEVNULL, start_new_session=True)
-            wait_until(lambda: self._answers() or self.proc.poll() is not None, 10,
+            wait_for(lambda: self._answers() or self.proc.poll() is not None, 10,
                        what="redis-server to answer")
             if self._answers():
                 self.started = True

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 import socket
 import threading
-import time
 
 
 class DripProxy:
@@ -128,12 +127,3 @@ def _pipe(src: socket.socket, dst: socket.socket) -> None:
             dst.sendall(data)
     except OSError:
         return
-
-
-def wait_until(predicate, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False

@@ -1,24 +1,33 @@
-"""What the fault tests share: canary keys, pages, settings, a golden run, a run driver."""
+"""What the fault tests share: settings, a golden run, a run driver, and the real worker
+process helpers (its environment, the ``seobatch`` CLI as a child, a fresh worker to finish)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
-from pipeline_support import drive, make_settings, wait_for
-
-from seobatch import db
+from seobatch import jobmeta as jm
 from seobatch.config import Settings
 from seobatch.models import Page, SeoBatchEvent, SeoBatchItem, SeoBatchJob
+from seobatch.providers.openai import OpenAIBatches
+from seobatch.runs import run_chain
+from seobatch.stages import Step
+from seobatch.stages.kickoff import kickoff
 
-from . import golden
+from tests.faults import golden
+from tests.faults.procs import ROOT, Worker
+from tests.support.canaries import CANARIES, CANARY_ANTHROPIC, CANARY_GEMINI, CANARY_OPENAI
+from tests.support.net import free_port
+from tests.support.pages import seed_pages
+from tests.support.pipeline import drive, make_settings
+from tests.support.waiting import wait_for
 
-#: Canary keys: every fault test runs with these, and they must surface nowhere (S1).
-CANARY_ANTHROPIC = "sk-ant-CANARY-api03-" + "Zq7" * 12
-CANARY_GEMINI = "AIzaCANARY" + "k9X" * 10
-CANARY_OPENAI = "sk-proj-CANARY" + "Wv4" * 14
-CANARIES = (CANARY_ANTHROPIC, CANARY_GEMINI, CANARY_OPENAI)
+#: The worker's database application_name (tests find its connections by it).
+APP = "seobatch-fault-worker"
 
 MODELS = {"anthropic": "claude-sonnet-4-5", "gemini": "gemini-2.5-flash", "openai": "gpt-4o-mini"}
 
@@ -41,36 +50,14 @@ def fault_settings(emulator: Any = None, **overrides: Any) -> Settings:
 def keep_openai_files(monkeypatch: Any) -> None:
     """OpenAI's files are deleted once the results are saved: keep them, for a test that
     reads back what the provider served."""
-    from seobatch.providers.openai import OpenAIBatches
-
     monkeypatch.setattr(OpenAIBatches, "cleanup_batch", lambda self, batch: None)
 
 
-def seed_pages(n: int, start: int = 1) -> list[int]:
-    """``n`` pages with varied but deterministic text; returns their ids."""
-    ids = []
-    kinds = ("oak chair", "linen shirt", "café guide", "tea kettle", "road bike")
-    for i in range(start, start + n):
-        kind = kinds[i % len(kinds)]
-        page = Page(
-            url=f"https://shop.example.com/{kind.replace(' ', '-')}/{i}",
-            title=f"The {kind} n°{i} — “handmade” & tested",
-            content=f"Our {kind} number {i} is made in small batches. " * 4 + "Prices include VAT.",
-        )
-        page.save()
-        ids.append(page.id)
-    return ids
-
-
 def run_steps(job_id: int) -> list:
-    from seobatch.stages import Step
-
     return [Step("collect", job_id)]
 
 
 def kickoff_run(settings: Settings, model: str | None = None, **kw: Any) -> int:
-    from seobatch.stages.kickoff import kickoff
-
     return kickoff(settings=settings, model=model, **kw).job.id
 
 
@@ -90,7 +77,7 @@ def golden_run(emulator: Any, settings: Settings, pages: int, model: str | None 
         setup()
     run_by_hand(settings, model, **kw)
     snap = golden.snapshot()
-    assert all(j["status"] in ("completed", "failed") for j in snap["jobs"])
+    assert all(j["status"] in jm.TERMINAL_STATUSES for j in snap["jobs"])
     golden.wipe()
     emulator.reset()
     seed_pages(pages)
@@ -100,15 +87,13 @@ def golden_run(emulator: Any, settings: Settings, pages: int, model: str | None 
 
 
 def chain(first_id: int) -> list[int]:
-    from seobatch.runs import run_chain
-
     return run_chain(first_id)
 
 
 def run_ended(first_id: int) -> bool:
     ids = chain(first_id)
     statuses = [s for (s,) in SeoBatchJob.select(SeoBatchJob.status).where(SeoBatchJob.id.in_(ids)).tuples()]
-    return bool(statuses) and all(s in ("completed", "failed") for s in statuses)
+    return bool(statuses) and all(s in jm.TERMINAL_STATUSES for s in statuses)
 
 
 def wait_run(first_id: int, timeout: float = 30.0) -> list[int]:
@@ -132,4 +117,62 @@ def stopwatch() -> Callable[[], float]:
     return lambda: time.monotonic() - start
 
 
-__all__ = ["CANARIES", "db", "fault_settings", "golden_run", "seed_pages", "wait_for", "wait_run"]
+def worker_env(db_url: str, redis_url: str, namespace: str, emulator, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SEOBATCH_", "ANTHROPIC_", "GEMINI_", "GOOGLE_")) and k != "REDIS_URL"}
+    sep = "&" if "?" in db_url else "?"
+    env.update(
+        DATABASE_URL=f"{db_url}{sep}application_name={APP}",
+        REDIS_URL=redis_url,
+        SEOBATCH_REDIS_NAMESPACE=namespace,
+        ANTHROPIC_API_KEY=CANARY_ANTHROPIC,
+        GEMINI_API_KEY=CANARY_GEMINI,
+        ANTHROPIC_BASE_URL=emulator.url,
+        GOOGLE_GEMINI_BASE_URL=emulator.url,
+        SEOBATCH_POLL_INTERVAL="0",
+        SEOBATCH_POLL_MAX_INTERVAL="1",
+        SEOBATCH_SUBMIT_LEASE="2",
+        SEOBATCH_SUBMIT_TIME_LIMIT="2",
+        SEOBATCH_SUBMIT_SETTLE="5",
+        SEOBATCH_STALE_AFTER="1",
+        SEOBATCH_CHUNK_SIZE="10",
+        SEOBATCH_REDIS_HEARTBEAT_MS="3000",
+        SEOBATCH_REDIS_MAINTENANCE_CHANCE="1000000",
+        dramatiq_prom_port=str(free_port()),
+    )
+    env.update(extra)
+    return env
+
+
+def seobatch(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "seobatch", *args], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+
+
+def first_job() -> SeoBatchJob:
+    return SeoBatchJob.select().order_by(SeoBatchJob.id).first()
+
+
+def assert_no_canaries(*texts: str) -> None:
+    for text in texts:
+        for canary in CANARIES:
+            assert canary not in text, "S1: a canary key leaked"
+
+
+def finish_with_fresh_worker(env, tmp_path, job_id: int, name: str = "worker2") -> tuple[Worker, str]:
+    """A fresh worker plus `seobatch recover` (once the job counts as stalled) until the run ends."""
+    worker = Worker(env, tmp_path / f"{name}.log")
+    recovered = ""
+    try:
+        deadline = time.monotonic() + 60
+        while not run_ended(job_id):
+            assert time.monotonic() < deadline, worker.text()[-3000:]
+            if not recovered or "enqueued again" not in recovered:
+                out = seobatch(env, "recover")
+                assert out.returncode == 0, out.stderr
+                recovered += out.stdout
+            time.sleep(0.5)
+        wait_for(lambda: golden.undelivered_events() == 0, 10, what="events delivered")
+    finally:
+        worker.stop()
+    return worker, recovered

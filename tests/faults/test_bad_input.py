@@ -16,8 +16,10 @@ from seobatch import db
 from seobatch.cli import main
 from seobatch.models import Page, SeoBatchItem, SeoBatchJob
 
-from .procs import ROOT, free_port
-from .support import CANARIES, CANARY_ANTHROPIC, CANARY_GEMINI, CANARY_OPENAI, seed_pages
+from tests.faults.procs import ROOT
+from tests.support.canaries import CANARIES, CANARY_ANTHROPIC, CANARY_GEMINI, CANARY_OPENAI
+from tests.support.net import free_port
+from tests.support.pages import seed_pages
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -13,8 +13,9 @@ import actors._run
 from seobatch.models import SeoBatchJob
 from seobatch.stages import STAGES
 
-from . import golden
-from .support import golden_run, kickoff_run, run_steps, wait_run
+from tests.faults import golden
+from tests.faults.support import golden_run, kickoff_run, run_steps, wait_run
+from tests.support.pages import seed_pages
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -85,7 +86,6 @@ def test_r3_every_message_delivered_again_after_the_run_changes_nothing(any_db, 
     from actors import send_steps
 
     job_id = kickoff_run(settings)
-    from .support import seed_pages
 
     seed_pages(9)
     send_steps(run_steps(job_id))

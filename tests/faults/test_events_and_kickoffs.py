@@ -8,7 +8,6 @@ from datetime import timedelta
 
 import peewee
 import pytest
-from pipeline_support import wait_for
 
 from actors import send_steps
 from seobatch import db, events, outbox
@@ -19,8 +18,10 @@ from seobatch.stages.collect import collect
 from seobatch.stages.kickoff import kickoff
 from seobatch.stages.recover import recover
 
-from . import golden
-from .support import MODELS, golden_run, kickoff_run, run_ended, run_steps, seed_pages, wait_run
+from tests.faults import golden
+from tests.faults.support import MODELS, golden_run, kickoff_run, run_ended, run_steps, wait_run
+from tests.support.pages import seed_pages
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -139,8 +140,8 @@ def test_r16_a_raising_subscriber_leaves_state_and_other_subscribers_alone(
     golden.assert_same(golden.snapshot(), want)
     for event in SeoBatchEvent.select():
         assert event.published_at is None and event.attempts == 1
-        assert event.delivered_to == ["faults.test_events_and_kickoffs.Heard"]
-        assert event.last_error.startswith("faults.test_events_and_kickoffs._explode: RuntimeError")
+        assert event.delivered_to == [f"{__name__}.Heard"]
+        assert event.last_error.startswith(f"{__name__}._explode: RuntimeError")
 
 
 def test_r16_an_event_whose_delivery_died_with_its_process_is_delivered_once_by_recover(

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from seobatch.providers import anthropic, gemini
 from seobatch.providers.base import ItemResult
 
-from .strategies import ANTHROPIC_LINES, GEMINI_LINES, GEMINI_OBJECT, JSON_VALUES, OUR_IDS, REPLIES
+from tests.faults.strategies import ANTHROPIC_LINES, GEMINI_LINES, GEMINI_OBJECT, JSON_VALUES, OUR_IDS, REPLIES
 
 OUTCOMES = {"succeeded", "errored", "expired", "canceled"}
 INT32_MAX = 2**31 - 1

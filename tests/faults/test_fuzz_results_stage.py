@@ -14,33 +14,13 @@ from hypothesis import strategies as st
 from seobatch.db import utcnow
 from seobatch.models import ITEM_OUTCOMES, Page, SeoBatchItem, SeoBatchJob
 from seobatch.output import OutputLimits, is_clean, parse_reply
-from seobatch.providers import anthropic, gemini
-from seobatch.providers.base import BatchInfo
 from seobatch.stages.results import results
 
-from .strategies import ANTHROPIC_LINES, GEMINI_LINES, GOOD_ANTHROPIC_LINES, GOOD_GEMINI_LINES, OUR_IDS
-from .support import fault_settings
+from tests.faults.strategies import ANTHROPIC_LINES, GEMINI_LINES, GOOD_ANTHROPIC_LINES, GOOD_GEMINI_LINES, OUR_IDS
+from tests.faults.support import fault_settings
+from tests.support.pipeline import LinesProvider
 
 INT32_MAX = 2**31 - 1
-
-
-class LinesProvider:
-    """A provider whose ended batch serves exactly these raw lines, parsed by the real
-    client parser of that provider (the HTTP part is tested elsewhere)."""
-
-    def __init__(self, name: str, lines: list[bytes]) -> None:
-        self.name = name
-        self.lines = lines
-        self.parse = anthropic.parse_result_line if name == "anthropic" else gemini.parse_file_line
-
-    def get_batch(self, batch_id: str) -> BatchInfo:
-        return BatchInfo(id=batch_id, state="ended", provider_state="ended", ending="succeeded")
-
-    def iter_results(self, batch):
-        for line in self.lines:
-            item = self.parse(line)
-            if item is not None:
-                yield item
 
 
 _counter = iter(range(1, 10**9))

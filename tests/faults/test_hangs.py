@@ -11,7 +11,6 @@ import dramatiq
 import pytest
 
 from actors import send_steps
-from pipeline_support import drive
 from seobatch.errors import TransientError
 from seobatch.models import SeoBatchItem, SeoBatchJob
 from seobatch.stages import Step
@@ -19,9 +18,11 @@ from seobatch.stages.collect import collect
 from seobatch.stages.poll import poll
 from seobatch.stages.submit import submit
 
-from . import golden
-from .proxy import DripProxy, wait_until
-from .support import fault_settings, golden_run, kickoff_run, run_steps, stopwatch, wait_run
+from tests.faults import golden
+from tests.faults.proxy import DripProxy
+from tests.faults.support import fault_settings, golden_run, kickoff_run, run_steps, stopwatch, wait_run
+from tests.support.pipeline import drive
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(60)
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,7 +54,7 @@ def test_r8_a_poll_against_a_hanging_server_gives_up_within_its_deadline(sqlite_
     assert emulator.stats()["faults"]["hangs"] == 2
     assert SeoBatchJob.get_by_id(job_id).status == "processing"
     emulator.set_faults(hang=False)
-    assert wait_until(lambda: threading.active_count() <= threads_before, 30)
+    wait_for(lambda: threading.active_count() <= threads_before, 30)
     drive([Step("poll", job_id)], settings)
     golden.assert_same(golden.snapshot(), want)
 
@@ -72,7 +73,7 @@ def test_r8_a_hanging_results_download_is_retried_by_the_actor_until_it_answers(
         emulator.set_faults(hang=["results"])
         job_id = kickoff_run(settings)
         send_steps(run_steps(job_id))
-        assert wait_until(lambda: emulator.stats()["faults"]["hangs"] >= 2, 20)
+        wait_for(lambda: emulator.stats()["faults"]["hangs"] >= 2, 20)
         assert SeoBatchItem.select().where(SeoBatchItem.status != "pending").count() == 0
         assert len(worker_threads()) == 4
         emulator.set_faults(hang=False)

@@ -15,10 +15,20 @@ import pytest
 
 from seobatch.models import SeoBatchJob
 
-from . import golden
-from .procs import RedisServer, Worker, redis_dump, wait_until
-from .support import CANARIES, fault_settings, golden_run, run_ended
-from .test_worker_process import APP, assert_no_canaries, finish_with_fresh_worker, first_job, seobatch, worker_env
+from tests.faults import golden
+from tests.faults.procs import RedisServer, Worker, redis_dump
+from tests.faults.support import (
+    APP,
+    assert_no_canaries,
+    fault_settings,
+    first_job,
+    golden_run,
+    run_ended,
+    seobatch,
+    worker_env,
+)
+from tests.support.canaries import CANARIES
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres, pytest.mark.timeout(120)]
 
@@ -62,15 +72,15 @@ def test_r13_the_workers_database_connections_killed_mid_run_and_the_run_complet
     emulator.set_faults(delay={"get": 1.5})
     worker = Worker(env, tmp_path / "worker.log")
     try:
-        wait_until(lambda: emulator.stats()["anthropic"]["get"] >= 1, 20, what="poll in flight")
+        wait_for(lambda: emulator.stats()["anthropic"]["get"] >= 1, 20, what="poll in flight")
         assert terminate_worker_connections(pg_db) >= 1
         # The stage's next query fails; Dramatiq keeps the retry (and its traceback) in Redis.
-        dump = wait_until(lambda: (d := redis_dump(redis_url, redis_namespace)) and "traceback" in d and d,
+        dump = wait_for(lambda: (d := redis_dump(redis_url, redis_namespace)) and "traceback" in d and d,
                           20, what="a retry with its traceback in Redis")
         assert_no_canaries(dump)
         emulator.set_faults(delay=0.0)
-        wait_until(lambda: run_ended(job_id), 60, interval=0.2, what="the run to end")
-        wait_until(lambda: golden.undelivered_events() == 0, 10, what="events delivered")
+        wait_for(lambda: run_ended(job_id), 60, interval=0.2, what="the run to end")
+        wait_for(lambda: golden.undelivered_events() == 0, 10, what="events delivered")
     finally:
         worker.stop()
     log = worker.text()
@@ -103,7 +113,7 @@ def test_r14_redis_restarted_without_its_messages_and_recover_completes_the_run(
         job_id = first_job().id
         worker = Worker(env, tmp_path / "worker.log")
         try:
-            wait_until(lambda: SeoBatchJob.get_by_id(job_id).status == "processing", 30, what="submitted")
+            wait_for(lambda: SeoBatchJob.get_by_id(job_id).status == "processing", 30, what="submitted")
             worker.stop()
             redis.restart()  # the delayed first poll is lost with everything else
             worker = Worker(env, tmp_path / "worker-after-restart.log")
@@ -112,14 +122,14 @@ def test_r14_redis_restarted_without_its_messages_and_recover_completes_the_run(
             # Wait until the worker, back on the new Redis, has fetched messages well after
             # the lost poll was due: nothing happens on its own.
             due = SeoBatchJob.get_by_id(job_id).submitted_at.replace(tzinfo=timezone.utc).timestamp() + 2
-            wait_until(lambda: last_heartbeat(redis.url, redis_namespace) >= due + 1.5, 30,
+            wait_for(lambda: last_heartbeat(redis.url, redis_namespace) >= due + 1.5, 30,
                        interval=0.2, what="the worker fetching past the lost poll's due time")
             assert SeoBatchJob.get_by_id(job_id).status == "processing"
             assert emulator.stats()["anthropic"]["get"] == 0
             out = seobatch(env, "recover")
             assert out.returncode == 0 and "poll enqueued again" in out.stdout, out.stdout + out.stderr
-            wait_until(lambda: run_ended(job_id), 40, interval=0.2, what="the run to end")
-            wait_until(lambda: golden.undelivered_events() == 0, 10, what="events delivered")
+            wait_for(lambda: run_ended(job_id), 40, interval=0.2, what="the run to end")
+            wait_for(lambda: golden.undelivered_events() == 0, 10, what="events delivered")
         finally:
             worker.stop()
     finally:
@@ -169,7 +179,7 @@ def test_r14_the_worker_and_the_cli_warn_when_redis_evicts(pg_db, redis_namespac
         assert "maxmemory-policy is allkeys-lru" in out.stderr
         worker = Worker(env, tmp_path / "worker.log")
         try:
-            wait_until(lambda: "maxmemory-policy is allkeys-lru" in worker.text(), 20, what="the worker's warning")
+            wait_for(lambda: "maxmemory-policy is allkeys-lru" in worker.text(), 20, what="the worker's warning")
         finally:
             worker.stop()
         for canary in CANARIES:

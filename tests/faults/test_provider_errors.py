@@ -12,8 +12,8 @@ from actors import send_steps
 from seobatch import events
 from seobatch.models import SeoBatchEvent, SeoBatchJob
 
-from . import golden
-from .support import MODELS, fault_settings, golden_run, kickoff_run, run_steps, stopwatch, wait_run
+from tests.faults import golden
+from tests.faults.support import MODELS, fault_settings, golden_run, kickoff_run, run_steps, stopwatch, wait_run
 
 pytestmark = pytest.mark.timeout(60)
 

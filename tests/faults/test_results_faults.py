@@ -8,15 +8,16 @@ import time
 import pytest
 
 from actors import send_steps
-from pipeline_support import drive
 from seobatch.models import Page, SeoBatchEvent, SeoBatchItem, SeoBatchJob
 from seobatch.output import OutputLimits, parse_reply
 from seobatch.providers import get_provider
 from seobatch.providers.base import ItemResult
 from seobatch.stages import Step
 
-from . import golden
-from .support import MODELS, golden_run, kickoff_run, run_steps, wait_run
+from tests.faults import golden
+from tests.faults.support import MODELS, golden_run, keep_openai_files, kickoff_run, run_steps, wait_run
+from tests.support.pages import seed_pages
+from tests.support.pipeline import drive
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -45,7 +46,6 @@ def test_r9_mixed_outcomes_out_of_order_each_item_gets_its_own_state(any_db, emu
     shuffled order → every item's state is exactly what the provider said of it (a
     malformed reply is errored ``invalid_output``), counts add up to the total."""
     model = MODELS[provider]
-    from .support import keep_openai_files, seed_pages
 
     keep_openai_files(monkeypatch)
     seed_pages(30)
@@ -156,7 +156,6 @@ def test_r10_a_batch_that_expires_is_canceled_or_fails_ends_the_job_once(
     """R10: provider-side expiry, cancellation or failure of the whole batch → polling
     stops, the job ends once (completed keeping what finished, or failed with the
     provider's reason), exactly one terminal event; unfinished items are not lost."""
-    from .support import seed_pages
 
     seed_pages(12)
     emulator.set_faults(batch_outcome=outcome, processing_seconds=0.3)
@@ -193,7 +192,6 @@ def test_r11_a_results_stream_cut_mid_line_is_read_again_with_identical_rows(any
 def test_r11_results_that_are_gone_fail_the_job_with_an_explicit_reason(any_db, emulator, worker, settings):
     """R11: results past retention (404) → the job fails once, saying the results are no
     longer available; its items are left for a later night, nothing is half-saved."""
-    from .support import seed_pages
 
     seed_pages(5)
     emulator.set_faults(results_gone=True)
@@ -222,7 +220,6 @@ def test_r10_a_batch_that_never_ends_is_stopped_by_the_watchdog(
     from seobatch.stages.poll import poll
     from seobatch.stages.submit import submit
 
-    from .support import seed_pages
 
     seed_pages(3)
     emulator.set_faults(processing_seconds=10**7)

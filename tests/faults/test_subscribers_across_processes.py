@@ -26,8 +26,11 @@ from seobatch.db import utcnow
 from seobatch.jobmeta import JobStatus
 from seobatch.models import SeoBatchEvent, SeoBatchJob
 
-from .procs import ROOT, Worker, free_port, wait_until
-from .support import CANARY_ANTHROPIC, CANARY_GEMINI
+from tests.faults.procs import ROOT, Worker
+from tests.support.canaries import CANARY_ANTHROPIC, CANARY_GEMINI
+from tests.support.net import free_port
+from tests.support.pages import seed_pages
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -203,13 +206,13 @@ def test_the_clocks_sweep_runs_the_subscribers(any_db, hooks, redis_url, redis_n
         clock = subprocess.Popen([sys.executable, "scripts/clock.py"], env=env, cwd=ROOT,
                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            wait_until(lambda: hooks.done("job_failed"), 30, what="the clock's sweep to deliver")
+            wait_for(lambda: hooks.done("job_failed"), 30, what="the clock's sweep to deliver")
         finally:
             clock.send_signal(signal.SIGTERM)
             clock.wait(15)
     (heard,) = hooks.done("job_failed")
     assert (heard["event_id"], heard["pid"]) == (event.id, clock.pid)
-    wait_until(lambda: SeoBatchEvent.get_by_id(event.id).published_at is not None, 10,
+    wait_for(lambda: SeoBatchEvent.get_by_id(event.id).published_at is not None, 10,
                what="published_at")
 
 
@@ -219,7 +222,6 @@ def test_the_clocks_sweep_runs_the_subscribers(any_db, hooks, redis_url, redis_n
 def test_a_worker_killed_inside_a_subscriber_leaves_the_event_to_recover_which_runs_it(
     pg_db, hooks, redis_url, redis_namespace, emulator, tmp_path
 ):
-    from .support import seed_pages
 
     # Given a Procfile worker on Redis + PostgreSQL whose subscriber hangs in job_completed
     seed_pages(3)
@@ -231,7 +233,7 @@ def test_a_worker_killed_inside_a_subscriber_leaves_the_event_to_recover_which_r
     job_id = SeoBatchJob.select().order_by(SeoBatchJob.id).first().id
     worker = Worker({**env, "HOOK_SLEEP_ON_COMPLETED": "1"}, tmp_path / "worker.log")
     try:
-        wait_until(lambda: any(h.get("started") for h in hooks.heard()), 60,
+        wait_for(lambda: any(h.get("started") for h in hooks.heard()), 60,
                    what="the worker inside the subscriber")
         # When the worker is SIGKILLed there
         assert worker.kill_child() != 0
@@ -261,7 +263,6 @@ def test_a_worker_killed_inside_a_subscriber_leaves_the_event_to_recover_which_r
 
 
 def test_seobatch_run_wait_delivers_to_the_subscriber_modules(sqlite_db, hooks, emulator):
-    from .support import seed_pages
 
     seed_pages(3)
     env = env_for(sqlite_db, hooks, ANTHROPIC_BASE_URL=emulator.url, SEOBATCH_POLL_INTERVAL="0",

@@ -9,9 +9,6 @@ it (reliability notes §1.4): a short heartbeat timeout and maintenance on every
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 
 import psycopg2
@@ -20,50 +17,24 @@ import pytest
 from seobatch.models import SeoBatchJob
 from seobatch.db import COLLECT_LOCK_KEY
 
-from . import golden
-from .procs import ROOT, Worker, free_port, redis_dump, wait_until
-from .support import CANARIES, CANARY_ANTHROPIC, CANARY_GEMINI, fault_settings, golden_run, run_ended
+from tests.faults import golden
+from tests.faults.procs import Worker, redis_dump
+from tests.faults.support import (
+    APP,
+    assert_no_canaries,
+    fault_settings,
+    finish_with_fresh_worker,
+    first_job,
+    golden_run,
+    run_ended,
+    seobatch,
+    worker_env,
+)
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres, pytest.mark.timeout(120)]
 
-APP = "seobatch-fault-worker"
 PAGES = 30
-
-
-def worker_env(db_url: str, redis_url: str, namespace: str, emulator, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SEOBATCH_", "ANTHROPIC_", "GEMINI_", "GOOGLE_")) and k != "REDIS_URL"}
-    sep = "&" if "?" in db_url else "?"
-    env.update(
-        DATABASE_URL=f"{db_url}{sep}application_name={APP}",
-        REDIS_URL=redis_url,
-        SEOBATCH_REDIS_NAMESPACE=namespace,
-        ANTHROPIC_API_KEY=CANARY_ANTHROPIC,
-        GEMINI_API_KEY=CANARY_GEMINI,
-        ANTHROPIC_BASE_URL=emulator.url,
-        GOOGLE_GEMINI_BASE_URL=emulator.url,
-        SEOBATCH_POLL_INTERVAL="0",
-        SEOBATCH_POLL_MAX_INTERVAL="1",
-        SEOBATCH_SUBMIT_LEASE="2",
-        SEOBATCH_SUBMIT_TIME_LIMIT="2",
-        SEOBATCH_SUBMIT_SETTLE="5",
-        SEOBATCH_STALE_AFTER="1",
-        SEOBATCH_CHUNK_SIZE="10",
-        SEOBATCH_REDIS_HEARTBEAT_MS="3000",
-        SEOBATCH_REDIS_MAINTENANCE_CHANCE="1000000",
-        dramatiq_prom_port=str(free_port()),
-    )
-    env.update(extra)
-    return env
-
-
-def seobatch(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "seobatch", *args], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
-
-
-def first_job() -> SeoBatchJob:
-    return SeoBatchJob.select().order_by(SeoBatchJob.id).first()
 
 
 class CollectorLock:
@@ -101,31 +72,6 @@ class CollectorLock:
         self.conn.close()
 
 
-def assert_no_canaries(*texts: str) -> None:
-    for text in texts:
-        for canary in CANARIES:
-            assert canary not in text, "S1: a canary key leaked"
-
-
-def finish_with_fresh_worker(env, tmp_path, job_id: int, name: str = "worker2") -> tuple[Worker, str]:
-    """A fresh worker plus `seobatch recover` (once the job counts as stalled) until the run ends."""
-    worker = Worker(env, tmp_path / f"{name}.log")
-    recovered = ""
-    try:
-        deadline = time.monotonic() + 60
-        while not run_ended(job_id):
-            assert time.monotonic() < deadline, worker.text()[-3000:]
-            if not recovered or "enqueued again" not in recovered:
-                out = seobatch(env, "recover")
-                assert out.returncode == 0, out.stderr
-                recovered += out.stdout
-            time.sleep(0.5)
-        wait_until(lambda: golden.undelivered_events() == 0, 10, what="events delivered")
-    finally:
-        worker.stop()
-    return worker, recovered
-
-
 @pytest.mark.parametrize("stage", ["collect", "submit", "poll", "results"])
 def test_r1_a_worker_killed_inside_each_stage_loses_nothing_and_pays_once(
     pg_db, redis_url, redis_namespace, emulator, tmp_path, stage
@@ -150,14 +96,14 @@ def test_r1_a_worker_killed_inside_each_stage_loses_nothing_and_pays_once(
     worker = Worker(env, tmp_path / "worker1.log")
     try:
         if lock:
-            wait_until(lock.worker_waiting, 20, what="collect waiting on the lock")
+            wait_for(lock.worker_waiting, 20, what="collect waiting on the lock")
             lock.let_one_chunk_through()
-            wait_until(lock.worker_waiting, 10, what="collect waiting for its next chunk")
+            wait_for(lock.worker_waiting, 10, what="collect waiting for its next chunk")
             meta = SeoBatchJob.get_by_id(job_id).metadata
             assert 0 < meta["collected"] < PAGES and SeoBatchJob.get_by_id(job_id).status == "collecting"
         else:
             op = {"submit": "create", "poll": "get", "results": "results"}[stage]
-            wait_until(lambda: emulator.stats()["anthropic"][op] >= 1, 20, what=f"{op} in flight")
+            wait_for(lambda: emulator.stats()["anthropic"][op] >= 1, 20, what=f"{op} in flight")
             time.sleep(0.3)  # the request is fully sent; the worker waits for the reply
         assert worker.kill_child() != 0, "the master must exit non-zero when a worker dies"
     finally:
@@ -168,7 +114,7 @@ def test_r1_a_worker_killed_inside_each_stage_loses_nothing_and_pays_once(
     assert not run_ended(job_id)
     if stage == "submit":
         # The provider finishes making the batch the dead worker asked for.
-        wait_until(lambda: emulator.stats()["anthropic"]["batches_created"] == 1, 30,
+        wait_for(lambda: emulator.stats()["anthropic"]["batches_created"] == 1, 30,
                    what="the dead worker's batch to be created")
     emulator.set_faults(delay=0.0)
     second, recovered = finish_with_fresh_worker(env, tmp_path, job_id)
@@ -197,7 +143,7 @@ def test_r15_sigterm_with_a_call_in_flight_finishes_it_and_loses_nothing(
     emulator.set_faults(delay={"get": 2.0})
     worker = Worker(env, tmp_path / "worker1.log")
     try:
-        wait_until(lambda: emulator.stats()["anthropic"]["get"] >= 1, 20, what="poll in flight")
+        wait_for(lambda: emulator.stats()["anthropic"]["get"] >= 1, 20, what="poll in flight")
         code = worker.terminate()
     finally:
         worker.stop()
@@ -206,8 +152,8 @@ def test_r15_sigterm_with_a_call_in_flight_finishes_it_and_loses_nothing(
     emulator.set_faults(delay=0.0)
     second = Worker(env, tmp_path / "worker2.log")
     try:
-        wait_until(lambda: run_ended(job_id), 40, interval=0.2, what="the run to end")
-        wait_until(lambda: golden.undelivered_events() == 0, 10, what="events delivered")
+        wait_for(lambda: run_ended(job_id), 40, interval=0.2, what="the run to end")
+        wait_for(lambda: golden.undelivered_events() == 0, 10, what="events delivered")
     finally:
         second.stop()
     golden.assert_same(golden.snapshot(), want)

@@ -1,31 +1,11 @@
-"""Fixtures for the provider client tests: scripted fake servers and a recording sleep."""
+"""Fixtures for the provider client tests (the scripted fake servers and the recording
+sleep are in tests/conftest.py: tests/test_http.py uses them too)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-from fakehttp import FakeServer, Sleeps
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeServer]:
-    server = FakeServer()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def other_fake() -> Iterator[FakeServer]:
-    """A second server: "another host" for redirect and results_url tests."""
-    server = FakeServer()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 @pytest.fixture

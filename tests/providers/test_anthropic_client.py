@@ -7,11 +7,13 @@ import time
 from datetime import datetime, timedelta
 
 import pytest
-from fakehttp import CANARY_ANTHROPIC, FakeServer, Sleeps
 
 from seobatch.errors import AmbiguousCreate, PermanentError, ResultsUnavailable, TransientError
 from seobatch.providers.anthropic import AnthropicBatches, parse_result_line, supports_structured_output
 from seobatch.providers.base import BatchInfo, BatchRequest, Prompt, outcome_for_missing
+
+from tests.support.canaries import CANARY_ANTHROPIC
+from tests.support.fakehttp import FakeServer, Sleeps
 
 MODEL = "claude-sonnet-4-5"
 

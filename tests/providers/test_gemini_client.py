@@ -7,11 +7,13 @@ import time
 from datetime import datetime, timedelta
 
 import pytest
-from fakehttp import CANARY_GEMINI, Sleeps
 
 from seobatch.errors import AmbiguousCreate, PermanentError, ResultsUnavailable, TransientError
 from seobatch.providers.base import Prompt, outcome_for_missing
 from seobatch.providers.gemini import GeminiBatches
+
+from tests.support.canaries import CANARY_GEMINI
+from tests.support.fakehttp import Sleeps
 
 MODEL = "gemini-2.5-flash"
 

@@ -16,10 +16,11 @@ import tracemalloc
 import urllib.request
 
 import pytest
-from fakehttp import CANARY_GEMINI
 
 from seobatch.providers.base import Prompt
 from seobatch.providers.gemini import GeminiBatches
+
+from tests.support.canaries import CANARY_GEMINI
 
 BATCH_BYTES = 60_000_000
 ITEMS = 10_000

@@ -6,11 +6,13 @@ import json
 import tempfile
 
 import pytest
-from fakehttp import CANARY_GEMINI, FakeServer, Sleeps
 
 from seobatch.errors import AmbiguousCreate, PermanentError, ResultsUnavailable, TransientError
 from seobatch.providers.base import BatchInfo, Prompt, obj_at, outcome_for_missing
 from seobatch.providers.gemini import GeminiBatches, parse_file_line, parse_inline_entry, parse_response
+
+from tests.support.canaries import CANARY_GEMINI
+from tests.support.fakehttp import FakeServer, Sleeps
 
 MODEL = "gemini-2.5-flash"
 

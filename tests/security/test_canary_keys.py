@@ -19,9 +19,20 @@ from seobatch.providers import get_provider
 from seobatch.providers.base import BatchInfo, BatchRequest
 
 from tests.faults import golden
-from tests.faults.procs import Worker, redis_dump, wait_until
-from tests.faults.support import CANARIES, MODELS, fault_settings, run_ended, seed_pages
-from tests.faults.test_worker_process import assert_no_canaries, first_job, seobatch, worker_env
+from tests.faults.procs import Worker, redis_dump
+from tests.faults.support import (
+    MODELS,
+    assert_no_canaries,
+    dump_tables,
+    fault_settings,
+    first_job,
+    run_ended,
+    seobatch,
+    worker_env,
+)
+from tests.support.canaries import CANARIES
+from tests.support.pages import seed_pages
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -99,17 +110,16 @@ def test_s1_a_failing_gemini_run_in_a_worker_leaks_the_key_nowhere(
         job_id = first_job().id
         worker = Worker(env, tmp_path / "worker.log")
         try:
-            dump = wait_until(lambda: (d := redis_dump(redis_url, redis_namespace)) and "traceback" in d and d,
+            dump = wait_for(lambda: (d := redis_dump(redis_url, redis_namespace)) and "traceback" in d and d,
                               30, what="a retry with its traceback in Redis")
             assert_no_canaries(dump)
-            wait_until(lambda: run_ended(job_id), 40, interval=0.2, what="the run to end")
-            wait_until(lambda: golden.undelivered_events() == 0, 10, what="events delivered")
+            wait_for(lambda: run_ended(job_id), 40, interval=0.2, what="the run to end")
+            wait_for(lambda: golden.undelivered_events() == 0, 10, what="events delivered")
         finally:
             worker.stop()
         job = first_job()
         assert job.status == "failed" and "403" in job.metadata["error"]
         shown = seobatch(env, "job", str(job_id))
-        from tests.faults.support import dump_tables
 
         assert_no_canaries(dump_tables(), worker.text(), redis_dump(redis_url, redis_namespace),
                            shown.stdout + shown.stderr)

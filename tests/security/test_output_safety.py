@@ -17,7 +17,6 @@ import logging
 from html.parser import HTMLParser
 
 import pytest
-from pipeline_support import drive
 
 from seobatch import db
 from seobatch.cli import main
@@ -28,7 +27,7 @@ from seobatch.stages.kickoff import kickoff
 from seobatch.stages.results import results
 
 from tests.faults.support import fault_settings
-from tests.faults.test_fuzz_results_stage import LinesProvider
+from tests.support.pipeline import LinesProvider, drive
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -6,7 +6,6 @@ payloads may be stored as a page's SEO title or description."""
 from __future__ import annotations
 
 import pytest
-from pipeline_support import drive
 
 from seobatch.models import Page, SeoBatchItem, SeoBatchJob
 from seobatch.providers import get_provider
@@ -14,8 +13,8 @@ from seobatch.stages import Step
 from seobatch.stages.kickoff import kickoff
 
 from tests.faults.support import MODELS, fault_settings, keep_openai_files
-
-from .injection_corpus import CASES
+from tests.security.injection_corpus import CASES
+from tests.support.pipeline import drive
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from pipeline_support import make_settings
+
+from tests.support.pipeline import make_settings
 
 
 @pytest.fixture

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from pipeline_support import TEST_KEY, job, make_pages
-
 from seobatch.models import SeoBatchEvent
 from seobatch.stages.jobstate import fail_job
 from seobatch.stages.kickoff import kickoff
+
+from tests.support.pages import make_pages
+from tests.support.pipeline import TEST_KEY, job
 
 
 def test_a_stage_failing_a_job_redacts_the_keys_from_its_reason(any_db, settings):

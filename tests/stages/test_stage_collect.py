@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import threading
 
-from pipeline_support import items_of, job, make_pages, make_settings
-
 from seobatch import db, events
 from seobatch.models import Page, SeoBatchItem, SeoBatchJob
 from seobatch.prompts import PromptTemplate
 from seobatch.stages import Step
 from seobatch.stages.collect import collect
 from seobatch.stages.kickoff import kickoff
+
+from tests.support.pages import make_pages
+from tests.support.pipeline import items_of, job, make_settings
 
 
 def _kick(settings, **kw):

@@ -6,8 +6,6 @@ Real emulator over sockets, SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-from pipeline_support import job, make_pages, make_settings
-
 from seobatch.errors import TransientError
 from seobatch.jobmeta import JobStatus
 from seobatch.stages import Step
@@ -16,6 +14,9 @@ from seobatch.stages.giveup import give_up
 from seobatch.stages.jobstate import DONE, GiveUp
 from seobatch.stages.kickoff import kickoff
 from seobatch.stages.submit import Adopted, NotFound, look_for_batch, submit
+
+from tests.support.pages import make_pages
+from tests.support.pipeline import job, make_settings
 
 
 def _collected(settings, pages: int = 3) -> int:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import threading
 
 import pytest
-from pipeline_support import make_settings
 
 from seobatch import db
 from seobatch.errors import AlreadyRunning, ConfigError
 from seobatch.models import SeoBatchJob
 from seobatch.stages import Step
 from seobatch.stages.kickoff import kickoff
+
+from tests.support.pipeline import make_settings
 
 
 def test_kickoff_creates_a_collecting_job_and_asks_for_collect(any_db):

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pipeline_support import job, make_pages, make_settings
-
 from seobatch import db
 from seobatch.stages import Step
 from seobatch.stages.collect import collect
 from seobatch.stages.kickoff import kickoff
 from seobatch.stages.poll import poll, poll_delay
 from seobatch.stages.submit import submit
+
+from tests.support.pages import make_pages
+from tests.support.pipeline import job, make_settings
 
 
 def _submitted(settings, pages=3) -> int:

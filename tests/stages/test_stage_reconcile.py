@@ -11,7 +11,6 @@ import threading
 from datetime import timedelta
 
 import pytest
-from pipeline_support import job, make_pages, make_settings
 
 from seobatch import db
 from seobatch.errors import TransientError
@@ -24,6 +23,9 @@ from seobatch.stages.collect import collect
 from seobatch.stages.kickoff import kickoff
 from seobatch.stages.reconcile import give_up_after
 from seobatch.stages.submit import JobRequests, submit
+
+from tests.support.pages import make_pages
+from tests.support.pipeline import job, make_settings
 
 MODEL = "claude-sonnet-4-5"
 

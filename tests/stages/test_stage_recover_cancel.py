@@ -6,7 +6,6 @@ from datetime import timedelta
 
 import pytest
 import requests
-from pipeline_support import drive, items_of, job, make_pages, make_settings
 
 from seobatch import db, events
 from seobatch.errors import SeobatchError
@@ -18,6 +17,9 @@ from seobatch.stages.kickoff import kickoff
 from seobatch.stages.poll import poll
 from seobatch.stages.recover import recover
 from seobatch.stages.submit import submit
+
+from tests.support.pages import make_pages
+from tests.support.pipeline import drive, items_of, job, make_settings
 
 
 def _age(job_id: int, seconds: int, **meta) -> None:

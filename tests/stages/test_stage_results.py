@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from pipeline_support import FakeProvider, drive, items_of, job, make_pages
 
 from seobatch import events
 from seobatch.models import Page, SeoBatchItem
@@ -16,6 +15,9 @@ from seobatch.stages.collect import collect
 from seobatch.stages.kickoff import kickoff
 from seobatch.stages.results import results
 from seobatch.stages.submit import submit
+
+from tests.support.pages import make_pages
+from tests.support.pipeline import FakeProvider, drive, items_of, job
 
 
 def _processing(settings, pages=6, provider=None, model="claude-sonnet-4-5") -> int:

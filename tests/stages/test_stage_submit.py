@@ -6,7 +6,6 @@ import threading
 from datetime import timedelta
 
 import pytest
-from pipeline_support import FakeProvider, job, make_pages, make_settings
 
 from seobatch import db, events
 from seobatch.models import SeoBatchJob
@@ -16,6 +15,9 @@ from seobatch.stages.cancel import cancel
 from seobatch.stages.collect import collect
 from seobatch.stages.kickoff import kickoff
 from seobatch.stages.submit import submit
+
+from tests.support.pages import make_pages
+from tests.support.pipeline import FakeProvider, job, make_settings
 
 
 def _collected(settings, pages=5, **kw) -> SeoBatchJob:

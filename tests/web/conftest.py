@@ -18,7 +18,8 @@ from werkzeug.security import generate_password_hash
 from seobatch.config import Settings
 from seobatch.models import WebUser
 from seobatch.web.app import create_app
-from tests.faults.support import CANARIES
+
+from tests.support.canaries import CANARIES
 from tests.web.widths import half_em
 
 #: The session key of the tests: a canary too, it must never be rendered.

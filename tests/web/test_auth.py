@@ -13,6 +13,7 @@ from seobatch.web.auth import (
     add_user,
     authenticate,
 )
+
 from tests.web.conftest import PASSWORD, WEB_SECRET, csrf_of, sign_in, web_settings
 from tests.web.widths import half_em
 

@@ -16,7 +16,8 @@ import pytest
 from seobatch.jobmeta import JobStatus
 from seobatch.models import SeoBatchJob
 from seobatch.web.server import ServerThread
-from tests.conftest import IN_CI
+
+from tests.support.services import IN_CI
 from tests.web.conftest import PASSWORD
 from tests.web.seed import LONG_TITLE, collecting_job, completed_job
 

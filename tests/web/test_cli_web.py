@@ -14,6 +14,7 @@ import pytest
 
 from seobatch.cli import main
 from seobatch.models import WebUser
+
 from tests.web.conftest import WEB_SECRET
 
 

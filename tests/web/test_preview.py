@@ -10,6 +10,7 @@ from seobatch.web import preview as pv
 from seobatch.web.app import create_app
 from seobatch.web.chart import nice_max, nightly_chart
 from seobatch.web.preview import DESKTOP, MOBILE, Field, cut
+
 from tests.web.conftest import WEB_SECRET, web_settings
 from tests.web.widths import half_em
 

@@ -12,7 +12,8 @@ import pytest
 from seobatch import db, schema
 from seobatch.models import MODELS, Page, SeoBatchJob, WebUser
 from seobatch.web.auth import add_user, authenticate
-from tests.conftest import PG_BASE_URL, require_service
+
+from tests.support.services import PG_BASE_URL, require_service
 
 BEFORE = schema.SCHEMA_VERSION - 1
 

@@ -10,6 +10,7 @@ from flask import request
 
 from seobatch.web.app import create_app
 from seobatch.web.server import ServerThread
+
 from tests.web.conftest import WEB_SECRET, web_settings
 from tests.web.widths import half_em
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import pytest
-from pipeline_support import make_pages, make_settings
 
 from seobatch import db
 from seobatch.jobmeta import JobStatus
@@ -18,6 +17,9 @@ from seobatch.stages.submit import submit
 from seobatch.web import queries
 from seobatch.web.app import create_app
 from seobatch.web.security import CSP
+
+from tests.support.pages import make_pages
+from tests.support.pipeline import make_settings
 from tests.web.conftest import WEB_SECRET, csrf_of, sign_in
 from tests.web.seed import LONG_TITLE, MODEL, collecting_job, completed_job
 from tests.web.widths import half_em

@@ -7,6 +7,7 @@ import re
 from html.parser import HTMLParser
 
 from seobatch.models import Page, SeoBatchItem
+
 from tests.security.injection_corpus import CASES
 from tests.web.conftest import ALL_SECRETS, csrf_of, sign_in
 from tests.web.seed import collecting_job, completed_job

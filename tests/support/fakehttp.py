@@ -15,9 +15,6 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-CANARY_ANTHROPIC = "sk-ant-CANARY-0123456789abcdef"
-CANARY_GEMINI = "AIzaCANARY0123456789abcdefghij"
-
 
 @dataclass
 class Seen:

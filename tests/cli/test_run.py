@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 
 import pytest
-from pipeline_support import TEST_KEY, make_pages
 
 from seobatch.cli import main
 from seobatch.models import Page, SeoBatchItem, SeoBatchJob
+
+from tests.support.pages import make_pages
+from tests.support.pipeline import TEST_KEY
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
 import pytest
-from fakehttp import CANARY_ANTHROPIC, FakeServer, Sleeps, drip, hang, truncated
 
 from seobatch.errors import AmbiguousCreate, PermanentError, ProviderError, ResultsUnavailable, TransientError
 from seobatch.http import (
@@ -19,6 +18,9 @@ from seobatch.http import (
     parse_retry_after,
     thread_session,
 )
+
+from tests.support.canaries import CANARY_ANTHROPIC
+from tests.support.fakehttp import FakeServer, Sleeps, drip, hang, truncated
 
 NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=timezone.utc)
 

@@ -1,6 +1,7 @@
 """A Dramatiq app for tests/test_metrics.py: a Redis broker with ``actors.metrics.install``.
 
-Started as ``dramatiq metrics_worker_app`` with ``REDIS_URL`` and ``TEST_NAMESPACE``.
+Started as ``dramatiq tests.support.metrics_worker_app`` (cwd and PYTHONPATH the repository
+root) with ``REDIS_URL`` and ``TEST_NAMESPACE``.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
-"""Helpers for the pipeline tests: pages, settings, a synchronous driver, a gated provider.
+"""Helpers for the pipeline tests: settings, a synchronous driver, a gated provider, a
+provider serving raw result lines.
 
 Stage tests run against the emulator over real sockets with the real clients. The
 in-memory ``FakeProvider`` exists only for what a server cannot do on cue: hold a
 create "in flight" until the test says go, or return hand-written result streams
-(unknown, duplicate and missing custom_ids).
+(unknown, duplicate and missing custom_ids). ``LinesProvider`` serves raw result lines
+through a real client parser.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ import threading
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 
+from seobatch import jobmeta as jm
 from seobatch.config import Settings
 from seobatch.errors import AmbiguousCreate
-from seobatch.models import Page, SeoBatchItem, SeoBatchJob
+from seobatch.models import SeoBatchItem, SeoBatchJob
+from seobatch.providers import anthropic, gemini
 from seobatch.providers.base import BatchInfo, BatchRequest, ItemResult, Prompt
 from seobatch.stages import DidNotSettle, Step
 from seobatch.stages import drive as stages_drive
@@ -41,21 +45,6 @@ def make_settings(emulator=None, **overrides) -> Settings:
                     openai_base_url=f"{emulator.url}/v1")
     base.update(overrides)
     return Settings(**base)
-
-
-def make_pages(n: int, start: int = 1, **fields) -> list[Page]:
-    """``n`` saved pages with distinct URLs and titles (and enough text to describe)."""
-    pages = []
-    for i in range(start, start + n):
-        page = Page(
-            url=f"https://shop.example.com/p/{i}",
-            title=f"Hand-made oak chair model {i}",
-            content=f"The oak chair model {i} is made by hand in our workshop from local oak. " * 3,
-            **fields,
-        )
-        page.save()
-        pages.append(page)
-    return pages
 
 
 def drive(steps: list[Step], settings: Settings, provider=None, *, max_steps: int = 500) -> list[Step]:
@@ -145,17 +134,10 @@ class FakeProvider:
             if b["name"] == display_name and b["created"] >= created_after and len(b["items"]) == request_count
         ]
 
-    def find_batch(self, *, display_name: str, created_after: datetime, request_count: int) -> BatchInfo | None:
-        found = self.find_batches(display_name=display_name, created_after=created_after, request_count=request_count)
-        return found[0] if found else None
-
     def cancel_batch(self, batch_id: str) -> BatchInfo:
         self.cancels += 1
         self.batches[batch_id]["canceled"] = True
         return self._info(batch_id)
-
-    def delete_batch(self, batch_id: str) -> None:
-        self.batches.pop(batch_id, None)
 
     def iter_results(self, batch: BatchInfo) -> Iterator[ItemResult]:
         b = self.batches[batch.id]
@@ -171,51 +153,28 @@ class FakeProvider:
                 yield ItemResult(custom_id, outcome, None, 0, 0, error=f"{outcome} by test")
 
 
-def wait_for(predicate, timeout: float = 60.0, interval: float = 0.05):
-    """Poll ``predicate`` until it returns something true; fail after ``timeout`` seconds."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(interval)
-
-
 def ended(job_ids) -> bool:
     """All these jobs are completed or failed (reads the database)."""
     ids = list(job_ids)
     rows = SeoBatchJob.select(SeoBatchJob.status).where(SeoBatchJob.id.in_(ids))
     statuses = [r.status for r in rows]
-    return len(statuses) == len(ids) and all(s in ("completed", "failed") for s in statuses)
+    return len(statuses) == len(ids) and all(s in jm.TERMINAL_STATUSES for s in statuses)
 
 
+class LinesProvider:
+    """A provider whose ended batch serves exactly these raw lines, parsed by the real
+    client parser of that provider (the HTTP part is tested elsewhere)."""
 
-def free_port() -> int:
-    """A localhost port nothing listens on, for a child process to bind.
+    def __init__(self, name: str, lines: list[bytes]) -> None:
+        self.name = name
+        self.lines = lines
+        self.parse = anthropic.parse_result_line if name == "anthropic" else gemini.parse_file_line
 
-    ``bind(0)``, close, then let a child bind races: the kernel may hand that port to
-    the next outgoing connection of any process before the child binds it. A port below
-    the kernel's ephemeral range is never given to an outgoing connection, so only
-    another listener started in between could take it (and the child then fails loudly).
-    """
-    import random
-    import socket
+    def get_batch(self, batch_id: str) -> BatchInfo:
+        return BatchInfo(id=batch_id, state="ended", provider_state="ended", ending="succeeded")
 
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as f:
-            low = int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        low = 0
-    candidates = [random.randrange(10_000, low) for _ in range(50)] if low > 11_000 else []
-    for port in [*candidates, 0]:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return s.getsockname()[1]
-    raise AssertionError("no free port on 127.0.0.1")
+    def iter_results(self, batch):
+        for line in self.lines:
+            item = self.parse(line)
+            if item is not None:
+                yield item
