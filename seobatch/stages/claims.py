@@ -149,4 +149,4 @@ def heartbeat(job_id: int, settings: Settings, *, lease: str, cap: datetime) -> 
         thread.join(timeout=settings.claim_ttl)
 
 
-__all__ = ["Claim", "KEYS", "RELEASED", "STAGE_OF", "fields", "hand_off", "heartbeat", "owner", "read", "take"]
+__all__ = ["KEYS", "RELEASED", "STAGE_OF", "Claim", "fields", "hand_off", "heartbeat", "owner", "read", "take"]

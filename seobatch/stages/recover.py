@@ -98,7 +98,7 @@ def grace(meta: dict[str, Any], settings: Settings) -> float:
     """Seconds the sweep waits on a chain it cannot prove dead: the claim TTL, doubled for
     each earlier recovery of this job, at most SEOBATCH_STALE_AFTER."""
     tries = min(int(meta.get(jm.RECOVERIES) or 0), 16)
-    return float(min(settings.claim_ttl * 2 ** tries, max(settings.stale_after, settings.claim_ttl)))
+    return float(min(settings.claim_ttl * 2 ** tries, settings.stale_after))
 
 
 def recover(*, settings: Settings, now: datetime | None = None) -> Recovery:
