@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import logging
+import threading
+from datetime import timedelta
 from typing import Any
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
 
 from seobatch import db, metrics, outbox
+from seobatch.config import Settings
 from seobatch.logs import setup_logging
+from seobatch.stages.recover import recover
 
+from ._run import send_steps
 from .runtime import Runtime
 
 log = logging.getLogger("seobatch.worker")
@@ -38,6 +43,45 @@ class WorkerBoot(dramatiq.Middleware):
             log.info("event subscribers: %s", ", ".join(loaded))
         if not isinstance(broker, StubBroker) and not metrics.available():
             log.warning(metrics.MISSING)  # here, where metrics are served: not in every command
+
+    def after_worker_boot(self, broker: Any, worker: Any) -> None:
+        # In-process workers (``run --wait``, tests) are started by a caller that swept.
+        if not isinstance(broker, StubBroker):
+            BootSweep(self.runtime.settings).start()
+
+
+class BootSweep(threading.Thread):
+    """A booting worker recovers what dead workers left (as Sidekiq Pro's reliable fetch
+    does at start): a recovery sweep now, and again each time a claim or a due poll it
+    saw runs out, for SEOBATCH_STALE_AFTER after boot. A worker restarted right after a
+    crash sees the dead worker's claims still running; its second look, when they run
+    out, is the one that moves the jobs on. Live workers renew their claims, so their
+    jobs are left alone; two workers booting at once each sweep, and the sweep's
+    compare-and-set lets one of them enqueue each job.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(name="seobatch-boot-sweep", daemon=True)
+        self.settings = settings
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        horizon = db.utcnow() + timedelta(seconds=self.settings.stale_after)
+        while not self.stop.is_set():
+            try:
+                with db.connection(fresh=True):
+                    found = recover(settings=self.settings)
+                send_steps(found.steps)
+            except Exception:  # the worker must boot whatever the sweep met; the clock sweeps too
+                log.exception("boot sweep failed")
+                return
+            for line in found.lines() if found.stalled else ():
+                log.info("boot sweep: %s", line)
+            look = found.next_look(horizon)
+            if look is None:
+                return
+            # One second past the end: a claim not renewed by then has run out.
+            self.stop.wait(max(1.0, (look - db.utcnow()).total_seconds() + 1))
 
 
 class DbConnections(dramatiq.Middleware):

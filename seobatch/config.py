@@ -164,15 +164,19 @@ class Settings:
     #: After an ambiguous create, how long the provider gets to show the batch in its
     #: list before we conclude it was never created and send again.
     submit_settle_seconds: int = setting(120, "SEOBATCH_SUBMIT_SETTLE", _int)
-    #: An active job with no progress for this long is re-enqueued by the recovery sweep
-    #: (processing jobs get SEOBATCH_POLL_MAX_INTERVAL on top).
+    #: A job no worker has claimed (its message waits in the queue, or was lost) is
+    #: re-enqueued by the recovery sweep after this long without change; also the longest
+    #: the sweep's doubling wait for a job it already re-enqueued grows to.
     stale_after: int = setting(600, "SEOBATCH_STALE_AFTER", _int, minimum=1)
+    #: A worker's claim on a job runs out this long after its last renewal (each chunk
+    #: committed; submit's heartbeat every third of it); the recovery sweep then takes over.
+    claim_ttl: int = setting(45, "SEOBATCH_CLAIM_TTL", _int, minimum=3)
     #: The clock's nightly kickoff, in cron form (minute hour day month weekday) in ``schedule_tz``.
     schedule: str = setting("0 2 * * *", "SEOBATCH_SCHEDULE")
     #: The IANA time zone SEOBATCH_SCHEDULE is read in (e.g. Europe/Berlin); DST-safe.
     schedule_tz: str = setting("UTC", "SEOBATCH_SCHEDULE_TZ")
     #: Seconds between two recovery sweeps of the clock.
-    recover_interval: int = setting(300, "SEOBATCH_RECOVER_INTERVAL", _int, minimum=1)
+    recover_interval: int = setting(60, "SEOBATCH_RECOVER_INTERVAL", _int, minimum=1)
     #: Where the example subscriber ``seobatch.subscribers.audit_log`` appends its lines.
     audit_log: str = setting("seobatch-audit.jsonl", "SEOBATCH_AUDIT_LOG")
     #: Seconds a provider call waits to connect, and for each read of the reply.

@@ -99,11 +99,18 @@ OUTPUT_TOKENS: Final = "output_tokens"  #: tokens billed out
 COST_USD: Final = "cost_usd"  #: the job's cost at batch prices, or "unknown" without a price
 CANCELED_COUNT: Final = "canceled_count"  #: items the provider canceled before they ran
 
+# ── claims: which worker is on the job, until when (stages/claims.py, stages/recover.py) ──
+CLAIM_STAGE: Final = "claim_stage"  #: the stage whose worker holds the job: "collect" | "submit" | "results"
+CLAIM_BY: Final = "claim_by"  #: who: the worker process as "<host>:<pid>", or "sweep@<host>:<pid>" for a stage the recovery sweep enqueued
+CLAIM_AT: Final = "claim_at"  #: stamp: the claim's latest renewal (a chunk committed, a heartbeat, the sweep's hand-off)
+CLAIM_UNTIL: Final = "claim_until"  #: stamp: the claim runs out then unless renewed; past it the sweep takes the job over
+RECOVERIES: Final = "recoveries"  #: stages the recovery sweep enqueued again for this job (each doubles its next wait)
+
 #: Keys a split run's next job inherits from the job before it.
 INHERITED: Final = (RUN, MAX_COST, KICKED_OFF_BY)
 #: Keys ``seobatch job ID`` shows under "metadata", in this order.
 HIGHLIGHTS: Final = (
     RUN, KICKED_OFF_BY, PROMPT_VERSION, DISPLAY_NAME, PROVIDER_STATE, ENDING,
     PROVIDER_COUNTS, POLLS, NEXT_POLL_AT, SUBMIT_ATTEMPTS, CANCELED_COUNT,
-    PREVIOUS_JOB_ID, NEXT_JOB_ID,
+    PREVIOUS_JOB_ID, NEXT_JOB_ID, CLAIM_STAGE, CLAIM_BY, CLAIM_UNTIL, SUBMIT_LEASE_UNTIL, RECOVERIES,
 )

@@ -68,6 +68,10 @@ def _left_over_from_last_night(settings, emulator) -> tuple[int, int]:
     make_pages(3, start=4)
     collecting = SeoBatchJob.create(model=settings.model, status="collecting", metadata={"run": "dead"}).id
     SeoBatchJob.update(updated_at=db.utcnow() - timedelta(hours=20)).execute()
+    # The first poll was due 20 hours ago too (the sweep goes by it, not by updated_at).
+    job = SeoBatchJob.get_by_id(processing)
+    job.metadata = {**job.metadata, "next_poll_at": (db.utcnow() - timedelta(hours=20)).isoformat()}
+    SeoBatchJob.update(metadata=job.metadata).where(SeoBatchJob.id == processing).execute()
     return processing, collecting
 
 

@@ -11,19 +11,25 @@ from ._queue import queue
 
 def register(sub: argparse._SubParsersAction) -> None:
     recover = sub.add_parser(
-        "recover", help="re-enqueue stalled jobs",
-        description="Find jobs that sit in an active state without progress (lost message, "
-        "Redis restarted, worker killed) and enqueue their stage again; deliver events "
-        "that were never delivered. Safe to run at any time: a submitting job is checked "
-        "against the provider's batches before anything is sent again.",
+        "recover", help="say what each active job waits on; re-enqueue the stalled ones",
+        description="For every active job, print what it waits on and why recovery acts or "
+        "waits; enqueue the stage again of each job whose worker's claim ran out (a killed "
+        "worker), whose poll is overdue, or that no worker ever started (lost message, Redis "
+        "restarted); deliver events that were never delivered. Safe to run at any time: a "
+        "job a live worker holds is left alone, and a submitting job is checked against the "
+        "provider's batches before anything is sent again.",
         epilog="""\
 examples:
-  seobatch recover        prints e.g. "job 12: submitting, idle 25m → submit enqueued again"
-                          or "nothing to recover"
+  seobatch recover        prints one line per active job, e.g.
+    job 7: processing, results saved by a live worker (web-1:4121) 4 s ago, claim until 02:14:09 UTC → left alone
+    job 8: processing, results claim of web-1:4121 expired 95 s ago → results enqueued again
+    job 9: processing, next poll due in 40 s → left alone
 
-A job counts as stalled after SEOBATCH_STALE_AFTER seconds (default 600) without
-progress; processing jobs get SEOBATCH_POLL_MAX_INTERVAL on top. The clock runs
-this every SEOBATCH_RECOVER_INTERVAL seconds; with cron, run it every few minutes.""",
+A worker renews its claim on a job with each chunk it commits (submit: a heartbeat);
+the claim runs out SEOBATCH_CLAIM_TTL seconds (default 45) after its last renewal. A
+job no worker has claimed is re-enqueued after SEOBATCH_STALE_AFTER (default 600)
+without change. Workers sweep when they boot; the clock every SEOBATCH_RECOVER_INTERVAL
+seconds (default 60); with cron, run this every minute.""",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     recover.set_defaults(func=run_recover)

@@ -21,6 +21,7 @@ from .. import jobmeta as jm
 from ..db import collector_lock, database, utcnow
 from ..jobmeta import ItemStatus, JobStatus
 from ..models import SeoBatchJob
+from . import claims
 from ._bulk import insert_items
 from ._common import (
     batch_limits,
@@ -64,8 +65,10 @@ def collect(
         max_attempts=settings.max_attempts,
         exclude_job_id=job.id,
     )
+    claims.take(job.id, "collect", settings)
     while True:
-        steps = _collect_chunk(job, query, builder, limits, template.version, settings.chunk_size)
+        steps = _collect_chunk(job, query, builder, limits, template.version, settings.chunk_size,
+                               claim=claims.fields("collect", settings))
         if steps is not None:
             if steps:
                 refresh_item_statistics()
@@ -97,6 +100,7 @@ def _collect_chunk(
     limits: Any,
     prompt_version: str,
     chunk_size: int,
+    claim: dict[str, Any] | None = None,
 ) -> list[Step] | None:
     """Collect one chunk in one transaction; a list of steps when the job is done."""
     with collector_lock():
@@ -133,6 +137,7 @@ def _collect_chunk(
             jm.COLLECTED_BYTES: chunk.size,
             jm.ESTIMATED_INPUT_TOKENS: chunk.tokens,
             jm.PROMPT_VERSION: prompt_version,
+            **(claim or {}),  # renewed with each chunk: this worker is alive and moving
         })
         SeoBatchJob.update(metadata=meta, updated_at=utcnow()).where(SeoBatchJob.id == job.id).execute()
         full = chunk.full
@@ -170,7 +175,7 @@ class _Chunk:
 
 def _finish(job: SeoBatchJob, meta: dict[str, Any]) -> list[Step]:
     count = int(meta.get(jm.COLLECTED) or 0)
-    done = {jm.COLLECTED_AT: stamp(utcnow())}
+    done = {jm.COLLECTED_AT: stamp(utcnow()), **claims.RELEASED}
     if count == 0:
         empty = {jm.COLLECTED: 0, jm.INPUT_TOKENS: 0, jm.OUTPUT_TOKENS: 0, jm.COST_USD: 0.0, **done}
         job.mark_completed(0, 0, 0, expected=(JobStatus.COLLECTING,), extra_metadata=empty)
@@ -198,7 +203,7 @@ def _split(job: SeoBatchJob, meta: dict[str, Any]) -> list[Step]:
         metadata={**inherited, jm.AFTER_PAGE_ID: meta.get(jm.CURSOR, 0), jm.PREVIOUS_JOB_ID: job.id},
     )
     SeoBatchJob.update(
-        metadata={**meta, jm.COLLECTED_AT: stamp(utcnow()), jm.NEXT_JOB_ID: nxt.id}
+        metadata={**meta, jm.COLLECTED_AT: stamp(utcnow()), jm.NEXT_JOB_ID: nxt.id, **claims.RELEASED}
     ).where(SeoBatchJob.id == job.id).execute()
     log.info("job %s is full (%s items); job %s takes the rest of the run", job.id, count, nxt.id)
     return [Step("submit", job.id), Step("collect", nxt.id)]

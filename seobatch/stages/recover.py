@@ -1,101 +1,199 @@
-"""recover: find jobs that stopped moving and enqueue their stage again.
+"""recover: look at every active job, say what it waits on, and move the stalled ones on.
 
-A message can be lost (Redis restarted without persistence, a worker killed between
-commit and send). Every active state has a stage that picks the job up idempotently
-(``step.STAGE_FOR``), so re-enqueuing it is always safe:
+A worker can die mid-stage (SIGKILL, OOM, a lost host) and a message can be lost
+(Redis restarted without persistence, a killed worker's prefetched or delayed
+messages). Every active state has a stage that picks the job up idempotently, so
+enqueuing it again is always safe; the question is only *when*, and the answer is the
+job's claim (``claims.py``):
 
-    collecting  → collect (resumes after the job's cursor)
-    submitting  → submit  (reconciles with the provider before sending anything)
-    processing  → poll    (asks the provider; a duplicate poll chain dies out)
+- **a live claim** (collect, submit, results renew theirs per chunk / heartbeat): a
+  worker is on it → left alone, however long the stage takes;
+- **an expired claim**: its worker stopped renewing, i.e. died → the stage is enqueued
+  again at once;
+- **processing, no results claim**: the poll chain promised a poll at ``next_poll_at``;
+  once that is past by the grace below and nothing polled, the chain is dead → poll
+  again. No next poll and no claim: the last poll saw the batch end → results.
+- **no claim at all** (collecting or submitting, nothing started): the stage's message
+  waits in the queue (perhaps behind a long backlog) or was lost → enqueued again after
+  ``SEOBATCH_STALE_AFTER`` without change.
 
-A job counts as stalled when its row has not changed for ``settings.stale_after``
-seconds; processing jobs get ``poll_max_interval`` on top (their next poll may
-legitimately be that far away), and a submitting job whose lease is still running is
-left to the attempt that holds it. Outbox events whose delivery died with a process
-are delivered too.
+The grace for a chain with no claim to prove it dead, and the life of the claim the sweep
+leaves on a job it enqueued (``claim_by`` ``sweep@…``), is ``SEOBATCH_CLAIM_TTL``,
+doubled for each earlier recovery of the job (``recoveries``), up to
+``SEOBATCH_STALE_AFTER``: a provider outage makes polls fail and retry, and the sweep
+must not add a poll chain every minute beside Dramatiq's retries.
+
+Every action is a compare-and-set on what the sweep read (``claims.hand_off``), so two
+sweeps at once (two workers booting, the clock and an operator) enqueue a stage once.
+Outbox events whose delivery died with a process are delivered too.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .. import jobmeta as jm
 from .. import outbox
 from ..db import utcnow
 from ..jobmeta import ACTIVE_STATUSES, JobStatus
 from ..models import SeoBatchJob
+from . import claims
 from ._common import log, parse_stamp
 from .step import STAGE_FOR, Step
 
 if TYPE_CHECKING:
     from ..config import Settings
 
+#: What a worker holding each stage's claim is doing, for the lines of ``recover``.
+DOING = {"collect": "pages collected", "submit": "submit attempt renewed", "results": "results saved"}
+
 
 @dataclass
-class Stalled:
+class Seen:
+    """One active job as the sweep saw it: why it acts (``stage``) or waits (``until``)."""
+
     job_id: int
     status: str
-    idle_seconds: int
-    stage: str
+    why: str
+    #: The stage enqueued again; None: left alone.
+    stage: str | None = None
+    #: Left alone until then (a claim's or a due poll's end), when that is known.
+    until: datetime | None = None
+
+    def line(self) -> str:
+        then = f"{self.stage} enqueued again" if self.stage else "left alone"
+        return f"job {self.job_id}: {self.why} → {then}"
 
 
 @dataclass
 class Recovery:
-    stalled: list[Stalled] = field(default_factory=list)
+    seen: list[Seen] = field(default_factory=list)
     events_delivered: int = 0
 
     @property
+    def stalled(self) -> list[Seen]:
+        """The jobs whose stage was enqueued again."""
+        return [s for s in self.seen if s.stage]
+
+    @property
     def steps(self) -> list[Step]:
-        return [Step(s.stage, s.job_id) for s in self.stalled]
+        return [Step(s.stage, s.job_id) for s in self.stalled if s.stage]
+
+    def next_look(self, horizon: datetime) -> datetime | None:
+        """The earliest end of a wait seen (a claim, a due poll), up to ``horizon``."""
+        ends = [s.until for s in self.seen if s.until is not None and s.until <= horizon]
+        return min(ends) if ends else None
 
     def lines(self) -> list[str]:
-        """What was done, one line each (``seobatch recover`` prints these)."""
-        out = [
-            f"job {s.job_id}: {s.status}, idle {_human(s.idle_seconds)} → {s.stage} enqueued again"
-            for s in self.stalled
-        ]
+        """What was seen and done, one line per active job (``seobatch recover`` prints these)."""
+        out = [s.line() for s in self.seen]
         if self.events_delivered:
             out.append(f"delivered {self.events_delivered} undelivered event(s)")
-        return out or ["nothing to recover"]
+        return out or ["nothing to recover: no active job"]
 
 
-def stale_threshold(status: str, settings: Settings) -> timedelta:
-    extra = settings.poll_max_interval if status == JobStatus.PROCESSING else 0
-    return timedelta(seconds=settings.stale_after + extra)
+def grace(meta: dict[str, Any], settings: Settings) -> float:
+    """Seconds the sweep waits on a chain it cannot prove dead: the claim TTL, doubled for
+    each earlier recovery of this job, at most SEOBATCH_STALE_AFTER."""
+    tries = min(int(meta.get(jm.RECOVERIES) or 0), 16)
+    return float(min(settings.claim_ttl * 2 ** tries, settings.stale_after))
 
 
 def recover(*, settings: Settings, now: datetime | None = None) -> Recovery:
-    """Find stalled jobs (the caller sends ``.steps``) and deliver stuck events."""
+    """Look at every active job, enqueue (the caller sends ``.steps``) the stalled ones'
+    stages, and deliver stuck events."""
     now = now or utcnow()
     found = Recovery()
-    for status in ACTIVE_STATUSES:
-        cutoff = now - stale_threshold(status, settings)
-        query = (
-            SeoBatchJob.select(SeoBatchJob.id, SeoBatchJob.status, SeoBatchJob.updated_at, SeoBatchJob.metadata)
-            .where((SeoBatchJob.status == status) & (SeoBatchJob.updated_at < cutoff))
-            .order_by(SeoBatchJob.id)
-        )
-        for job in query:
-            meta = job.metadata or {}
-            lease = parse_stamp(meta.get(jm.SUBMIT_LEASE_UNTIL))
-            if status == JobStatus.SUBMITTING and lease is not None and lease > now:
-                continue  # an attempt is (or may still be) in its create call
-            due = parse_stamp(meta.get(jm.NEXT_POLL_AT))
-            if status == JobStatus.PROCESSING and due is not None and due > now:
-                continue  # a poll is scheduled
-            idle = int((now - job.updated_at).total_seconds())
-            found.stalled.append(Stalled(job.id, status, idle, STAGE_FOR[status]))
+    query = (
+        SeoBatchJob.select(SeoBatchJob.id, SeoBatchJob.status, SeoBatchJob.updated_at, SeoBatchJob.metadata)
+        .where(SeoBatchJob.status.in_(ACTIVE_STATUSES))
+        .order_by(SeoBatchJob.id)
+    )
+    for job in query:
+        found.seen.append(_look(job, settings, now))
     found.events_delivered = outbox.deliver_pending(settings=settings)
     for s in found.stalled:
-        log.warning("recover job_id=%s status=%s idle=%ss stage=%s", s.job_id, s.status, s.idle_seconds, s.stage)
+        log.warning("recover job_id=%s status=%s stage=%s: %s", s.job_id, s.status, s.stage, s.why)
     return found
 
 
-def _human(seconds: int) -> str:
+def _look(job: SeoBatchJob, settings: Settings, now: datetime) -> Seen:
+    status, meta = job.status, dict(job.metadata or {})
+    wait = grace(meta, settings)
+    sweep_claim = claims.SWEEP + claims.owner()
+    again = {jm.RECOVERIES: int(meta.get(jm.RECOVERIES) or 0) + 1}
+
+    def act(stage: str, why: str, changes: dict[str, Any]) -> Seen:
+        if claims.hand_off(job.id, status, meta, {**changes, **again}):
+            return Seen(job.id, status, why, stage=stage)
+        return Seen(job.id, status, f"{why}, but another sweep or a worker just changed it")
+
+    def hand(stage: str) -> dict[str, Any]:
+        return claims.fields(stage, settings, now=now, by=sweep_claim, seconds=wait)
+
+    claim = claims.read(meta, status)
+    if claim is not None:
+        if claim.by_sweep:
+            if claim.live(now):
+                return Seen(job.id, status, f"{status}, {claim.stage} enqueued by a sweep {_ago(now - claim.at)} "
+                            f"ago, not started yet (waits until {_clock(claim.until)})", until=claim.until)
+            return act(claim.stage, f"{status}, {claim.stage} enqueued by a sweep "
+                       f"{_ago(now - claim.at)} ago never started", hand(claim.stage))
+        if claim.live(now):
+            return Seen(job.id, status, f"{status}, {DOING[claim.stage]} by a live worker ({claim.by}) "
+                        f"{_ago(now - claim.at)} ago, claim until {_clock(claim.until)}", until=claim.until)
+        return act(claim.stage, f"{status}, {claim.stage} claim of {claim.by} expired "
+                   f"{_ago(now - claim.until)} ago", hand(claim.stage))
+
+    if status == JobStatus.PROCESSING:
+        due = parse_stamp(meta.get(jm.NEXT_POLL_AT))
+        if due is not None:
+            late = due + timedelta(seconds=wait)
+            if due > now:
+                return Seen(job.id, status, f"processing, next poll due in {_ago(due - now)}", until=late)
+            if late > now:
+                return Seen(job.id, status, f"processing, poll due {_ago(now - due)} ago (waits until "
+                            f"{_clock(late)} for it)", until=late)
+            return act("poll", f"processing, poll due {_ago(now - due)} ago and nothing polled",
+                       {jm.NEXT_POLL_AT: None})  # the poll sent now is due at once
+        since = job.updated_at
+        late = since + timedelta(seconds=wait)
+        if not meta.get(jm.ENDING):  # no poll scheduled, none seen to end: ask the provider
+            if late > now:
+                return Seen(job.id, status, f"processing, no poll scheduled, unchanged for "
+                            f"{_ago(now - since)} (waits until {_clock(late)})", until=late)
+            return act("poll", f"processing, no poll scheduled, unchanged for {_ago(now - since)}",
+                       {jm.NEXT_POLL_AT: None})
+        # The last poll saw the batch end and sent results; none has claimed the job.
+        if late > now:
+            return Seen(job.id, status, f"processing, batch ended {_ago(now - since)} ago, results "
+                        f"not started yet (waits until {_clock(late)})", until=late)
+        return act("results", f"processing, batch ended {_ago(now - since)} ago and no worker "
+                   "started its results", hand("results"))
+
+    idle = now - job.updated_at
+    late = job.updated_at + timedelta(seconds=settings.stale_after)
+    stage = STAGE_FOR[status]
+    if status == JobStatus.SUBMITTING:
+        lease = parse_stamp(meta.get(jm.SUBMIT_LEASE_UNTIL))
+        if lease is not None and lease > now:  # a lease written before claims were
+            return Seen(job.id, status, f"submitting, submit lease until {_clock(lease)}", until=lease)
+    if late > now:
+        return Seen(job.id, status, f"{status}, not claimed by any worker, unchanged for {_ago(idle)} "
+                    f"(waits until {_clock(late)}, SEOBATCH_STALE_AFTER)")
+    return act(stage, f"{status}, not claimed by any worker, unchanged for {_ago(idle)}", hand(stage))
+
+
+def _ago(delta: timedelta) -> str:
+    seconds = max(0, int(delta.total_seconds()))
     if seconds < 120:
-        return f"{seconds}s"
+        return f"{seconds} s"
     if seconds < 7200:
-        return f"{seconds // 60}m"
-    return f"{seconds // 3600}h"
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h"
+
+
+def _clock(when: datetime) -> str:
+    return when.strftime("%H:%M:%S UTC")

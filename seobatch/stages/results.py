@@ -54,6 +54,7 @@ from ..providers.base import Ending, outcome_for_missing
 from ..text import printable_line
 from ._bulk import bulk_update
 from ._common import later, load_job, log, provider_for, stamp
+from . import claims
 from .jobstate import fail_job, update_metadata
 from .step import Step
 from .poll import poll_delay
@@ -93,6 +94,7 @@ def results(
             _cleanup(provider, info, job_id)
         return []
 
+    claims.take(job_id, "results", settings)
     limits = OutputLimits.from_settings(settings)
     seen = 0
     tally = _Tally()
@@ -100,7 +102,9 @@ def results(
         with read_ahead(provider.iter_results(info), settings.chunk_size) as chunks, _Lanes() as lanes:
             for saved in lanes.save(job, chunks, limits, tally):
                 seen += saved
-                if update_metadata(job_id, expected=_PROCESSING, changes={jm.RESULTS_SEEN: seen}) is None:
+                # The claim rides on the chunk's progress write: renewed per chunk, no extra statement.
+                changes = {jm.RESULTS_SEEN: seen, **claims.fields("results", settings)}
+                if update_metadata(job_id, expected=_PROCESSING, changes=changes) is None:
                     return []  # canceled or failed meanwhile
     except ResultsUnavailable as exc:
         if info.ending not in (Ending.EXPIRED, Ending.CANCELED):
@@ -498,6 +502,7 @@ def _complete(job: SeoBatchJob, info: BatchInfo, settings: Settings, now: dateti
         jm.PROVIDER_STATE: info.provider_state,
         jm.ENDING: info.ending,
         jm.RESULTS_FINISHED_AT: stamp(now or utcnow()),
+        **claims.RELEASED,
     }
     return job.mark_completed(
         n[ItemStatus.SUCCEEDED], n[ItemStatus.ERRORED], n[ItemStatus.EXPIRED] + n[ItemStatus.CANCELED],

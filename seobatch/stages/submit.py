@@ -33,7 +33,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .. import db as _db
@@ -44,6 +44,7 @@ from ..jobmeta import STATUSES, JobStatus
 from ..models import SeoBatchItem, SeoBatchJob
 from ..pricing import batch_cost
 from ..providers.base import BatchInfo, BatchRequest, RawJSON
+from . import claims
 from ._common import later, load_job, log, parse_stamp, provider_for, stamp
 from .jobstate import DONE, GiveUp, fail_job, safe_reason, update_metadata
 from .reconcile import (
@@ -167,12 +168,16 @@ def submit(
         log.info("job %s: another submit attempt holds the lease; retrying in %.0fs", job_id, wait)
         return [Step("submit", job_id, delay_ms=int(wait * 1000))]
     outcome: dict[str, Any] = {}
+    cap = now + timedelta(seconds=settings.submit_lease_seconds)
     try:
-        return _attempt(job, claim.meta, provider, settings, now, outcome)
+        with claims.heartbeat(job_id, settings, lease=claim.meta[jm.SUBMIT_LEASE_UNTIL], cap=cap):
+            return _attempt(job, claim.meta, provider, settings, now, outcome)
     finally:
-        # Let the next attempt in at once; a killed worker's lease simply runs out.
+        # Let the next attempt in at once; a killed worker's lease runs out one claim TTL
+        # after the heartbeat's last beat.
         update_metadata(
-            job_id, expected=(JobStatus.SUBMITTING,), changes={jm.SUBMIT_LEASE_UNTIL: None, **outcome}
+            job_id, expected=(JobStatus.SUBMITTING,),
+            changes={jm.SUBMIT_LEASE_UNTIL: None, **claims.RELEASED, **outcome},
         )
 
 
@@ -187,10 +192,14 @@ def _claim(job: SeoBatchJob, settings: Settings, now: datetime) -> _Claim | None
         lease = parse_stamp(meta.get(jm.SUBMIT_LEASE_UNTIL))
         if lease is not None and lease > now:
             return _Claim(meta, busy_until=lease)
+        # The lease is the submit claim: one claim TTL, renewed by ``claims.heartbeat``
+        # while the attempt runs, up to SEOBATCH_SUBMIT_LEASE in all.
+        ttl = min(settings.submit_lease_seconds, settings.claim_ttl)
         meta.update({
             jm.DISPLAY_NAME: meta.get(jm.DISPLAY_NAME) or f"seobatch-job-{job.id}-{secrets.token_hex(4)}",
             jm.SUBMIT_ATTEMPTS: int(meta.get(jm.SUBMIT_ATTEMPTS) or 0) + 1,
-            jm.SUBMIT_LEASE_UNTIL: later(now, settings.submit_lease_seconds),
+            jm.SUBMIT_LEASE_UNTIL: later(now, ttl),
+            **claims.fields("submit", settings, now=now, seconds=ttl),
         })
         SeoBatchJob.update(metadata=meta, updated_at=utcnow()).where(SeoBatchJob.id == job.id).execute()
         return _Claim(meta)
@@ -406,6 +415,7 @@ def _adopt(
         jm.DISPLAY_NAME: meta[jm.DISPLAY_NAME],
         jm.PROVIDER_STATE: info.provider_state,
         jm.SUBMIT_LEASE_UNTIL: None,
+        **claims.RELEASED,
         jm.NEXT_POLL_AT: later(now, settings.poll_interval),
     }
     if reconciled:

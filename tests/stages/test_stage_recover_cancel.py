@@ -30,7 +30,8 @@ def _age(job_id: int, seconds: int, **meta) -> None:
 
 
 def test_recover_enqueues_the_stage_of_each_stalled_job_and_nothing_else(any_db):
-    settings = make_settings(stale_after=600, poll_max_interval=900)
+    settings = make_settings(stale_after=600, claim_ttl=45)
+    now = db.utcnow()
     collecting = SeoBatchJob.create(status="collecting")
     submitting = SeoBatchJob.create(status="submitting")
     leased = SeoBatchJob.create(status="submitting")
@@ -39,17 +40,17 @@ def test_recover_enqueues_the_stage_of_each_stalled_job_and_nothing_else(any_db)
     fresh = SeoBatchJob.create(status="collecting", model="gemini-2.5-flash")
     done = SeoBatchJob.create(status="completed")
     for j in (collecting, submitting, done):
-        _age(j.id, 700)
-    lease = (db.utcnow() + timedelta(minutes=5)).isoformat()
-    _age(leased.id, 700, submit_lease_until=lease)
-    _age(processing.id, 1600)
-    _age(waiting.id, 1000)  # within poll_max_interval + stale_after: its next poll may be ahead
+        _age(j.id, 700)  # unclaimed past SEOBATCH_STALE_AFTER
+    _age(leased.id, 700, submit_lease_until=(now + timedelta(minutes=5)).isoformat())
+    _age(processing.id, 1600, next_poll_at=(now - timedelta(seconds=60)).isoformat())  # a dead chain
+    _age(waiting.id, 1000, next_poll_at=(now + timedelta(seconds=600)).isoformat())  # polled later
     found = recover(settings=settings)
     assert found.steps == [
         Step("collect", collecting.id), Step("submit", submitting.id), Step("poll", processing.id),
     ]
     assert fresh.id not in [s.job_id for s in found.steps]
     assert any("collect enqueued again" in line for line in found.lines())
+    assert len(found.lines()) == 6  # one line per active job, acted on or not
 
 
 def test_recover_delivers_events_whose_delivery_died(any_db):
@@ -74,7 +75,7 @@ def test_a_lost_message_in_each_state_is_recovered_to_completion(any_db, emulato
     assert recover(settings=settings, now=late).steps == [Step("poll", j.id)]
     poll(j.id, settings=settings)     # the results message is lost
     steps = recover(settings=settings, now=late).steps
-    assert steps == [Step("poll", j.id)]
+    assert steps == [Step("results", j.id)]
     drive(steps, settings)
     assert job(j.id).status == "completed" and job(j.id).succeeded_count == 5
     assert emulator.stats()["anthropic"]["batches_created"] == 1
