@@ -19,10 +19,19 @@ import pytest
 
 from seobatch.models import SeoBatchJob
 
-from . import golden
-from .procs import Worker, wait_until
-from .support import fault_settings, golden_run, run_ended
-from .test_worker_process import PAGES, CollectorLock, first_job, seobatch, worker_env
+from tests.faults import golden
+from tests.faults.procs import Worker
+from tests.faults.support import (
+    PAGES,
+    CollectorLock,
+    fault_settings,
+    first_job,
+    golden_run,
+    run_ended,
+    seobatch,
+    worker_env,
+)
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres, pytest.mark.timeout(240)]
 
@@ -59,11 +68,11 @@ def test_a_restarted_worker_moves_a_job_on_within_120s_after_every_worker_died_i
     first = Worker(env, tmp_path / "worker1.log")
     try:
         if lock:
-            wait_until(lock.worker_waiting, 20, what="collect waiting on the lock")
+            wait_for(lock.worker_waiting, 20, what="collect waiting on the lock")
             lock.let_one_chunk_through()
-            wait_until(lock.worker_waiting, 10, what="collect waiting for its next chunk")
+            wait_for(lock.worker_waiting, 10, what="collect waiting for its next chunk")
         else:
-            wait_until(lambda: emulator.stats()["anthropic"][CALL[stage]] >= 1, 30,
+            wait_for(lambda: emulator.stats()["anthropic"][CALL[stage]] >= 1, 30,
                        what=f"{CALL[stage]} in flight")
             time.sleep(0.3)  # the request is out; the worker waits for the reply
         first.kill_child()
@@ -86,15 +95,15 @@ def test_a_restarted_worker_moves_a_job_on_within_120s_after_every_worker_died_i
         if stage == "submit":
             assert "submit_lease_until" in shown, shown
     if stage == "submit":  # the provider finishes making the batch the dead worker asked for
-        wait_until(lambda: emulator.stats()["anthropic"]["batches_created"] == 1, 30,
+        wait_for(lambda: emulator.stats()["anthropic"]["batches_created"] == 1, 30,
                    what="the dead worker's batch to be created")
     emulator.set_faults(delay=0.0)
 
     second = Worker(env, tmp_path / "worker2.log")
     try:
-        wait_until(lambda: run_ended(job_id), BOUND_SECONDS + 5, interval=0.25, what="the run to end")
+        wait_for(lambda: run_ended(job_id), BOUND_SECONDS + 5, interval=0.25, what="the run to end")
         took = time.monotonic() - killed
-        wait_until(lambda: golden.undelivered_events() == 0, 10, what="events delivered")
+        wait_for(lambda: golden.undelivered_events() == 0, 10, what="events delivered")
     finally:
         second.stop()
     print(f"stage {stage}: killed → completed in {took:.1f} s")

@@ -8,8 +8,6 @@ import threading
 import time
 from datetime import timedelta
 
-from pipeline_support import drive, job, make_pages, make_settings
-
 from seobatch import db
 from seobatch import jobmeta as jm
 from seobatch.jobmeta import JobStatus
@@ -18,6 +16,9 @@ from seobatch.stages import Step, claims
 from seobatch.stages.collect import collect
 from seobatch.stages.kickoff import kickoff
 from seobatch.stages.recover import grace, recover
+
+from tests.support.pages import make_pages
+from tests.support.pipeline import drive, job, make_settings
 
 
 def _set(job_id: int, *, age: float = 0, **meta) -> None:
