@@ -10,8 +10,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import psycopg2
+
 from seobatch import jobmeta as jm
 from seobatch.config import Settings
+from seobatch.db import COLLECT_LOCK_KEY
 from seobatch.models import Page, SeoBatchEvent, SeoBatchItem, SeoBatchJob
 from seobatch.providers.openai import OpenAIBatches
 from seobatch.runs import run_chain
@@ -176,3 +179,42 @@ def finish_with_fresh_worker(env, tmp_path, job_id: int, name: str = "worker2") 
     finally:
         worker.stop()
     return worker, recovered
+
+
+#: Pages of a worker-process fault run.
+PAGES = 30
+
+
+class CollectorLock:
+    """Holds the collectors' advisory lock from a connection of the test's own, so the
+    worker's collect blocks inside its chunk transaction — a place it can be killed."""
+
+    # The collectors' lock is keyed by (key, schema): this connection keeps the URL's
+    # search_path so it takes the very lock the worker waits on.
+    LOCK = "(%s, hashtext(current_schema()))"
+
+    def __init__(self, dsn_url: str) -> None:
+        self.conn = psycopg2.connect(dsn_url.replace("postgresql://", "postgres://", 1))
+        self.conn.autocommit = True
+
+    def take(self) -> None:
+        with self.conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock" + self.LOCK, (COLLECT_LOCK_KEY,))
+
+    def let_one_chunk_through(self) -> None:
+        """Release and take again: the waiting collector commits one chunk in between."""
+        with self.conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_unlock" + self.LOCK, (COLLECT_LOCK_KEY,))
+            cur.execute("SELECT pg_advisory_lock" + self.LOCK, (COLLECT_LOCK_KEY,))
+
+    def worker_waiting(self) -> bool:
+        with self.conn.cursor() as cur:
+            cur.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s "
+                "AND wait_event_type = 'Lock' AND wait_event = 'advisory'", (APP,))
+            return cur.fetchone()[0] > 0
+
+    def release(self) -> None:
+        with self.conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_unlock_all()")
+        self.conn.close()

@@ -12,7 +12,6 @@ from seobatch.models import Page, SeoBatchEvent, SeoBatchItem, SeoBatchJob
 from seobatch.output import OutputLimits, parse_reply
 from seobatch.providers import get_provider
 from seobatch.providers.base import ItemResult
-from seobatch.stages import Step
 
 from tests.faults import golden
 from tests.faults.support import MODELS, golden_run, keep_openai_files, kickoff_run, run_steps, wait_run

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import time
 
-import psycopg2
 import pytest
 
 from seobatch.models import SeoBatchJob
-from seobatch.db import COLLECT_LOCK_KEY
 
 from tests.faults import golden
 from tests.faults.procs import Worker, redis_dump
 from tests.faults.support import (
-    APP,
+    PAGES,
+    CollectorLock,
     assert_no_canaries,
     fault_settings,
     finish_with_fresh_worker,
@@ -34,42 +33,6 @@ from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres, pytest.mark.timeout(120)]
 
-PAGES = 30
-
-
-class CollectorLock:
-    """Holds the collectors' advisory lock from a connection of the test's own, so the
-    worker's collect blocks inside its chunk transaction — a place it can be killed."""
-
-    # The collectors' lock is keyed by (key, schema): this connection keeps the URL's
-    # search_path so it takes the very lock the worker waits on.
-    LOCK = "(%s, hashtext(current_schema()))"
-
-    def __init__(self, dsn_url: str) -> None:
-        self.conn = psycopg2.connect(dsn_url.replace("postgresql://", "postgres://", 1))
-        self.conn.autocommit = True
-
-    def take(self) -> None:
-        with self.conn.cursor() as cur:
-            cur.execute("SELECT pg_advisory_lock" + self.LOCK, (COLLECT_LOCK_KEY,))
-
-    def let_one_chunk_through(self) -> None:
-        """Release and take again: the waiting collector commits one chunk in between."""
-        with self.conn.cursor() as cur:
-            cur.execute("SELECT pg_advisory_unlock" + self.LOCK, (COLLECT_LOCK_KEY,))
-            cur.execute("SELECT pg_advisory_lock" + self.LOCK, (COLLECT_LOCK_KEY,))
-
-    def worker_waiting(self) -> bool:
-        with self.conn.cursor() as cur:
-            cur.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s "
-                "AND wait_event_type = 'Lock' AND wait_event = 'advisory'", (APP,))
-            return cur.fetchone()[0] > 0
-
-    def release(self) -> None:
-        with self.conn.cursor() as cur:
-            cur.execute("SELECT pg_advisory_unlock_all()")
-        self.conn.close()
 
 
 @pytest.mark.parametrize("stage", ["collect", "submit", "poll", "results"])
