@@ -94,16 +94,26 @@ class Page(BaseModel):
         table_name = "seo_pages"
 
     @staticmethod
-    def hash_content(title: str | None, content: str | None) -> str:
-        """The hash that tells the collector a page changed since its SEO was made."""
+    def hash_content(
+        title: str | None, content: str | None, attributes: dict[str, Any] | None = None
+    ) -> str:
+        """The hash that tells the collector a page changed since its SEO was made: its
+        title, content and the attributes a prompt uses (``prompts.prompt_inputs``). A page
+        without such attributes keeps the title-and-content hash of earlier releases."""
+        from .prompts import prompt_inputs  # cycle: prompts → providers → models
+
         digest = hashlib.sha256()
         digest.update((title or "").encode("utf-8", "surrogatepass"))
         digest.update(b"\x00")
         digest.update((content or "").encode("utf-8", "surrogatepass"))
+        extra = prompt_inputs(attributes)
+        if extra:
+            digest.update(b"\x00\x00")
+            digest.update(extra.encode("utf-8", "surrogatepass"))
         return digest.hexdigest()
 
     def save(self, *args: Any, **kwargs: Any) -> int:
-        self.content_hash = self.hash_content(self.title, self.content)
+        self.content_hash = self.hash_content(self.title, self.content, self.attributes)
         return super().save(*args, **kwargs)
 
 

@@ -69,7 +69,8 @@ def plan_run(
         template = PromptTemplate.load(settings)
     builder = RequestBuilder(provider=provider, template=template, model=model, settings=settings)
     limits = batch_limits(provider.name, settings)
-    query = eligible_pages(model=model, prompt_version=template.version, max_attempts=settings.max_attempts)
+    query = eligible_pages(model=model, prompt_version=template.version, max_attempts=settings.max_attempts,
+                           configured_model=settings.model)
     plan = Plan(model=model, provider=provider.name, prompt_version=template.version)
     in_job, job_bytes = 0, 0
     for row in iter_pages(query, chunk_size=settings.chunk_size):
