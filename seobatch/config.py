@@ -120,6 +120,8 @@ class Settings:
     anthropic_base_url: str = setting(ANTHROPIC_BASE_URL, "ANTHROPIC_BASE_URL", _url)
     gemini_base_url: str = setting(GEMINI_BASE_URL, "GOOGLE_GEMINI_BASE_URL", _url)
     model: str = setting(DEFAULT_MODEL, "SEOBATCH_MODEL")
+    #: Models run although the price table has no price for them (a new model, a private alias).
+    allow_models: tuple[str, ...] = setting((), "SEOBATCH_ALLOW_MODELS", _names)
     subscribers: tuple[str, ...] = setting((), "SEOBATCH_SUBSCRIBERS", _names)
     poll_interval: int = setting(60, "SEOBATCH_POLL_INTERVAL", _int)
     poll_max_interval: int = setting(900, "SEOBATCH_POLL_MAX_INTERVAL", _int)

@@ -60,6 +60,17 @@ def test_run_refuses_an_unknown_model_in_one_line_before_any_job(env, capsys):
     assert SeoBatchJob.select().count() == 0
 
 
+def test_run_refuses_a_misspelled_model_unless_told_to_allow_it(env, capsys):
+    make_pages(2)
+    assert main(["run", "--model", "claude-sonet-4-5", "--dry-run"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "did you mean claude-sonnet-4-5" in err
+    assert SeoBatchJob.select().count() == 0
+    assert main(["run", "--model", "claude-sonet-4-5", "--dry-run", "--allow-unknown-model"]) == 0
+    out = capsys.readouterr().out
+    assert "pages to do:     2" in out and "estimated cost:  unknown (no price for this model)" in out
+
+
 def test_recover_and_cancel(env, capsys):
     assert main(["recover"]) == 0
     assert "nothing to recover" in capsys.readouterr().out

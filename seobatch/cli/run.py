@@ -52,6 +52,10 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-cost", type=float, metavar="USD",
         help="fail a job before sending it if its estimated cost at batch prices is above USD",
     )
+    parser.add_argument(
+        "--allow-unknown-model", action="store_true",
+        help="run --model although it has no price in the table (as if in SEOBATCH_ALLOW_MODELS)",
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the plan; write and send nothing")
     parser.add_argument("--wait", action="store_true", help="work the run in this process until it ends")
 
@@ -61,6 +65,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from ..stages.kickoff import check_run  # lazy: fast --help
     from ..stages.plan import plan_run  # lazy: fast --help
 
+    if args.allow_unknown_model:
+        settings = settings.with_(allow_models=(*settings.allow_models, args.model or settings.model))
     model = check_run(settings, args.model)  # one-line error before anything else
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {args.limit}")

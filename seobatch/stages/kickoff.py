@@ -1,7 +1,7 @@
 """kickoff: start a run of one model — a job in ``collecting`` and its collect message.
 
-Everything that can be refused is refused before a row exists: an unknown model, a
-missing API key, a bad limit. A second kickoff of a model while one of its jobs is
+Everything that can be refused is refused before a row exists: an unknown model (one
+not in the price table nor in SEOBATCH_ALLOW_MODELS), a missing API key, a bad limit. A second kickoff of a model while one of its jobs is
 still collecting is refused too; the check and the insert run under the collector
 lock, so two kickoffs at once cannot both pass it.
 """
@@ -17,7 +17,7 @@ from ..db import utcnow
 from ..errors import AlreadyRunning, ConfigError
 from ..jobmeta import JobStatus
 from ..models import SeoBatchJob
-from ..providers import provider_name
+from ..providers import check_model
 from ._common import collector_lock, log, stamp
 from .step import Step
 
@@ -32,9 +32,10 @@ class Kickoff:
 
 
 def check_run(settings: Settings, model: str | None = None) -> str:
-    """The model to run, after checking its provider is known and its key is set."""
+    """The model to run, after checking it is known (``providers.check_model``) and its
+    provider's key is set."""
     model = model or settings.model
-    settings.api_key_for(provider_name(model))
+    settings.api_key_for(check_model(model, settings))
     return model
 
 

@@ -35,7 +35,7 @@ class Plan:
     cost: float | None = None
 
     def lines(self) -> list[str]:
-        cost = f"${self.cost:.4f}" if self.cost is not None else "unknown (no price for this model)"
+        cost = f"at most ${self.cost:.4f}" if self.cost is not None else "unknown (no price for this model)"
         return [
             f"model:           {self.model} ({self.provider} batch API)",
             f"prompt version:  {self.prompt_version}",
@@ -44,7 +44,7 @@ class Plan:
             f"request size:    {self.request_bytes / 1e6:.1f} MB",
             f"input tokens:    ~{self.input_tokens}",
             f"output tokens:   at most {self.output_tokens}",
-            f"estimated cost:  at most {cost} at batch prices",
+            f"estimated cost:  {cost} at batch prices",
             "dry run: nothing was written and nothing was sent",
         ]
 
