@@ -46,6 +46,16 @@ def test_run_without_redis_works_the_run_here_and_exits_0(env, capsys):
     assert Page.select().where(Page.seo_title.is_null()).count() == 0
 
 
+def test_a_run_with_nothing_to_do_says_so_and_creates_no_job(env, capsys):
+    make_pages(2)
+    assert main(["run", "--wait"]) == 0
+    capsys.readouterr()
+    assert main(["run", "--wait"]) == 0
+    out = capsys.readouterr().out
+    assert "nothing to do: no page needs SEO from claude-sonnet-4-5" in out and "job 2" not in out
+    assert SeoBatchJob.select().count() == 1
+
+
 def test_run_wait_exits_1_when_a_job_fails(env, capsys):
     make_pages(3)
     assert main(["run", "--wait", "--max-cost", "0.000001"]) == 1
@@ -114,5 +124,7 @@ def test_run_wait_sweeps_first_and_follows_the_stalled_jobs_too(env, capsys):
     # Then the stalled job was worked and reported, and the new run started after it
     assert f"job {stuck.id}: collecting" in captured.err
     assert f"job {stuck.id} completed: 4 succeeded" in captured.out
-    assert [j.status for j in SeoBatchJob.select().order_by(SeoBatchJob.id)] == ["completed", "completed"]
+    # (the swept job did every page, so the new run found nothing to do and made no job)
+    assert "nothing to do" in captured.out
+    assert [j.status for j in SeoBatchJob.select().order_by(SeoBatchJob.id)] == ["completed"]
     assert Page.select().where(Page.seo_title.is_null()).count() == 0

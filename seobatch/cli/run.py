@@ -47,7 +47,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="model to use (default SEOBATCH_MODEL)")
-    parser.add_argument("--limit", type=int, metavar="N", help="at most N pages in this run")
+    parser.add_argument(
+        "--limit", type=int, metavar="N",
+        help="at most N pages in this run: the first N that need SEO, in page id (import) order; "
+        "a trial of a model other than SEOBATCH_MODEL skips the pages that model already did",
+    )
     parser.add_argument(
         "--max-cost", type=float, metavar="USD",
         help="fail a job before sending it if its estimated cost at batch prices is above USD",
@@ -89,6 +93,9 @@ def report(done: RunResult) -> int:
     if done.recovery.stalled:
         for line in done.recovery.lines():
             print(f"recover: {line}", file=sys.stderr)
+    if done.nothing_to_do:
+        print(f"nothing to do: no page needs SEO from {done.model} (none is new, changed or due "
+              "again); no job was created")
     if not done.waited:
         if done.first_job_id is not None:
             print(f"job {done.first_job_id} queued ({done.model}); a worker (`dramatiq actors`) runs it — "

@@ -17,8 +17,10 @@ from ..db import utcnow
 from ..errors import AlreadyRunning, ConfigError
 from ..jobmeta import JobStatus
 from ..models import SeoBatchJob
+from ..prompts import PromptTemplate
 from ..providers import check_model
 from ._common import collector_lock, log, stamp
+from .selection import eligible_pages, next_pages
 from .step import Step
 
 if TYPE_CHECKING:
@@ -37,6 +39,16 @@ def check_run(settings: Settings, model: str | None = None) -> str:
     model = model or settings.model
     settings.api_key_for(check_model(model, settings))
     return model
+
+
+def has_work(settings: Settings, model: str) -> bool:
+    """Whether any page needs SEO from ``model`` now, one it is not busy in another job:
+    a run that would find none creates no job (and wakes no subscriber)."""
+    query = eligible_pages(
+        model=model, prompt_version=PromptTemplate.load(settings).version,
+        max_attempts=settings.max_attempts, configured_model=settings.model,
+    )
+    return bool(next_pages(query, after_id=0, limit=1))
 
 
 def kickoff(
