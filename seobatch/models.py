@@ -326,6 +326,7 @@ class SeoBatchJob(BaseModel):
     def event_payload(self) -> dict[str, Any]:
         """What subscribers receive as keyword data (DESIGN.md's event contract)."""
         meta = self.metadata or {}
+        canceled = int(meta.get(jm.CANCELED_COUNT) or 0)
         return {
             "job_id": self.id,
             "model": self.model,
@@ -335,8 +336,13 @@ class SeoBatchJob(BaseModel):
             "total_pages": self.total_pages,
             "succeeded_count": self.succeeded_count,
             "errored_count": self.errored_count,
-            "expired_count": self.expired_count,
+            # The row's expired_count includes the canceled items (the seed has no column
+            # for them); the data counts each apart, so the four counts add up to the pages.
+            "expired_count": (self.expired_count or 0) - canceled,
+            "canceled_count": canceled,
             "cost_usd": meta.get(jm.COST_USD),
+            #: The status, or "canceled" / "all_errored" (jobmeta.reading): what to alert on.
+            "outcome": jm.reading(self.status, meta, self.succeeded_count, self.errored_count),
         }
 
 

@@ -67,8 +67,10 @@ def list_jobs(
     """The most recent jobs first, optionally only one status and/or model.
 
     Returns:
-        One dict per job: ``id model provider status pages succeeded errored expired
-        cost_usd created_at submitted_at completed_at age_seconds provider_batch_id error``.
+        One dict per job: ``id model provider status reading pages succeeded errored
+        expired canceled cost_usd created_at submitted_at completed_at age_seconds
+        provider_batch_id error``. ``reading`` is the status, or ``canceled`` /
+        ``all_errored`` (``jobmeta.reading``); ``expired`` no longer counts canceled items.
         ``cost_usd`` is what the results stage recorded at batch prices (None: not known
         yet, or the model has no price).
     """
@@ -107,15 +109,19 @@ def _item_totals(job_ids: Iterable[int]) -> dict[int, int]:
 
 def _row(job: SeoBatchJob, now: datetime, collected: int | None) -> dict[str, Any]:
     meta = job.metadata or {}
+    # The row's expired_count includes the canceled items; report each apart.
+    canceled = int(meta.get(jm.CANCELED_COUNT) or 0)
     return {
         "id": job.id,
         "model": job.model,
         "provider": job.provider,
         "status": job.status,
+        "reading": jm.reading(job.status, meta, job.succeeded_count, job.errored_count),
         "pages": job.total_pages or collected or 0,
         "succeeded": job.succeeded_count or 0,
         "errored": job.errored_count or 0,
-        "expired": job.expired_count or 0,
+        "expired": (job.expired_count or 0) - canceled,
+        "canceled": canceled,
         "cost_usd": _number(meta.get(jm.COST_USD)),
         "created_at": iso(job.created_at),
         "submitted_at": iso(job.submitted_at),
