@@ -33,6 +33,9 @@ class Plan:
     output_tokens: int = 0
     #: USD at batch prices for that upper bound, None when the model has no price.
     cost: float | None = None
+    #: Pages the run skips because they failed ``max_attempts`` nights (``seobatch pages failed``).
+    left_alone: int = 0
+    max_attempts: int = 0
 
     def lines(self) -> list[str]:
         cost = f"at most ${self.cost:.4f}" if self.cost is not None else "unknown (no price for this model)"
@@ -45,6 +48,9 @@ class Plan:
             f"input tokens:    ~{self.input_tokens}",
             f"output tokens:   at most {self.output_tokens}",
             f"estimated cost:  {cost} at batch prices",
+            *([f"left alone:      {self.left_alone} page{'s' if self.left_alone != 1 else ''} failed "
+               f"{self.max_attempts} nights in a row (`seobatch pages failed`, `seobatch pages reset`)"]
+              if self.left_alone else []),
             "dry run: nothing was written and nothing was sent",
         ]
 
@@ -71,7 +77,10 @@ def plan_run(
     limits = batch_limits(provider.name, settings)
     query = eligible_pages(model=model, prompt_version=template.version, max_attempts=settings.max_attempts,
                            configured_model=settings.model)
-    plan = Plan(model=model, provider=provider.name, prompt_version=template.version)
+    from ..attempts import count_failed  # lazy, as the imports above
+
+    plan = Plan(model=model, provider=provider.name, prompt_version=template.version,
+                left_alone=count_failed(settings.max_attempts), max_attempts=settings.max_attempts)
     in_job, job_bytes = 0, 0
     for row in iter_pages(query, chunk_size=settings.chunk_size):
         if limit is not None and plan.pages >= limit:
