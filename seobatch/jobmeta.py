@@ -40,6 +40,7 @@ class Reading(StrEnum):
 
     CANCELED = "canceled"  #: stopped by a cancel (``failed`` before submission, ``completed`` after)
     ALL_ERRORED = "all_errored"  #: ``completed``, but no item succeeded and some errored: nothing written
+    RUNNING = "running"  #: (a run, ``seobatch runs``) one of its jobs is still active
 
 
 #: Every job status, in pipeline order.

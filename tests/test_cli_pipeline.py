@@ -128,3 +128,38 @@ def test_run_wait_sweeps_first_and_follows_the_stalled_jobs_too(env, capsys):
     assert "nothing to do" in captured.out
     assert [j.status for j in SeoBatchJob.select().order_by(SeoBatchJob.id)] == ["completed"]
     assert Page.select().where(Page.seo_title.is_null()).count() == 0
+
+
+def test_runs_shows_a_split_run_as_one_line_and_its_jobs_together(env, monkeypatch, capsys):
+    import json
+
+    from seobatch import reports
+
+    # Given a night split into 3 jobs (10 requests per batch, 25 pages), and a later small run
+    make_pages(25)
+    monkeypatch.setenv("SEOBATCH_BATCH_MAX_REQUESTS", "10")
+    assert main(["run", "--wait"]) == 0
+    make_pages(2, start=26)
+    assert main(["run", "--wait"]) == 0
+    capsys.readouterr()
+    night = reports.run_detail(1)
+    assert [j["id"] for j in night["jobs"]] == [1, 2, 3]
+    # When the operator lists runs: the newest first, each split run one line, added up
+    assert main(["runs"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:4] == ["FIRST", "JOB", "MODEL", "STATUS"]
+    assert [line.split()[:9] for line in lines[1:]] == [
+        ["4", "claude-sonnet-4-5", "completed", "1", "2", "2", "0", "0", "0"],
+        ["1", "claude-sonnet-4-5", "completed", "3", "25", "25", "0", "0", "0"],
+    ]
+    # And any job of a run shows the whole run and a row per job, with the cost and duration
+    assert main(["runs", "2"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[1].split()[:3] == ["1", "claude-sonnet-4-5", "completed"]
+    assert [line.split()[0] for line in out.split("\n\n")[1].splitlines()[1:]] == ["1", "2", "3"]
+    assert main(["runs", "3", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["first_job_id"], data["job_count"], data["pages"], data["failed_jobs"]) == (1, 3, 25, [])
+    assert data["cost_usd"] == pytest.approx(sum(j["cost_usd"] for j in data["jobs"]))
+    assert data["duration_seconds"] >= 0 and data["ended_at"]
+    assert main(["runs", "99"]) == 1
