@@ -83,7 +83,23 @@ def list_jobs(
     jobs = list(query)
     # Before submission total_pages is still 0: count the collected items, one query.
     collected = _item_totals(j.id for j in jobs if j.status in ACTIVE_STATUSES and not j.total_pages)
-    return [_row(job, now, collected.get(job.id)) for job in jobs]
+    rows = [_row(job, now, collected.get(job.id)) for job in jobs]
+    _live_counts(rows)
+    return rows
+
+
+def _live_counts(rows: list[dict[str, Any]]) -> None:
+    """A processing job's row counts are written when it completes; while its results are
+    being saved, take them from its items instead (one grouped query for all such jobs)."""
+    live = [r for r in rows if r["status"] == JobStatus.PROCESSING]
+    if not live:
+        return
+    counts = SeoBatchItem.counts_by_job(r["id"] for r in live)
+    for row in live:
+        per = counts.get(row["id"], {})
+        for key, status in (("succeeded", ItemStatus.SUCCEEDED), ("errored", ItemStatus.ERRORED),
+                            ("expired", ItemStatus.EXPIRED), ("canceled", ItemStatus.CANCELED)):
+            row[key] = per.get(status, (0, 0, 0))[0]
 
 
 def count_jobs(*, status: str | None = None, model: str | None = None) -> int:
@@ -163,6 +179,7 @@ def job_detail(
         return None
     now = now or utcnow()
     detail = _row(job, now, None)
+    _live_counts([detail])
     items, tokens = _item_breakdown(job.id)
     if not detail["pages"]:
         detail["pages"] = items["total"]

@@ -281,3 +281,15 @@ def test_canceled_and_all_errored_jobs_read_as_such_in_jobs_job_and_the_event_da
     assert (payload["outcome"], payload["expired_count"], payload["canceled_count"]) == ("canceled", 0, 48)
     assert SeoBatchJob.get_by_id(wiped.id).event_payload()["outcome"] == "all_errored"
     assert SeoBatchJob.get_by_id(early.id).event_payload()["status"] == "failed"  # the status stays
+
+
+def test_a_processing_jobs_counts_move_while_its_results_are_saved(cli):
+    # Given a job whose results stage has saved 3 of its 5 items so far
+    job = SeoBatchJob.create(model="claude-sonnet-4-5", status="submitting", total_pages=5)
+    add_items(job, [("succeeded", None)] * 2 + [("errored", "invalid_output: x")] + [("pending", None)] * 2)
+    assert job.mark_submitted("msgbatch_live")
+    # Then `jobs` and `job --json` show the saved outcomes, not the row's zeros
+    _, out, _ = cli("jobs")
+    assert out.splitlines()[1].split()[3:9] == ["processing", "5", "2", "1", "0", "0"]
+    _, out, _ = cli("job", str(job.id), "--json")
+    assert (json.loads(out)["succeeded"], json.loads(out)["errored"]) == (2, 1)
