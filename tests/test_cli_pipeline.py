@@ -163,3 +163,26 @@ def test_runs_shows_a_split_run_as_one_line_and_its_jobs_together(env, monkeypat
     assert data["cost_usd"] == pytest.approx(sum(j["cost_usd"] for j in data["jobs"]))
     assert data["duration_seconds"] >= 0 and data["ended_at"]
     assert main(["runs", "99"]) == 1
+
+
+def test_the_dry_run_flags_a_max_cost_it_would_exceed_and_settings_the_workers_may_not_share(env, monkeypatch, capsys):
+    make_pages(4)
+    assert main(["run", "--dry-run", "--max-cost", "-1"]) == 1
+    assert "--max-cost must not be negative" in capsys.readouterr().err
+    assert main(["run", "--dry-run", "--max-cost", "0.000001"]) == 0
+    out = capsys.readouterr().out
+    assert "note:            a job's estimate (at most $" in out and "would fail before sending" in out
+    assert main(["run", "--dry-run", "--max-cost", "100"]) == 0
+    assert "note:" not in capsys.readouterr().out
+    # A plan with other batch limits than the workers may have says so
+    monkeypatch.setenv("SEOBATCH_BATCH_MAX_REQUESTS", "2")
+    assert main(["run", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "jobs (batches):  2" in out and "the job split is the workers'" in out
+    # And a prompt other than the one the last job was built with
+    monkeypatch.delenv("SEOBATCH_BATCH_MAX_REQUESTS")
+    assert main(["run", "--wait", "--limit", "1"]) == 0
+    monkeypatch.setenv("SEOBATCH_TITLE_MAX", "65")
+    capsys.readouterr()
+    assert main(["run", "--dry-run"]) == 0
+    assert "was built with prompt version" in capsys.readouterr().out

@@ -74,9 +74,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     model = check_run(settings, args.model)  # one-line error before anything else
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {args.limit}")
+    if args.max_cost is not None and args.max_cost < 0:
+        raise ConfigError(f"--max-cost must not be negative, got {args.max_cost}")
     open_database(settings)
     if args.dry_run:
-        for line in plan_run(settings=settings, model=model, limit=args.limit).lines():
+        for line in plan_run(settings=settings, model=model, limit=args.limit, max_cost=args.max_cost).lines():
             print(line)
         return RET_OK
     wait = args.wait or not settings.redis_url
