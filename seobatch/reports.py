@@ -21,7 +21,14 @@ from . import jobmeta as jm
 from . import pricing
 from .config import Settings
 from .db import iso, utcnow
-from .jobmeta import ACTIVE_STATUSES, ITEM_STATUSES, STATUSES, ItemStatus, JobStatus, Reading
+from .jobmeta import (
+    ACTIVE_STATUSES,
+    ITEM_STATUSES,
+    STATUSES,
+    ItemStatus,
+    JobStatus,
+    Reading,
+)
 from .models import SeoBatchEvent, SeoBatchItem, SeoBatchJob
 
 DEFAULT_LIMIT = 20
@@ -271,7 +278,7 @@ def list_runs(*, limit: int = DEFAULT_LIMIT, now: datetime | None = None) -> lis
         query = SeoBatchJob.select(SeoBatchJob.id, SeoBatchJob.metadata).order_by(SeoBatchJob.id.desc())
         if before is not None:
             query = query.where(SeoBatchJob.id < before)
-        rows = list(query.limit(_RUN_SCAN_CHUNK).tuples())
+        rows = list(_tuples(query.limit(_RUN_SCAN_CHUNK)))
         for job_id, meta in rows:
             if not (meta or {}).get(jm.PREVIOUS_JOB_ID):
                 firsts.append(job_id)
@@ -311,14 +318,15 @@ def _first_of_run(job_id: int) -> int | None:
 
 def _runs(firsts: list[int], now: datetime) -> list[dict[str, Any]]:
     """``run_summary`` of each run starting at ``firsts`` (newest first): two queries."""
-    from .runs import run_chains  # start-up cost: runs imports every stage; the metrics import reports
+    from .runs import run_chains  # start-up cost: runs imports every stage
 
     ids = run_chains(firsts)
     jobs = {job.id: job for job in SeoBatchJob.select().where(SeoBatchJob.id.in_(ids))} if ids else {}
     out = []
     for first in sorted(firsts, reverse=True):
-        chain, job_id = [], first
-        while job_id in jobs and len(chain) < len(jobs):
+        chain: list[SeoBatchJob] = []
+        job_id: int | None = first
+        while job_id is not None and job_id in jobs and len(chain) < len(jobs):
             chain.append(jobs[job_id])
             nxt = (jobs[job_id].metadata or {}).get(jm.NEXT_JOB_ID)
             job_id = int(nxt) if nxt else None

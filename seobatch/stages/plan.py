@@ -54,8 +54,8 @@ class Plan:
             f"input tokens:    ~{self.input_tokens}",
             f"output tokens:   at most {self.output_tokens}",
             f"estimated cost:  {cost} at batch prices",
-            *([f"left alone:      {self.left_alone} page{'s' if self.left_alone != 1 else ''} failed "
-               f"{self.max_attempts} nights in a row (`seobatch pages failed`, `seobatch pages reset`)"]
+            *([(f"left alone:      {self.left_alone} page{'s' if self.left_alone != 1 else ''} failed "
+                f"{self.max_attempts} nights in a row (`seobatch pages failed`, `seobatch pages reset`)")]
               if self.left_alone else []),
             *(f"note:            {note}" for note in self.notes),
             "dry run: nothing was written and nothing was sent",
