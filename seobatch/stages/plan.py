@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .. import jobmeta as jm
-from ..models import SeoBatchJob
+from ..models import Page, SeoBatchJob
 from ._common import batch_limits
 from .kickoff import check_run
 from .selection import RequestBuilder, eligible_pages, iter_pages
@@ -133,6 +133,11 @@ def notes_on_settings(plan: Plan, settings: Settings, *, max_cost: float | None 
         notes.append(f"job {last.id} of {plan.model} was built with prompt version {version}, this plan "
                      f"with {plan.prompt_version}: if the workers' SEOBATCH_PROMPT_FILE or length limits "
                      "differ from this shell's, they will plan otherwise")
+    if plan.model == settings.model:
+        other = Page.select().where(Page.seo_model.is_null(False) & (Page.seo_model != plan.model)).count()
+        if other:
+            notes.append(f"{other} page{'s' if other != 1 else ''} have SEO from another model (a trial, or "
+                         f"an earlier SEOBATCH_MODEL): {plan.model} regenerates them")
     if settings.batch_max_requests or settings.batch_max_bytes:
         notes.append("SEOBATCH_BATCH_MAX_REQUESTS/BYTES are set here: the job split is the workers' "
                      "if their environment differs")

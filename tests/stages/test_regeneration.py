@@ -81,8 +81,11 @@ def test_trials_of_another_model_move_on_and_the_night_redoes_only_what_they_ove
     drive(first.steps, settings)
     tried = [i.page_id for i in items_of(first.job.id)]
     assert len(tried) == 4
-    # The nightly model redoes only the pages whose live SEO the trial replaced
-    assert plan_run(settings=settings).pages == Page.select().where(Page.seo_model == TRIAL).count() <= 4
+    # The nightly model redoes only the pages whose live SEO the trial replaced, and says so
+    overwritten = Page.select().where(Page.seo_model == TRIAL).count()
+    plan = plan_run(settings=settings)
+    assert plan.pages == overwritten <= 4
+    assert any(f"{overwritten} pages have SEO from another model" in note for note in plan.notes)
     # When the live SEO is left as it was (as with revisions: a trial's output stays proposed),
     _mark_done(settings)
     # the night has nothing to redo, and a second trial takes the next 4, not the same ones again
