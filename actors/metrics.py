@@ -8,6 +8,7 @@ optional: without it nothing is added, and a worker says so once when it boots
 
 from __future__ import annotations
 
+import errno
 import logging
 from typing import Any
 
@@ -70,11 +71,23 @@ def exposition_server() -> int:
     # A forked entry point: it reads its own settings, as the worker processes do.
     settings = Settings.from_env()
     db.configure(settings.database_url)
-    server = make_metrics_server(
-        dramatiq_prometheus.HTTP_HOST,
-        dramatiq_prometheus.HTTP_PORT,
-        multiprocess_dir=dramatiq_prometheus.DB_PATH,
-    )
+    try:
+        server = make_metrics_server(
+            dramatiq_prometheus.HTTP_HOST,
+            dramatiq_prometheus.HTTP_PORT,
+            multiprocess_dir=dramatiq_prometheus.DB_PATH,
+        )
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        # A second `dramatiq actors` on this host: the first one's endpoint already serves
+        # the job metrics (read from the database); this worker runs on without its own.
+        log.warning(
+            "metrics: %s:%s is in use (another worker on this host?); this worker serves no "
+            "metrics endpoint — give each worker its own dramatiq_prom_port to scrape it apart",
+            dramatiq_prometheus.HTTP_HOST, dramatiq_prometheus.HTTP_PORT,
+        )
+        return 0
     log.info(
         "metrics: serving job and Dramatiq metrics on %s:%s/metrics",
         dramatiq_prometheus.HTTP_HOST, server.server_port,

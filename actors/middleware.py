@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from datetime import timedelta
 from typing import Any
@@ -12,7 +13,9 @@ from dramatiq.brokers.stub import StubBroker
 
 from seobatch import db, metrics, outbox
 from seobatch.config import Settings
-from seobatch.logs import setup_logging
+from seobatch.errors import SeobatchError
+from seobatch.logs import redact, setup_logging
+from seobatch.schema import open_database
 from seobatch.stages.recover import recover
 
 from ._run import send_steps
@@ -20,12 +23,18 @@ from .runtime import Runtime
 
 log = logging.getLogger("seobatch.worker")
 
+#: Exit status of a worker process that cannot start (Dramatiq's master then stops the rest).
+RET_CANNOT_START = 1
+
 
 class WorkerBoot(dramatiq.Middleware):
-    """At worker boot: redacting logs, the database bound, subscribers connected.
+    """At worker boot: redacting logs, the database bound and checked, subscribers connected.
 
     Runs in each worker process (``dramatiq actors`` forks them) and for the in-process
-    worker of ``seobatch run --wait``, where the database is already bound.
+    worker of ``seobatch run --wait``, where the database is already bound. A worker
+    process whose database cannot be reached, or has no (current) seobatch schema, says
+    so in one line and exits non-zero, before it takes a message: otherwise every message
+    would fail in ``DbConnections`` and burn its retries.
     """
 
     def __init__(self, runtime: Runtime) -> None:
@@ -37,7 +46,12 @@ class WorkerBoot(dramatiq.Middleware):
             logging.getLogger().level or logging.INFO, settings.secrets(), settings.log_format
         )
         if db.database.obj is None:
-            db.configure(settings.database_url)
+            try:
+                open_database(settings)  # connects and checks the schema, as every command does
+            except SeobatchError as exc:
+                log.critical("worker cannot start: %s", redact(str(exc), settings.secrets()))
+                sys.exit(RET_CANNOT_START)  # SystemExit: past Dramatiq's middleware guard, no traceback
+            db.database.close()  # each message opens its own (DbConnections)
         loaded = outbox.load_subscribers(settings.subscribers, settings)
         if loaded:
             log.info("event subscribers: %s", ", ".join(loaded))

@@ -128,6 +128,8 @@ class Settings:
     #: The OpenAI SDK's name and default: the root includes ``/v1``.
     openai_base_url: str = setting(OPENAI_BASE_URL, "OPENAI_BASE_URL", _url)
     model: str = setting(DEFAULT_MODEL, "SEOBATCH_MODEL")
+    #: Models run although the price table has no price for them (a new model, a private alias).
+    allow_models: tuple[str, ...] = setting((), "SEOBATCH_ALLOW_MODELS", _names)
     subscribers: tuple[str, ...] = setting((), "SEOBATCH_SUBSCRIBERS", _names)
     poll_interval: int = setting(60, "SEOBATCH_POLL_INTERVAL", _int)
     poll_max_interval: int = setting(900, "SEOBATCH_POLL_MAX_INTERVAL", _int)

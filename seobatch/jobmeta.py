@@ -33,6 +33,16 @@ class ItemStatus(StrEnum):
     CANCELED = "canceled"  #: the batch was canceled before this request ran (no attempt charged)
 
 
+class Reading(StrEnum):
+    """How an ended job reads in ``seobatch jobs``/``job``, the event data and the metrics
+    where its status alone would mislead. Not a status: the seed's statuses stay, and a
+    reading is derived from the status, the metadata and the counts (``reading()``)."""
+
+    CANCELED = "canceled"  #: stopped by a cancel (``failed`` before submission, ``completed`` after)
+    ALL_ERRORED = "all_errored"  #: ``completed``, but no item succeeded and some errored: nothing written
+    RUNNING = "running"  #: (a run, ``seobatch runs``) one of its jobs is still active
+
+
 #: Every job status, in pipeline order.
 STATUSES: Final = tuple(JobStatus)
 #: Statuses a job moves on from; the recovery sweep watches these.
@@ -51,6 +61,8 @@ LIMIT: Final = "limit"  #: at most this many pages for the run (``--limit``), le
 MAX_COST: Final = "max_cost"  #: per-job spend ceiling in USD (``--max-cost``)
 PROVIDER: Final = "provider"  #: "anthropic" | "gemini" (mark_submitted records it)
 ERROR: Final = "error"  #: mark_failed's reason, secret-free
+#: The ``ERROR`` of a job an operator canceled before submission (``seobatch cancel``).
+CANCELED_REASON: Final = "canceled by operator"
 
 # ── collect: where the page scan stands, and how a run is split into jobs ─────────────
 CURSOR: Final = "cursor"  #: the last page id collected into this job
@@ -114,3 +126,18 @@ HIGHLIGHTS: Final = (
     PROVIDER_COUNTS, POLLS, NEXT_POLL_AT, SUBMIT_ATTEMPTS, CANCELED_COUNT,
     PREVIOUS_JOB_ID, NEXT_JOB_ID, CLAIM_STAGE, CLAIM_BY, CLAIM_UNTIL, SUBMIT_LEASE_UNTIL, RECOVERIES,
 )
+
+
+def reading(status: str, meta: dict | None, succeeded: int | None, errored: int | None) -> str:
+    """The job's status, or the ``Reading`` that tells more: ``canceled`` when a cancel
+    stopped it (its ``ERROR`` is ``CANCELED_REASON``, or ``CANCEL_REQUESTED`` is set),
+    ``all_errored`` when it completed with errored items and not one success."""
+    meta = meta or {}
+    if status == JobStatus.FAILED and meta.get(ERROR) == CANCELED_REASON:
+        return Reading.CANCELED
+    if status == JobStatus.COMPLETED:
+        if meta.get(CANCEL_REQUESTED):
+            return Reading.CANCELED
+        if not succeeded and errored:
+            return Reading.ALL_ERRORED
+    return str(status)

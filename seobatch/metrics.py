@@ -12,6 +12,7 @@ the database reports the same numbers, and nothing is lost when a worker restart
 ``seobatch_cost_unknown_jobs_total{…}``   completed jobs whose cost is unknown (no price)
 ``seobatch_last_completed_timestamp_seconds{model,provider}``  when a job last completed
 ``seobatch_oldest_active_job_seconds{status}``  time since the oldest active job last moved
+``seobatch_jobs_all_errored{model,…}``    completed jobs without one success and with errors
 ``seobatch_events_undelivered``           outbox events committed but not yet delivered
 ``seobatch_events_failed``                 outbox events given up on after their last retry
 ``seobatch_database_up``                  1 when the last scrape could read the database
@@ -148,6 +149,7 @@ class JobCollector:
         yield from self._cost_families(totals)
         yield self._last_completed_family(totals)
         yield self._oldest_active_family(now)
+        yield self._all_errored_family()
         yield from self._outbox_families()
 
     def _job_families(self) -> Iterator[Any]:
@@ -245,6 +247,24 @@ class JobCollector:
             since = stale.get(status)
             oldest.add_metric([status], max(0.0, (now - since).total_seconds()) if since else 0)
         return oldest
+
+    def _all_errored_family(self) -> Any:
+        from prometheus_client.core import GaugeMetricFamily  # optional dependency, imported late (see available())
+
+        wiped = GaugeMetricFamily(
+            "seobatch_jobs_all_errored",
+            "Completed jobs in which no item succeeded and some errored (nothing was written).",
+            labels=MODEL_LABELS,
+        )
+        rows = (
+            SeoBatchJob.select(SeoBatchJob.model, fn.COUNT(SeoBatchJob.id))
+            .where((SeoBatchJob.status == JobStatus.COMPLETED) & (SeoBatchJob.succeeded_count == 0)
+                   & (SeoBatchJob.errored_count > 0))
+            .group_by(SeoBatchJob.model)
+        )
+        for model, n in _tuples(rows):
+            wiped.add_metric([model, _provider(model)], n)
+        return wiped
 
     def _outbox_families(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily  # optional dependency, imported late (see available())

@@ -104,16 +104,26 @@ class Page(BaseModel):
         table_name = "seo_pages"
 
     @staticmethod
-    def hash_content(title: str | None, content: str | None) -> str:
-        """The hash that tells the collector a page changed since its SEO was made."""
+    def hash_content(
+        title: str | None, content: str | None, attributes: dict[str, Any] | None = None
+    ) -> str:
+        """The hash that tells the collector a page changed since its SEO was made: its
+        title, content and the attributes a prompt uses (``prompts.prompt_inputs``). A page
+        without such attributes keeps the title-and-content hash of earlier releases."""
+        from .prompts import prompt_inputs  # cycle: prompts → providers → models
+
         digest = hashlib.sha256()
         digest.update((title or "").encode("utf-8", "surrogatepass"))
         digest.update(b"\x00")
         digest.update((content or "").encode("utf-8", "surrogatepass"))
+        extra = prompt_inputs(attributes)
+        if extra:
+            digest.update(b"\x00\x00")
+            digest.update(extra.encode("utf-8", "surrogatepass"))
         return digest.hexdigest()
 
     def save(self, *args: Any, **kwargs: Any) -> int:
-        self.content_hash = self.hash_content(self.title, self.content)
+        self.content_hash = self.hash_content(self.title, self.content, self.attributes)
         return super().save(*args, **kwargs)
 
 
@@ -329,6 +339,7 @@ class SeoBatchJob(BaseModel):
     def event_payload(self) -> dict[str, Any]:
         """What subscribers receive as keyword data (DESIGN.md's event contract)."""
         meta = self.metadata or {}
+        canceled = int(meta.get(jm.CANCELED_COUNT) or 0)
         return {
             "job_id": self.id,
             "model": self.model,
@@ -338,8 +349,13 @@ class SeoBatchJob(BaseModel):
             "total_pages": self.total_pages,
             "succeeded_count": self.succeeded_count,
             "errored_count": self.errored_count,
-            "expired_count": self.expired_count,
+            # The row's expired_count includes the canceled items (the seed has no column
+            # for them); the data counts each apart, so the four counts add up to the pages.
+            "expired_count": (self.expired_count or 0) - canceled,
+            "canceled_count": canceled,
             "cost_usd": meta.get(jm.COST_USD),
+            #: The status, or "canceled" / "all_errored" (jobmeta.reading): what to alert on.
+            "outcome": jm.reading(self.status, meta, self.succeeded_count, self.errored_count),
         }
 
 

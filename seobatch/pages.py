@@ -169,11 +169,15 @@ def _write_chunk(rows: list[PageRow], summary: ImportSummary) -> None:
             }
             values = []
             for row in part:
-                content_hash = Page.hash_content(row.title, row.content)
+                content_hash = Page.hash_content(row.title, row.content, row.attributes)
                 before = known.get(row.url)
                 if before is None:
                     summary.new += 1
-                elif before == (content_hash, row.attributes, row.h1):
+                elif before == (content_hash, row.attributes, row.h1) or (
+                    # Hashed before attributes counted: unchanged, so its SEO stays current.
+                    before[1:] == (row.attributes, row.h1)
+                    and before[0] == Page.hash_content(row.title, row.content)
+                ):
                     summary.unchanged += 1
                     continue
                 else:

@@ -157,14 +157,31 @@ def language_of(attributes: Mapping[str, Any] | None) -> str | None:
     return None
 
 
-def _attributes_block(attributes: Mapping[str, Any] | None) -> str:
+def _attribute_lines(attributes: Mapping[str, Any] | None) -> list[str]:
+    """The ``key: value`` lines ``$attributes`` shows (scalars with plain keys, the first 20)."""
     lines = []
     for key, value in list((attributes or {}).items())[:20]:
         if not isinstance(value, (str, int, float, bool)) or not _ATTR_KEY_RE.match(str(key)):
             continue
         lines.append(f"{key}: {one_line(str(value), 200)}")
-    body = neutralise_delimiters("\n".join(lines))
+    return lines
+
+
+def _attributes_block(attributes: Mapping[str, Any] | None) -> str:
+    body = neutralise_delimiters("\n".join(_attribute_lines(attributes)))
     return f"<page_attributes>\n{body}\n</page_attributes>"
+
+
+def prompt_inputs(attributes: Mapping[str, Any] | None) -> str:
+    """What of the page's attributes a prompt can put in front of the model — ``$language``
+    and ``$attributes`` — as one text for the page's content hash, so changing any of it
+    regenerates the page's SEO. Empty when the page has none of it (the hash is then the
+    title-and-content hash of earlier releases)."""
+    lines = _attribute_lines(attributes)
+    language = language_of(attributes)
+    if not lines and language is None:
+        return ""
+    return "\n".join(lines) + "\x00" + (language or "")
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,14 @@ from . import jobmeta as jm
 from . import pricing
 from .config import Settings
 from .db import iso, utcnow
-from .jobmeta import ACTIVE_STATUSES, ITEM_STATUSES, STATUSES, ItemStatus
+from .jobmeta import (
+    ACTIVE_STATUSES,
+    ITEM_STATUSES,
+    STATUSES,
+    ItemStatus,
+    JobStatus,
+    Reading,
+)
 from .models import SeoBatchEvent, SeoBatchItem, SeoBatchJob
 
 DEFAULT_LIMIT = 20
@@ -67,8 +74,10 @@ def list_jobs(
     """The most recent jobs first, optionally only one status and/or model.
 
     Returns:
-        One dict per job: ``id model provider status pages succeeded errored expired
-        cost_usd created_at submitted_at completed_at age_seconds provider_batch_id error``.
+        One dict per job: ``id model provider status reading pages succeeded errored
+        expired canceled cost_usd created_at submitted_at completed_at age_seconds
+        provider_batch_id error``. ``reading`` is the status, or ``canceled`` /
+        ``all_errored`` (``jobmeta.reading``); ``expired`` no longer counts canceled items.
         ``cost_usd`` is what the results stage recorded at batch prices (None: not known
         yet, or the model has no price).
     """
@@ -81,7 +90,23 @@ def list_jobs(
     jobs = list(query)
     # Before submission total_pages is still 0: count the collected items, one query.
     collected = _item_totals(j.id for j in jobs if j.status in ACTIVE_STATUSES and not j.total_pages)
-    return [_row(job, now, collected.get(job.id)) for job in jobs]
+    rows = [_row(job, now, collected.get(job.id)) for job in jobs]
+    _live_counts(rows)
+    return rows
+
+
+def _live_counts(rows: list[dict[str, Any]]) -> None:
+    """A processing job's row counts are written when it completes; while its results are
+    being saved, take them from its items instead (one grouped query for all such jobs)."""
+    live = [r for r in rows if r["status"] == JobStatus.PROCESSING]
+    if not live:
+        return
+    counts = SeoBatchItem.counts_by_job(r["id"] for r in live)
+    for row in live:
+        per = counts.get(row["id"], {})
+        for key, status in (("succeeded", ItemStatus.SUCCEEDED), ("errored", ItemStatus.ERRORED),
+                            ("expired", ItemStatus.EXPIRED), ("canceled", ItemStatus.CANCELED)):
+            row[key] = per.get(status, (0, 0, 0))[0]
 
 
 def count_jobs(*, status: str | None = None, model: str | None = None) -> int:
@@ -107,15 +132,19 @@ def _item_totals(job_ids: Iterable[int]) -> dict[int, int]:
 
 def _row(job: SeoBatchJob, now: datetime, collected: int | None) -> dict[str, Any]:
     meta = job.metadata or {}
+    # The row's expired_count includes the canceled items; report each apart.
+    canceled = int(meta.get(jm.CANCELED_COUNT) or 0)
     return {
         "id": job.id,
         "model": job.model,
         "provider": job.provider,
         "status": job.status,
+        "reading": jm.reading(job.status, meta, job.succeeded_count, job.errored_count),
         "pages": job.total_pages or collected or 0,
         "succeeded": job.succeeded_count or 0,
         "errored": job.errored_count or 0,
-        "expired": job.expired_count or 0,
+        "expired": (job.expired_count or 0) - canceled,
+        "canceled": canceled,
         "cost_usd": _number(meta.get(jm.COST_USD)),
         "created_at": iso(job.created_at),
         "submitted_at": iso(job.submitted_at),
@@ -157,6 +186,7 @@ def job_detail(
         return None
     now = now or utcnow()
     detail = _row(job, now, None)
+    _live_counts([detail])
     items, tokens = _item_breakdown(job.id)
     if not detail["pages"]:
         detail["pages"] = items["total"]
@@ -229,6 +259,127 @@ def _costs(
     }
 
 
+# -- runs: a night as a whole ---------------------------------------------------------------
+
+#: Jobs read per step while looking for the most recent runs' first jobs.
+_RUN_SCAN_CHUNK = 500
+
+
+def list_runs(*, limit: int = DEFAULT_LIMIT, now: datetime | None = None) -> list[dict[str, Any]]:
+    """The most recent runs first: each run's jobs (the first and every job it split
+    into, ``runs.run_chains``) added up.
+
+    Returns:
+        One dict per run (``run_summary``), without the per-job rows.
+    """
+    firsts: list[int] = []
+    before: int | None = None
+    while len(firsts) < limit:
+        query = SeoBatchJob.select(SeoBatchJob.id, SeoBatchJob.metadata).order_by(SeoBatchJob.id.desc())
+        if before is not None:
+            query = query.where(SeoBatchJob.id < before)
+        rows = list(_tuples(query.limit(_RUN_SCAN_CHUNK)))
+        for job_id, meta in rows:
+            if not (meta or {}).get(jm.PREVIOUS_JOB_ID):
+                firsts.append(job_id)
+                if len(firsts) == limit:
+                    break
+        if len(rows) < _RUN_SCAN_CHUNK:
+            break
+        before = rows[-1][0]
+    return [{k: v for k, v in run.items() if k != "jobs"} for run in _runs(firsts, now or utcnow())]
+
+
+def run_detail(job_id: int, *, now: datetime | None = None) -> dict[str, Any] | None:
+    """The run that job ``job_id`` belongs to (any of its jobs), with a row per job; None
+    when there is no such job."""
+    first = _first_of_run(job_id)
+    if first is None:
+        return None
+    runs = _runs([first], now or utcnow())
+    return runs[0] if runs else None
+
+
+def _first_of_run(job_id: int) -> int | None:
+    """Follow ``previous_job_id`` back to the run's first job (a split run's few jobs)."""
+    seen: set[int] = set()
+    current: int | None = job_id
+    while current is not None and current not in seen:
+        row = SeoBatchJob.select(SeoBatchJob.id, SeoBatchJob.metadata).where(SeoBatchJob.id == current).first()
+        if row is None:
+            return None if not seen else max(seen)
+        seen.add(current)
+        previous = (row.metadata or {}).get(jm.PREVIOUS_JOB_ID)
+        if not previous:
+            return current
+        current = int(previous)
+    return current
+
+
+def _runs(firsts: list[int], now: datetime) -> list[dict[str, Any]]:
+    """``run_summary`` of each run starting at ``firsts`` (newest first): two queries."""
+    from .runs import run_chains  # start-up cost: runs imports every stage
+
+    ids = run_chains(firsts)
+    jobs = {job.id: job for job in SeoBatchJob.select().where(SeoBatchJob.id.in_(ids))} if ids else {}
+    out = []
+    for first in sorted(firsts, reverse=True):
+        chain: list[SeoBatchJob] = []
+        job_id: int | None = first
+        while job_id is not None and job_id in jobs and len(chain) < len(jobs):
+            chain.append(jobs[job_id])
+            nxt = (jobs[job_id].metadata or {}).get(jm.NEXT_JOB_ID)
+            job_id = int(nxt) if nxt else None
+        if chain:
+            out.append(run_summary([_row(j, now, None) for j in chain], chain, now))
+    return out
+
+
+def run_summary(rows: list[dict[str, Any]], jobs: list[SeoBatchJob], now: datetime) -> dict[str, Any]:
+    """One run: ``run first_job_id model kicked_off_by status jobs pages succeeded errored
+    expired canceled cost_usd started_at ended_at duration_seconds failed_jobs``, and
+    ``jobs`` (the ``list_jobs`` rows, in run order). ``status`` is ``running`` while a
+    job is active, else ``failed`` when a job failed (not canceled), else the first
+    job's reading (``completed``, ``canceled``, ``all_errored``). ``cost_usd`` is None
+    while any ended job's cost is unknown."""
+    meta = jobs[0].metadata or {}
+    active = any(j.status in ACTIVE_STATUSES for j in jobs)
+    failed = [r["id"] for r in rows if r["reading"] == JobStatus.FAILED]
+    readings = {r["reading"] for r in rows}
+    if active:
+        status = Reading.RUNNING.value
+    elif failed:
+        status = JobStatus.FAILED.value
+    elif Reading.CANCELED in readings:
+        status = Reading.CANCELED.value
+    elif readings == {Reading.ALL_ERRORED}:
+        status = Reading.ALL_ERRORED.value
+    else:
+        status = JobStatus.COMPLETED.value
+    costs = [r["cost_usd"] for r in rows if r["status"] == JobStatus.COMPLETED]
+    started = min(j.created_at for j in jobs)
+    ended = None if active else max((j.completed_at for j in jobs if j.completed_at), default=None)
+    return {
+        "run": meta.get(jm.RUN),
+        "first_job_id": jobs[0].id,
+        "model": jobs[0].model,
+        "kicked_off_by": meta.get(jm.KICKED_OFF_BY),
+        "status": status,
+        "jobs": rows,
+        "job_count": len(rows),
+        "pages": sum(r["pages"] for r in rows),
+        "succeeded": sum(r["succeeded"] for r in rows),
+        "errored": sum(r["errored"] for r in rows),
+        "expired": sum(r["expired"] for r in rows),
+        "canceled": sum(r["canceled"] for r in rows),
+        "cost_usd": None if any(c is None for c in costs) else round(sum(costs), 6),
+        "started_at": iso(started),
+        "ended_at": iso(ended),
+        "duration_seconds": seconds_between(started, ended or now),
+        "failed_jobs": failed,
+    }
+
+
 def active_summary() -> dict[str, int]:
     """How many jobs are in each status (for footers and the demo)."""
     counts: dict[str, int] = dict.fromkeys(STATUSES, 0)
@@ -251,5 +402,8 @@ __all__ = [
     "iso",
     "job_detail",
     "list_jobs",
+    "list_runs",
     "normalize_reason",
+    "run_detail",
+    "run_summary",
 ]

@@ -22,7 +22,7 @@ from .errors import AlreadyRunning, ConfigError
 from .jobmeta import JobStatus
 from .models import SeoBatchJob
 from .progress import JobProgress
-from .stages.kickoff import check_run, kickoff
+from .stages.kickoff import check_run, has_work, kickoff
 from .stages.recover import Recovery, recover
 from .stages.step import Step
 from .term import format_usd
@@ -92,6 +92,8 @@ class RunResult:
     first_job_id: int | None = None
     model: str = ""
     waited: bool = False
+    #: No page needed SEO from the model: no job was created.
+    nothing_to_do: bool = False
     final: list[JobProgress] = field(default_factory=list)
 
     @property
@@ -145,6 +147,10 @@ def start_run(
     result = RunResult(recovery=recover(settings=settings), model=model, waited=wait)
 
     def start() -> tuple[int, list[Step]] | None:
+        if not has_work(settings, model):
+            log.info("no kickoff: no page needs SEO from %s", model)
+            result.nothing_to_do = True
+            return None
         try:
             started = kickoff(settings=settings, model=model, limit=limit, max_cost=max_cost, source=source)
         except AlreadyRunning as exc:

@@ -10,6 +10,7 @@ because ``db`` is below the models and cannot import them.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import peewee
@@ -105,10 +106,21 @@ def init_db() -> tuple[int, int]:
         return before, max(before, SCHEMA_VERSION)
 
 
-def open_database(settings: Settings, *, init: bool = True) -> peewee.Database:
-    """Configure and connect to DATABASE_URL (a one-line ConfigError when it cannot);
-    with ``init``, make sure the tables exist and are current."""
+def open_database(settings: Settings, *, init: bool | None = None) -> peewee.Database:
+    """Configure and connect to DATABASE_URL (a one-line ConfigError when it cannot).
+
+    ``init`` None (every command but ``db init``): the database must have seobatch's
+    current schema, else a ConfigError says what to run — a command never creates tables
+    in whatever database the URL names. True: create or upgrade them (the demo's own
+    file). False: connect only (``db init`` does the rest).
+    """
     bound = _db.configure(settings.database_url)
+    path = getattr(bound, "database", None)
+    if init is None and isinstance(bound, peewee.SqliteDatabase) and path != ":memory:" \
+            and not Path(path).exists():
+        # Connecting would leave an empty file behind.
+        raise ConfigError(f"there is no database at {_db.describe_url(settings.database_url)}: "
+                          "check DATABASE_URL, or create it with `seobatch db init`")
     try:
         bound.connect(reuse_if_open=True)
     except peewee.OperationalError as exc:
@@ -116,6 +128,22 @@ def open_database(settings: Settings, *, init: bool = True) -> peewee.Database:
         raise ConfigError(
             f"cannot connect to the database at {_db.describe_url(settings.database_url)}: {first}"
         ) from None
-    if init and current_version() < SCHEMA_VERSION:
-        init_db()
+    if init:
+        if current_version() < SCHEMA_VERSION:
+            init_db()
+    elif init is None:
+        check_schema(settings)
     return bound
+
+
+def check_schema(settings: Settings) -> None:
+    """A ConfigError naming the database and `seobatch db init` unless its schema is current."""
+    version = current_version()
+    if version >= SCHEMA_VERSION:
+        return
+    where = _db.describe_url(settings.database_url)
+    if version == 0:
+        raise ConfigError(f"the database at {where} has no seobatch tables: check DATABASE_URL, "
+                          "or create them with `seobatch db init`")
+    raise ConfigError(f"the database at {where} has seobatch schema version {version}, this release "
+                      f"needs {SCHEMA_VERSION}: run `seobatch db init` to upgrade it (every row is kept)")

@@ -275,3 +275,12 @@ def test_a_dramatiq_worker_serves_dramatiq_and_job_metrics_on_one_port(
         except subprocess.TimeoutExpired:
             worker.kill()
             worker.wait()
+
+
+def test_a_job_whose_every_item_errored_is_a_series_an_alert_can_fire_on(any_db):
+    finished("claude-sonnet-4-5", "ok", counts=(8, 2, 0))
+    finished("claude-sonnet-4-5", "w1", counts=(0, 20, 0))
+    finished("claude-sonnet-4-5", "w2", counts=(0, 5, 1))
+    finished("claude-sonnet-4-5", "none", counts=(0, 0, 0))  # nothing to do is not a wipe-out
+    reg = metrics.registry()
+    assert sample(reg, "seobatch_jobs_all_errored", model="claude-sonnet-4-5", provider="anthropic") == 2

@@ -61,7 +61,7 @@ def test_jsonl_rows_become_pages_with_their_hash_and_attributes(any_db, tmp_path
     assert (summary.new, summary.updated, summary.unchanged, summary.rejected) == (3, 0, 0, 0)
     a, b, c = Page.select().order_by(Page.url)
     assert (a.title, a.content, a.attributes) == ("A", "Alpha", {"language": "en"})
-    assert a.content_hash == Page.hash_content("A", "Alpha")
+    assert a.content_hash == Page.hash_content("A", "Alpha", {"language": "en"}) != Page.hash_content("A", "Alpha")
     assert (b.title, b.attributes) == (None, {"section": "blog", "tags": ["x"]})
     assert (c.content, c.attributes, c.seo_attempts) == ("", None, 0)
 

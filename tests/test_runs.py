@@ -90,3 +90,20 @@ def test_a_bad_limit_is_refused_before_anything_is_written(any_db, emulator):
     with pytest.raises(ConfigError, match="--limit must be at least 1"):
         start_run(make_settings(emulator), queue=queue, limit=0)
     assert queue.events == [] and SeoBatchJob.select().count() == 0
+
+
+def test_a_run_with_nothing_to_do_creates_no_job_and_sends_no_event(any_db, emulator):
+    from pipeline_support import drive
+
+    from seobatch.models import SeoBatchEvent
+
+    settings = make_settings(emulator)
+    make_pages(2)
+    first = start_run(settings, queue=BrokerStandIn())
+    drive([Step("collect", first.first_job_id)], settings)
+    events = SeoBatchEvent.select().count()
+    # When every page is done, a queued run and a worked one both start nothing
+    queue = BrokerStandIn()
+    done = start_run(settings, queue=queue, source="clock")
+    assert done.nothing_to_do and done.first_job_id is None and queue.events == [("check", 1)]
+    assert SeoBatchJob.select().count() == 1 and SeoBatchEvent.select().count() == events

@@ -33,8 +33,9 @@ def test_the_cron_kickoff_runs_a_night_and_then_has_nothing_to_do(sqlite_db, emu
     again = subprocess.run([sys.executable, "scripts/kickoff.py"], cwd=ROOT, env=env,
                            capture_output=True, text=True, timeout=120)
     assert again.returncode == 0
-    assert [j.status for j in SeoBatchJob.select().order_by(SeoBatchJob.id)] == ["completed", "completed"]
-    assert SeoBatchJob.select().order_by(SeoBatchJob.id.desc()).first().total_pages == 0
+    # Nothing to do: no second (empty) job, and the log says why
+    assert [j.status for j in SeoBatchJob.select().order_by(SeoBatchJob.id)] == ["completed"]
+    assert "no kickoff: no page needs SEO from claude-sonnet-4-5" in again.stderr
 
 
 def test_the_cron_kickoff_reports_a_bad_model_in_one_line(sqlite_db, emulator):
@@ -82,11 +83,12 @@ def test_the_cron_kickoff_without_redis_finishes_last_nights_stuck_jobs_then_run
     done = subprocess.run([sys.executable, "scripts/kickoff.py"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
-    # The stuck jobs were worked to the end, and the night's run was not refused
+    # The stuck jobs were worked to the end, and the night's run was not refused: it found
+    # every page done by them, so it made no job
     statuses = {j.id: j.status for j in SeoBatchJob.select()}
     assert statuses[processing] == "completed" and statuses[collecting] == "completed", statuses
-    assert len(statuses) == 3 and all(s == "completed" for s in statuses.values()), statuses
-    assert "no kickoff" not in done.stderr
+    assert len(statuses) == 2, statuses
+    assert "still collecting" not in done.stderr and "no page needs SEO" in done.stderr
     assert Page.select().where(Page.seo_title.is_null()).count() == 0
     assert emulator.stats()["anthropic"]["batches_created"] == 2
 

@@ -31,6 +31,7 @@ getting started:
   seobatch run --dry-run                   what a run would send, and its cost
   seobatch run --wait                      run now, with progress, until it ends
   seobatch jobs                            what ran, what it cost
+  seobatch runs                            each night as a whole (a split run's jobs added up)
   seobatch job 12                          one job: errors grouped, tokens, savings
   seobatch pages export seo.csv            the generated titles and descriptions
 
@@ -39,7 +40,7 @@ GEMINI_API_KEY, SEOBATCH_MODEL and more (README.md, "Configuration").
 `seobatch COMMAND --help` explains each command."""
 
 #: Modules of ``seobatch.cli`` that add commands, in the order ``--help`` lists them.
-COMMAND_MODULES = ("db", "pages", "run", "jobs", "control", "demo", "emulator", "metrics", "web")
+COMMAND_MODULES = ("db", "pages", "run", "jobs", "runs", "control", "demo", "emulator", "metrics", "web")
 
 
 def build_parser() -> argparse.ArgumentParser:

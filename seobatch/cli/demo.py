@@ -85,7 +85,7 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
             settings, database_url=f"sqlite:///{db_path}", emulator_url=emu.url,
             model=args.model,
         )
-        database = open_database(demo)
+        database = open_database(demo, init=True)  # the demo's own file: create it
         try:
             with _sample_path(args.pages) as path:
                 summary = import_pages(str(path))

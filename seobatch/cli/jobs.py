@@ -13,7 +13,7 @@ from typing import Any
 
 from .. import reports
 from ..config import Settings
-from ..jobmeta import ACTIVE_STATUSES, HIGHLIGHTS, ITEM_OUTCOMES, STATUSES, ItemStatus, JobStatus
+from ..jobmeta import ACTIVE_STATUSES, HIGHLIGHTS, ITEM_OUTCOMES, STATUSES, ItemStatus, JobStatus, Reading
 from ..term import (
     STATUS_STYLE,
     format_duration,
@@ -34,6 +34,10 @@ examples:
   seobatch jobs --model gemini-2.5-flash --limit 5
   seobatch jobs --json | jq '.jobs[] | select(.errored > 0) | .id'
 
+STATUS is the job's status, except "canceled" (an operator's cancel: the job is
+failed before submission, completed after) and "all-errored" (completed, but
+not one item succeeded). EXP counts items the provider let expire, CANC items
+that a cancel stopped.
 COST is the job's cost at batch prices, recorded when its results were saved
 ("-" while the job runs, "unknown" when the model has no price).
 AGE is the time since the job was created."""
@@ -128,15 +132,22 @@ COLUMNS = (
     ("ID", lambda r: str(r["id"]), True),
     ("MODEL", lambda r: r["model"], False),
     ("PROVIDER", lambda r: r["provider"] or "-", False),
-    ("STATUS", lambda r: r["status"], False),
+    ("STATUS", lambda r: _reading(r), False),
     ("PAGES", lambda r: format_int(r["pages"]), True),
     ("OK", lambda r: format_int(r["succeeded"]), True),
     ("ERR", lambda r: format_int(r["errored"]), True),
     ("EXP", lambda r: format_int(r["expired"]), True),
+    ("CANC", lambda r: format_int(r["canceled"]), True),
     ("COST", lambda r: _cost_cell(r), True),
     ("AGE", lambda r: humanize_seconds(r["age_seconds"]), True),
     ("BATCH ID", lambda r: r["provider_batch_id"] or "-", False),
 )
+
+
+def _reading(row: dict[str, Any]) -> str:
+    """The status as the operator should read it: ``canceled``, ``all-errored``, or the status
+    (one word, so the table's columns split on spaces)."""
+    return str(row["reading"]).replace("_", "-")
 
 
 def _cost_cell(row: dict[str, Any]) -> str:
@@ -159,7 +170,7 @@ def render_table(rows: list[dict[str, Any]], *, color: bool = False) -> str:
             if row is None:
                 padded = style(padded, "bold", enabled=color)
             elif header == "STATUS":
-                padded = style(padded, STATUS_STYLE.get(row["status"], ""), enabled=color)
+                padded = style(padded, _status_style(row), enabled=color)
             elif header == "ERR" and row["errored"]:
                 padded = style(padded, "red", enabled=color)
             elif header == "EXP" and row["expired"]:
@@ -207,8 +218,17 @@ def _head(text: str, color: bool) -> str:
     return style(text, "bold", enabled=color)
 
 
+def _status_style(row: dict[str, Any]) -> str:
+    if row["reading"] == Reading.ALL_ERRORED:
+        return "red"
+    if row["reading"] == Reading.CANCELED:
+        return "yellow"
+    return STATUS_STYLE.get(row["status"], "")
+
+
 def _header_block(d: dict[str, Any], color: bool) -> list[str]:
-    status = style(d["status"], STATUS_STYLE.get(d["status"], ""), "bold", enabled=color)
+    shown = _reading(d) if d["reading"] == d["status"] else f"{_reading(d)} (status {d['status']})"
+    status = style(shown, _status_style(d), "bold", enabled=color)
     out = [f"{_head('job ' + str(d['id']), color)}  {status}"]
     if d["error"]:
         out.append(style(f"  error        {d['error']}", "red", enabled=color))
@@ -226,7 +246,7 @@ def _header_block(d: dict[str, Any], color: bool) -> list[str]:
 #: Item outcomes in the text view's order: the outcomes first, what is left last.
 ITEM_ORDER = (*ITEM_OUTCOMES, ItemStatus.PENDING)
 #: The outcomes the job row counts itself (compared with the items' own counts).
-COUNTED = (ItemStatus.SUCCEEDED, ItemStatus.ERRORED, ItemStatus.EXPIRED)
+COUNTED = (ItemStatus.SUCCEEDED, ItemStatus.ERRORED, ItemStatus.EXPIRED, ItemStatus.CANCELED)
 
 
 def _items_block(d: dict[str, Any], color: bool) -> list[str]:
@@ -237,14 +257,17 @@ def _items_block(d: dict[str, Any], color: bool) -> list[str]:
     width = max([len(format_int(items[s])) for s in shown] or [1])
     for s in shown:
         pct = f"{100 * items[s] / total:5.1f}%" if total else ""
-        out.append(f"  {s:<10} {format_int(items[s]).rjust(width)}  {pct}")
+        label = str(s)
+        if s == ItemStatus.PENDING and d["status"] == JobStatus.FAILED:
+            label = "not processed (the job failed)"  # they will never move: say so, not "pending"
+        out.append(f"  {label:<10} {format_int(items[s]).rjust(width)}  {pct}")
     if not shown:
         out.append("  none yet")
     counted = tuple(d[s] for s in COUNTED)
     if d["status"] == JobStatus.COMPLETED and counted != tuple(items[s] for s in COUNTED):
         out.append(style(
             f"  (the job recorded {counted[0]:,} succeeded, {counted[1]:,} errored, "
-            f"{counted[2]:,} expired)", "yellow", enabled=color))
+            f"{counted[2]:,} expired, {counted[3]:,} canceled)", "yellow", enabled=color))
     out.append("")
     return out
 
@@ -348,7 +371,8 @@ def _event_state(e: dict[str, Any], color: bool) -> str:
 
 def _timing(d: dict[str, Any]) -> str:
     if d["turnaround_seconds"] is not None:
-        return f"  turnaround   {format_duration(d['turnaround_seconds'])} (submitted → completed)"
+        end = "completed" if d["status"] == JobStatus.COMPLETED else "ended"
+        return f"  turnaround   {format_duration(d['turnaround_seconds'])} (submitted → {end})"
     if d["completed_at"]:
         return f"  took         {format_duration(d['duration_seconds'])} (created → ended)"
     return f"  running for  {format_duration(d['duration_seconds'])}"

@@ -1,14 +1,16 @@
-"""``seobatch pages import|export|delete|check-urls``."""
+"""``seobatch pages import|export|delete|check-urls|failed|reset``."""
 
 from __future__ import annotations
 
 import argparse
 import io
+import json
 import sys
 
 from .. import pages
 from ..config import Settings
 from ..errors import InputError
+from ..text import shorten
 from .common import group_help, open_database
 
 #: Row errors printed before the rest are only counted (a million bad rows stay readable).
@@ -86,6 +88,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     exp.add_argument("--no-attributes", dest="attributes", action="store_false",
                      help="leave out the import's own columns")
     exp.set_defaults(func=run_export)
+    register_failed(pages_sub)
 
     delete = pages_sub.add_parser(
         "delete",
@@ -247,3 +250,65 @@ def _stdout() -> tuple[io.TextIOBase, bool]:
 
 def _pages(count: int) -> str:
     return f"{count} page" if count == 1 else f"{count} pages"
+
+
+# -- pages left alone after SEOBATCH_MAX_ATTEMPTS (seobatch.attempts) ------------------------
+
+
+def register_failed(pages_sub: argparse._SubParsersAction) -> None:
+    failed = pages_sub.add_parser(
+        "failed",
+        help="pages left alone after SEOBATCH_MAX_ATTEMPTS failed nights, with their last error",
+        description="List the pages the collector no longer takes because they failed "
+        "SEOBATCH_MAX_ATTEMPTS nights in a row (an errored item each night: the provider's "
+        "error or an invalid reply): url, attempts, last error. `seobatch pages reset` gives "
+        "them another night.",
+    )
+    failed.add_argument("--limit", type=int, metavar="N", help="show at most N pages")
+    failed.add_argument("--json", action="store_true", help="one JSON object per line")
+    failed.set_defaults(func=run_failed)
+    reset = pages_sub.add_parser(
+        "reset",
+        help="give failed pages another night (attempts back to 0)",
+        description="Set the failed-attempts count of the given pages (or, with --all, of "
+        "every page left alone) back to 0, so the next run collects them again. Their last "
+        "error stays until a success clears it.",
+    )
+    reset.add_argument("urls", metavar="URL", nargs="*", help="pages to reset, by url")
+    reset.add_argument("--all", action="store_true", help="every page left alone after SEOBATCH_MAX_ATTEMPTS")
+    reset.set_defaults(func=run_reset)
+
+
+def run_failed(args: argparse.Namespace, settings: Settings) -> int:
+    from .. import attempts  # lazy: fast --help
+
+    open_database(settings)
+    shown = 0
+    for row in attempts.failed_pages(settings.max_attempts, limit=args.limit):
+        shown += 1
+        if args.json:
+            print(json.dumps(row, ensure_ascii=False))
+        else:
+            print(f"{row['url']}  {row['attempts']} attempts  {shorten(row['last_error'] or '-', 120)}")
+    total = attempts.count_failed(settings.max_attempts)
+    if not total:
+        print(f"no page is left alone (none failed {settings.max_attempts} nights in a row)", file=sys.stderr)
+    else:
+        print(f"{shown} of {total} page{'s' if total != 1 else ''} left alone after "
+              f"{settings.max_attempts} failed attempts; `seobatch pages reset --all` "
+              "gives them another night", file=sys.stderr)
+    return 0
+
+
+def run_reset(args: argparse.Namespace, settings: Settings) -> int:
+    from .. import attempts  # lazy: fast --help
+
+    if bool(args.urls) == bool(args.all):
+        raise InputError("name the pages to reset by url, or pass --all (not both)")
+    open_database(settings)
+    done = attempts.reset_attempts(None if args.all else args.urls, max_attempts=settings.max_attempts)
+    note = ""
+    if args.urls and done < len(set(args.urls)):
+        note = f" ({len(set(args.urls)) - done} not known or without failed attempts)"
+    print(f"reset {_pages(done)}{note}; the next run collects them again")
+    return 0

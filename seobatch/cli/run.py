@@ -47,10 +47,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="model to use (default SEOBATCH_MODEL)")
-    parser.add_argument("--limit", type=int, metavar="N", help="at most N pages in this run")
+    parser.add_argument(
+        "--limit", type=int, metavar="N",
+        help="at most N pages in this run: the first N that need SEO, in page id (import) order; "
+        "a trial of a model other than SEOBATCH_MODEL skips the pages that model already did",
+    )
     parser.add_argument(
         "--max-cost", type=float, metavar="USD",
         help="fail a job before sending it if its estimated cost at batch prices is above USD",
+    )
+    parser.add_argument(
+        "--allow-unknown-model", action="store_true",
+        help="run --model although it has no price in the table (as if in SEOBATCH_ALLOW_MODELS)",
     )
     parser.add_argument("--dry-run", action="store_true", help="print the plan; write and send nothing")
     parser.add_argument("--wait", action="store_true", help="work the run in this process until it ends")
@@ -61,12 +69,16 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from ..stages.kickoff import check_run  # lazy: fast --help
     from ..stages.plan import plan_run  # lazy: fast --help
 
+    if args.allow_unknown_model:
+        settings = settings.with_(allow_models=(*settings.allow_models, args.model or settings.model))
     model = check_run(settings, args.model)  # one-line error before anything else
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {args.limit}")
+    if args.max_cost is not None and args.max_cost < 0:
+        raise ConfigError(f"--max-cost must not be negative, got {args.max_cost}")
     open_database(settings)
     if args.dry_run:
-        for line in plan_run(settings=settings, model=model, limit=args.limit).lines():
+        for line in plan_run(settings=settings, model=model, limit=args.limit, max_cost=args.max_cost).lines():
             print(line)
         return RET_OK
     wait = args.wait or not settings.redis_url
@@ -83,6 +95,9 @@ def report(done: RunResult) -> int:
     if done.recovery.stalled:
         for line in done.recovery.lines():
             print(f"recover: {line}", file=sys.stderr)
+    if done.nothing_to_do:
+        print(f"nothing to do: no page needs SEO from {done.model} (none is new, changed or due "
+              "again); no job was created")
     if not done.waited:
         if done.first_job_id is not None:
             print(f"job {done.first_job_id} queued ({done.model}); a worker (`dramatiq actors`) runs it — "

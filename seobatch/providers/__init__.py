@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import difflib
 from typing import TYPE_CHECKING
 
 import requests
 
 from ..errors import ConfigError
 from ..models import ACCEPTED_MODELS, provider_for_model
+from ..pricing import price_for, price_table
 from .anthropic import AnthropicBatches
 from .base import BatchInfo, BatchProvider, BatchRequest, ItemResult, Prompt, TransportOptions
 from .gemini import GeminiBatches
@@ -26,6 +28,24 @@ def provider_name(model: str) -> str:
             f"unknown model {model!r}: use a model of {ACCEPTED_MODELS}"
         )
     return name
+
+
+def check_model(model: str, settings: Settings) -> str:
+    """The provider of ``model``, after checking it is a model seobatch knows: in the price
+    table (with ``SEOBATCH_PRICES_FILE``), or listed in ``SEOBATCH_ALLOW_MODELS``. A typo
+    such as ``claude-sonet-4-5`` routes to a provider but would be billed (or errored) as
+    an unknown model on every page, so it is refused with the nearest known names."""
+    name = provider_name(model)
+    if price_for(model, settings) is not None or model in settings.allow_models:
+        return name
+    known = [m for m in price_table(settings) if provider_for_model(m) == name]
+    near = difflib.get_close_matches(model.strip().lower(), known, n=2, cutoff=0.8)
+    hint = f"; did you mean {' or '.join(near)}?" if near else ""
+    raise ConfigError(
+        f"unknown model {model!r}: it has no price in seobatch's table{hint} To run it anyway, "
+        "list it in SEOBATCH_ALLOW_MODELS (or pass --allow-unknown-model), or give it a price "
+        "in SEOBATCH_PRICES_FILE"
+    )
 
 
 def get_provider(
@@ -67,6 +87,7 @@ __all__ = [
     "BatchRequest",
     "ItemResult",
     "Prompt",
+    "check_model",
     "get_provider",
     "provider_name",
 ]

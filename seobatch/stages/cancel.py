@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from ..config import Settings
     from ..providers.base import BatchProvider
 
-CANCELED_REASON = "canceled by operator"
+CANCELED_REASON = jm.CANCELED_REASON  # importable from here too, as before
 
 
 @dataclass

@@ -64,6 +64,7 @@ def collect(
         prompt_version=template.version,
         max_attempts=settings.max_attempts,
         exclude_job_id=job.id,
+        configured_model=settings.model,
     )
     claims.take(job.id, "collect", settings)
     while True:

@@ -30,7 +30,7 @@ PAID_STAGES: Final = ("poll", "results")
 def give_up(job_id: int, stage: str, reason: str, *, settings: Settings, permanent: bool) -> GiveUp:
     """Stage ``stage`` cannot go on for this job: fail it, unless that could orphan a paid batch."""
     if stage == "submit":
-        return submit.give_up(job_id, reason, settings=settings)
+        return submit.give_up(job_id, reason, settings=settings, permanent=permanent)
     if stage in PAID_STAGES and not permanent:
         log.error(
             "job %s needs attention: %s; its batch is paid for, so the job stays processing "

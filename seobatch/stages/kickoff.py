@@ -1,7 +1,7 @@
 """kickoff: start a run of one model — a job in ``collecting`` and its collect message.
 
-Everything that can be refused is refused before a row exists: an unknown model, a
-missing API key, a bad limit. A second kickoff of a model while one of its jobs is
+Everything that can be refused is refused before a row exists: an unknown model (one
+not in the price table nor in SEOBATCH_ALLOW_MODELS), a missing API key, a bad limit. A second kickoff of a model while one of its jobs is
 still collecting is refused too; the check and the insert run under the collector
 lock, so two kickoffs at once cannot both pass it.
 """
@@ -17,8 +17,10 @@ from ..db import collector_lock, utcnow
 from ..errors import AlreadyRunning, ConfigError
 from ..jobmeta import JobStatus
 from ..models import SeoBatchJob
-from ..providers import provider_name
+from ..prompts import PromptTemplate
+from ..providers import check_model
 from ._common import log, stamp
+from .selection import eligible_pages, next_pages
 from .step import Step
 
 if TYPE_CHECKING:
@@ -32,10 +34,21 @@ class Kickoff:
 
 
 def check_run(settings: Settings, model: str | None = None) -> str:
-    """The model to run, after checking its provider is known and its key is set."""
+    """The model to run, after checking it is known (``providers.check_model``) and its
+    provider's key is set."""
     model = model or settings.model
-    settings.api_key_for(provider_name(model))
+    settings.api_key_for(check_model(model, settings))
     return model
+
+
+def has_work(settings: Settings, model: str) -> bool:
+    """Whether any page needs SEO from ``model`` now, one it is not busy in another job:
+    a run that would find none creates no job (and wakes no subscriber)."""
+    query = eligible_pages(
+        model=model, prompt_version=PromptTemplate.load(settings).version,
+        max_attempts=settings.max_attempts, configured_model=settings.model,
+    )
+    return bool(next_pages(query, after_id=0, limit=1))
 
 
 def kickoff(

@@ -313,11 +313,13 @@ def give_up(
     provider: BatchProvider | None = None,
     recheck: bool = False,
     now: datetime | None = None,
+    permanent: bool = False,
 ) -> GiveUp:
     """Submit gave up (retries exhausted, a permanent error): fail the job only once the
     provider shows no batch an attempt may have made.
 
-    No create ever left → fail. Another attempt holds the lease → it decides. Otherwise
+    No create ever left, or (``permanent``: the error was a spend limit, a 4xx) the
+    provider surely refused each one (``needs_reconcile`` false) → fail at once. Another attempt holds the lease → it decides. Otherwise
     ``look_for_batch``: a batch found is adopted (the job goes on to poll); none found →
     fail, but a create sent less than ``SEOBATCH_SUBMIT_SETTLE`` ago may not be listed
     yet, so the verdict waits for one more look (``recheck``) after that time. A lookup
@@ -332,7 +334,9 @@ def give_up(
     meta = job.metadata or {}
     now = now or utcnow()
     sent = parse_stamp(meta.get(jm.SUBMIT_SENT_AT))
-    if sent is None:
+    if sent is None or (permanent and not needs_reconcile(meta)):
+        # No create ever left, or a permanent refusal (a spend limit, a 4xx) answered every
+        # one that did, none unclear: no batch can exist, so there is nothing to look for.
         fail_job(job, reason, settings=settings, expected=(JobStatus.SUBMITTING,))
         return DONE
     lease = parse_stamp(meta.get(jm.SUBMIT_LEASE_UNTIL))

@@ -134,20 +134,22 @@ def test_a_submit_that_gives_up_with_no_batch_at_the_provider_fails_the_job(any_
     assert emulator.stats()["anthropic"]["batches_created"] == 0
 
 
-def test_a_just_sent_create_gets_one_more_look_before_the_job_fails(any_db, emulator, stub_worker, monkeypatch):
-    # Given a settle time: a batch created a moment ago may not be listed yet
-    settings = make_settings(emulator, http_retries=0, submit_settle_seconds=1)
+def test_a_create_the_provider_refused_fails_the_job_at_once_without_a_lookup(any_db, emulator, stub_worker, monkeypatch):
+    # Given a settle time (a batch created a moment ago may not be listed yet) and a 400 on
+    # create: the provider answered, so no batch exists (a 529 that outlives the retries is
+    # looked for: test_stage_giveup)
+    settings = make_settings(emulator, http_retries=0, submit_settle_seconds=30)
     from actors.broker import runtime
 
     monkeypatch.setattr(runtime, "settings", settings)
     job_id = _collected(settings)
     emulator.set_faults(http_errors={"create": [400]})
     dramatiq.get_broker().get_actor("submit").send(job_id)
-    # Then the job is failed only after the second look (one settle time later)
-    wait_for(lambda: ended([job_id]))
+    # Then the job is failed at once, with the provider's reply, and nothing was looked up
+    wait_for(lambda: ended([job_id]), timeout=15)
     row = job(job_id)
     assert row.status == "failed" and row.metadata["error"].startswith("submit: anthropic 400")
-    assert emulator.stats()["anthropic"]["list"] == 2  # at once, and after the settle time
+    assert emulator.stats()["anthropic"].get("list", 0) == 0
 
 
 def test_a_poll_that_runs_out_of_retries_leaves_the_paid_job_to_the_sweep(any_db, emulator, stub_worker, settings):

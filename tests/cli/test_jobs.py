@@ -72,14 +72,14 @@ def test_jobs_lists_recent_jobs_as_an_aligned_table(cli):
     assert code == 0
     lines = out.splitlines()
     header = lines[0].split()
-    assert header[:9] == ["ID", "MODEL", "PROVIDER", "STATUS", "PAGES", "OK", "ERR", "EXP", "COST"]
+    assert header[:10] == ["ID", "MODEL", "PROVIDER", "STATUS", "PAGES", "OK", "ERR", "EXP", "CANC", "COST"]
     # Then the newest comes first, each row has its facts, and nothing is coloured (not a tty)
     rows = [line.split() for line in lines[1:4]]
     assert [r[0] for r in rows] == [str(collecting.id), str(failed.id), str(done.id)]
     assert rows[2] == [str(done.id), "claude-sonnet-4-5", "anthropic", "completed", "10", "3",
-                       "6", "1", "$0.0213", "0s", "msgbatch_01ABC"]
+                       "6", "1", "0", "$0.0213", "0s", "msgbatch_01ABC"]
     assert rows[1][:4] == [str(failed.id), "gemini-2.5-flash", "gemini", "failed"]
-    assert rows[1][8] == "-" and rows[1][-1] == "-"
+    assert rows[1][9] == "-" and rows[1][-1] == "-"
     assert rows[0][3:5] == ["collecting", "4"]  # pages counted from the items collected so far
     # And the columns line up: every row's STATUS starts where the header's does
     at = lines[0].index("STATUS")
@@ -93,7 +93,7 @@ def test_jobs_says_unknown_cost_for_a_completed_job_without_a_price(cli):
     job.mark_submitted("msgbatch_X")
     job.mark_completed()
     _, out, _ = cli("jobs")
-    assert out.splitlines()[1].split()[8] == "unknown"
+    assert out.splitlines()[1].split()[9] == "unknown"
 
 
 def test_jobs_filters_by_status_and_model_and_limits(cli):
@@ -130,8 +130,8 @@ def test_jobs_json_has_stable_keys(cli):
     assert (data["shown"], data["total"]) == (1, 1)
     (row,) = data["jobs"]
     assert set(row) == {
-        "id", "model", "provider", "status", "pages", "succeeded", "errored", "expired",
-        "cost_usd", "created_at", "submitted_at", "completed_at", "age_seconds",
+        "id", "model", "provider", "status", "reading", "pages", "succeeded", "errored", "expired",
+        "canceled", "cost_usd", "created_at", "submitted_at", "completed_at", "age_seconds",
         "provider_batch_id", "error",
     }
     assert (row["id"], row["status"], row["pages"], row["cost_usd"]) == (job.id, "completed", 10, 0.0213)
@@ -246,3 +246,50 @@ def test_job_of_a_running_job_shows_pending_items_and_time_running(cli):
 ])
 def test_reasons_group_by_their_shape(reason, group):
     assert normalize_reason(reason) == group
+
+
+def test_canceled_and_all_errored_jobs_read_as_such_in_jobs_job_and_the_event_data(cli):
+    from seobatch.jobmeta import CANCELED_REASON
+
+    # Given a job canceled while processing (12 done, 48 canceled: the row counts them as expired)
+    stopped = SeoBatchJob.create(model="claude-sonnet-4-5", status="submitting")
+    add_items(stopped, [("succeeded", None)] * 12 + [("canceled", None)] * 48)
+    assert stopped.mark_submitted("msgbatch_stop")
+    SeoBatchJob.update(metadata={**SeoBatchJob.get_by_id(stopped.id).metadata,
+                                 "cancel_requested": "2026-12-01T06:00:00Z"}).where(
+        SeoBatchJob.id == stopped.id).execute()
+    stopped = SeoBatchJob.get_by_id(stopped.id)
+    assert stopped.mark_completed(12, 0, 48, extra_metadata={"canceled_count": 48, "cost_usd": 0.01})
+    # one canceled before submission, and one whose every item errored
+    early = SeoBatchJob.create(model="claude-sonnet-4-5", status="collecting")
+    early.mark_failed(CANCELED_REASON)
+    wiped = SeoBatchJob.create(model="claude-sonnet-4-5", status="submitting")
+    add_items(wiped, [("errored", "api_error: Internal server error")] * 20)
+    assert wiped.mark_submitted("msgbatch_wiped")
+    assert wiped.mark_completed(0, 20, 0, extra_metadata={"cost_usd": 0.0})
+    # Then `jobs` reads them as canceled / all-errored, with canceled items in CANC, not EXP
+    _, out, _ = cli("jobs")
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[1:-1]}
+    assert rows[str(stopped.id)][3:9] == ["canceled", "60", "12", "0", "0", "48"]
+    assert rows[str(early.id)][3] == "canceled"
+    assert rows[str(wiped.id)][3:9] == ["all-errored", "20", "0", "20", "0", "0"]
+    # `job` says it in its header, and its item counts agree with the row's
+    _, out, _ = cli("job", str(stopped.id))
+    assert out.splitlines()[0].endswith("canceled (status completed)") and "the job recorded" not in out
+    # And the event data carries the outcome and the canceled count apart (an alert can match)
+    payload = SeoBatchJob.get_by_id(stopped.id).event_payload()
+    assert (payload["outcome"], payload["expired_count"], payload["canceled_count"]) == ("canceled", 0, 48)
+    assert SeoBatchJob.get_by_id(wiped.id).event_payload()["outcome"] == "all_errored"
+    assert SeoBatchJob.get_by_id(early.id).event_payload()["status"] == "failed"  # the status stays
+
+
+def test_a_processing_jobs_counts_move_while_its_results_are_saved(cli):
+    # Given a job whose results stage has saved 3 of its 5 items so far
+    job = SeoBatchJob.create(model="claude-sonnet-4-5", status="submitting", total_pages=5)
+    add_items(job, [("succeeded", None)] * 2 + [("errored", "invalid_output: x")] + [("pending", None)] * 2)
+    assert job.mark_submitted("msgbatch_live")
+    # Then `jobs` and `job --json` show the saved outcomes, not the row's zeros
+    _, out, _ = cli("jobs")
+    assert out.splitlines()[1].split()[3:9] == ["processing", "5", "2", "1", "0", "0"]
+    _, out, _ = cli("job", str(job.id), "--json")
+    assert (json.loads(out)["succeeded"], json.loads(out)["errored"]) == (2, 1)

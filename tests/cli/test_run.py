@@ -48,6 +48,16 @@ def test_run_without_redis_works_the_run_here_and_exits_0(env, capsys):
     assert Page.select().where(Page.seo_title.is_null()).count() == 0
 
 
+def test_a_run_with_nothing_to_do_says_so_and_creates_no_job(env, capsys):
+    make_pages(2)
+    assert main(["run", "--wait"]) == 0
+    capsys.readouterr()
+    assert main(["run", "--wait"]) == 0
+    out = capsys.readouterr().out
+    assert "nothing to do: no page needs SEO from claude-sonnet-4-5" in out and "job 2" not in out
+    assert SeoBatchJob.select().count() == 1
+
+
 def test_run_wait_exits_1_when_a_job_fails(env, capsys):
     make_pages(3)
     assert main(["run", "--wait", "--max-cost", "0.000001"]) == 1
@@ -60,6 +70,17 @@ def test_run_refuses_an_unknown_model_in_one_line_before_any_job(env, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown model 'llama-3-70b'" in err
     assert SeoBatchJob.select().count() == 0
+
+
+def test_run_refuses_a_misspelled_model_unless_told_to_allow_it(env, capsys):
+    make_pages(2)
+    assert main(["run", "--model", "claude-sonet-4-5", "--dry-run"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "did you mean claude-sonnet-4-5" in err
+    assert SeoBatchJob.select().count() == 0
+    assert main(["run", "--model", "claude-sonet-4-5", "--dry-run", "--allow-unknown-model"]) == 0
+    out = capsys.readouterr().out
+    assert "pages to do:     2" in out and "estimated cost:  unknown (no price for this model)" in out
 
 
 def test_recover_and_cancel(env, capsys):
@@ -105,5 +126,65 @@ def test_run_wait_sweeps_first_and_follows_the_stalled_jobs_too(env, capsys):
     # Then the stalled job was worked and reported, and the new run started after it
     assert f"job {stuck.id}: collecting" in captured.err
     assert f"job {stuck.id} completed: 4 succeeded" in captured.out
-    assert [j.status for j in SeoBatchJob.select().order_by(SeoBatchJob.id)] == ["completed", "completed"]
+    # (the swept job did every page, so the new run found nothing to do and made no job)
+    assert "nothing to do" in captured.out
+    assert [j.status for j in SeoBatchJob.select().order_by(SeoBatchJob.id)] == ["completed"]
     assert Page.select().where(Page.seo_title.is_null()).count() == 0
+
+
+def test_runs_shows_a_split_run_as_one_line_and_its_jobs_together(env, monkeypatch, capsys):
+    import json
+
+    from seobatch import reports
+
+    # Given a night split into 3 jobs (10 requests per batch, 25 pages), and a later small run
+    make_pages(25)
+    monkeypatch.setenv("SEOBATCH_BATCH_MAX_REQUESTS", "10")
+    assert main(["run", "--wait"]) == 0
+    make_pages(2, start=26)
+    assert main(["run", "--wait"]) == 0
+    capsys.readouterr()
+    night = reports.run_detail(1)
+    assert [j["id"] for j in night["jobs"]] == [1, 2, 3]
+    # When the operator lists runs: the newest first, each split run one line, added up
+    assert main(["runs"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:4] == ["FIRST", "JOB", "MODEL", "STATUS"]
+    assert [line.split()[:9] for line in lines[1:]] == [
+        ["4", "claude-sonnet-4-5", "completed", "1", "2", "2", "0", "0", "0"],
+        ["1", "claude-sonnet-4-5", "completed", "3", "25", "25", "0", "0", "0"],
+    ]
+    # And any job of a run shows the whole run and a row per job, with the cost and duration
+    assert main(["runs", "2"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[1].split()[:3] == ["1", "claude-sonnet-4-5", "completed"]
+    assert [line.split()[0] for line in out.split("\n\n")[1].splitlines()[1:]] == ["1", "2", "3"]
+    assert main(["runs", "3", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["first_job_id"], data["job_count"], data["pages"], data["failed_jobs"]) == (1, 3, 25, [])
+    assert data["cost_usd"] == pytest.approx(sum(j["cost_usd"] for j in data["jobs"]))
+    assert data["duration_seconds"] >= 0 and data["ended_at"]
+    assert main(["runs", "99"]) == 1
+
+
+def test_the_dry_run_flags_a_max_cost_it_would_exceed_and_settings_the_workers_may_not_share(env, monkeypatch, capsys):
+    make_pages(4)
+    assert main(["run", "--dry-run", "--max-cost", "-1"]) == 1
+    assert "--max-cost must not be negative" in capsys.readouterr().err
+    assert main(["run", "--dry-run", "--max-cost", "0.000001"]) == 0
+    out = capsys.readouterr().out
+    assert "note:            a job's estimate (at most $" in out and "would fail before sending" in out
+    assert main(["run", "--dry-run", "--max-cost", "100"]) == 0
+    assert "note:" not in capsys.readouterr().out
+    # A plan with other batch limits than the workers may have says so
+    monkeypatch.setenv("SEOBATCH_BATCH_MAX_REQUESTS", "2")
+    assert main(["run", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "jobs (batches):  2" in out and "the job split is the workers'" in out
+    # And a prompt other than the one the last job was built with
+    monkeypatch.delenv("SEOBATCH_BATCH_MAX_REQUESTS")
+    assert main(["run", "--wait", "--limit", "1"]) == 0
+    monkeypatch.setenv("SEOBATCH_TITLE_MAX", "65")
+    capsys.readouterr()
+    assert main(["run", "--dry-run"]) == 0
+    assert "was built with prompt version" in capsys.readouterr().out

@@ -90,3 +90,28 @@ def test_a_submit_that_gives_up_while_its_batch_is_listed_adopts_it(any_db, emul
     assert job(job_id).status == JobStatus.PROCESSING
     assert isinstance(look_for_batch(job_id, settings=settings), Adopted)  # already handled: no steps
     assert emulator.stats()["anthropic"]["batches_created"] == 1
+
+
+def test_a_spend_limit_on_create_fails_the_job_at_once_without_looking_for_a_batch(any_db, emulator, caplog):
+    import logging
+
+    import pytest
+
+    from seobatch.errors import PermanentError
+
+    # Given the default settle time (a lookup would wait two minutes before failing the job)
+    settings = make_settings(emulator, submit_settle_seconds=120)
+    job_id = _collected(settings)
+    emulator.set_faults(http_errors={"create": ["spend_limit"]})
+    with pytest.raises(PermanentError, match="enforced_spend_limit_reached") as info:
+        submit(job_id, settings=settings)
+    lists_before = emulator.stats()["anthropic"].get("list", 0)
+    # When the stage gives up, the refused create cannot have made a batch: the job fails now
+    with caplog.at_level(logging.WARNING, logger="seobatch"):
+        assert give_up(job_id, "submit", f"submit: {info.value}", settings=settings, permanent=True) == DONE
+    row = job(job_id)
+    assert row.status == JobStatus.FAILED and "enforced_spend_limit_reached" in row.metadata["error"]
+    assert any(f"job {job_id} failed" in r.getMessage() and "enforced_spend_limit_reached" in r.getMessage()
+               for r in caplog.records)
+    assert emulator.stats()["anthropic"].get("list", 0) == lists_before  # no lookup
+    assert emulator.stats()["anthropic"]["batches_created"] == 0

@@ -27,6 +27,8 @@ def test_kickoff_creates_a_collecting_job_and_asks_for_collect(any_db):
     "model, key_missing, message",
     [
         ("llama-3-70b", None, "unknown model 'llama-3-70b'"),
+                ("claude-sonet-4-5", None, "unknown model 'claude-sonet-4-5'.*did you mean claude-sonnet-4-5"),
+        ("gemini-2.5-flsh", None, "did you mean gemini-2.5-flash"),
         ("claude-sonnet-4-5", "anthropic_api_key", "ANTHROPIC_API_KEY is not set"),
         ("gemini-2.5-flash", "gemini_api_key", "GEMINI_API_KEY is not set"),
     ],
@@ -75,3 +77,16 @@ def test_two_kickoffs_at_once_make_one_job(any_db):
     # Then exactly one job exists and the other kickoff was told why
     assert sorted(outcomes) == ["refused", "started"]
     assert SeoBatchJob.select().count() == 1
+
+
+def test_a_model_without_a_price_runs_only_when_allowed(any_db, tmp_path):
+    # Refused, naming the three ways to allow it
+    with pytest.raises(ConfigError, match="SEOBATCH_ALLOW_MODELS.*--allow-unknown-model.*SEOBATCH_PRICES_FILE"):
+        kickoff(settings=make_settings(), model="claude-custom-1")
+    # Allowed by name, or by a price of its own
+    assert kickoff(settings=make_settings(allow_models=("claude-custom-1",)), model="claude-custom-1").job.id
+    prices = tmp_path / "prices.json"
+    prices.write_text('{"gemini-custom-2": {"input": 1, "output": 2}}', encoding="utf-8")
+    assert kickoff(settings=make_settings(prices_file=str(prices)), model="gemini-custom-2").job.id
+    # A dated id of a priced model needs nothing
+    assert kickoff(settings=make_settings(), model="claude-haiku-4-5-20251001").job.id

@@ -155,7 +155,7 @@ def test_the_cost_guard_fails_the_job_before_anything_is_sent(any_db, emulator, 
 
 
 def test_the_cost_guard_refuses_a_model_without_a_price(any_db, emulator):
-    settings = make_settings(emulator, max_cost=100.0)
+    settings = make_settings(emulator, max_cost=100.0, allow_models=("claude-unreleased-9",))
     j = _collected(settings, pages=1, model="claude-unreleased-9")
     submit(j.id, settings=settings)
     assert job(j.id).status == "failed" and "no price is known" in job(j.id).metadata["error"]
