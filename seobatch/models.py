@@ -23,7 +23,8 @@ from . import jobmeta as jm
 from .config import DEFAULT_MODEL
 from .db import JSONField, StringField, database, utcnow
 from .errors import ValidationError
-from .jobmeta import ACTIVE_STATUSES, ITEM_OUTCOMES, ITEM_STATUSES, STATUSES, ItemStatus, JobStatus
+from .jobmeta import ACTIVE_STATUSES, ITEM_STATUSES, STATUSES, ItemStatus, JobStatus
+from .page_inputs import prompt_inputs
 
 log = logging.getLogger("seobatch.jobs")
 
@@ -108,10 +109,8 @@ class Page(BaseModel):
         title: str | None, content: str | None, attributes: dict[str, Any] | None = None
     ) -> str:
         """The hash that tells the collector a page changed since its SEO was made: its
-        title, content and the attributes a prompt uses (``prompts.prompt_inputs``). A page
+        title, content and the attributes a prompt uses (``page_inputs.prompt_inputs``). A page
         without such attributes keeps the title-and-content hash of earlier releases."""
-        from .prompts import prompt_inputs  # cycle: prompts → providers → models
-
         digest = hashlib.sha256()
         digest.update((title or "").encode("utf-8", "surrogatepass"))
         digest.update(b"\x00")

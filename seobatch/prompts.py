@@ -45,8 +45,9 @@ from typing import Any
 from .config import Settings
 from .errors import ConfigError
 from .output import OutputLimits
+from .page_inputs import attribute_lines, language_of
 from .providers.base import Prompt
-from .text import collapse_whitespace, html_to_text, one_line, strip_invisible, truncate_words
+from .text import html_to_text, one_line, strip_invisible, truncate_words
 
 #: Characters of page text sent per page (about 3k tokens); the rest is cut at a word.
 DEFAULT_CONTENT_BUDGET = 12_000
@@ -62,13 +63,10 @@ KNOWN_PLACEHOLDERS = frozenset(
         "title_min", "title_max", "description_min", "description_max",
     }
 )
-LANGUAGE_KEYS = ("language", "lang", "locale", "hreflang", "content_language")
 
 _SECTION_RE = re.compile(r"^\[(system|user)\][ \t]*$", re.MULTILINE)
 #: Our delimiters, however spelled inside the page (case, spaces, attributes).
 _DELIMITER_RE = re.compile(r"<(\s*/?\s*page_(?:content|attributes)\b)", re.IGNORECASE)
-_LANGUAGE_RE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8}){0,3}$|^[^\W\d_][^\W\d]{1,29}$")
-_ATTR_KEY_RE = re.compile(r"^[\w .-]{1,40}$")
 
 DEFAULT_SYSTEM = """\
 You write the SEO title and the meta description of one web page.
@@ -147,41 +145,9 @@ def page_text(content: str | None, budget: int = DEFAULT_CONTENT_BUDGET) -> str:
     return neutralise_delimiters(truncate_words(text, budget))
 
 
-def language_of(attributes: Mapping[str, Any] | None) -> str | None:
-    """The page's declared language (``de``, ``pt-BR``, ``Deutsch``) or None."""
-    for key, value in (attributes or {}).items():
-        if str(key).lower() in LANGUAGE_KEYS and isinstance(value, str):
-            value = collapse_whitespace(strip_invisible(value))
-            if _LANGUAGE_RE.match(value):
-                return value
-    return None
-
-
-def _attribute_lines(attributes: Mapping[str, Any] | None) -> list[str]:
-    """The ``key: value`` lines ``$attributes`` shows (scalars with plain keys, the first 20)."""
-    lines = []
-    for key, value in list((attributes or {}).items())[:20]:
-        if not isinstance(value, (str, int, float, bool)) or not _ATTR_KEY_RE.match(str(key)):
-            continue
-        lines.append(f"{key}: {one_line(str(value), 200)}")
-    return lines
-
-
 def _attributes_block(attributes: Mapping[str, Any] | None) -> str:
-    body = neutralise_delimiters("\n".join(_attribute_lines(attributes)))
+    body = neutralise_delimiters("\n".join(attribute_lines(attributes)))
     return f"<page_attributes>\n{body}\n</page_attributes>"
-
-
-def prompt_inputs(attributes: Mapping[str, Any] | None) -> str:
-    """What of the page's attributes a prompt can put in front of the model — ``$language``
-    and ``$attributes`` — as one text for the page's content hash, so changing any of it
-    regenerates the page's SEO. Empty when the page has none of it (the hash is then the
-    title-and-content hash of earlier releases)."""
-    lines = _attribute_lines(attributes)
-    language = language_of(attributes)
-    if not lines and language is None:
-        return ""
-    return "\n".join(lines) + "\x00" + (language or "")
 
 
 @dataclass(frozen=True)
