@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import psycopg2
-import pytest
 
 from tests.support.services import PG_BASE_URL, require_service
 

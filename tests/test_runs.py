@@ -14,7 +14,7 @@ from seobatch.runs import run_chain, run_chains, start_run
 from seobatch.stages import Step
 
 from tests.support.pages import make_pages
-from tests.support.pipeline import make_settings
+from tests.support.pipeline import drive, make_settings
 
 
 def _chain(n: int, model: str = "claude-sonnet-4-5") -> list[int]:
@@ -93,7 +93,6 @@ def test_a_bad_limit_is_refused_before_anything_is_written(any_db, emulator):
 
 
 def test_a_run_with_nothing_to_do_creates_no_job_and_sends_no_event(any_db, emulator):
-    from pipeline_support import drive
 
     from seobatch.models import SeoBatchEvent
 

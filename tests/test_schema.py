@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import peewee
 import pytest
+
 from seobatch import db, outbox, schema
 from seobatch.config import Settings
 from seobatch.db import JSONField, StringField, utcnow

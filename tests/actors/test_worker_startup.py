@@ -12,7 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
-from pipeline_support import TEST_KEY, free_port
+
+from tests.support.net import free_port
+from tests.support.pipeline import TEST_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from pipeline_support import make_pages
-
 from seobatch.cli import main
 from seobatch.models import Page
+
+from tests.support.pages import make_pages
 
 
 def _fail(pages, attempts, error="api_error: Internal server error"):

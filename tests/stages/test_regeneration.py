@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 
-from pipeline_support import drive, items_of, make_pages
-
 from seobatch import db, pages
 from seobatch.models import Page
 from seobatch.prompts import PromptTemplate
 from seobatch.stages.kickoff import kickoff
 from seobatch.stages.plan import plan_run
+
+from tests.support.pages import make_pages
+from tests.support.pipeline import drive, items_of
 
 NIGHTLY = "claude-sonnet-4-5"
 TRIAL = "claude-haiku-4-5"
