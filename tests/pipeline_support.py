@@ -155,6 +155,9 @@ class FakeProvider:
     def delete_batch(self, batch_id: str) -> None:
         self.batches.pop(batch_id, None)
 
+    def delete_files(self, batch: BatchInfo) -> None:
+        self.deleted_files = [*getattr(self, "deleted_files", []), batch.id]
+
     def iter_results(self, batch: BatchInfo) -> Iterator[ItemResult]:
         b = self.batches[batch.id]
         for custom_id, user in b["items"]:

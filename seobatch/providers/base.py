@@ -217,6 +217,11 @@ class BatchProvider(Protocol):
         """
         ...
 
+    def delete_files(self, batch: BatchInfo) -> None:
+        """Delete what the batch left stored at the provider (input and result files) once
+        its results are saved; a file already gone is not an error."""
+        ...
+
 
 class TransportOptions(TypedDict, total=False):
     """How a client's calls behave (``http.Transport``'s defaults when left out)."""

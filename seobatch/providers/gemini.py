@@ -322,6 +322,24 @@ class GeminiBatches(BatchClient):
             tokens.add(token)
             params = {"pageSize": 100, "pageToken": token}
 
+    def delete_files(self, batch: BatchInfo) -> None:
+        """Delete the batch's uploaded input file and its responses file (file mode only;
+        an inline batch has none). A file already gone is fine: the API answers 404, or
+        403 "may not exist", for it. The batch itself stays listed, so reconciliation
+        still sees it."""
+        md = obj_at(self._get_operation(batch.id), "metadata")
+        output = obj_at(md, "output")
+        names = [obj_at(md, "inputConfig").get("fileName"), output.get("responsesFile"), batch.results_ref]
+        for name in dict.fromkeys(n for n in names if isinstance(n, str) and n.startswith("files/")):
+            try:
+                self._t.call_json("DELETE", self._url(f"files/{quote(name.removeprefix('files/'), safe='-_.')}"))
+            except PermanentError as exc:
+                if exc.status not in (403, 404):
+                    raise
+                log.info("gemini file %s was already gone", name)
+            else:
+                log.info("deleted gemini file %s of batch %s", name, batch.id)
+
     def _request_cancel(self, batch_id: str) -> BatchInfo:
         """Cancel (the reply is ``{}``), then read the batch."""
         self._t.call_json("POST", self._url(f"{self._name(batch_id)}:cancel"), data=b"")

@@ -50,6 +50,7 @@ from ..jobmeta import ItemStatus, JobStatus
 from ..models import CUSTOM_ID_RE, Page, SeoBatchItem, SeoBatchJob
 from ..output import OutputLimits, parse_reply
 from ..pricing import batch_cost
+from ..prune import drop_provider_files
 from ..providers.base import Ending, outcome_for_missing
 from ..text import printable_line
 from ._bulk import bulk_update
@@ -119,7 +120,8 @@ def results(
         ), settings=settings, expected=_PROCESSING)
         return []
     _settle_missing(job, info)
-    _complete(job, info, settings)
+    if _complete(job, info, settings):
+        drop_provider_files(job_id, info, provider)  # the results are saved: the files are not needed
     return []
 
 

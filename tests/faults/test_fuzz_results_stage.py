@@ -36,6 +36,9 @@ class LinesProvider:
     def get_batch(self, batch_id: str) -> BatchInfo:
         return BatchInfo(id=batch_id, state="ended", provider_state="ended", ending="succeeded")
 
+    def delete_files(self, batch):
+        pass
+
     def iter_results(self, batch):
         for line in self.lines:
             item = self.parse(line)
