@@ -84,6 +84,9 @@ def test_a_pruned_job_leaves_its_pages_seo_and_the_next_night_alone(any_db, emul
     first = kickoff(settings=settings).job
     drive([Step("collect", first.id)], settings)
     assert SeoBatchJob.get_by_id(first.id).status == "completed"
+    # The results stage already let go of the request bodies (nothing sends them again);
+    # the replies stay until the retention has passed
+    assert _payloads(SeoBatchJob.get_by_id(first.id)) == [(False, True)] * 6
     assert prune(settings).items == 6
     # Then the pages keep their SEO, and nothing is eligible again because of the prune
     assert Page.select().where(Page.seo_title.is_null()).count() == 0

@@ -95,6 +95,9 @@ class BatchInfo:
     #: Provider detail needed to read results (Anthropic results_url, Gemini responses file).
     results_ref: str | None = None
     error: str | None = None
+    #: Files the batch keeps at the provider (Gemini's input and responses files), for
+    #: ``delete_files`` once the results are saved.
+    files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -323,14 +323,11 @@ class GeminiBatches(BatchClient):
             params = {"pageSize": 100, "pageToken": token}
 
     def delete_files(self, batch: BatchInfo) -> None:
-        """Delete the batch's uploaded input file and its responses file (file mode only;
+        """Delete the batch's uploaded input file and its responses file (``batch.files``;
         an inline batch has none). A file already gone is fine: the API answers 404, or
         403 "may not exist", for it. The batch itself stays listed, so reconciliation
         still sees it."""
-        md = obj_at(self._get_operation(batch.id), "metadata")
-        output = obj_at(md, "output")
-        names = [obj_at(md, "inputConfig").get("fileName"), output.get("responsesFile"), batch.results_ref]
-        for name in dict.fromkeys(n for n in names if isinstance(n, str) and n.startswith("files/")):
+        for name in batch.files:
             try:
                 self._t.call_json("DELETE", self._url(f"files/{quote(name.removeprefix('files/'), safe='-_.')}"))
             except PermanentError as exc:
@@ -373,6 +370,8 @@ class GeminiBatches(BatchClient):
         message = None
         if error:
             message = f"{error.get('code', '')}: {error.get('message', '')}".strip(": ")
+        named = (obj_at(md, "inputConfig").get("fileName"), ref)
+        files = tuple(dict.fromkeys(n for n in named if isinstance(n, str) and n.startswith("files/")))
         return BatchInfo(
             id=name,
             state="ended" if ended else "in_progress",
@@ -384,6 +383,7 @@ class GeminiBatches(BatchClient):
             display_name=md.get("displayName") if isinstance(md.get("displayName"), str) else None,
             results_ref=ref,
             error=message,
+            files=files,
         )
 
     # ------------------------------------------------------------------ results

@@ -318,14 +318,15 @@ class _Update(NamedTuple):
                            rows=rows, where=self.where, params=self.params)
 
 
-#: Each settled item: its outcome, reply, error and tokens (only items still pending).
+#: Each settled item: its outcome, reply, error and tokens (only items still pending). Its
+#: request body goes in the same write: nothing sends it again once a result is in.
 _ITEM_RESULT_UPDATE = _Update(
     "seo_batch_items",
     columns=[("id", "bigint"), ("status", "text"), ("result", "json"), ("error", "text"),
              ("input_tokens", "int"), ("output_tokens", "int"), ("completed_at", "timestamp")],
     assignments=["status = v.status", "result = v.result", "error = v.error",
                  "input_tokens = v.input_tokens", "output_tokens = v.output_tokens",
-                 "completed_at = v.completed_at", "updated_at = v.completed_at"],
+                 "completed_at = v.completed_at", "updated_at = v.completed_at", "request = NULL"],
     where="t.status = %s",
     params=(ItemStatus.PENDING.value,),
 )
@@ -460,7 +461,7 @@ def _settle_missing(job: SeoBatchJob, info: BatchInfo) -> None:
             Page.id.in_(SeoBatchItem.select(SeoBatchItem.page).where(pending))
         ).execute()
         missing = SeoBatchItem.update(
-            status=status, error=error, completed_at=utcnow(), updated_at=utcnow()
+            status=status, error=error, completed_at=utcnow(), updated_at=utcnow(), request=None
         ).where(pending).execute()
     if missing:
         log.warning("job %s: %d item(s) had no result; marked %s", job.id, missing, status)
