@@ -21,18 +21,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import psycopg2  # noqa: E402
-from bench.seed import seed_pages  # noqa: E402
+import psycopg2
+from bench.seed import seed_pages
 
-from seobatch import db  # noqa: E402
-from seobatch.config import Settings  # noqa: E402
-from seobatch.db import database  # noqa: E402
-from seobatch.emulator import Emulator  # noqa: E402
-from seobatch.models import SeoBatchItem  # noqa: E402
-from seobatch.prune import prune  # noqa: E402
-from seobatch.schema import init_db  # noqa: E402
-from seobatch.stages import Step, drive  # noqa: E402
-from seobatch.stages.kickoff import kickoff  # noqa: E402
+from seobatch import db
+from seobatch.config import Settings
+from seobatch.db import database
+from seobatch.emulator import Emulator
+from seobatch.models import SeoBatchItem
+from seobatch.prune import prune
+from seobatch.schema import init_db
+from seobatch.stages import Step, drive
+from seobatch.stages.kickoff import kickoff
 
 TABLES = ("seo_batch_items", "seo_batch_jobs", "seo_pages", "seo_batch_events")
 

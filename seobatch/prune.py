@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import db as _db
 from .db import utcnow
@@ -60,7 +60,12 @@ class Pruned:
         )
 
 
-def _holds_payload() -> object:
+def _ids(query: Any) -> list[int]:
+    """The first column of a one-column query (peewee's stubs type its rows as models)."""
+    return [row[0] for row in query.tuples()]
+
+
+def _holds_payload() -> Any:
     return SeoBatchItem.request.is_null(False) | SeoBatchItem.result.is_null(False)
 
 
@@ -75,7 +80,7 @@ def _old_jobs(cutoff: datetime, after: int) -> list[int]:
         .order_by(SeoBatchJob.id)
         .limit(JOBS_PER_PAGE)
     )
-    return [job_id for (job_id,) in query.tuples()]
+    return _ids(query)
 
 
 def prune(settings: Settings, *, dry_run: bool = False, now: datetime | None = None,
@@ -90,8 +95,8 @@ def prune(settings: Settings, *, dry_run: bool = False, now: datetime | None = N
         if not page:
             break
         after = page[-1]
-        holding = [j for (j,) in SeoBatchItem.select(SeoBatchItem.job).distinct()
-                   .where(SeoBatchItem.job.in_(page) & _holds_payload()).tuples()]
+        holding = _ids(SeoBatchItem.select(SeoBatchItem.job).distinct()
+                       .where(SeoBatchItem.job.in_(page) & _holds_payload()))
         if not holding:
             continue
         jobs += len(holding)
@@ -111,9 +116,9 @@ def _clear(job_ids: list[int], chunk: int) -> int:
     last = 0
     while True:
         with _db.write_transaction():
-            ids = [i for (i,) in SeoBatchItem.select(SeoBatchItem.id).where(
+            ids = _ids(SeoBatchItem.select(SeoBatchItem.id).where(
                 SeoBatchItem.job.in_(job_ids) & (SeoBatchItem.id > last) & _holds_payload()
-            ).order_by(SeoBatchItem.id).limit(chunk).tuples()]
+            ).order_by(SeoBatchItem.id).limit(chunk))
             if not ids:
                 return cleared
             cleared += SeoBatchItem.update(request=None, result=None).where(SeoBatchItem.id.in_(ids)).execute()

@@ -117,3 +117,21 @@ def test_seobatch_prune_and_its_dry_run(cli, monkeypatch):
     assert code == 0 and "cleared the request bodies and replies of 4 item(s) in 1 job(s)" in out
     assert _payloads(job) == [(False, False)] * 4
     assert cli("prune")[1].startswith("nothing to prune")
+
+
+def test_the_clock_prunes_after_each_nightly_kickoff(any_db, monkeypatch, caplog):
+    import logging
+    from datetime import datetime
+
+    from seobatch import clock
+    from seobatch.schedule import Schedule
+
+    pages = make_pages(3)
+    old = _job(JobStatus.COMPLETED, days_ago=40, items=3, pages=pages)
+    monkeypatch.setattr(clock, "kick", lambda settings, queue: "stub kickoff")
+    t = datetime(2030, 1, 1, 2, 0)
+    plan = clock.Plan(next_kick=t, next_sweep=t + timedelta(hours=1))
+    with caplog.at_level(logging.INFO):
+        clock.tick(make_settings(database_url=any_db), Schedule.parse("0 2 * * *"), plan, t, queue=None)
+    assert "clock: kickoff: stub kickoff" in caplog.text and "clock: prune: cleared" in caplog.text
+    assert _payloads(old) == [(False, False)] * 3

@@ -47,6 +47,7 @@ from ..pricing import batch_cost
 from ..providers.base import BatchInfo, BatchRequest, RawJSON
 from ._common import later, load_job, log, parse_stamp, provider_for, stamp
 from .jobstate import DONE, GiveUp, fail_job, safe_reason, update_metadata
+from .poll import poll_delay
 from .reconcile import (
     AMBIGUOUS_MIN_TRIES,
     AMBIGUOUS_RETRY_SECONDS,
@@ -57,7 +58,6 @@ from .reconcile import (
     reconcile,
     record_orphan,
 )
-from .poll import poll_delay
 from .step import Step
 
 if TYPE_CHECKING:
