@@ -3,7 +3,7 @@
 ``scripts/clock.py`` (the Procfile's ``clock``) runs ``run`` until SIGTERM/SIGINT. The
 kickoff fires at each time SEOBATCH_SCHEDULE matches (cron syntax in
 SEOBATCH_SCHEDULE_TZ, default ``0 2 * * *`` UTC) and is ``runs.start_run``: a sweep, then
-the run. The sweep runs every SEOBATCH_RECOVER_INTERVAL seconds (default 60). Each
+the run, then ``prune`` (SEOBATCH_RETENTION_DAYS). The sweep runs every SEOBATCH_RECOVER_INTERVAL seconds (default 60). Each
 kickoff and each sweep logs one line saying what it did; a failing one is logged and the
 clock goes on. Each runs on a connection of its own (``db.connection(fresh=True)``), so
 after a database restart only the unit that met the dead connection fails.
@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from . import db
 from .config import Settings
+from .prune import prune
 from .runs import Queue, start_run
 from .schedule import Schedule
 from .schema import open_database
@@ -69,6 +70,11 @@ def tick(settings: Settings, schedule: Schedule, plan: Plan, t: datetime, *, que
             log.info("clock: kickoff: %s; next kickoff %s", what, schedule.local(plan.next_kick))
         except Exception:  # the clock must outlive a bad night (SeobatchError included)
             log.exception("kickoff failed; next at %s", schedule.local(plan.next_kick))
+        try:
+            with db.connection(fresh=True):
+                log.info("clock: prune: %s", prune(settings).describe())
+        except Exception:
+            log.exception("prune failed; it runs again with the next kickoff")
     elif t >= plan.next_sweep:
         plan.next_sweep = t + timedelta(seconds=settings.recover_interval)
         try:

@@ -177,6 +177,8 @@ class Settings:
     schedule: str = setting("0 2 * * *", "SEOBATCH_SCHEDULE")
     #: The IANA time zone SEOBATCH_SCHEDULE is read in (e.g. Europe/Berlin); DST-safe.
     schedule_tz: str = setting("UTC", "SEOBATCH_SCHEDULE_TZ")
+    #: Days a finished job keeps its items' request bodies and replies (``seobatch prune``).
+    retention_days: int = setting(30, "SEOBATCH_RETENTION_DAYS", _int)
     #: Seconds between two recovery sweeps of the clock.
     recover_interval: int = setting(60, "SEOBATCH_RECOVER_INTERVAL", _int, minimum=1)
     #: Where the example subscriber ``seobatch.subscribers.audit_log`` appends its lines.

@@ -74,6 +74,7 @@ ESTIMATED_INPUT_TOKENS: Final = "estimated_input_tokens"  #: for the cost ceilin
 PREVIOUS_JOB_ID: Final = "previous_job_id"  #: the job this one continues (a split run)
 NEXT_JOB_ID: Final = "next_job_id"  #: the job that continues this one (a split run)
 PROMPT_VERSION: Final = "prompt_version"  #: the prompt template's version the items were built with
+MAX_ITEMS: Final = "max_items"  #: a split job holds at most this many items: one fewer than the job before it (distinct sizes)
 
 # ── submit: the rules that keep a batch from being paid for twice (stages/submit.py) ──
 DISPLAY_NAME: Final = "display_name"  #: the batch's name at the provider; chosen once, reused by every attempt

@@ -204,6 +204,11 @@ class AnthropicBatches(BatchClient):
             seen_pages.add(last_id)
             params = {"limit": 100, "after_id": last_id}
 
+    def delete_files(self, batch: BatchInfo) -> None:
+        """Nothing: the API stores no files of ours. Its only delete removes the whole
+        batch (results included), which also erases the provider's record of what was run
+        and billed; the results expire on their own 29 days after creation."""
+
     def _request_cancel(self, batch_id: str) -> BatchInfo:
         return self._info(self._t.call_json("POST", self._batch_url(batch_id, "/cancel"), data=b""))
 

@@ -95,6 +95,9 @@ class BatchInfo:
     #: Provider detail needed to read results (Anthropic results_url, Gemini responses file).
     results_ref: str | None = None
     error: str | None = None
+    #: Files the batch keeps at the provider (Gemini's input and responses files), for
+    #: ``delete_files`` once the results are saved.
+    files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -215,6 +218,11 @@ class BatchProvider(Protocol):
         Items without a line (expired/failed Gemini batches return none) are the caller's
         to settle with ``outcome_for_missing(batch)``.
         """
+        ...
+
+    def delete_files(self, batch: BatchInfo) -> None:
+        """Delete what the batch left stored at the provider (input and result files) once
+        its results are saved; a file already gone is not an error."""
         ...
 
 

@@ -322,6 +322,21 @@ class GeminiBatches(BatchClient):
             tokens.add(token)
             params = {"pageSize": 100, "pageToken": token}
 
+    def delete_files(self, batch: BatchInfo) -> None:
+        """Delete the batch's uploaded input file and its responses file (``batch.files``;
+        an inline batch has none). A file already gone is fine: the API answers 404, or
+        403 "may not exist", for it. The batch itself stays listed, so reconciliation
+        still sees it."""
+        for name in batch.files:
+            try:
+                self._t.call_json("DELETE", self._url(f"files/{quote(name.removeprefix('files/'), safe='-_.')}"))
+            except PermanentError as exc:
+                if exc.status not in (403, 404):
+                    raise
+                log.info("gemini file %s was already gone", name)
+            else:
+                log.info("deleted gemini file %s of batch %s", name, batch.id)
+
     def _request_cancel(self, batch_id: str) -> BatchInfo:
         """Cancel (the reply is ``{}``), then read the batch."""
         self._t.call_json("POST", self._url(f"{self._name(batch_id)}:cancel"), data=b"")
@@ -355,6 +370,8 @@ class GeminiBatches(BatchClient):
         message = None
         if error:
             message = f"{error.get('code', '')}: {error.get('message', '')}".strip(": ")
+        named = (obj_at(md, "inputConfig").get("fileName"), ref)
+        files = tuple(dict.fromkeys(n for n in named if isinstance(n, str) and n.startswith("files/")))
         return BatchInfo(
             id=name,
             state="ended" if ended else "in_progress",
@@ -366,6 +383,7 @@ class GeminiBatches(BatchClient):
             display_name=md.get("displayName") if isinstance(md.get("displayName"), str) else None,
             results_ref=ref,
             error=message,
+            files=files,
         )
 
     # ------------------------------------------------------------------ results

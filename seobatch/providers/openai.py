@@ -14,7 +14,7 @@ by line. What this client refuses to believe (§0 of the reference):
 - a ``failed`` batch failed validation: its ``errors.data[]`` (with line numbers) is the
   reason the job shows.
 
-Batches cannot be deleted; their files can, and are (``cleanup_batch``) once the results
+Batches cannot be deleted; their files can, and are (``delete_files``) once the results
 are saved.
 """
 
@@ -298,11 +298,7 @@ class OpenAIBatches:
                 raise
             return info
 
-    def delete_batch(self, batch_id: str) -> None:
-        """OpenAI keeps batches for good; what can go is their files (input, output, errors)."""
-        self.cleanup_batch(self.get_batch(batch_id))
-
-    def cleanup_batch(self, batch: BatchInfo) -> None:
+    def delete_files(self, batch: BatchInfo) -> None:
         """Delete the batch's input, output and error files (its results are saved).
 
         Only an ended batch: a running one still reads its input, and a ``cancelling``

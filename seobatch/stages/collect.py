@@ -7,7 +7,9 @@ a re-run, or a duplicate message running at the same time, resumes after the cur
 
 A job never exceeds the provider's batch limits. When it is full and pages remain, the
 same transaction moves it to ``submitting`` and creates the run's next job, which starts
-after this job's cursor. A job that found no page at all ends ``completed`` with zero
+after this job's cursor and holds at most one item fewer than this one (``max_items``):
+the jobs of a run have distinct sizes, so an unclear Anthropic create, which can only be
+matched by its request count, matches one job of the run. A job that found no page at all ends ``completed`` with zero
 counts.
 """
 
@@ -116,7 +118,7 @@ def _collect_chunk(
         size = int(meta.get(jm.COLLECTED_BYTES) or 0)
         tokens = int(meta.get(jm.ESTIMATED_INPUT_TOKENS) or 0)
         limit = meta.get(jm.LIMIT)
-        room = limits.max_requests - count
+        room = min(limits.max_requests, int(meta.get(jm.MAX_ITEMS) or limits.max_requests)) - count
         if limit is not None:
             room = min(room, int(limit) - count)
 
@@ -194,6 +196,8 @@ def _split(job: SeoBatchJob, meta: dict[str, Any]) -> list[Step]:
     inherited = {k: meta[k] for k in jm.INHERITED if k in meta}
     if meta.get(jm.LIMIT) is not None:
         inherited[jm.LIMIT] = int(meta[jm.LIMIT]) - count
+    if count > 1:
+        inherited[jm.MAX_ITEMS] = count - 1  # distinct sizes within the run (see the docstring)
     # Inside the collector lock's transaction, with this row locked: the move cannot
     # lose, and both rows commit together or not at all.
     if not job.transition(JobStatus.SUBMITTING, expected=(JobStatus.COLLECTING,), total_pages=count):

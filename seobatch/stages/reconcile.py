@@ -8,21 +8,26 @@ provider's recent batches are searched. ``submit`` adopts the batch this finds, 
   ``orphan_batch_id(s)`` it canceled) is never a candidate.
 - **Windowed.** Only batches created after this job's first send, less
   ``RECONCILE_MARGIN`` for clock skew, are considered.
-- **Adopt one or none.** Anthropic batches carry no name, so the search matches on the
-  request count, and a same-sized job of a split run matches too. If more than one
-  unowned batch matches, or another job of the same provider that has no batch yet
-  (mid-create, or itself unclear) sent in the same window with the same request count,
-  the answer is *ambiguous*: nothing is adopted, canceled or sent. Submit looks again
-  later and, after ``give_up_after`` seconds, fails the job for manual review. A job
-  failed that way (or canceled while its search was ambiguous or could not be done)
-  keeps ``reconcile_unresolved`` and stays a rival for the jobs of its window.
-  Gemini batches carry our per-job display name, so only the owner rule applies there.
+- **Matched by size first.** Anthropic batches carry no name, so the search matches on
+  the request count. The jobs of one split run have distinct sizes (``collect`` caps each
+  at one fewer item than the job before it), so normally one unowned batch matches and no
+  other job of that size has a create in doubt (a *rival*): it is adopted at once.
+- **Told apart exactly otherwise.** When several unowned batches match, or a rival of the
+  same size may own the one found, the batch's results decide: they name their job
+  (custom ids ``j<job>p<page>``), and the first line, streamed, is enough. A candidate
+  still running is waited for (nothing is adopted, canceled or sent meanwhile; the
+  provider ends every batch within its time limit). A candidate that turns out to be
+  another job's is left to that job, or, when that job will never adopt it (failed,
+  canceled, has another batch), recorded as its orphan and canceled. Two batches that are
+  both this job's (a create that landed after a resend) are one adopted and one orphaned.
+  Gemini batches carry our per-job display name, so only the owner rule applies there, and
+  every unowned batch with our name is ours.
 
 What is guaranteed: a batch recorded on another job is never adopted or canceled, and a
-job never sends again while an unowned batch might be its own. What is not: two
-same-sized jobs whose creates were both unclear in one window cannot be told apart; both
-end failed with ``ambiguous reconciliation … needs manual review`` and the candidate
-batch ids, and a person decides (the batches may be running and paid).
+job never sends again while an unowned batch might be its own. The one case left for a
+person is a candidate that has ended but whose results cannot be read (archived past the
+provider's retention): after ``give_up_after`` seconds the job fails with ``ambiguous
+reconciliation … needs manual review`` and the candidate ids.
 """
 
 from __future__ import annotations
@@ -36,7 +41,8 @@ from peewee import fn
 
 from .. import jobmeta as jm
 from ..db import utcnow
-from ..jobmeta import JobStatus
+from ..errors import ProviderError, ResultsUnavailable
+from ..jobmeta import STATUSES, JobStatus
 from ..models import SeoBatchItem, SeoBatchJob, provider_for_model
 from ._common import log, parse_stamp
 from .jobstate import update_metadata
@@ -55,20 +61,25 @@ AMBIGUOUS_MIN_TRIES = 3
 
 @dataclass(frozen=True)
 class Reconciled:
-    """The outcome: one batch that is ours, nothing, or ambiguous candidates."""
+    """The outcome: one batch that is ours, nothing, or candidates not told apart yet."""
 
     batch: BatchInfo | None = None
     #: Unowned batches that may be ours (set only when ambiguous).
     candidates: tuple[str, ...] = ()
     #: Other jobs that may own them.
     rivals: tuple[int, ...] = ()
+    #: Some candidate is still running: its results will tell whose it is once it ends.
+    waiting: bool = False
+    #: Further batches found to be ours besides ``batch`` (a create that landed after a
+    #: resend): the caller records them as orphans and cancels them.
+    duplicates: tuple[str, ...] = ()
 
     @property
     def ambiguous(self) -> bool:
         return self.batch is None and bool(self.candidates)
 
     def describe(self) -> str:
-        """``ambiguous reconciliation: … needs manual review (candidate batch ids …)``."""
+        """``ambiguous reconciliation: … (candidate batch ids …)``."""
         why = (
             f"{len(self.candidates)} unrecorded batches match"
             if len(self.candidates) > 1
@@ -76,10 +87,12 @@ class Reconciled:
         )
         if len(self.candidates) > 1 and self.rivals:
             why += f" and jobs {', '.join(map(str, self.rivals))} may own them"
-        return (
-            f"ambiguous reconciliation: {why}; not sending again, needs manual review "
-            f"(candidate batch ids {', '.join(self.candidates)})"
+        then = (
+            "waiting for them to end, when their results name their job"
+            if self.waiting
+            else "their results cannot be read; not sending again, needs manual review"
         )
+        return f"ambiguous reconciliation: {why}; {then} (candidate batch ids {', '.join(self.candidates)})"
 
 
 def needs_reconcile(meta: dict[str, Any]) -> bool:
@@ -116,14 +129,91 @@ def reconcile(job: SeoBatchJob, meta: dict[str, Any], provider: BatchProvider, s
         log.info("job %s: batches %s belong to other jobs; not ours", job.id, ", ".join(sorted(owned)))
     if not unowned:
         return Reconciled()
-    rivals: tuple[int, ...] = ()
-    if not getattr(provider, "matches_by_name", False):
-        rivals = _rivals(job, provider.name, count, since=cutoff - timedelta(seconds=settings.submit_lease_seconds))
+    if getattr(provider, "matches_by_name", False):
+        return _ours(job, unowned)  # our name is unique to this job: every one is ours
+    rivals = _rivals(job, provider.name, count, since=cutoff - timedelta(seconds=settings.submit_lease_seconds))
     if len(unowned) == 1 and not rivals:
         return Reconciled(batch=unowned[0])
-    result = Reconciled(candidates=tuple(b.id for b in unowned), rivals=rivals)
+    return _tell_apart(job, unowned, rivals, provider)
+
+
+def _ours(job: SeoBatchJob, batches: list[BatchInfo]) -> Reconciled:
+    """Every batch is this job's: adopt the oldest (first made, likely furthest along)."""
+    oldest = sorted(batches, key=lambda b: (b.created_at is None, b.created_at or 0, b.id))
+    if len(oldest) > 1:
+        log.warning("job %s: %d batches are its own (a create landed after a resend); "
+                    "adopting %s, the others become orphans", job.id, len(oldest), oldest[0].id)
+    return Reconciled(batch=oldest[0], duplicates=tuple(b.id for b in oldest[1:]))
+
+
+def _tell_apart(
+    job: SeoBatchJob, unowned: list[BatchInfo], rivals: tuple[int, ...], provider: BatchProvider
+) -> Reconciled:
+    """Read whose each ended candidate is from its results; wait for the running ones."""
+    ours: list[BatchInfo] = []
+    unknown: list[BatchInfo] = []
+    others: dict[str, int] = {}
+    for batch in unowned:
+        owner = owner_of(batch, provider) if batch.state == "ended" else None
+        if owner == job.id:
+            ours.append(batch)
+        elif owner is None:
+            unknown.append(batch)
+        else:
+            others[batch.id] = owner
+    if others:
+        settle_foreign(others, provider)
+    if ours:
+        return _ours(job, ours)
+    if not unknown:
+        return Reconciled()  # every candidate is another job's: ours was never made
+    if len(unknown) == 1 and not rivals:  # the others were someone else's: as if it were alone
+        return Reconciled(batch=unknown[0])
+    result = Reconciled(
+        candidates=tuple(b.id for b in unknown),
+        rivals=rivals,
+        waiting=any(b.state != "ended" for b in unknown),
+    )
     log.warning("job %s: %s", job.id, result.describe())
     return result
+
+
+def owner_of(batch: BatchInfo, provider: BatchProvider) -> int | None:
+    """The job an ended batch belongs to, read from its first result's custom id.
+
+    None when no result can be read (nothing, or archived); a transient error is raised.
+    """
+    results = provider.iter_results(batch)
+    try:
+        for item in results:
+            return SeoBatchItem.job_of_custom_id(item.custom_id)
+        return None
+    except ResultsUnavailable as exc:
+        log.warning("batch %s: its results cannot be read, so whose it is stays unknown (%s)", batch.id, exc)
+        return None
+    finally:
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()  # the rest of the stream is never downloaded
+
+
+def settle_foreign(owners: dict[str, int], provider: BatchProvider) -> None:
+    """Batches whose results name another job: leave each to its job while that job may
+    still adopt it; otherwise record it as that job's orphan and cancel it."""
+    for row in SeoBatchJob.select(SeoBatchJob.id, SeoBatchJob.status, SeoBatchJob.ai_batch_id,
+                                  SeoBatchJob.metadata).where(SeoBatchJob.id.in_(sorted(set(owners.values())))):
+        for batch_id in sorted(b for b, owner in owners.items() if owner == row.id):
+            if row.status == JobStatus.SUBMITTING and row.ai_batch_id is None:
+                continue  # its own search adopts it
+            if batch_id == row.ai_batch_id or batch_id in orphan_ids(row.metadata):
+                continue
+            log.warning("batch %s is job %s's, which is %s and will not adopt it; canceling it",
+                        batch_id, row.id, row.status)
+            record_orphan(row.id, batch_id, expected=STATUSES)
+            try:
+                provider.cancel_batch(batch_id)
+            except ProviderError as exc:
+                log.error("could not cancel orphan batch %s of job %s: %s", batch_id, row.id, exc)
 
 
 def orphan_ids(meta: dict[str, Any] | None) -> set[str]:

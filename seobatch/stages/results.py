@@ -45,19 +45,20 @@ from peewee import SQL
 from .. import db as _db
 from .. import jobmeta as jm
 from ..db import chunked, database, utcnow
-from ..errors import InvalidOutput, ProviderError, ResultsUnavailable
+from ..errors import InvalidOutput, ResultsUnavailable
 from ..jobmeta import ItemStatus, JobStatus
 from ..models import CUSTOM_ID_RE, Page, SeoBatchItem, SeoBatchJob
 from ..output import OutputLimits, parse_reply
 from ..pricing import batch_cost
 from ..providers.base import Ending, outcome_for_missing
+from ..prune import drop_provider_files
 from ..text import printable_line
+from . import claims
 from ._bulk import bulk_update
 from ._common import later, load_job, log, provider_for, stamp
-from . import claims
 from .jobstate import fail_job, update_metadata
-from .step import Step
 from .poll import poll_delay
+from .step import Step
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -91,7 +92,7 @@ def results(
         reason = info.error or info.provider_state
         if fail_job(job, f"the provider's batch {job.ai_batch_id} failed: {reason}", settings=settings,
                     expected=_PROCESSING):
-            _cleanup(provider, info, job_id)
+            drop_provider_files(job_id, info, provider)
         return []
 
     claims.take(job_id, "results", settings)
@@ -125,21 +126,8 @@ def results(
         return []
     _settle_missing(job, info)
     if _complete(job, info, settings):
-        _cleanup(provider, info, job_id)
+        drop_provider_files(job_id, info, provider)  # the results are saved: the files are not needed
     return []
-
-
-def _cleanup(provider: BatchProvider, info: BatchInfo, job_id: int) -> None:
-    """After commit: let the provider drop what it keeps for the batch (OpenAI's input,
-    output and error files). Optional, best effort: the results are saved, and the
-    provider deletes such files itself after its retention (30 days at OpenAI)."""
-    cleanup = getattr(provider, "cleanup_batch", None)  # not part of every provider
-    if cleanup is None:
-        return
-    try:
-        cleanup(info)
-    except ProviderError as exc:
-        log.warning("job %s: could not delete the files of batch %s: %s", job_id, info.id, exc)
 
 
 def outcome_of(
@@ -335,14 +323,15 @@ class _Update(NamedTuple):
                            rows=rows, where=self.where, params=self.params)
 
 
-#: Each settled item: its outcome, reply, error and tokens (only items still pending).
+#: Each settled item: its outcome, reply, error and tokens (only items still pending). Its
+#: request body goes in the same write: nothing sends it again once a result is in.
 _ITEM_RESULT_UPDATE = _Update(
     "seo_batch_items",
     columns=[("id", "bigint"), ("status", "text"), ("result", "json"), ("error", "text"),
              ("input_tokens", "int"), ("output_tokens", "int"), ("completed_at", "timestamp")],
     assignments=["status = v.status", "result = v.result", "error = v.error",
                  "input_tokens = v.input_tokens", "output_tokens = v.output_tokens",
-                 "completed_at = v.completed_at", "updated_at = v.completed_at"],
+                 "completed_at = v.completed_at", "updated_at = v.completed_at", "request = NULL"],
     where="t.status = %s",
     params=(ItemStatus.PENDING.value,),
 )
@@ -477,7 +466,7 @@ def _settle_missing(job: SeoBatchJob, info: BatchInfo) -> None:
             Page.id.in_(SeoBatchItem.select(SeoBatchItem.page).where(pending))
         ).execute()
         missing = SeoBatchItem.update(
-            status=status, error=error, completed_at=utcnow(), updated_at=utcnow()
+            status=status, error=error, completed_at=utcnow(), updated_at=utcnow(), request=None
         ).where(pending).execute()
     if missing:
         log.warning("job %s: %d item(s) had no result; marked %s", job.id, missing, status)

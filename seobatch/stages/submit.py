@@ -15,10 +15,11 @@ The rules that keep a job from being paid twice:
    sticky ``submit_unclear`` flag), the provider's recent batches are searched first
    (``reconcile.reconcile``: owner-aware, shared with ``cancel``) and the one batch that can only
    be ours is adopted. Only when nothing unowned shows up and the last create is older
-   than ``submit_settle_seconds`` is the batch sent again. When the search is ambiguous
-   (two unowned candidates, or another same-sized job may own the one found), nothing
-   is adopted or sent: submit looks again later and finally fails the job with
-   ``ambiguous reconciliation … needs manual review`` and the candidate batch ids.
+   than ``submit_settle_seconds`` is the batch sent again. When the search cannot tell
+   yet (two unowned candidates, or another same-sized job may own the one found), nothing
+   is adopted or sent: submit looks again while the candidates run, and once they have
+   ended their results name their job (``reconcile``): ours is adopted, another job's is
+   left to it or orphaned. A second batch of our own is recorded as an orphan and canceled.
 4. **Adoption is a compare-and-set** (``mark_submitted``, expected ``submitting``). A
    batch created for a job that was canceled meanwhile is canceled at the provider and
    recorded as the job's orphan (so no other job adopts it).
@@ -47,6 +48,7 @@ from ..providers.base import BatchInfo, BatchRequest, RawJSON
 from . import claims
 from ._common import later, load_job, log, parse_stamp, provider_for, stamp
 from .jobstate import DONE, GiveUp, fail_job, safe_reason, update_metadata
+from .poll import poll_delay
 from .reconcile import (
     AMBIGUOUS_MIN_TRIES,
     AMBIGUOUS_RETRY_SECONDS,
@@ -55,6 +57,7 @@ from .reconcile import (
     needs_reconcile,
     orphan_changes,
     reconcile,
+    record_orphan,
 )
 from .step import Step
 
@@ -219,7 +222,7 @@ def _attempt(
     if unclear:
         found = reconcile(job, meta, provider, settings)
         if found.batch is not None:
-            return _adopt(job, meta, found.batch, provider, settings, reconciled=True)
+            return _adopt(job, meta, found.batch, provider, settings, reconciled=True, duplicates=found.duplicates)
         if found.ambiguous:
             return _ambiguous(job, meta, found, settings, now)
         settle = settings.submit_settle_seconds - (now - (sent_before or now)).total_seconds()
@@ -249,7 +252,7 @@ def _attempt(
         meta = {**meta, jm.SUBMIT_UNCLEAR: True}
         found = reconcile(job, meta, provider, settings)
         if found.batch is not None:
-            return _adopt(job, meta, found.batch, provider, settings, reconciled=True)
+            return _adopt(job, meta, found.batch, provider, settings, reconciled=True, duplicates=found.duplicates)
         if found.ambiguous:
             return _ambiguous(job, meta, found, settings, utcnow())
         return [Step("submit", job.id, delay_ms=settings.submit_settle_seconds * 1000 + 1)]
@@ -299,7 +302,8 @@ def look_for_batch(job_id: int, *, settings: Settings, provider: BatchProvider |
     provider = provider_for(job, settings, provider)
     found = reconcile(job, meta, provider, settings)
     if found.batch is not None:
-        return Adopted(_adopt(job, meta, found.batch, provider, settings, reconciled=True))
+        return Adopted(_adopt(job, meta, found.batch, provider, settings, reconciled=True,
+                              duplicates=found.duplicates))
     if found.ambiguous:
         return Pending(_ambiguous(job, meta, found, settings, utcnow()))
     return NotFound()
@@ -366,23 +370,33 @@ def give_up(
 def _ambiguous(
     job: SeoBatchJob, meta: dict[str, Any], found: Reconciled, settings: Settings, now: datetime
 ) -> list[Step]:
-    """Adopt nothing and send nothing: look again later; past the bound, fail for review."""
+    """Adopt nothing and send nothing: look again later.
+
+    While a candidate is still running, its results will say whose it is once it ends:
+    wait for it, as a poll would, without a bound (the provider ends every batch within
+    its time limit). Otherwise (a rival's create may still be landing, or a candidate's
+    results cannot be read) look again soon, and past ``give_up_after`` fail for review.
+    """
     since = parse_stamp(meta.get(jm.RECONCILE_AMBIGUOUS_SINCE)) or now
     tries = int(meta.get(jm.RECONCILE_AMBIGUOUS_TRIES) or 0) + 1
-    if tries >= AMBIGUOUS_MIN_TRIES and (now - since).total_seconds() >= give_up_after(settings):
-        update_metadata(job.id, expected=(JobStatus.SUBMITTING,), changes={
-            jm.RECONCILE_UNRESOLVED: True, jm.RECONCILE_CANDIDATES: list(found.candidates),
-        })
-        fail_job(job, found.describe(), settings=settings, expected=(JobStatus.SUBMITTING,))  # logs a warning
-        return []
+    if found.waiting:
+        delay = max(1.0, poll_delay(tries, settings))
+    else:
+        if tries >= AMBIGUOUS_MIN_TRIES and (now - since).total_seconds() >= give_up_after(settings):
+            update_metadata(job.id, expected=(JobStatus.SUBMITTING,), changes={
+                jm.RECONCILE_UNRESOLVED: True, jm.RECONCILE_CANDIDATES: list(found.candidates),
+            })
+            fail_job(job, found.describe(), settings=settings, expected=(JobStatus.SUBMITTING,))  # logs a warning
+            return []
+        delay = float(min(AMBIGUOUS_RETRY_SECONDS, settings.submit_lease_seconds + 1))
     update_metadata(job.id, expected=(JobStatus.SUBMITTING,), changes={
         jm.RECONCILE_AMBIGUOUS_SINCE: stamp(since),
         jm.RECONCILE_AMBIGUOUS_TRIES: tries,
         jm.RECONCILE_CANDIDATES: list(found.candidates),
     })
-    log.warning("job %s: reconciliation is ambiguous (candidates %s); looking again in %ds",
-                job.id, ", ".join(found.candidates), AMBIGUOUS_RETRY_SECONDS)
-    return [Step("submit", job.id, delay_ms=AMBIGUOUS_RETRY_SECONDS * 1000)]
+    log.warning("job %s: reconciliation is ambiguous (candidates %s); looking again in %.0fs",
+                job.id, ", ".join(found.candidates), delay)
+    return [Step("submit", job.id, delay_ms=int(delay * 1000))]
 
 
 def _adopt(
@@ -393,6 +407,7 @@ def _adopt(
     settings: Settings,
     *,
     reconciled: bool,
+    duplicates: tuple[str, ...] = (),
 ) -> list[Step]:
     owner = (
         SeoBatchJob.select(SeoBatchJob.id)
@@ -426,6 +441,7 @@ def _adopt(
         extra[jm.RECONCILED] = True
     if job.mark_submitted(info.id, provider=provider.name, extra_metadata=extra):
         log.info("job %s: batch %s %s", job.id, info.id, "adopted" if reconciled else "created")
+        _drop_duplicates(job.id, duplicates, provider)
         return [Step("poll", job.id, delay_ms=settings.poll_interval * 1000)]
     current = load_job(job.id)
     if current is not None and current.ai_batch_id == info.id:
@@ -440,3 +456,14 @@ def _adopt(
     except ProviderError as exc:
         log.error("job %s: could not cancel orphan batch %s: %s", job.id, info.id, exc)
     return []
+
+
+def _drop_duplicates(job_id: int, batch_ids: tuple[str, ...], provider: BatchProvider) -> None:
+    """Further batches of this job (a create that landed after a resend): recorded as its
+    orphans, so no other job adopts them, and canceled, so only one runs up a bill."""
+    for batch_id in batch_ids:
+        record_orphan(job_id, batch_id, expected=STATUSES)
+        try:
+            provider.cancel_batch(batch_id)
+        except ProviderError as exc:
+            log.error("job %s: could not cancel its duplicate batch %s: %s", job_id, batch_id, exc)

@@ -64,21 +64,21 @@ def test_events_fire_once_per_transition_after_commit(any_db, emulator, stub_wor
     with events.job_submitted.connected_to(count), events.job_completed.connected_to(count), \
             events.job_submitted.connected_to(explode), events.job_completed.connected_to(explode):
         first = _run(settings_split)
-        wait_for(lambda: len(run_chain(first)) == 3 and ended(run_chain(first)))
+        wait_for(lambda: len(run_chain(first)) == 4 and ended(run_chain(first)))
         ids = run_chain(first)
-        wait_for(lambda: len(counts["job_completed"]) == 3, timeout=30)
-    # Then each of the three jobs was announced submitted once and completed once
+        wait_for(lambda: len(counts["job_completed"]) == 4, timeout=30)
+    # Then each of the four jobs (4, 3, 2, 1 items: a split run's jobs differ in size) was announced submitted once and completed once
     assert sorted(counts["job_submitted"]) == ids and sorted(counts["job_completed"]) == ids
     assert counts["job_failed"] == [] and committed and all(committed)
     # And each event waits for a retry of the raising receiver only: the one that returned
     # is recorded (written just after the receivers return, on the worker's thread)
     wait_for(lambda: SeoBatchEvent.select().where(SeoBatchEvent.last_error.is_null()).count() == 0,
              timeout=30)
-    assert SeoBatchEvent.select().count() == 6
+    assert SeoBatchEvent.select().count() == 8
     for event in SeoBatchEvent.select():
         assert event.published_at is None and event.attempts == 1
         assert len(event.delivered_to) == 1 and "explode: RuntimeError: subscriber bug" in event.last_error
-    assert [len(items_of(i)) for i in ids] == [4, 4, 2]
+    assert [len(items_of(i)) for i in ids] == [4, 3, 2, 1]
 
 
 def _status_elsewhere(job_id: int) -> str:

@@ -53,7 +53,7 @@ def fault_settings(emulator: Any = None, **overrides: Any) -> Settings:
 def keep_openai_files(monkeypatch: Any) -> None:
     """OpenAI's files are deleted once the results are saved: keep them, for a test that
     reads back what the provider served."""
-    monkeypatch.setattr(OpenAIBatches, "cleanup_batch", lambda self, batch: None)
+    monkeypatch.setattr(OpenAIBatches, "delete_files", lambda self, batch: None)
 
 
 def run_steps(job_id: int) -> list:

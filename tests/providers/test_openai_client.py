@@ -246,14 +246,14 @@ def test_cleanup_deletes_the_input_output_and_error_files_of_an_ended_batch_only
     emulator.set_faults(processing_seconds=1.0, error_rate=0.5)
     c = client(emulator)
     created, running = run(emulator, c, build(c, 4))
-    c.cleanup_batch(running)
+    c.delete_files(running)
     assert emulator.stats()["openai"]["file_delete"] == 0
     emulator.advance(2)
     info = c.get_batch(created.id)
     files = [f for f in info.results_ref.split(",") if f]
     assert len(files) == 3
-    c.cleanup_batch(info)
-    c.cleanup_batch(info)  # twice: already gone is fine
+    c.delete_files(info)
+    c.delete_files(info)  # twice: already gone is fine
     for f in files:
         assert requests.get(f"{emulator.url}/v1/files/{f}", headers={"Authorization": "Bearer x"}).status_code == 404
 

@@ -170,23 +170,27 @@ def test_an_item_that_already_exists_is_kept_and_the_chunk_still_goes_in(any_db,
     assert job(j.id).status == "submitting"
 
 
-def test_a_run_over_the_request_limit_becomes_several_jobs(any_db, settings):
+def test_a_run_over_the_request_limit_becomes_several_jobs_of_distinct_sizes(any_db, settings):
     settings = make_settings(batch_max_requests=4, anthropic_base_url=settings.anthropic_base_url)
     pages = make_pages(10)
     j = _kick(settings, max_cost=9.0)
-    steps = collect(j.id, settings=settings)
-    second = job(j.id).metadata["next_job_id"]
-    assert steps == [Step("submit", j.id), Step("collect", second)]
-    steps = collect(second, settings=settings)
-    third = job(second).metadata["next_job_id"]
-    assert steps == [Step("submit", second), Step("collect", third)]
-    assert collect(third, settings=settings) == [Step("submit", third)]
-    sizes = [len(items_of(i)) for i in (j.id, second, third)]
-    assert sizes == [4, 4, 2]
-    got = [i.page_id for k in (j.id, second, third) for i in items_of(k)]
+    ids = [j.id]
+    while True:
+        steps = collect(ids[-1], settings=settings)
+        if len(steps) == 1:
+            assert steps == [Step("submit", ids[-1])]
+            break
+        nxt = job(ids[-1]).metadata["next_job_id"]
+        assert steps == [Step("submit", ids[-1]), Step("collect", nxt)]
+        ids.append(nxt)
+    # Each job holds one item fewer than the one before: an unclear Anthropic create,
+    # matched by its request count, matches one job of the run
+    sizes = [len(items_of(i)) for i in ids]
+    assert sizes == [4, 3, 2, 1]
+    got = [i.page_id for k in ids for i in items_of(k)]
     assert got == [p.id for p in pages]
     # The run's settings travel with it
-    assert job(third).metadata["max_cost"] == 9.0 and job(third).metadata["run"] == j.metadata["run"]
+    assert job(ids[-1]).metadata["max_cost"] == 9.0 and job(ids[-1]).metadata["run"] == j.metadata["run"]
 
 
 def test_a_run_over_the_byte_limit_splits_before_the_limit(any_db, settings):
@@ -202,7 +206,9 @@ def test_a_run_over_the_byte_limit_splits_before_the_limit(any_db, settings):
     while len(steps) == 2:
         ids.append(steps[1].job_id)
         steps = collect(steps[1].job_id, settings=small)
-    assert [len(items_of(i)) for i in ids] == [2, 2, 2]
+    # Two fit by bytes; the next job is capped at one fewer (distinct sizes), the one after
+    # that has no cap left to lower (a one-item job sets none)
+    assert [len(items_of(i)) for i in ids] == [2, 1, 2, 1]
     assert all(job(i).metadata["collected_bytes"] <= limit for i in ids)
 
 

@@ -1,8 +1,11 @@
-"""Reconciliation never adopts or cancels another job's batch (split runs: jobs of one size).
+"""Reconciliation never adopts or cancels another job's batch, and tells same-sized
+candidates apart exactly (their results name their job).
 
-Anthropic batches carry no name, so an unclear create can only be matched on the request
-count, and every job of a split run has the same count. These are the reviewer's three
-scenarios (cancel, adopt, steal) and the bounded manual-review case, over real sockets.
+Anthropic batches carry no name, so an unclear create is matched on the request count;
+the jobs of one split run have distinct sizes, and two same-sized jobs (two runs) are
+told apart by the custom ids in their batches' results once those have ended. These are
+the reviewer's three scenarios (cancel, adopt, steal) and the exact resolution, over real
+sockets, on both databases.
 """
 
 from __future__ import annotations
@@ -37,13 +40,15 @@ def split(emulator):
 
 
 def _two_jobs(settings, model=MODEL) -> tuple[int, int]:
+    """Two jobs of five items. The jobs of one split run differ in size, so two same-sized
+    jobs come from two runs (``--limit 5`` each) — the case the count cannot tell apart."""
     make_pages(10)
-    first = kickoff(settings=settings, model=model).job
-    steps = collect(first.id, settings=settings)
-    assert [s.actor for s in steps] == ["submit", "collect"]
-    a_id, b_id = steps[0].job_id, steps[1].job_id
-    assert collect(b_id, settings=settings) == [Step("submit", b_id)]
-    return a_id, b_id
+    ids = []
+    for _ in range(2):
+        first = kickoff(settings=settings, model=model, limit=5).job
+        assert collect(first.id, settings=settings) == [Step("submit", first.id)]
+        ids.append(first.id)
+    return ids[0], ids[1]
 
 
 def _unclear(job_id: int, *, name: str | None = None, ago: float = 0.0) -> None:
@@ -54,6 +59,11 @@ def _unclear(job_id: int, *, name: str | None = None, ago: float = 0.0) -> None:
         **(row.metadata or {}), "display_name": name or f"seobatch-job-{job_id}-dead", "submit_attempts": 1,
         "submit_started_at": sent, "submit_sent_at": sent,
     }).where(SeoBatchJob.id == job_id).execute()
+
+
+def _running(emulator) -> None:
+    """Batches made from now on keep running until ``emulator.advance`` (results unreadable)."""
+    emulator.set_faults(processing_seconds=3600)
 
 
 def _created(emulator) -> int:
@@ -114,6 +124,7 @@ def test_a_job_reconciling_while_another_create_is_in_flight_adopts_nothing_and_
     # has not recorded it yet
     a_id, b_id = _two_jobs(split)
     _unclear(a_id)
+    _running(emulator)
     held = _HeldCreate(split.anthropic_api_key, emulator.url)
     out: list = []
 
@@ -148,42 +159,61 @@ def test_a_job_reconciling_while_another_create_is_in_flight_adopts_nothing_and_
     assert a.ai_batch_id != b.ai_batch_id and _created(emulator) == 2
 
 
-def test_two_same_sized_unclear_creates_fail_for_manual_review_without_sending(any_db, emulator, split):
+def test_two_same_sized_unclear_creates_wait_for_their_batches_then_each_adopts_its_own(any_db, emulator, split):
     # Given both jobs' creates reached the provider and both replies were lost
     a_id, b_id = _two_jobs(split)
+    _running(emulator)
     provider = get_provider(MODEL, split)
-    batches = set()
+    made = {}
     for job_id in (a_id, b_id):
         _unclear(job_id)
-        batches.add(provider.create_batch(JobRequests(job_id, 5), model=MODEL, display_name="lost").id)
-    # When A reconciles, it cannot tell its batch from B's: it adopts none and looks later
+        made[job_id] = provider.create_batch(JobRequests(job_id, 5), model=MODEL, display_name="lost").id
+    # When A reconciles while both run, it cannot tell its batch from B's: it adopts none
     steps = submit(a_id, settings=split)
     assert [s.actor for s in steps] == ["submit"] and job(a_id).status == "submitting"
     assert job(a_id).ai_batch_id is None
-    # And while the bound has not passed it keeps looking, never sending
-    for _ in range(3):
-        assert submit(a_id, settings=split)[0].actor == "submit"
-    # When the bound has passed
+    assert set(job(a_id).metadata["reconcile_candidates"]) == set(made.values())
+    # And however long they run, it waits for them, never sending and never failing
     late = db.utcnow() + timedelta(seconds=give_up_after(split) + 1)
-    assert submit(a_id, settings=split, now=late) == []
-    # Then the job fails with a reason a person can act on, and nothing was sent again
-    a = job(a_id)
-    assert a.status == "failed" and a.ai_batch_id is None
-    reason = a.metadata["error"]
-    assert reason.startswith("ambiguous reconciliation:") and "needs manual review" in reason
-    assert all(batch_id in reason for batch_id in batches)
+    for _ in range(4):
+        assert submit(a_id, settings=split, now=late)[0].actor == "submit"
+    assert job(a_id).status == "submitting" and _created(emulator) == 2
+    # When the batches have ended, their results name their jobs: each adopts its own
+    emulator.advance(3601)
+    for job_id in (a_id, b_id):
+        assert submit(job_id, settings=split)[0].actor == "poll"
+        assert job(job_id).ai_batch_id == made[job_id] and job(job_id).metadata["reconciled"] is True
+    # Nothing was sent again, canceled, or left for a person
     assert _created(emulator) == 2 and emulator.stats()["anthropic"]["cancel"] == 0
+    assert all("error" not in job(j).metadata for j in (a_id, b_id))
 
 
-def test_cancel_with_an_ambiguous_reconciliation_cancels_nothing_and_says_so(any_db, emulator, split):
+def test_cancel_with_running_same_sized_candidates_cancels_nothing_and_says_so(any_db, emulator, split):
     a_id, b_id = _two_jobs(split)
+    _running(emulator)
     provider = get_provider(MODEL, split)
     for job_id in (a_id, b_id):
         _unclear(job_id)
         provider.create_batch(JobRequests(job_id, 5), model=MODEL, display_name="lost")
     message = cancel(a_id, settings=split).message
-    assert "ambiguous reconciliation" in message and "manual review" in message
+    assert "ambiguous reconciliation" in message and "waiting for them to end" in message
     assert emulator.stats()["anthropic"]["cancel"] == 0
+
+
+def test_cancel_with_ended_same_sized_candidates_cancels_its_own_batch_only(any_db, emulator, split):
+    # Given both jobs' unclear creates made batches that have ended
+    a_id, b_id = _two_jobs(split)
+    provider = get_provider(MODEL, split)
+    made = {}
+    for job_id in (a_id, b_id):
+        _unclear(job_id)
+        made[job_id] = provider.create_batch(JobRequests(job_id, 5), model=MODEL, display_name="lost").id
+    # When A is canceled, its batch is told from B's by its results and recorded on A
+    message = cancel(a_id, settings=split).message
+    assert f"its provider batch {made[a_id]} was canceled" in message
+    assert made[a_id] in job(a_id).metadata["orphan_batch_ids"]
+    # And B still adopts its own
+    assert submit(b_id, settings=split)[0].actor == "poll" and job(b_id).ai_batch_id == made[b_id]
 
 
 def test_an_unclear_create_is_still_reconciled_after_a_later_refusal(any_db, emulator, split):
@@ -265,7 +295,7 @@ def test_a_job_failed_after_its_search_found_nothing_does_not_block_anothers_ado
     assert job(a_id).ai_batch_id == a_real.id
 
 
-def test_a_job_failed_for_manual_review_stays_a_rival(any_db, emulator, split):
+def test_a_job_failed_for_manual_review_stays_a_rival_until_the_batch_names_its_job(any_db, emulator, split):
     # Given B failed for manual review (its search was ambiguous), and A's create was unclear
     a_id, b_id = _two_jobs(split)
     _unclear(b_id)
@@ -273,10 +303,51 @@ def test_a_job_failed_for_manual_review_stays_a_rival(any_db, emulator, split):
         SeoBatchJob.id == b_id).execute()
     assert job(b_id).mark_failed("ambiguous reconciliation: …")
     _unclear(a_id)
-    get_provider(MODEL, split).create_batch(JobRequests(a_id, 5), model=MODEL, display_name="lost")
-    # When A reconciles, the one batch found may be B's: A adopts nothing yet
+    _running(emulator)
+    a_real = get_provider(MODEL, split).create_batch(JobRequests(a_id, 5), model=MODEL, display_name="lost")
+    # When A reconciles while the batch runs, it may be B's: A adopts nothing yet
     assert submit(a_id, settings=split)[0].actor == "submit"
     assert job(a_id).ai_batch_id is None and _created(emulator) == 1
+    # Once it has ended, its results say it is A's
+    emulator.advance(3601)
+    assert submit(a_id, settings=split)[0].actor == "poll" and job(a_id).ai_batch_id == a_real.id
+
+
+def test_a_batch_of_a_job_that_will_never_adopt_it_is_recorded_as_its_orphan_and_canceled(any_db, emulator, split):
+    # Given B's unclear create made a batch after B failed, and A's own batch, both ended
+    a_id, b_id = _two_jobs(split)
+    provider = get_provider(MODEL, split)
+    _unclear(b_id)
+    SeoBatchJob.update(metadata={**job(b_id).metadata, "reconcile_unresolved": True}).where(
+        SeoBatchJob.id == b_id).execute()
+    assert job(b_id).mark_failed("gave up")
+    _running(emulator)
+    b_late = provider.create_batch(JobRequests(b_id, 5), model=MODEL, display_name="late").id
+    _unclear(a_id)
+    a_real = provider.create_batch(JobRequests(a_id, 5), model=MODEL, display_name="lost").id
+    emulator.advance(3601)
+    # When A reconciles, it adopts its own and B's batch becomes B's orphan (canceled)
+    assert submit(a_id, settings=split)[0].actor == "poll" and job(a_id).ai_batch_id == a_real
+    assert b_late in job(b_id).metadata["orphan_batch_ids"]
+    assert emulator.stats()["anthropic"]["cancel"] == 1
+
+
+def test_two_batches_of_one_job_one_is_adopted_and_the_other_canceled(any_db, emulator, split):
+    # Given A's create landed after A had sent again: both batches hold A's requests
+    a_id, b_id = _two_jobs(split)
+    _unclear(a_id)
+    _unclear(b_id)  # a same-sized rival, so the results are read
+    provider = get_provider(MODEL, split)
+    first = provider.create_batch(JobRequests(a_id, 5), model=MODEL, display_name="one").id
+    second = provider.create_batch(JobRequests(a_id, 5), model=MODEL, display_name="two").id
+    # When A reconciles
+    assert submit(a_id, settings=split)[0].actor == "poll"
+    # Then it adopts one, and the other is its orphan, canceled: no other job takes it
+    adopted = job(a_id).ai_batch_id
+    assert adopted in (first, second)
+    other = ({first, second} - {adopted}).pop()
+    assert other in job(a_id).metadata["orphan_batch_ids"]
+    assert emulator.stats()["anthropic"]["cancel"] == 1
 
 
 def test_a_job_holding_the_submit_lease_is_a_rival_even_before_it_recorded_its_send(any_db, emulator, split):
@@ -285,6 +356,7 @@ def test_a_job_holding_the_submit_lease_is_a_rival_even_before_it_recorded_its_s
 
     a_id, b_id = _two_jobs(split)
     _unclear(a_id)
+    _running(emulator)
     claim = stage._claim(job(b_id), split, db.utcnow())
     b_batch = get_provider(MODEL, split).create_batch(
         JobRequests(b_id, 5), model=MODEL, display_name=claim.meta["display_name"])

@@ -207,3 +207,13 @@ def test_the_whole_pipeline_driven_by_hand(any_db, emulator, settings):
     assert [s.actor for s in trace] == ["collect", "submit", "poll", "results"]
     assert Page.select().where(Page.seo_title.is_null()).count() == 0
     assert trace[0] == Step("collect", trace[-1].job_id)
+
+
+def test_the_provider_files_are_deleted_once_the_results_are_saved(any_db, settings):
+    make_pages(4)
+    provider = FakeProvider()
+    first = kickoff(settings=settings).job
+    drive([Step("collect", first.id)], settings, provider)
+    row = job(first.id)
+    assert row.status == "completed"
+    assert provider.deleted_files == [row.ai_batch_id]

@@ -139,6 +139,9 @@ class FakeProvider:
         self.batches[batch_id]["canceled"] = True
         return self._info(batch_id)
 
+    def delete_files(self, batch: BatchInfo) -> None:
+        self.deleted_files = [*getattr(self, "deleted_files", []), batch.id]
+
     def iter_results(self, batch: BatchInfo) -> Iterator[ItemResult]:
         b = self.batches[batch.id]
         for custom_id, user in b["items"]:
@@ -172,6 +175,9 @@ class LinesProvider:
 
     def get_batch(self, batch_id: str) -> BatchInfo:
         return BatchInfo(id=batch_id, state="ended", provider_state="ended", ending="succeeded")
+
+    def delete_files(self, batch: BatchInfo) -> None:
+        pass
 
     def iter_results(self, batch):
         for line in self.lines:
