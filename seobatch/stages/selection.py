@@ -31,7 +31,8 @@ import peewee
 
 from ..db import database
 from ..jobmeta import ItemStatus
-from ..models import ACTIVE_STATUSES, Page, SeoBatchItem, SeoBatchJob
+from ..jobmeta import ACTIVE_STATUSES
+from ..models import Page, SeoBatchItem, SeoBatchJob
 
 if TYPE_CHECKING:
     from ..config import Settings

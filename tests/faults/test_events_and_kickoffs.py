@@ -13,7 +13,8 @@ from actors import send_steps
 from seobatch import db, events, outbox
 from seobatch.db import utcnow
 from seobatch.errors import AlreadyRunning
-from seobatch.models import ACTIVE_STATUSES, Page, SeoBatchEvent, SeoBatchItem, SeoBatchJob
+from seobatch.jobmeta import ACTIVE_STATUSES
+from seobatch.models import Page, SeoBatchEvent, SeoBatchItem, SeoBatchJob
 from seobatch.stages.collect import collect
 from seobatch.stages.kickoff import kickoff
 from seobatch.stages.recover import recover

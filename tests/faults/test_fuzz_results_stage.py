@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from seobatch.db import utcnow
-from seobatch.models import ITEM_OUTCOMES, Page, SeoBatchItem, SeoBatchJob
+from seobatch.jobmeta import ITEM_OUTCOMES
+from seobatch.models import Page, SeoBatchItem, SeoBatchJob
 from seobatch.output import OutputLimits, is_clean, parse_reply
 from seobatch.stages.results import results
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from test_gemini_client import MODEL, client, reqs
-
 from seobatch.providers.anthropic import AnthropicBatches
 from seobatch.providers.base import Prompt
 
 from tests.support.canaries import CANARY_ANTHROPIC
 from tests.support.fakehttp import Sleeps
+from tests.support.gemini import MODEL, client, reqs
 
 
 def test_gemini_file_mode_deletes_its_input_and_responses_files_and_tolerates_them_gone(emulator):
