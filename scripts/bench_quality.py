@@ -53,7 +53,8 @@ PAGES = {
          "воротник защищает лодыжку в долгих горных походах."),
     ],
     "ja": [
-        ("防水トレッキングシューズ", "軽量で快適な女性用の防水トレッキングシューズです。グリップ力のあるソールが岩場の道でも滑りにくく、"
+        ("防水トレッキングシューズ", "軽量で快適な女性用の防水トレッキングシューズです"
+                         "。グリップ力のあるソールが岩場の道でも滑りにくく、"
          "透湿防水メンブレンが足をドライに保ち、クッション入りの履き口が長い山歩きで足首を守ります。"),
     ],
 }
@@ -156,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     contexts = [PageContext(url, title=title, language=lang, text=text) for _, _, _, _, url, title, lang, text in cases]
 
     def loop_gate() -> None:
-        for (_, t, d, *_rest), page in zip(cases, contexts):
+        for (_, t, d, *_rest), page in zip(cases, contexts, strict=False):
             gate.judge(t, d, page)
 
     def loop_parse() -> None:
@@ -175,12 +176,13 @@ def main(argv: list[str] | None = None) -> int:
             best = min(best, clock() - start)
         loops[name] = best / 1000 / len(cases)
 
-    typical = [g for g, c in zip(gate_us, cases) if c[0] is None]
+    typical = [g for g, c in zip(gate_us, cases, strict=False) if c[0] is None]
     print(f"{len(cases)} replies over {len(pages)} pages, {args.rounds} rounds each (fastest kept), µs per reply")
     print(f"  gate, all replies      {summary(gate_us)}")
     print(f"  gate, typical replies  {summary(typical)}")
     print(f"  parse_reply            {summary(parse_us)}")
-    print(f"  corpus in one loop     gate {loops['gate']:.1f} µs/reply, parse_reply {loops['parse_reply']:.1f} µs/reply")
+    print(f"  corpus in one loop     gate {loops['gate']:.1f} µs/reply, "
+          f"parse_reply {loops['parse_reply']:.1f} µs/reply")
     print(f"  language settled by: {dict(sorted(methods.items()))}")
     print(f"  outcomes: {dict(sorted(actions.items()))}")
     return 0

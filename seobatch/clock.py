@@ -3,7 +3,8 @@
 ``scripts/clock.py`` (the Procfile's ``clock``) runs ``run`` until SIGTERM/SIGINT. The
 kickoff fires at each time SEOBATCH_SCHEDULE matches (cron syntax in
 SEOBATCH_SCHEDULE_TZ, default ``0 2 * * *`` UTC) and is ``runs.start_run``: a sweep, then
-the run, then ``prune`` (SEOBATCH_RETENTION_DAYS). The sweep runs every SEOBATCH_RECOVER_INTERVAL seconds (default 60). Each
+the run, then ``prune`` (SEOBATCH_RETENTION_DAYS). The sweep runs every SEOBATCH_RECOVER_INTERVAL
+seconds (default 60). Each
 kickoff and each sweep logs one line saying what it did; a failing one is logged and the
 clock goes on. Each runs on a connection of its own (``db.connection(fresh=True)``), so
 after a database restart only the unit that met the dead connection fails.

@@ -10,12 +10,12 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlparse
 
 import peewee
-from playhouse import db_url
+from playhouse import db_url  # type: ignore[import-untyped]  # peewee ships stubs for peewee only
 from psycopg2.extensions import make_dsn
 
 from .errors import ConfigError
@@ -41,7 +41,7 @@ _SQLITE_PRAGMAS = {
 
 def utcnow() -> datetime:
     """Now in UTC, without tzinfo: what both databases store and compare."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def iso(value: datetime | None) -> str | None:
@@ -125,13 +125,20 @@ def after_commit(fn: Callable[[], None]) -> None:
     database.after_commit(fn)
 
 
+def tuples(query: peewee.BaseQuery) -> Iterator[tuple[Any, ...]]:
+    """``query``'s rows as plain tuples, streamed (peewee's stubs type ``.tuples()`` rows
+    as model instances)."""
+    rows: Iterator[tuple[Any, ...]] = iter(query.tuples())
+    return rows
+
+
 def lock_for_update(query: peewee.Select) -> peewee.Select:
     """``SELECT … FOR UPDATE`` on PostgreSQL; SQLite serialises writers on its own."""
     return query.for_update() if is_postgres() else query
 
 
 @contextmanager
-def connection(*, fresh: bool = False) -> Iterator[peewee.Database]:
+def connection(*, fresh: bool = False) -> Iterator[peewee.DatabaseProxy]:
     """Open a connection for a unit of work and close it at the end (unless already open).
 
     ``fresh``: drop whatever connection this thread holds first and close the new one at

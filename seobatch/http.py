@@ -20,7 +20,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import IO, Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -105,8 +105,8 @@ def parse_retry_after(
             when = None
         if when is not None:
             if when.tzinfo is None:
-                when = when.replace(tzinfo=timezone.utc)
-            current = now() if now else datetime.now(timezone.utc)
+                when = when.replace(tzinfo=UTC)
+            current = now() if now else datetime.now(UTC)
             return max(0.0, (when - current).total_seconds())
     error = body.get("error") if isinstance(body, dict) else None
     details = error.get("details") if isinstance(error, dict) else None

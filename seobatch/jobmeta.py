@@ -74,17 +74,21 @@ ESTIMATED_INPUT_TOKENS: Final = "estimated_input_tokens"  #: for the cost ceilin
 PREVIOUS_JOB_ID: Final = "previous_job_id"  #: the job this one continues (a split run)
 NEXT_JOB_ID: Final = "next_job_id"  #: the job that continues this one (a split run)
 PROMPT_VERSION: Final = "prompt_version"  #: the prompt template's version the items were built with
-MAX_ITEMS: Final = "max_items"  #: a split job holds at most this many items: one fewer than the job before it (distinct sizes)
+#: a split job holds at most this many items: one fewer than the job before it (distinct sizes)
+MAX_ITEMS: Final = "max_items"
 
 # ── submit: the rules that keep a batch from being paid for twice (stages/submit.py) ──
 DISPLAY_NAME: Final = "display_name"  #: the batch's name at the provider; chosen once, reused by every attempt
 SUBMIT_ATTEMPTS: Final = "submit_attempts"  #: how many submit attempts took the lease
-SUBMIT_LEASE_UNTIL: Final = "submit_lease_until"  #: stamp: the attempt holding the submit lease owns the create until then
-SUBMIT_STARTED_AT: Final = "submit_started_at"  #: stamp of the first create sent (reconcile's search window starts here)
+#: stamp: the attempt holding the submit lease owns the create until then
+SUBMIT_LEASE_UNTIL: Final = "submit_lease_until"
+#: stamp of the first create sent (reconcile's search window starts here)
+SUBMIT_STARTED_AT: Final = "submit_started_at"
 SUBMIT_SENT_AT: Final = "submit_sent_at"  #: stamp of the latest create sent
 SUBMIT_OUTCOME: Final = "submit_outcome"  #: "rejected" when the provider surely refused the latest create
 SUBMIT_UNCLEAR: Final = "submit_unclear"  #: sticky: some create's reply was lost, so a batch may exist
-RECONCILED: Final = "reconciled"  #: the batch was adopted by a search after an unclear create, not from its create reply
+#: the batch was adopted by a search after an unclear create, not from its create reply
+RECONCILED: Final = "reconciled"
 # ── reconcile: looking for a batch an unclear create may have made (stages/reconcile.py) ──
 RECONCILE_AMBIGUOUS_SINCE: Final = "reconcile_ambiguous_since"  #: stamp: candidates first could not be told apart
 RECONCILE_AMBIGUOUS_TRIES: Final = "reconcile_ambiguous_tries"  #: lookups that found it ambiguous
@@ -114,9 +118,12 @@ CANCELED_COUNT: Final = "canceled_count"  #: items the provider canceled before 
 
 # ── claims: which worker is on the job, until when (stages/claims.py, stages/recover.py) ──
 CLAIM_STAGE: Final = "claim_stage"  #: the stage whose worker holds the job: "collect" | "submit" | "results"
-CLAIM_BY: Final = "claim_by"  #: who: the worker process as "<host>:<pid>", or "sweep@<host>:<pid>" for a stage the recovery sweep enqueued
-CLAIM_AT: Final = "claim_at"  #: stamp: the claim's latest renewal (a chunk committed, a heartbeat, the sweep's hand-off)
-CLAIM_UNTIL: Final = "claim_until"  #: stamp: the claim runs out then unless renewed; past it the sweep takes the job over
+#: who: the worker process as "<host>:<pid>", or "sweep@<host>:<pid>" for a stage the recovery sweep enqueued
+CLAIM_BY: Final = "claim_by"
+#: stamp: the claim's latest renewal (a chunk committed, a heartbeat, the sweep's hand-off)
+CLAIM_AT: Final = "claim_at"
+#: stamp: the claim runs out then unless renewed; past it the sweep takes the job over
+CLAIM_UNTIL: Final = "claim_until"
 RECOVERIES: Final = "recoveries"  #: stages the recovery sweep enqueued again for this job (each doubles its next wait)
 
 #: Keys a split run's next job inherits from the job before it.

@@ -20,7 +20,7 @@ import logging
 import re
 import sys
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 #: Shapes of provider keys, redacted even when we were not told the exact value.
@@ -74,7 +74,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
-        ts = datetime.fromtimestamp(record.created, timezone.utc)
+        ts = datetime.fromtimestamp(record.created, UTC)
         out: dict[str, Any] = {
             "ts": ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z",
             "level": record.levelname,
@@ -91,7 +91,7 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False, default=str)
 
 
-class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class StderrHandler(logging.StreamHandler):
     """Writes to whatever ``sys.stderr`` is at the time of each record.
 
     A handler bound to the ``sys.stderr`` of its creation would keep writing to a stream
@@ -104,7 +104,7 @@ class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         super().__init__()
         self._explicit: Any = None
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return self._explicit if self._explicit is not None else sys.stderr
 
@@ -134,18 +134,18 @@ def setup_logging(
     """
     formatter = make_formatter(fmt)
     root = logging.getLogger()
-    targets = [h for h in root.handlers if isinstance(h, StderrHandler)]
+    targets: list[logging.Handler] = [h for h in root.handlers if isinstance(h, StderrHandler)]
     if not targets:
         # Under `dramatiq`, worker processes already log through a basicConfig handler
         # (to the master's pipe): a second handler would print every line twice. Keep
         # theirs, and give it our format only when machines read it (json).
-        configured = [h for h in root.handlers if type(h) is logging.StreamHandler]
+        configured: list[logging.Handler] = [h for h in root.handlers if type(h) is logging.StreamHandler]
         if configured:
             targets = configured if fmt == "json" else []
         else:
-            handler = StderrHandler()
-            root.addHandler(handler)
-            targets = [handler]
+            stderr = StderrHandler()
+            root.addHandler(stderr)
+            targets = [stderr]
     for handler in targets:
         handler.setFormatter(formatter)
     for handler in root.handlers:

@@ -39,7 +39,7 @@ import importlib.util
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from socketserver import ThreadingMixIn
 from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -351,7 +351,7 @@ def _bound(value: float) -> str:
 
 
 def _epoch(value: datetime) -> float:
-    return value.replace(tzinfo=timezone.utc).timestamp()
+    return value.replace(tzinfo=UTC).timestamp()
 
 
 # -- registries and servers --------------------------------------------------------------------
@@ -363,7 +363,7 @@ def registry(*, multiprocess_dir: str | None = None) -> CollectorRegistry:
     from prometheus_client import CollectorRegistry  # optional dependency, imported late (see available())
 
     reg = CollectorRegistry(auto_describe=False)
-    reg.register(JobCollector())  # type: ignore[arg-type]
+    reg.register(JobCollector())
     if multiprocess_dir:
         from prometheus_client import multiprocess  # optional dependency, imported late
 

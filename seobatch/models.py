@@ -163,11 +163,11 @@ class SeoBatchJob(BaseModel):
     # -- scopes --------------------------------------------------------------------------
 
     @classmethod
-    def active(cls) -> peewee.ModelSelect:
+    def active(cls) -> peewee.ModelSelect[SeoBatchJob]:
         return cls.select().where(cls.status.in_(ACTIVE_STATUSES))
 
     @classmethod
-    def completed(cls) -> peewee.ModelSelect:
+    def completed(cls) -> peewee.ModelSelect[SeoBatchJob]:
         return cls.select().where(cls.status == JobStatus.COMPLETED)
 
     # -- predicates ----------------------------------------------------------------------
@@ -420,7 +420,7 @@ class SeoBatchItem(BaseModel):
             .tuples()
         )
         counts: dict[int, dict[str, tuple[int, int, int]]] = {}
-        for job_id, status, n, tokens_in, tokens_out in query:
+        for job_id, status, n, tokens_in, tokens_out in _db.tuples(query):
             counts.setdefault(job_id, {})[status] = (int(n), int(tokens_in), int(tokens_out))
         return counts
 

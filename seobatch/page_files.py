@@ -319,11 +319,11 @@ def _csv_records(path: str, stream: IO[bytes], field_limit: int) -> Iterator[tup
                 )
                 continue
             record: dict[str, Any] = {}
-            bad = next((k for k, cell in zip(keys, row) if _SURROGATE_RE.search(cell)), None)
+            bad = next((k for k, cell in zip(keys, row, strict=False) if _SURROGATE_RE.search(cell)), None)
             if bad is not None:
                 yield start, InputError("not valid UTF-8", file=path, line=start, field=bad)
                 continue
-            for key, cell in zip(keys, row):
+            for key, cell in zip(keys, row, strict=False):
                 if key in _PAGE_COLUMNS:
                     record[key] = cell if cell != "" or key == "url" else None
                 elif key and cell != "":

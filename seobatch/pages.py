@@ -44,7 +44,7 @@ import sqlite3
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -163,9 +163,9 @@ def _write_chunk(rows: list[PageRow], summary: ImportSummary) -> None:
             part = rows[start : start + per_statement]
             known = {
                 url: (content_hash, attributes, h1)
-                for url, content_hash, attributes, h1 in Page.select(
+                for url, content_hash, attributes, h1 in _db.tuples(Page.select(
                     Page.url, Page.content_hash, Page.attributes, Page.h1
-                ).where(Page.url.in_([r.url for r in part])).tuples()
+                ).where(Page.url.in_([r.url for r in part])))
             }
             values = []
             for row in part:
@@ -304,7 +304,7 @@ def parse_since(text: str) -> datetime:
             f"expected an ISO 8601 date or time such as 2026-12-01 or 2026-12-01T02:00Z, got {text!r}"
         ) from None
     if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        value = value.astimezone(UTC).replace(tzinfo=None)
     return value
 
 
@@ -359,9 +359,9 @@ def iter_export_rows(
     last_id = 0
     while True:
         query = Page.select(*columns).where((Page.id > last_id) & condition)
-        rows = list(query.order_by(Page.id).limit(chunk_size).tuples())
+        rows = list(_db.tuples(query.order_by(Page.id).limit(chunk_size)))
         for row in rows:
-            record = dict(zip(EXPORT_FIELDS, row[1:end]))
+            record = dict(zip(EXPORT_FIELDS, row[1:end], strict=False))
             record["seo_generated_at"] = iso(record["seo_generated_at"])
             if attributes and isinstance(row[end], dict):
                 for name, value in row[end].items():
@@ -498,7 +498,7 @@ def delete_pages(urls: Iterable[str], *, chunk_size: int = 1000, dry_run: bool =
     summary = DeleteSummary(dry_run=dry_run)
     for chunk in _db.chunked((normal_url(u) for u in urls), _id_chunk(chunk_size)):
         wanted = set(chunk)
-        ids = [page_id for (page_id,) in Page.select(Page.id).where(Page.url.in_(list(wanted))).tuples()]
+        ids = [page_id for (page_id,) in _db.tuples(Page.select(Page.id).where(Page.url.in_(list(wanted))))]
         summary.not_found += len(wanted) - len(ids)
         _delete_ids(ids, summary)
     return summary
@@ -515,7 +515,7 @@ def delete_missing(keys: set[int], *, chunk_size: int = 1000, dry_run: bool = Fa
     last_id = 0
     while True:
         rows = list(
-            Page.select(Page.id, Page.url).where(Page.id > last_id).order_by(Page.id).limit(chunk_size).tuples()
+            _db.tuples(Page.select(Page.id, Page.url).where(Page.id > last_id).order_by(Page.id).limit(chunk_size))
         )
         gone = [page_id for page_id, url in rows if _url_key(url) not in keys]
         _delete_ids(gone, summary)
@@ -538,12 +538,12 @@ def _delete_ids(ids: list[int], summary: DeleteSummary) -> None:
     if not ids:
         return
     with collector_lock():
-        active = [j for (j,) in SeoBatchJob.select(SeoBatchJob.id).where(
-            SeoBatchJob.status.in_(ACTIVE_STATUSES)).tuples()]
+        active = [j for (j,) in _db.tuples(SeoBatchJob.select(SeoBatchJob.id).where(
+            SeoBatchJob.status.in_(ACTIVE_STATUSES)))]
         busy: set[int] = set()
         if active:
-            busy = {page_id for (page_id,) in SeoBatchItem.select(SeoBatchItem.page).where(
-                SeoBatchItem.page.in_(ids) & SeoBatchItem.job.in_(active)).distinct().tuples()}
+            busy = {page_id for (page_id,) in _db.tuples(SeoBatchItem.select(SeoBatchItem.page).where(
+                SeoBatchItem.page.in_(ids) & SeoBatchItem.job.in_(active)).distinct())}
         free = [i for i in ids if i not in busy]
         summary.busy += len(busy)
         if summary.dry_run:
@@ -581,7 +581,7 @@ def check_urls(*, chunk_size: int = 1000, examples: int = 5) -> UrlReport:
     last_id = 0
     while True:
         rows = list(
-            Page.select(Page.id, Page.url).where(Page.id > last_id).order_by(Page.id).limit(chunk_size).tuples()
+            _db.tuples(Page.select(Page.id, Page.url).where(Page.id > last_id).order_by(Page.id).limit(chunk_size))
         )
         report.pages += len(rows)
         changed = [(url, normal_url(url)) for _, url in rows]
@@ -589,7 +589,7 @@ def check_urls(*, chunk_size: int = 1000, examples: int = 5) -> UrlReport:
         if changed:
             report.not_normal += len(changed)
             report.examples.extend(changed[: max(0, examples - len(report.examples))])
-            taken = {u for (u,) in Page.select(Page.url).where(Page.url.in_([n for _, n in changed])).tuples()}
+            taken = {u for (u,) in _db.tuples(Page.select(Page.url).where(Page.url.in_([n for _, n in changed])))}
             for _, new in changed:
                 key = _url_key(new)
                 if new in taken or key in normal_keys:

@@ -252,7 +252,7 @@ class Progress:
             if isinstance(h, logging.StreamHandler) and h.stream is self.stream
         ]
         for handler in patched:
-            handler.setStream(_AboveDisplay(self))  # type: ignore[arg-type]
+            handler.setStream(_AboveDisplay(self))
         try:
             yield
         finally:

@@ -41,7 +41,9 @@ def add_column(database: peewee.DatabaseProxy, table: str, name: str, ddl: str) 
     today's model). Every migration adds its columns through here: DDL takes no
     parameters, and the names and types are always our constants, never input."""
     if name not in {c.name for c in database.get_columns(table)}:
-        database.execute_sql(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {ddl}')  # sql-constant: migrations' own constants
+        database.execute_sql(  # sql-constant: migrations' own constants
+            f'ALTER TABLE "{table}" ADD COLUMN "{name}" {ddl}'
+        )
 
 
 def _v2_event_delivery(database: peewee.DatabaseProxy) -> None:
@@ -117,7 +119,7 @@ def open_database(settings: Settings, *, init: bool | None = None) -> peewee.Dat
     bound = _db.configure(settings.database_url)
     path = getattr(bound, "database", None)
     if init is None and isinstance(bound, peewee.SqliteDatabase) and path != ":memory:" \
-            and not Path(path).exists():
+            and not Path(str(path)).exists():
         # Connecting would leave an empty file behind.
         raise ConfigError(f"there is no database at {_db.describe_url(settings.database_url)}: "
                           "check DATABASE_URL, or create it with `seobatch db init`")

@@ -17,7 +17,7 @@ CODES = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", "b
          "cyan": "36"}
 
 #: How each job status is coloured in tables and progress lines.
-STATUS_STYLE = {
+STATUS_STYLE: dict[str, str] = {
     JobStatus.COLLECTING: "cyan",
     JobStatus.SUBMITTING: "yellow",
     JobStatus.PROCESSING: "blue",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
@@ -22,7 +22,7 @@ from seobatch.http import (
 from tests.support.canaries import CANARY_ANTHROPIC
 from tests.support.fakehttp import FakeServer, Sleeps, drip, hang, truncated
 
-NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 
 
 def transport(url: str, sleeps: Sleeps, **kw) -> Transport:

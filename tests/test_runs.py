@@ -19,7 +19,7 @@ from tests.support.pipeline import drive, make_settings
 
 def _chain(n: int, model: str = "claude-sonnet-4-5") -> list[int]:
     ids = [SeoBatchJob.create(model=model, status="completed", metadata={}).id for _ in range(n)]
-    for a, b in zip(ids, ids[1:]):
+    for a, b in zip(ids, ids[1:], strict=False):
         SeoBatchJob.update(metadata={"next_job_id": b}).where(SeoBatchJob.id == a).execute()
     return ids
 

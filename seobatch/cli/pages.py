@@ -6,6 +6,7 @@ import argparse
 import io
 import json
 import sys
+from typing import IO
 
 from .. import pages
 from ..config import Settings
@@ -239,11 +240,11 @@ def run_check_urls(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _stdout() -> tuple[io.TextIOBase, bool]:
+def _stdout() -> tuple[IO[str], bool]:
     """Standard output as UTF-8 without newline translation (CSV writes its own CRLF)."""
     buffer = getattr(sys.stdout, "buffer", None)
     if buffer is None:
-        return sys.stdout, False  # type: ignore[return-value]
+        return sys.stdout, False
     sys.stdout.flush()
     return io.TextIOWrapper(buffer, encoding="utf-8", newline="", write_through=True), True
 

@@ -171,7 +171,9 @@ def _item(key: str, request: dict[str, Any], model: str, metadata: Any = None, o
     max_tokens = proto_field(proto_field(request, "generationConfig") or {}, "maxOutputTokens")
     url, title = replies.page_fields(user)
     return Item(key=key, url=url, title=title, input_tokens=replies.estimate_tokens(system + user),
-                max_tokens=int(max_tokens) if isinstance(max_tokens, (int, str)) and str(max_tokens).isdigit() else None,
+                max_tokens=(
+                    int(max_tokens) if isinstance(max_tokens, (int, str)) and str(max_tokens).isdigit() else None
+                ),
                 model=str(request.get("model") or model).removeprefix("models/"),
                 injection=replies.find_injection(user) if obey else None, metadata=metadata)
 

@@ -246,12 +246,12 @@ class Server(ThreadingHTTPServer):
         self._sockets_lock = threading.Lock()
         super().__init__(addr, _Handler)
 
-    def process_request(self, request, client_address) -> None:  # type: ignore[override]
+    def process_request(self, request, client_address) -> None:
         with self._sockets_lock:
             self.open_sockets.add(request)
         super().process_request(request, client_address)
 
-    def shutdown_request(self, request) -> None:  # type: ignore[override]
+    def shutdown_request(self, request) -> None:
         with self._sockets_lock:
             self.open_sockets.discard(request)
         super().shutdown_request(request)

@@ -17,7 +17,7 @@ import threading
 import time
 from array import array
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .faults import ANTHROPIC_OPS, GEMINI_OPS, OPENAI_OPS, Faults
@@ -38,7 +38,7 @@ def new_id(alphabet: str, length: int) -> str:
 
 def rfc3339(ts: float) -> str:
     """``2026-11-28T18:37:24.100435Z`` (microseconds, Z), what both APIs send."""
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass(slots=True)

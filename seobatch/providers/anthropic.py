@@ -285,7 +285,9 @@ def parse_result_line(line: bytes) -> ItemResult | None:
     except ValueError:
         match = _CUSTOM_ID_IN_LINE.search(line)
         if match:
-            return ItemResult(match.group(1).decode(), ItemStatus.ERRORED, error="malformed_result: line is not valid JSON")
+            return ItemResult(
+                match.group(1).decode(), ItemStatus.ERRORED, error="malformed_result: line is not valid JSON"
+            )
         log.warning("skipping an unreadable anthropic result line (%d bytes)", len(line))
         return None
     cid = obj.get("custom_id") if isinstance(obj, dict) else None

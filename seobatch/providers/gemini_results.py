@@ -65,7 +65,9 @@ def parse_response(key: str, resp: dict[str, Any]) -> ItemResult:
     usage = obj_at(resp, "usageMetadata")
     tokens: dict[str, Any] = {  # ItemResult's two token counts
         "input_tokens": to_count(usage.get("promptTokenCount")),
-        "output_tokens": to_count(to_count(usage.get("candidatesTokenCount")) + to_count(usage.get("thoughtsTokenCount"))),
+        "output_tokens": to_count(
+            to_count(usage.get("candidatesTokenCount")) + to_count(usage.get("thoughtsTokenCount"))
+        ),
     }
     candidates = resp.get("candidates")
     if not isinstance(candidates, list) or not candidates or not isinstance(candidates[0], dict):

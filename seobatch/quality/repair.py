@@ -144,7 +144,7 @@ def split_segments(title: str) -> tuple[list[str], list[str]]:
 
 def join_segments(segments: list[str], separators: list[str]) -> str:
     out = segments[0]
-    for sep, seg in zip(separators, segments[1:]):
+    for sep, seg in zip(separators, segments[1:], strict=False):
         out += sep + seg
     return out
 

@@ -74,7 +74,7 @@ def _update(
     )
     values: list[Any] = [value for row in rows for value in row]
     values.extend(params)
-    cursor = database.execute_sql(sql, values)  # sql-constant: table/column names are our model constants; every value is a parameter
+    cursor = database.execute_sql(sql, values)  # sql-constant: our tables and columns; values are parameters
     return cursor.rowcount
 
 

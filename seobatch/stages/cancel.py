@@ -26,8 +26,8 @@ from ..errors import ProviderError, SeobatchError
 from ..jobmeta import JobStatus
 from ._common import load_job, log, provider_for, stamp
 from .jobstate import fail_job, update_metadata
-from .step import Step
 from .reconcile import needs_reconcile, reconcile, record_orphan
+from .step import Step
 
 if TYPE_CHECKING:
     from ..config import Settings

@@ -193,7 +193,7 @@ def _finish(job: SeoBatchJob, meta: dict[str, Any]) -> list[Step]:
 def _split(job: SeoBatchJob, meta: dict[str, Any]) -> list[Step]:
     """This job is full: submit it, and let a new job of the same run take the rest."""
     count = int(meta.get(jm.COLLECTED) or 0)
-    inherited = {k: meta[k] for k in jm.INHERITED if k in meta}
+    inherited: dict[str, Any] = {k: meta[k] for k in jm.INHERITED if k in meta}
     if meta.get(jm.LIMIT) is not None:
         inherited[jm.LIMIT] = int(meta[jm.LIMIT]) - count
     if count > 1:

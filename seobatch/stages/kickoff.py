@@ -1,7 +1,8 @@
 """kickoff: start a run of one model — a job in ``collecting`` and its collect message.
 
 Everything that can be refused is refused before a row exists: an unknown model (one
-not in the price table nor in SEOBATCH_ALLOW_MODELS), a missing API key, a bad limit. A second kickoff of a model while one of its jobs is
+not in the price table nor in SEOBATCH_ALLOW_MODELS), a missing API key, a bad limit. A second
+kickoff of a model while one of its jobs is
 still collecting is refused too; the check and the insert run under the collector
 lock, so two kickoffs at once cannot both pass it.
 """

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from peewee import fn
 
 from .. import jobmeta as jm
-from ..db import utcnow
+from ..db import tuples, utcnow
 from ..errors import ProviderError, ResultsUnavailable
 from ..jobmeta import STATUSES, JobStatus
 from ..models import SeoBatchItem, SeoBatchJob, provider_for_model
@@ -284,9 +284,9 @@ def _rivals(job: SeoBatchJob, provider: str, count: int, *, since: datetime) -> 
     if not maybe:
         return ()
     counts = dict(
-        SeoBatchItem.select(SeoBatchItem.job, fn.COUNT(SeoBatchItem.id))
+        tuples(SeoBatchItem.select(SeoBatchItem.job, fn.COUNT(SeoBatchItem.id))
         .where(SeoBatchItem.job.in_([o.id for o in maybe]))
         .group_by(SeoBatchItem.job)
-        .tuples()
+        )
     )
     return tuple(sorted(o.id for o in maybe if counts.get(o.id) == count))

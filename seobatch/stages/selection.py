@@ -29,9 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 import peewee
 
-from ..db import database
-from ..jobmeta import ItemStatus
-from ..jobmeta import ACTIVE_STATUSES
+from ..db import database, tuples
+from ..jobmeta import ACTIVE_STATUSES, ItemStatus
 from ..models import Page, SeoBatchItem, SeoBatchJob
 
 if TYPE_CHECKING:
@@ -59,7 +58,7 @@ class EligiblePages:
 
     def __init__(
         self,
-        select: peewee.ModelSelect,
+        select: peewee.ModelSelect[Any],
         exclude_job_id: int | None,
         trial: tuple[str, str] | None = None,
     ) -> None:
@@ -73,7 +72,7 @@ class EligiblePages:
         if self.trial is None:
             return []
         query = SeoBatchJob.select(SeoBatchJob.id).where(SeoBatchJob.model == self.trial[0])
-        return [job_id for (job_id,) in query.tuples()]
+        return [job_id for (job_id,) in tuples(query)]
 
     def done_among(self, rows: list[tuple[Any, ...]], jobs: list[int]) -> set[int]:
         """Which of these page rows the trial's model already did as they are now."""
@@ -86,14 +85,14 @@ class EligiblePages:
             & (SeoBatchItem.prompt_version == self.trial[1])
             & SeoBatchItem.job.in_(jobs)
         )
-        return {page_id for page_id, chash in query.tuples() if hashes.get(page_id) == chash}
+        return {page_id for page_id, chash in tuples(query) if hashes.get(page_id) == chash}
 
     def busy_jobs(self) -> list[int]:
         """Active jobs other than ours: usually none (one run at a time)."""
         query = SeoBatchJob.select(SeoBatchJob.id).where(SeoBatchJob.status.in_(ACTIVE_STATUSES))
         if self.exclude_job_id is not None:
             query = query.where(SeoBatchJob.id != self.exclude_job_id)
-        return [job_id for (job_id,) in query.tuples()]
+        return [job_id for (job_id,) in tuples(query)]
 
     def busy_among(self, page_ids: list[int], jobs: list[int]) -> set[int]:
         """Which of ``page_ids`` have a pending item in one of ``jobs``."""
@@ -104,7 +103,7 @@ class EligiblePages:
             & (SeoBatchItem.status == ItemStatus.PENDING)
             & SeoBatchItem.job.in_(jobs)
         )
-        return {page_id for (page_id,) in query.tuples()}
+        return {page_id for (page_id,) in tuples(query)}
 
 
 def eligible_pages(
@@ -156,7 +155,7 @@ def next_pages(query: EligiblePages, *, after_id: int, limit: int) -> list[tuple
     return rows
 
 
-def _page_rows(select: peewee.ModelSelect) -> list[tuple[Any, ...]]:
+def _page_rows(select: peewee.ModelSelect[Any]) -> list[tuple[Any, ...]]:
     """The rows as the driver returns them (peewee's per-row wrapper costs more than the
     read at 100k pages); only ``attributes`` needs decoding, and only on SQLite."""
     rows = database.execute(select).fetchall()

@@ -323,7 +323,8 @@ def give_up(
     provider shows no batch an attempt may have made.
 
     No create ever left, or (``permanent``: the error was a spend limit, a 4xx) the
-    provider surely refused each one (``needs_reconcile`` false) → fail at once. Another attempt holds the lease → it decides. Otherwise
+    provider surely refused each one (``needs_reconcile`` false) → fail at once. Another attempt
+    holds the lease → it decides. Otherwise
     ``look_for_batch``: a batch found is adopted (the job goes on to poll); none found →
     fail, but a create sent less than ``SEOBATCH_SUBMIT_SETTLE`` ago may not be listed
     yet, so the verdict waits for one more look (``recheck``) after that time. A lookup

@@ -166,7 +166,7 @@ def test_a_truncated_download_breaks_mid_line_and_gone_results_are_404(emulator)
     out = get(emulator, op["name"])["metadata"]["output"]["responsesFile"]
     emulator.set_faults(truncate_results=1)
     with pytest.raises(requests.exceptions.ChunkedEncodingError):
-        requests.get(f"{emulator.url}/v1beta/{out}:download?alt=media", headers=KEY, timeout=5).content
+        _ = requests.get(f"{emulator.url}/v1beta/{out}:download?alt=media", headers=KEY, timeout=5).content
     whole = requests.get(f"{emulator.url}/v1beta/{out}:download?alt=media", headers=KEY, timeout=5)
     assert len(whole.text.splitlines()) == 40
     emulator.set_faults(results_gone=True)

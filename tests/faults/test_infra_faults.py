@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timezone
+from datetime import UTC
 
 import psycopg2
 import pytest
@@ -122,7 +122,7 @@ def test_r14_redis_restarted_without_its_messages_and_recover_completes_the_run(
             # Wait until the worker, back on the new Redis, has fetched messages well after
             # the lost poll was due: the poll is sent again by the worker's boot sweep (its
             # second look once the poll is overdue) or by recover, whichever looks first.
-            due = SeoBatchJob.get_by_id(job_id).submitted_at.replace(tzinfo=timezone.utc).timestamp() + 2
+            due = SeoBatchJob.get_by_id(job_id).submitted_at.replace(tzinfo=UTC).timestamp() + 2
             wait_for(lambda: last_heartbeat(redis.url, redis_namespace) >= due + 1.5, 30,
                        interval=0.2, what="the worker fetching past the lost poll's due time")
             out = seobatch(env, "recover")
