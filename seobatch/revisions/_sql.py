@@ -1,0 +1,87 @@
+"""Query pieces the revision modules share: page locks, JSON keys, ``IN`` lists, publishing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import peewee
+from peewee import SQL
+
+from .. import db as _db
+from ..db import database
+from ..models import Page, PageRevision
+from ..stages._bulk import bulk_update
+from .states import State
+
+
+def any_of(column: Any, values: Sequence[Any]) -> Any:
+    """``column IN (…)``; on PostgreSQL ``= ANY(%s)`` with one array parameter."""
+    if _db.is_postgres():
+        return column == SQL("ANY(%s)", (list(values),))
+    return column.in_(list(values))
+
+
+def json_text(field: Any, key: str) -> Any:
+    """The text at ``key`` of a JSON column, on either database."""
+    if _db.is_postgres():
+        return peewee.Expression(field, "->>", key)
+    return peewee.fn.json_extract(field, f"$.{key}")
+
+
+def lock_pages(page_ids: Iterable[int]) -> set[int]:
+    """Lock the pages about to change (PostgreSQL, in id order, so two writers never
+    deadlock); returns the ids of those that are locked for editing (``seo_locked``).
+
+    Every writer of a page's published revision (results, approve, rollback) takes these
+    locks first, so the one-published-per-page rule never races. SQLite serialises writers.
+    """
+    ids = sorted(set(page_ids))
+    if not ids:
+        return set()
+    query = Page.select(Page.id, Page.seo_locked).where(any_of(Page.id, ids)).order_by(Page.id)
+    if _db.is_postgres():
+        query = query.for_update()
+    return {page_id for page_id, locked in database.execute(query).fetchall() if locked}
+
+
+def current_published(page_ids: Sequence[int]) -> dict[int, int]:
+    """page id → its published revision's id (the partial unique index answers)."""
+    if not page_ids:
+        return {}
+    r = PageRevision
+    query = r.select(r.page_id, r.id).where(any_of(r.page_id, page_ids) & (r.state == State.PUBLISHED))
+    return dict(database.execute(query).fetchall())
+
+
+def ensure_originals(page_ids: Sequence[int], now: datetime) -> int:
+    """Give every page among ``page_ids`` without a revision its original (the import's
+    title): nothing is overwritten without a revision that restores it. One INSERT … SELECT."""
+    if not page_ids:
+        return 0
+    r = PageRevision
+    has_any = r.select(SQL("1")).where(r.page_id == Page.id)
+    source = Page.select(
+        Page.id, Page.title, peewee.Value(State.SUPERSEDED.value), peewee.Value("original"),
+        peewee.Value(now), peewee.Value(False),
+    ).where(any_of(Page.id, page_ids) & ~peewee.fn.EXISTS(has_any))
+    return int(r.insert_from(source, [r.page, r.title, r.state, r.source, r.created_at, r.flagged])
+               .as_rowcount().execute())
+
+
+#: The page's live fields follow its published revision.
+_PAGE_FROM_REVISION = (
+    ("id", "bigint"), ("title", "text"), ("description", "text"), ("model", "text"), ("at", "timestamp"),
+)
+
+
+def write_live_fields(rows: Sequence[tuple[int, str | None, str | None, str | None, datetime]]) -> int:
+    """Set pages' ``seo_title``/``seo_description``/``seo_model``/``seo_generated_at``
+    from (page id, title, description, model, at): one UPDATE … FROM per statement."""
+    return bulk_update(
+        "seo_pages", key="id", columns=_PAGE_FROM_REVISION,
+        assignments=["seo_title = v.title", "seo_description = v.description", "seo_model = v.model",
+                     "seo_generated_at = v.at", "updated_at = v.at"],
+        rows=rows,
+    )
