@@ -11,14 +11,19 @@ imported, so ``actors/__init__.py`` imports this module first.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import dramatiq
+import redis
+from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
 from seobatch.config import Settings
+from seobatch.db import describe_url
+from seobatch.errors import ConfigError
 
+from . import metrics
 from .middleware import DbConnections, WorkerBoot
+from .runtime import runtime
 
 log = logging.getLogger("seobatch.worker")
 
@@ -26,23 +31,9 @@ log = logging.getLogger("seobatch.worker")
 QUEUE = "seobatch"
 
 
-@dataclass
-class Runtime:
-    """What the actors read at run time; replaced by ``use_in_process``."""
-
-    settings: Settings
-
-
-runtime = Runtime(Settings.from_env())
-
-
 def build_broker(settings: Settings, *, in_process: bool = False) -> dramatiq.Broker:
     """A broker with seobatch's middleware: Redis when configured, else in-process."""
     if settings.redis_url and not in_process:
-        from dramatiq.brokers.redis import RedisBroker
-
-        from seobatch import metrics
-
         broker: dramatiq.Broker = RedisBroker(
             url=settings.redis_url,
             namespace=settings.redis_namespace,
@@ -51,7 +42,8 @@ def build_broker(settings: Settings, *, in_process: bool = False) -> dramatiq.Br
             maintenance_chance=settings.redis_maintenance_chance,
         )
         warn_if_redis_evicts(settings.redis_url)
-        metrics.install(broker)  # Dramatiq's and the job metrics on dramatiq_prom_port
+        # Dramatiq's and the job metrics on dramatiq_prom_port; a worker warns at boot without them.
+        metrics.install(broker, quiet=True)
     else:
         broker = StubBroker()
     broker.add_middleware(WorkerBoot(runtime))
@@ -64,11 +56,6 @@ def check_reachable(settings: Settings) -> None:
     called before anything is written, so an unreachable broker leaves no orphan job."""
     if not settings.redis_url:
         return
-    import redis
-
-    from seobatch.db import describe_url
-    from seobatch.errors import ConfigError
-
     client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=3, socket_timeout=3)
     try:
         client.ping()
@@ -83,8 +70,6 @@ def warn_if_redis_evicts(url: str) -> str | None:
     """Warn when Redis may evict keys under memory pressure: queued messages would vanish
     silently. Returns the policy seen (None when Redis refused to say or is unreachable;
     managed Redis often disables CONFIG)."""
-    import redis
-
     client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
     try:
         policy = client.config_get("maxmemory-policy").get("maxmemory-policy")
@@ -112,13 +97,13 @@ if isinstance(broker, StubBroker):
 def use_in_process(settings: Settings) -> StubBroker:
     """Rebind every actor to a new in-process broker and run them with ``settings``."""
     global broker
-    from . import ACTORS
-
+    old = dramatiq.get_broker()
     runtime.settings = settings
     stub = build_broker(settings, in_process=True)
     assert isinstance(stub, StubBroker)
     stub.emit_after("process_boot")
-    for actor in ACTORS.values():
+    for name in sorted(old.get_declared_actors()):
+        actor = old.get_actor(name)
         actor.broker = stub
         stub.declare_actor(actor)
     dramatiq.set_broker(stub)

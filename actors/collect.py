@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dramatiq
 
-from seobatch.stages import collect as stage
-
 from ._run import run_stage
 from .broker import QUEUE
 
@@ -19,4 +17,4 @@ from .broker import QUEUE
     on_retry_exhausted="job_gave_up",
 )
 def collect(job_id: int) -> None:
-    run_stage(stage.collect, job_id, name="collect")
+    run_stage("collect", job_id)

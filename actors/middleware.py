@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import dramatiq
+from dramatiq.brokers.stub import StubBroker
 
-from seobatch import db, outbox
+from seobatch import db, metrics, outbox
 from seobatch.logs import setup_logging
 
-if TYPE_CHECKING:
-    from .broker import Runtime
+from .runtime import Runtime
 
 log = logging.getLogger("seobatch.worker")
 
@@ -36,6 +36,8 @@ class WorkerBoot(dramatiq.Middleware):
         loaded = outbox.load_subscribers(settings.subscribers, settings)
         if loaded:
             log.info("event subscribers: %s", ", ".join(loaded))
+        if not isinstance(broker, StubBroker) and not metrics.available():
+            log.warning(metrics.MISSING)  # here, where metrics are served: not in every command
 
 
 class DbConnections(dramatiq.Middleware):

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import dramatiq
 
-from seobatch.stages import poll as stage
-
 from ._run import run_stage
 from .broker import QUEUE
 
 
 # Generous retries: the batch is paid for, so a provider outage while polling delays
-# the job; when they run out it stays processing for the recovery sweep (_run.give_up).
+# the job; when they run out it stays processing for the recovery sweep (stages/giveup.py).
 @dramatiq.actor(
     queue_name=QUEUE,
     max_retries=12,
@@ -21,4 +19,4 @@ from .broker import QUEUE
     on_retry_exhausted="job_gave_up",
 )
 def poll(job_id: int) -> None:
-    run_stage(stage.poll, job_id, name="poll")
+    run_stage("poll", job_id)

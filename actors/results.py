@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dramatiq
 
-from seobatch.stages import results as stage
-
 from ._run import run_stage
 from .broker import QUEUE
 
@@ -19,4 +17,4 @@ from .broker import QUEUE
     on_retry_exhausted="job_gave_up",
 )
 def results(job_id: int) -> None:
-    run_stage(stage.results, job_id, name="results")
+    run_stage("results", job_id)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import dramatiq
 
-from seobatch.stages import submit as stage
-
 from ._run import run_stage
-from .broker import QUEUE, runtime
+from .broker import QUEUE
+from .runtime import runtime
 
 
 # The time limit (SEOBATCH_SUBMIT_TIME_LIMIT) is never above the lease
@@ -22,4 +21,4 @@ from .broker import QUEUE, runtime
     on_retry_exhausted="job_gave_up",
 )
 def submit(job_id: int) -> None:
-    run_stage(stage.submit, job_id, name="submit")
+    run_stage("submit", job_id)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark the whole pipeline against the database's own speed (issue 5).
+"""Benchmark the whole pipeline against the database's own speed.
 
     python scripts/bench.py [--pages N] [--database-url URL] [--provider anthropic|gemini] [--json]
 
@@ -26,9 +26,8 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from seobatch.bench.harness import DEFAULT_PG_URL, MODELS, BenchError, format_report, run_bench  # noqa: E402
+# ``bench`` is the folder next to this file (scripts/bench/), importable as this script's own directory.
+from bench.harness import DEFAULT_PG_URL, MODELS, BenchError, format_report, run_bench
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
 from .errors import ConfigError
 
@@ -21,7 +22,24 @@ GEMINI_BASE_URL = "https://generativelanguage.googleapis.com"
 SUBMIT_TIME_LIMIT_SECONDS = 600
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+#: Reads one variable: ``(env, name, default, **bounds) -> value``; ``default`` when unset.
+Parse = Callable[..., Any]
+
+
+def _text(env: Mapping[str, str], name: str, default: str | None) -> str | None:
+    return env.get(name) or default
+
+
+def _url(env: Mapping[str, str], name: str, default: str) -> str:
+    return (env.get(name) or default).rstrip("/")
+
+
+def _names(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """A comma-separated list (empty items dropped)."""
+    return tuple(s.strip() for s in env.get(name, "").split(",") if s.strip()) or default
+
+
+def _int(env: Mapping[str, str], name: str, default: int | None, minimum: int = 0) -> int | None:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -32,6 +50,11 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {value}")
     return value
+
+
+def _limit(env: Mapping[str, str], name: str, default: int | None) -> int | None:
+    """A whole number where 0 (or unset) means "no limit of ours": None."""
+    return _int(env, name, 0) or default
 
 
 def _float(env: Mapping[str, str], name: str, default: float | None) -> float | None:
@@ -54,11 +77,6 @@ def _non_negative(env: Mapping[str, str], name: str, default: float | None) -> f
     return value
 
 
-def _key(env: Mapping[str, str], name: str) -> str | None:
-    # A key pasted with a trailing newline or space is not a different key.
-    return (env.get(name) or "").strip() or None
-
-
 def _positive(env: Mapping[str, str], name: str, default: float) -> float:
     value = _float(env, name, default)
     if value is None or not value > 0:
@@ -66,7 +84,12 @@ def _positive(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
-def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+def _key(env: Mapping[str, str], name: str, default: str | None) -> str | None:
+    # A key pasted with a trailing newline or space is not a different key.
+    return (env.get(name) or "").strip() or default
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...] = ()) -> str:
     raw = env.get(name, "").strip().lower()
     if not raw:
         return default
@@ -75,132 +98,113 @@ def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str,
     return raw
 
 
+def setting(default: Any, env: str, parse: Parse = _text, *, secret: bool = False, **bounds: Any) -> Any:
+    """A field of ``Settings`` read from the variable ``env`` by ``parse`` (given
+    ``bounds``, e.g. ``minimum=1``); ``default`` when the variable is unset or empty.
+    A ``secret`` never appears in ``repr``."""
+    return field(default=default, repr=not secret, metadata={"env": env, "parse": parse, "bounds": bounds})
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Everything seobatch can be told from outside. Keys never appear in ``repr``."""
+    """Everything seobatch can be told from outside. Keys never appear in ``repr``.
 
-    database_url: str = DEFAULT_DATABASE_URL
-    redis_url: str | None = None
-    anthropic_api_key: str | None = field(default=None, repr=False)
-    gemini_api_key: str | None = field(default=None, repr=False)
-    anthropic_base_url: str = ANTHROPIC_BASE_URL
-    gemini_base_url: str = GEMINI_BASE_URL
-    model: str = DEFAULT_MODEL
-    subscribers: tuple[str, ...] = ()
-    poll_interval: int = 60
-    poll_max_interval: int = 900
+    A new setting is one line here: ``name: type = setting(default, "SEOBATCH_NAME",
+    parser, minimum=…)``, plus its row in the README's configuration table.
+    """
+
+    database_url: str = setting(DEFAULT_DATABASE_URL, "DATABASE_URL")
+    redis_url: str | None = setting(None, "REDIS_URL")
+    anthropic_api_key: str | None = setting(None, "ANTHROPIC_API_KEY", _key, secret=True)
+    gemini_api_key: str | None = setting(None, "GEMINI_API_KEY", _key, secret=True)
+    anthropic_base_url: str = setting(ANTHROPIC_BASE_URL, "ANTHROPIC_BASE_URL", _url)
+    gemini_base_url: str = setting(GEMINI_BASE_URL, "GOOGLE_GEMINI_BASE_URL", _url)
+    model: str = setting(DEFAULT_MODEL, "SEOBATCH_MODEL")
+    subscribers: tuple[str, ...] = setting((), "SEOBATCH_SUBSCRIBERS", _names)
+    poll_interval: int = setting(60, "SEOBATCH_POLL_INTERVAL", _int)
+    poll_max_interval: int = setting(900, "SEOBATCH_POLL_MAX_INTERVAL", _int)
     #: A file whose text replaces the default prompt template (brand voice, language rules).
-    prompt_file: str | None = None
+    prompt_file: str | None = setting(None, "SEOBATCH_PROMPT_FILE")
     #: Characters of page text put in each prompt; longer pages are cut at a word.
-    prompt_max_chars: int = 12_000
+    prompt_max_chars: int = setting(12_000, "SEOBATCH_PROMPT_MAX_CHARS", _int, minimum=100)
     #: How many failed nights a page gets before it is left alone.
-    max_attempts: int = 3
+    max_attempts: int = setting(3, "SEOBATCH_MAX_ATTEMPTS", _int, minimum=1)
     #: Rows per bulk write / keyset page.
-    chunk_size: int = 1000
-    max_output_tokens: int = 400
-    title_min: int = 10
-    title_max: int = 70
-    description_min: int = 50
-    description_max: int = 170
+    chunk_size: int = setting(1000, "SEOBATCH_CHUNK_SIZE", _int, minimum=1)
+    max_output_tokens: int = setting(400, "SEOBATCH_MAX_OUTPUT_TOKENS", _int, minimum=1)
+    title_min: int = setting(10, "SEOBATCH_TITLE_MIN", _int)
+    title_max: int = setting(70, "SEOBATCH_TITLE_MAX", _int, minimum=1)
+    description_min: int = setting(50, "SEOBATCH_DESCRIPTION_MIN", _int)
+    description_max: int = setting(170, "SEOBATCH_DESCRIPTION_MAX", _int, minimum=1)
     #: A JSON file of price overrides: {"model": {"input": USD/Mtok, "output": USD/Mtok}}.
-    prices_file: str | None = None
+    prices_file: str | None = setting(None, "SEOBATCH_PRICES_FILE")
     #: Guard against a surprise bill: a job estimated above this fails before sending.
-    max_cost: float | None = None
+    max_cost: float | None = setting(None, "SEOBATCH_MAX_COST", _non_negative)
     #: ``text`` (people) or ``json`` (one object per line, for log pipelines).
-    log_format: str = "text"
+    log_format: str = setting("text", "SEOBATCH_LOG_FORMAT", _choice, choices=("text", "json"))
     #: Dramatiq's Redis key prefix (tests and side-by-side deployments isolate on it).
-    redis_namespace: str = "dramatiq"
+    redis_namespace: str = setting("dramatiq", "SEOBATCH_REDIS_NAMESPACE")
     #: Lower the providers' per-batch limits (requests / bytes of request JSON); None = theirs.
-    batch_max_requests: int | None = None
-    batch_max_bytes: int | None = None
+    batch_max_requests: int | None = setting(None, "SEOBATCH_BATCH_MAX_REQUESTS", _limit)
+    batch_max_bytes: int | None = setting(None, "SEOBATCH_BATCH_MAX_BYTES", _limit)
     #: How long a submit attempt owns the job (longer than the create call can take).
-    submit_lease_seconds: int = 900
+    submit_lease_seconds: int = setting(900, "SEOBATCH_SUBMIT_LEASE", _int, minimum=1)
     #: Wall-clock seconds the submit actor may run (``actors/submit.py``); raise it with
     #: the lease for very large uploads. The lease may not be shorter: a lease running out
     #: while its create is still in flight would let a second attempt resend beside it.
-    submit_time_limit: int = SUBMIT_TIME_LIMIT_SECONDS
+    submit_time_limit: int = setting(SUBMIT_TIME_LIMIT_SECONDS, "SEOBATCH_SUBMIT_TIME_LIMIT", _int, minimum=1)
     #: After an ambiguous create, how long the provider gets to show the batch in its
     #: list before we conclude it was never created and send again.
-    submit_settle_seconds: int = 120
+    submit_settle_seconds: int = setting(120, "SEOBATCH_SUBMIT_SETTLE", _int)
     #: An active job with no progress for this long is re-enqueued by the recovery sweep
     #: (processing jobs get SEOBATCH_POLL_MAX_INTERVAL on top).
-    stale_after: int = 600
-    #: The clock's nightly kickoff, in cron form (minute hour day month weekday, UTC).
-    schedule: str = "0 2 * * *"
+    stale_after: int = setting(600, "SEOBATCH_STALE_AFTER", _int, minimum=1)
+    #: The clock's nightly kickoff, in cron form (minute hour day month weekday) in ``schedule_tz``.
+    schedule: str = setting("0 2 * * *", "SEOBATCH_SCHEDULE")
+    #: The IANA time zone SEOBATCH_SCHEDULE is read in (e.g. Europe/Berlin); DST-safe.
+    schedule_tz: str = setting("UTC", "SEOBATCH_SCHEDULE_TZ")
     #: Seconds between two recovery sweeps of the clock.
-    recover_interval: int = 300
+    recover_interval: int = setting(300, "SEOBATCH_RECOVER_INTERVAL", _int, minimum=1)
     #: Where the example subscriber ``seobatch.subscribers.audit_log`` appends its lines.
-    audit_log: str = "seobatch-audit.jsonl"
+    audit_log: str = setting("seobatch-audit.jsonl", "SEOBATCH_AUDIT_LOG")
     #: Seconds a provider call waits to connect, and for each read of the reply.
-    http_timeout: float = 60.0
+    http_timeout: float = setting(60.0, "SEOBATCH_HTTP_TIMEOUT", _positive)
     #: In-process retries of a provider call that failed transiently (429, 5xx, timeouts).
-    http_retries: int = 4
+    http_retries: int = setting(4, "SEOBATCH_HTTP_RETRIES", _int)
     #: Wall-clock seconds one results download may take (a dripping stream is cut off).
-    results_deadline: float = 3600.0
+    results_deadline: float = setting(3600.0, "SEOBATCH_RESULTS_DEADLINE", _positive)
     #: Redis broker: a worker silent for this long is presumed dead and its unacked
     #: messages are delivered again; the sweep that does so runs on this many commands in
     #: a million (Dramatiq's defaults: 60 s, 1000).
-    redis_heartbeat_ms: int = 60_000
-    redis_maintenance_chance: int = 1000
+    redis_heartbeat_ms: int = setting(60_000, "SEOBATCH_REDIS_HEARTBEAT_MS", _int)
+    redis_maintenance_chance: int = setting(1000, "SEOBATCH_REDIS_MAINTENANCE_CHANCE", _int)
     #: Hours a batch may run before the poll watchdog cancels it and fails the job;
     #: 0 = the provider's own expiry plus 2 h (Anthropic 26 h, Gemini 50 h).
-    batch_deadline_hours: float = 0.0
+    batch_deadline_hours: float = setting(0.0, "SEOBATCH_BATCH_DEADLINE_HOURS", _non_negative)
     #: Deliveries of an event a subscriber raised on before it is marked failed.
-    event_max_attempts: int = 8
+    event_max_attempts: int = setting(8, "SEOBATCH_EVENT_MAX_ATTEMPTS", _int, minimum=1)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Build settings from environment variables (DESIGN.md's names)."""
         env = os.environ if env is None else env
-        subs = tuple(s.strip() for s in env.get("SEOBATCH_SUBSCRIBERS", "").split(",") if s.strip())
-        time_limit = _int(env, "SEOBATCH_SUBMIT_TIME_LIMIT", SUBMIT_TIME_LIMIT_SECONDS, minimum=1)
-        lease = _int(env, "SEOBATCH_SUBMIT_LEASE", 900, minimum=1)
+        values = {
+            f.name: f.metadata["parse"](env, f.metadata["env"], f.default, **f.metadata["bounds"])
+            for f in fields(cls)
+            if "env" in f.metadata  # a field without a variable keeps its default
+        }
+        lease, time_limit = values["submit_lease_seconds"], values["submit_time_limit"]
         if lease < time_limit:
             raise ConfigError(
                 f"SEOBATCH_SUBMIT_LEASE ({lease}) must be at least SEOBATCH_SUBMIT_TIME_LIMIT ({time_limit}): "
                 "a lease that ends while its create is in flight lets a second attempt send again"
             )
-        return cls(
-            database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
-            redis_url=env.get("REDIS_URL") or None,
-            anthropic_api_key=_key(env, "ANTHROPIC_API_KEY"),
-            gemini_api_key=_key(env, "GEMINI_API_KEY"),
-            anthropic_base_url=(env.get("ANTHROPIC_BASE_URL") or ANTHROPIC_BASE_URL).rstrip("/"),
-            gemini_base_url=(env.get("GOOGLE_GEMINI_BASE_URL") or GEMINI_BASE_URL).rstrip("/"),
-            model=env.get("SEOBATCH_MODEL") or DEFAULT_MODEL,
-            subscribers=subs,
-            poll_interval=_int(env, "SEOBATCH_POLL_INTERVAL", 60),
-            poll_max_interval=_int(env, "SEOBATCH_POLL_MAX_INTERVAL", 900),
-            prompt_file=env.get("SEOBATCH_PROMPT_FILE") or None,
-            prompt_max_chars=_int(env, "SEOBATCH_PROMPT_MAX_CHARS", 12_000, minimum=100),
-            max_attempts=_int(env, "SEOBATCH_MAX_ATTEMPTS", 3, minimum=1),
-            chunk_size=_int(env, "SEOBATCH_CHUNK_SIZE", 1000, minimum=1),
-            max_output_tokens=_int(env, "SEOBATCH_MAX_OUTPUT_TOKENS", 400, minimum=1),
-            title_min=_int(env, "SEOBATCH_TITLE_MIN", 10),
-            title_max=_int(env, "SEOBATCH_TITLE_MAX", 70, minimum=1),
-            description_min=_int(env, "SEOBATCH_DESCRIPTION_MIN", 50),
-            description_max=_int(env, "SEOBATCH_DESCRIPTION_MAX", 170, minimum=1),
-            prices_file=env.get("SEOBATCH_PRICES_FILE") or None,
-            max_cost=_non_negative(env, "SEOBATCH_MAX_COST", None),
-            log_format=_choice(env, "SEOBATCH_LOG_FORMAT", "text", ("text", "json")),
-            redis_namespace=env.get("SEOBATCH_REDIS_NAMESPACE") or "dramatiq",
-            batch_max_requests=_int(env, "SEOBATCH_BATCH_MAX_REQUESTS", 0, minimum=0) or None,
-            batch_max_bytes=_int(env, "SEOBATCH_BATCH_MAX_BYTES", 0, minimum=0) or None,
-            submit_lease_seconds=lease,
-            submit_time_limit=time_limit,
-            submit_settle_seconds=_int(env, "SEOBATCH_SUBMIT_SETTLE", 120),
-            stale_after=_int(env, "SEOBATCH_STALE_AFTER", 600, minimum=1),
-            schedule=env.get("SEOBATCH_SCHEDULE") or "0 2 * * *",
-            recover_interval=_int(env, "SEOBATCH_RECOVER_INTERVAL", 300, minimum=1),
-            audit_log=env.get("SEOBATCH_AUDIT_LOG") or "seobatch-audit.jsonl",
-            http_timeout=_positive(env, "SEOBATCH_HTTP_TIMEOUT", 60.0),
-            http_retries=_int(env, "SEOBATCH_HTTP_RETRIES", 4),
-            results_deadline=_positive(env, "SEOBATCH_RESULTS_DEADLINE", 3600.0),
-            redis_heartbeat_ms=_int(env, "SEOBATCH_REDIS_HEARTBEAT_MS", 60_000),
-            redis_maintenance_chance=_int(env, "SEOBATCH_REDIS_MAINTENANCE_CHANCE", 1000),
-            batch_deadline_hours=_non_negative(env, "SEOBATCH_BATCH_DEADLINE_HOURS", 0.0) or 0.0,
-            event_max_attempts=_int(env, "SEOBATCH_EVENT_MAX_ATTEMPTS", 8, minimum=1),
-        )
+        return cls(**values)
+
+    @classmethod
+    def variables(cls) -> dict[str, str]:
+        """Each setting's environment variable, by field name."""
+        return {f.name: f.metadata["env"] for f in fields(cls) if "env" in f.metadata}
 
     def with_(self, **changes: object) -> Settings:
         """Return a copy with some fields changed (tests, CLI flags)."""

@@ -19,7 +19,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from typing import IO, Any, TypeVar
 from urllib.parse import urlsplit
@@ -186,17 +186,16 @@ def error_from_response(
     if 300 <= status < 400:
         message = f"unexpected redirect ({message})"
     cls = TransientError if transient else PermanentError
-    err = cls(
+    return cls(
         message,
         provider=provider,
         status=status,
         request_id=request_id,
         error_type=str(error_type) if error_type else None,
         retry_after=retry_after,
+        # Anthropic's ``x-should-retry`` overrides the status-based decision.
+        should_retry=headers.get("x-should-retry", "").lower() != "false",
     )
-    # Anthropic's ``x-should-retry`` overrides the status-based decision.
-    err.should_retry = headers.get("x-should-retry", "").lower() != "false"
-    return err
 
 
 # --------------------------------------------------------------------------- retries
@@ -216,7 +215,7 @@ def backoff_delay(
     The server's delay wins when it gave one (plus a little jitter so a fleet of workers
     does not return in lockstep); a delay above ``max_server_delay`` is not slept here.
     """
-    server = getattr(exc, "retry_after", None)
+    server = exc.retry_after
     if server is not None and server > 0:
         if server > max_server_delay:
             return None
@@ -241,7 +240,7 @@ def call_with_retries(
         except AmbiguousCreate:
             raise
         except TransientError as exc:
-            if attempt >= max_retries or not getattr(exc, "should_retry", True):
+            if attempt >= max_retries or not exc.should_retry:
                 raise
             wait = backoff_delay(exc, attempt, rng=rng)
             if wait is None:
@@ -265,7 +264,7 @@ def iter_body(
     provider: str = "",
     what: str = "response body",
     clock: Callable[[], float] = time.monotonic,
-) -> Iterator[bytes]:
+) -> Generator[bytes, None, None]:
     """Yield a streamed response's (decoded) bytes, aborting after ``deadline`` seconds.
 
     ``read1`` returns whatever one socket read delivered, so the budget is checked between
@@ -471,13 +470,7 @@ class Transport:
             self.provider, resp.status_code, resp.headers, raw, reason=resp.reason or "", secrets=self._secrets
         )
         if create and isinstance(err, TransientError) and resp.status_code not in REJECTED_STATUSES:
-            raise AmbiguousCreate(
-                f"{what} answered {resp.status_code}: the batch may exist ({err.message})",
-                provider=self.provider,
-                status=resp.status_code,
-                request_id=err.request_id,
-                error_type=err.error_type,
-            )
+            raise err.as_(AmbiguousCreate, f"{what} answered {resp.status_code}: the batch may exist ({err.message})")
         raise err
 
     def _bad_header(self, what: str) -> ConfigError:

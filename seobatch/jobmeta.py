@@ -71,6 +71,7 @@ SUBMIT_STARTED_AT: Final = "submit_started_at"  #: stamp of the first create sen
 SUBMIT_SENT_AT: Final = "submit_sent_at"  #: stamp of the latest create sent
 SUBMIT_OUTCOME: Final = "submit_outcome"  #: "rejected" when the provider surely refused the latest create
 SUBMIT_UNCLEAR: Final = "submit_unclear"  #: sticky: some create's reply was lost, so a batch may exist
+RECONCILED: Final = "reconciled"  #: the batch was adopted by a search after an unclear create, not from its create reply
 # ── reconcile: looking for a batch an unclear create may have made (stages/reconcile.py) ──
 RECONCILE_AMBIGUOUS_SINCE: Final = "reconcile_ambiguous_since"  #: stamp: candidates first could not be told apart
 RECONCILE_AMBIGUOUS_TRIES: Final = "reconcile_ambiguous_tries"  #: lookups that found it ambiguous

@@ -19,17 +19,17 @@ the database reports the same numbers, and nothing is lost when a worker restart
 
 Three ways to serve them:
 
-- **In the workers, next to Dramatiq's own metrics**: ``actors/broker.py`` calls
-  ``metrics.install(broker)`` (one line) instead of adding Dramatiq's ``Prometheus``
-  middleware. It adds a subclass of that middleware whose exposition server (a Dramatiq
-  fork, on ``dramatiq_prom_host``:``dramatiq_prom_port``, default ``0.0.0.0:9191``)
-  serves Dramatiq's per-process metrics *and* these job metrics on the same ``/metrics``.
+- **In the workers, next to Dramatiq's own metrics**: ``actors/metrics.py`` (the
+  Dramatiq side) adds a subclass of Dramatiq's ``Prometheus`` middleware whose
+  exposition server (a Dramatiq fork, on ``dramatiq_prom_host``:``dramatiq_prom_port``,
+  default ``0.0.0.0:9191``) serves Dramatiq's per-process metrics *and* these job
+  metrics on the same ``/metrics``.
 - **On their own**: ``seobatch metrics --port 9192`` (e.g. next to the clock process).
 - **Once, as text**: ``seobatch metrics --once``.
 
 ``prometheus-client`` is an optional dependency (``pip install 'seobatch[metrics]'``):
-without it ``install`` logs one warning and the workers run without metrics. This module
-never imports Dramatiq at import time; only ``install`` and the fork function do.
+without it a worker logs one warning at boot and runs without metrics. This module never
+imports Dramatiq.
 """
 
 from __future__ import annotations
@@ -48,7 +48,6 @@ from peewee import Case, fn
 from . import db as _db
 from . import jobmeta as jm
 from . import outbox
-from .config import Settings
 from .db import utcnow
 from .jobmeta import ACTIVE_STATUSES, STATUSES, ItemStatus, JobStatus
 from .models import SeoBatchJob, provider_for_model
@@ -383,86 +382,11 @@ def make_metrics_server(
     return make_server(host, port, app, _Server, handler_class=_QuietHandler)
 
 
-# -- inside Dramatiq workers -------------------------------------------------------------------
-
-_middleware_class: type | None = None
-
-
-def middleware_class() -> type:
-    """Dramatiq's ``Prometheus`` middleware, serving the job metrics on the same port."""
-    global _middleware_class
-    if _middleware_class is None:
-        from dramatiq.middleware.prometheus import Prometheus
-
-        class SeobatchPrometheus(Prometheus):
-            """Dramatiq's message metrics plus seobatch's job metrics on one ``/metrics``."""
-
-            @property
-            def forks(self) -> list[Any]:
-                return [exposition_server]
-
-        _middleware_class = SeobatchPrometheus
-    return _middleware_class
-
-
-def install(broker: Any) -> bool:
-    """Add the metrics middleware to ``broker`` (in ``actors/broker.py``); True if added.
-
-    Replaces a plain ``dramatiq.middleware.prometheus.Prometheus`` already on the broker
-    (two would fight over one port). Does nothing for an in-process ``StubBroker`` (no
-    worker processes to scrape) or when ``prometheus-client`` is missing (one warning).
-    """
-    if not available():
-        log.warning(MISSING)
-        return False
-    from dramatiq.brokers.stub import StubBroker
-    from dramatiq.middleware.prometheus import Prometheus
-
-    if isinstance(broker, StubBroker):
-        return False
-    cls = middleware_class()
-    for i, existing in enumerate(broker.middleware):
-        if isinstance(existing, cls):
-            return True
-        if isinstance(existing, Prometheus):
-            broker.middleware[i] = cls()
-            return True
-    broker.add_middleware(cls())
-    return True
-
-
-def exposition_server() -> int:
-    """Dramatiq fork: serve Dramatiq's and the job metrics on ``dramatiq_prom_host:port``."""
-    from dramatiq.middleware import prometheus as dramatiq_prometheus
-
-    settings = Settings.from_env()
-    _db.configure(settings.database_url)
-    server = make_metrics_server(
-        dramatiq_prometheus.HTTP_HOST,
-        dramatiq_prometheus.HTTP_PORT,
-        multiprocess_dir=dramatiq_prometheus.DB_PATH,
-    )
-    log.info(
-        "metrics: serving job and Dramatiq metrics on %s:%s/metrics",
-        dramatiq_prometheus.HTTP_HOST, server.server_port,
-    )
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return 0
-
-
 __all__ = [
     "DEFAULT_PORT",
     "JobCollector",
     "available",
     "exposition",
-    "exposition_server",
-    "install",
     "make_metrics_server",
-    "middleware_class",
     "registry",
 ]

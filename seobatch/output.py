@@ -22,8 +22,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 from .config import Settings
-from .errors import ConfigError, SeobatchError
-from .text import INVISIBLE_RE, TAG_OPEN_RE, TAG_RE, strip_invisible
+from .errors import ConfigError, InvalidOutput  # InvalidOutput: importable from here too
+from .text import INVISIBLE_RE, TAG_OPEN_RE, TAG_RE, json_kind, strip_invisible
 
 #: Replies longer than this are not looked at (a real one is a few hundred characters).
 MAX_REPLY_CHARS = 20_000
@@ -97,14 +97,6 @@ PAGE_ORDERS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 _PAGE_SCAN_CHARS = 200_000
 #: Words of an injected payload that, found in a row in a reply, show the model obeyed.
 _ECHO_WORDS = 4
-
-
-class InvalidOutput(SeobatchError):
-    """Raised when a model reply is not a usable SEO object; ``reason`` says why."""
-
-    def __init__(self, detail: str) -> None:
-        reason = f"invalid_output: {detail}"
-        super().__init__(reason, reason=reason)
 
 
 @dataclass(frozen=True)
@@ -274,14 +266,8 @@ def extract_object(text: str) -> dict[str, Any]:
     except (ValueError, RecursionError):
         value = _find_single_object(body)
     if not isinstance(value, dict):
-        raise InvalidOutput(f"JSON is {_json_kind(value)}, not an object")
+        raise InvalidOutput(f"JSON is {json_kind(value)}, not an object")
     return value
-
-
-def _json_kind(value: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
-        type(value), "null" if value is None else "a number"
-    )
 
 
 def _find_single_object(text: str) -> dict[str, Any]:
@@ -409,7 +395,7 @@ def _check_field(name: str, value: Any, low: int, high: int, page: _Page) -> str
     if value is None:
         raise InvalidOutput(f"missing {name}")
     if not isinstance(value, str):
-        raise InvalidOutput(f"{name} is {_json_kind(value)}, not a string")
+        raise InvalidOutput(f"{name} is {json_kind(value)}, not a string")
     if len(value) > 4 * high + 1000:
         raise InvalidOutput(f"{name} is {len(value)} characters, needs {low}-{high}")
     clean, settled = _settle(value)

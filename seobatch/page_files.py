@@ -21,6 +21,7 @@ from typing import IO, Any
 from urllib.parse import urlsplit
 
 from .errors import InputError
+from .text import json_kind, shorten
 
 FORMATS = ("jsonl", "csv")
 EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv"}
@@ -83,13 +84,6 @@ def open_binary(path: str) -> IO[bytes]:
     return raw
 
 
-def _type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    return {bool: "a boolean", int: "a number", float: "a number", str: "a string",
-            list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
-
-
 def _jsonl_records(path: str, stream: IO[bytes], line_limit: int) -> Iterator[tuple[int, Any]]:
     """(line, dict) for each row, (line, InputError) for each bad one."""
     for number, raw in enumerate(_bounded_lines(stream, line_limit), 1):
@@ -116,7 +110,7 @@ def _jsonl_records(path: str, stream: IO[bytes], line_limit: int) -> Iterator[tu
             continue
         if not isinstance(value, dict):
             yield number, InputError(
-                f"expected a JSON object, got {_type_name(value)}", file=path, line=number
+                f"expected a JSON object, got {json_kind(value)}", file=path, line=number
             )
             continue
         yield number, value
@@ -196,10 +190,6 @@ def _csv_records(path: str, stream: IO[bytes], field_limit: int) -> Iterator[tup
 # -- validating -----------------------------------------------------------------------------
 
 
-def _short(value: str, limit: int = 60) -> str:
-    return repr(value if len(value) <= limit else value[:limit] + "…")
-
-
 def _validate(path: str, line: int, data: dict[str, Any], max_content_bytes: int) -> PageRow:
     def bad(message: str, name: str) -> InputError:
         return InputError(message, file=path, line=line, field=name)
@@ -208,7 +198,7 @@ def _validate(path: str, line: int, data: dict[str, Any], max_content_bytes: int
     if url is None or (isinstance(url, str) and not url.strip()):
         raise bad("missing url", "url")
     if not isinstance(url, str):
-        raise bad(f"url must be a string, got {_type_name(url)}", "url")
+        raise bad(f"url must be a string, got {json_kind(url)}", "url")
     url = url.strip()
     if len(url) > MAX_URL_CHARS:
         raise bad(f"url is longer than {MAX_URL_CHARS} characters", "url")
@@ -218,12 +208,12 @@ def _validate(path: str, line: int, data: dict[str, Any], max_content_bytes: int
     except ValueError:
         valid = False
     if not valid or _UNSAFE_URL_CHARS_RE.search(url) or _SURROGATE_RE.search(url):
-        raise bad(f"url must be an absolute http(s) URL, got {_short(url)}", "url")
+        raise bad(f"url must be an absolute http(s) URL, got {shorten(url, 61)!r}", "url")
 
     title = data.get("title")
     if title is not None:
         if not isinstance(title, str):
-            raise bad(f"title must be a string, got {_type_name(title)}", "title")
+            raise bad(f"title must be a string, got {json_kind(title)}", "title")
         title = title.replace("\x00", "")
         if len(title) > MAX_TITLE_CHARS:
             raise bad(f"title is {len(title):,} characters, over the {MAX_TITLE_CHARS:,} limit", "title")
@@ -234,7 +224,7 @@ def _validate(path: str, line: int, data: dict[str, Any], max_content_bytes: int
     if content is None:
         content = ""
     if not isinstance(content, str):
-        raise bad(f"content must be a string, got {_type_name(content)}", "content")
+        raise bad(f"content must be a string, got {json_kind(content)}", "content")
     content = content.replace("\x00", "")
     if _SURROGATE_RE.search(content):
         raise bad("content is not valid Unicode (unpaired surrogate)", "content")

@@ -137,7 +137,11 @@ def price_for(model: str, settings: Settings | None = None) -> Price | None:
 def batch_cost(
     model: str, input_tokens: int, output_tokens: int, settings: Settings | None = None
 ) -> float | None:
-    """USD for tokens billed through a batch API; None when the model has no price."""
+    """USD for tokens billed through a batch API; None when the model has no price.
+
+    With the estimated input and every request's ``max_tokens`` as output, this is the
+    upper bound the ``--max-cost`` guard compares before anything is sent.
+    """
     price = price_for(model, settings)
     return None if price is None else price.cost(input_tokens, output_tokens, batch=True)
 
@@ -150,17 +154,6 @@ def interactive_cost(
     return None if price is None else price.cost(input_tokens, output_tokens, batch=False)
 
 
-def estimate_batch_cost(
-    model: str, input_tokens: int, max_output_tokens: int, settings: Settings | None = None
-) -> float | None:
-    """An upper-bound estimate for the ``--max-cost`` guard, before anything is sent.
-
-    ``input_tokens`` is the estimated input of all requests; ``max_output_tokens`` is the
-    sum of their ``max_tokens`` (items × max_tokens): every reply is assumed to use all.
-    """
-    return batch_cost(model, input_tokens, max_output_tokens, settings)
-
-
 def estimate_tokens(text: str) -> int:
     """A cheap, slightly pessimistic token count: ~4 characters per token for ASCII,
     plus half a token per extra UTF-8 byte (CJK ≈ 1.25 tokens a character)."""
@@ -169,9 +162,3 @@ def estimate_tokens(text: str) -> int:
     extra = len(text.encode("utf-8", "surrogatepass")) - len(text)
     return math.ceil(len(text) / 4 + extra / 2)
 
-
-def format_cost(usd: float | None) -> str:
-    """``$1.23``, ``$0.0042`` for small amounts, or ``unknown``."""
-    if usd is None:
-        return "unknown"
-    return f"${usd:,.2f}" if usd >= 1 or usd == 0 else f"${usd:.4f}"

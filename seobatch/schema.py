@@ -2,17 +2,25 @@
 
 A fresh database gets the current tables and is stamped with ``SCHEMA_VERSION``;
 an older one runs each migration after its version, in order, in one transaction.
+``open_database`` is how every entry point connects: configure, connect (a one-line
+error when it cannot), bring the schema up to date. It lives here, not in ``db.py``,
+because ``db`` is below the models and cannot import them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import peewee
 
 from . import db as _db
 from .db import database, utcnow
+from .errors import ConfigError
 from .models import MODELS, PageRevision, SeoBatchEvent
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 #: Bump when a model changes, and add the step that brings an older database along.
 SCHEMA_VERSION = 3
@@ -37,8 +45,10 @@ def _v2_event_delivery(database: peewee.DatabaseProxy) -> None:
         database.execute_sql(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {ddl}')  # sql-constant: names and types are this module's constants (DDL takes no parameters)
 
 
+_V3_LOCKED_PG = 'ALTER TABLE "seo_pages" ADD COLUMN "seo_locked" BOOLEAN NOT NULL DEFAULT FALSE'
+_V3_LOCKED_SQLITE = 'ALTER TABLE "seo_pages" ADD COLUMN "seo_locked" INTEGER NOT NULL DEFAULT 0'
 #: Version 1 and 2's unique (job, name) index on the outbox, which page events may repeat.
-_V2_EVENT_INDEX = "seobatchevent_job_id_name"
+_V3_DROP_EVENT_INDEX = 'DROP INDEX IF EXISTS "seobatchevent_job_id_name"'
 
 #: Version 3's back-fill: every page's original (the import's title), then the page's
 #: current SEO fields as its published revision, made by the newest job that succeeded on
@@ -63,13 +73,11 @@ _V3_PUBLISHED = (
 def _v3_revisions(database: peewee.DatabaseProxy) -> None:
     """Pages gain ``seo_locked``; the revisions table arrives, back-filled from every page;
     the outbox's one-row-per-(job, name) rule narrows to the job lifecycle events."""
-    postgres = _db.is_postgres()
-    locked = "BOOLEAN NOT NULL DEFAULT FALSE" if postgres else "INTEGER NOT NULL DEFAULT 0"
-    database.execute_sql(f'ALTER TABLE "seo_pages" ADD COLUMN "seo_locked" {locked}')  # sql-constant: our DDL
+    database.execute_sql(_V3_LOCKED_PG if _db.is_postgres() else _V3_LOCKED_SQLITE)
     database.create_tables([PageRevision], safe=True)
     database.execute_sql(_V3_ORIGINALS)
     database.execute_sql(_V3_PUBLISHED)
-    database.execute_sql(f'DROP INDEX IF EXISTS "{_V2_EVENT_INDEX}"')  # sql-constant: our index name
+    database.execute_sql(_V3_DROP_EVENT_INDEX)
     SeoBatchEvent._schema.create_indexes(safe=True)
 
 
@@ -111,3 +119,19 @@ def init_db() -> tuple[int, int]:
                 MIGRATIONS[version](database)
                 SchemaVersion.create(version=version)
         return before, max(before, SCHEMA_VERSION)
+
+
+def open_database(settings: Settings, *, init: bool = True) -> peewee.Database:
+    """Configure and connect to DATABASE_URL (a one-line ConfigError when it cannot);
+    with ``init``, make sure the tables exist and are current."""
+    bound = _db.configure(settings.database_url)
+    try:
+        bound.connect(reuse_if_open=True)
+    except peewee.OperationalError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(
+            f"cannot connect to the database at {_db.describe_url(settings.database_url)}: {first}"
+        ) from None
+    if init and current_version() < SCHEMA_VERSION:
+        init_db()
+    return bound

@@ -10,17 +10,19 @@ import os
 from collections.abc import Mapping
 from typing import IO, Any
 
+from .jobmeta import JobStatus
+
 RESET = "\x1b[0m"
 CODES = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", "blue": "34",
          "cyan": "36"}
 
 #: How each job status is coloured in tables and progress lines.
 STATUS_STYLE = {
-    "collecting": "cyan",
-    "submitting": "yellow",
-    "processing": "blue",
-    "completed": "green",
-    "failed": "red",
+    JobStatus.COLLECTING: "cyan",
+    JobStatus.SUBMITTING: "yellow",
+    JobStatus.PROCESSING: "blue",
+    JobStatus.COMPLETED: "green",
+    JobStatus.FAILED: "red",
 }
 
 

@@ -2,7 +2,8 @@
 
 Page text and model replies are untrusted. Characters a reader cannot see (the Unicode
 tag block, zero-width and bidi controls) are a known way to smuggle instructions into a
-prompt or to disguise output, so both directions remove them.
+prompt or to disguise output, so both directions remove them. Untrusted values named in
+an error message are shortened and typed here too (``printable_line``, ``json_kind``).
 """
 
 from __future__ import annotations
@@ -77,6 +78,33 @@ def one_line(text: str | None, limit: int) -> str:
     """A single tidy line of at most ``limit`` characters (for the URL:/Title: lines)."""
     line = collapse_whitespace(strip_invisible(text or ""))
     return line if len(line) <= limit else truncate_words(line, limit)
+
+
+def shorten(text: str, width: int) -> str:
+    """``text`` cut to at most ``width`` characters, the last one an ellipsis when cut."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def printable_line(text: str, width: int) -> str:
+    """``text`` as one printable line of at most ``width`` characters: how an error or a
+    reason is shown to people and stored (PostgreSQL refuses NUL and lone surrogates)."""
+    if not text.isprintable():
+        text = "".join(ch if ch.isprintable() else " " for ch in text)
+    return shorten(collapse_whitespace(text), width)
+
+
+#: How an error message names the type of a decoded JSON value.
+_JSON_KINDS: dict[type, str] = {
+    dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number",
+}
+
+
+def json_kind(value: object) -> str:
+    """``"an object"``, ``"a list"``, ``"a string"``, ``"a number"``, ``"a boolean"`` or
+    ``"null"``: the type of an untrusted JSON value, as an error message names it."""
+    if value is None:
+        return "null"
+    return _JSON_KINDS.get(type(value), type(value).__name__)
 
 
 def truncate_words(text: str, limit: int, marker: str = " …") -> str:

@@ -1,4 +1,4 @@
-"""A Dramatiq app for tests/test_metrics.py: a Redis broker with ``metrics.install``.
+"""A Dramatiq app for tests/test_metrics.py: a Redis broker with ``actors.metrics.install``.
 
 Started as ``dramatiq metrics_worker_app`` with ``REDIS_URL`` and ``TEST_NAMESPACE``.
 """
@@ -10,7 +10,7 @@ import os
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
-from seobatch import metrics
+from actors import metrics
 
 broker = RedisBroker(url=os.environ["REDIS_URL"], namespace=os.environ["TEST_NAMESPACE"])
 metrics.install(broker)

@@ -13,13 +13,14 @@ import json
 import re
 import threading
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from seobatch.config import Settings
 from seobatch.errors import AmbiguousCreate
 from seobatch.models import Page, SeoBatchItem, SeoBatchJob
 from seobatch.providers.base import BatchInfo, BatchRequest, ItemResult, Prompt
-from seobatch.stages import Step
+from seobatch.stages import DidNotSettle, Step
+from seobatch.stages import drive as stages_drive
 
 TEST_KEY = "test-key-0123456789"
 
@@ -55,26 +56,12 @@ def make_pages(n: int, start: int = 1, **fields) -> list[Page]:
     return pages
 
 
-def stage_functions() -> dict:
-    from seobatch.stages import collect, poll, results, submit
-
-    return {"collect": collect.collect, "submit": submit.submit, "poll": poll.poll, "results": results.results}
-
-
 def drive(steps: list[Step], settings: Settings, provider=None, *, max_steps: int = 500) -> list[Step]:
     """Run steps (and the steps they return) in order, ignoring delays; returns the trace."""
-    fns = stage_functions()
-    queue, trace = list(steps), []
-    while queue:
-        step = queue.pop(0)
-        trace.append(step)
-        if len(trace) > max_steps:
-            raise AssertionError(f"pipeline did not settle in {max_steps} steps: {trace[-5:]}")
-        kwargs = {"settings": settings}
-        if provider is not None:
-            kwargs["provider"] = provider
-        queue.extend(fns[step.actor](step.job_id, **kwargs))
-    return trace
+    try:
+        return stages_drive(steps, settings=settings, provider=provider, max_steps=max_steps).trace
+    except DidNotSettle as exc:
+        raise AssertionError(str(exc)) from None
 
 
 def job(job_id: int) -> SeoBatchJob:
@@ -86,7 +73,7 @@ def items_of(job_id: int) -> list[SeoBatchItem]:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def reply_for(user: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import pytest
 
 from seobatch.config import SUBMIT_TIME_LIMIT_SECONDS, Settings
@@ -49,3 +51,37 @@ def test_api_keys_pasted_with_whitespace_are_stripped():
     settings = Settings.from_env({"ANTHROPIC_API_KEY": " sk-ant-abc\n", "GEMINI_API_KEY": "AIza-xyz\r\n"})
     assert settings.anthropic_api_key == "sk-ant-abc" and settings.gemini_api_key == "AIza-xyz"
     assert Settings.from_env({"ANTHROPIC_API_KEY": " \n"}).anthropic_api_key is None
+
+
+def test_every_setting_is_read_from_a_variable_of_its_own():
+    # A field added without setting(...) would keep its default whatever the environment says.
+    variables = Settings.variables()
+    assert set(variables) == {f.name for f in fields(Settings)}
+    assert len(set(variables.values())) == len(variables)
+
+
+def test_an_unset_or_empty_variable_leaves_the_default():
+    assert Settings.from_env({}) == Settings()
+    assert Settings.from_env({name: "" for name in Settings.variables().values()}) == Settings()
+
+
+def test_each_kind_of_variable_is_read():
+    settings = Settings.from_env({
+        "SEOBATCH_SUBSCRIBERS": " a.b, ,c ", "ANTHROPIC_BASE_URL": "http://localhost:1/",
+        "SEOBATCH_LOG_FORMAT": "JSON", "SEOBATCH_BATCH_MAX_REQUESTS": "0", "SEOBATCH_BATCH_MAX_BYTES": "5000",
+        "SEOBATCH_HTTP_TIMEOUT": "2.5", "SEOBATCH_CHUNK_SIZE": "7", "SEOBATCH_MODEL": "gemini-2.5-flash",
+    })
+    assert settings.subscribers == ("a.b", "c")
+    assert settings.anthropic_base_url == "http://localhost:1"
+    assert settings.log_format == "json"
+    assert (settings.batch_max_requests, settings.batch_max_bytes) == (None, 5000)
+    assert (settings.http_timeout, settings.chunk_size, settings.model) == (2.5, 7, "gemini-2.5-flash")
+    with pytest.raises(ConfigError, match="SEOBATCH_LOG_FORMAT must be one of text, json"):
+        Settings.from_env({"SEOBATCH_LOG_FORMAT": "xml"})
+    with pytest.raises(ConfigError, match="SEOBATCH_CHUNK_SIZE must be at least 1"):
+        Settings.from_env({"SEOBATCH_CHUNK_SIZE": "0"})
+
+
+def test_keys_stay_out_of_repr():
+    text = repr(Settings(anthropic_api_key="sk-ant-secret", gemini_api_key="AIza-secret"))
+    assert "secret" not in text and "database_url" in text

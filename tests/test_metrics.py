@@ -220,44 +220,11 @@ def test_cli_metrics_once_prints_the_metrics(jobs_in_every_state, monkeypatch, c
     assert "seobatch_jobs" in families
 
 
-def test_without_prometheus_client_install_warns_and_the_command_explains(monkeypatch, caplog,
-                                                                          capsys):
-    from dramatiq.brokers.redis import RedisBroker
-
-    monkeypatch.setitem(sys.modules, "prometheus_client", None)  # import now fails
-    broker = RedisBroker(url="redis://127.0.0.1:1/0")
-    assert metrics.install(broker) is False
-    assert "pip install 'seobatch[metrics]'" in caplog.text
-    capsys.readouterr()
-    assert main(["metrics", "--once"]) == 1
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "seobatch metrics needs it" in err
-
-
-def test_install_adds_one_middleware_that_forks_the_combined_server():
-    from dramatiq.brokers.redis import RedisBroker
-    from dramatiq.brokers.stub import StubBroker
-    from dramatiq.middleware.prometheus import Prometheus
-
-    # An in-process broker has no worker processes to scrape: nothing added
-    stub = StubBroker()
-    assert metrics.install(stub) is False
-    assert not any(isinstance(m, Prometheus) for m in stub.middleware)
-    # A Redis broker gets it once, replacing a plain Prometheus middleware
-    broker = RedisBroker(url="redis://127.0.0.1:1/0")
-    broker.add_middleware(Prometheus())
-    assert metrics.install(broker) is True
-    assert metrics.install(broker) is True
-    ours = [m for m in broker.middleware if isinstance(m, Prometheus)]
-    assert len(ours) == 1 and isinstance(ours[0], metrics.middleware_class())
-    assert ours[0].forks == [metrics.exposition_server]
-
-
 @pytest.mark.slow
 def test_a_dramatiq_worker_serves_dramatiq_and_job_metrics_on_one_port(
     sqlite_db, redis_url, redis_namespace, tmp_path
 ):
-    # Given a job in the database and a real dramatiq worker whose broker called install()
+    # Given a job in the database and a real dramatiq worker whose broker called actors.metrics.install()
     finished("claude-sonnet-4-5", "b1", counts=(5, 0, 0), cost=0.1)
     db.database.close()
     port = free_port()

@@ -96,7 +96,7 @@ def test_a_worker_process_completes_a_run_queued_on_redis(pg_db, redis_url, redi
 
 
 def _chain_if_ended(first_id: int):
-    from actors.inprocess import run_chain
+    from seobatch.runs import run_chain
 
     ids = run_chain(first_id)
     return ids if len(ids) == 2 and ended(ids) else None

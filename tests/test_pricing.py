@@ -14,12 +14,11 @@ from seobatch.pricing import (
     PRICES,
     Price,
     batch_cost,
-    estimate_batch_cost,
     estimate_tokens,
-    format_cost,
     interactive_cost,
     price_for,
 )
+from seobatch.term import format_usd
 
 
 @pytest.mark.parametrize(
@@ -51,7 +50,7 @@ def test_known_models_and_their_dated_ids_have_list_prices(model, price):
 def test_an_unknown_model_has_no_price_rather_than_a_neighbours(model):
     assert price_for(model) is None
     assert batch_cost(model, 1000, 1000) is None
-    assert format_cost(batch_cost(model, 1000, 1000)) == "unknown"
+    assert format_usd(batch_cost(model, 1000, 1000)) == "unknown"
 
 
 def test_batch_cost_is_half_the_interactive_cost():
@@ -63,7 +62,7 @@ def test_batch_cost_is_half_the_interactive_cost():
 
 def test_the_cost_guard_estimate_assumes_every_reply_uses_its_max_tokens():
     # 1000 items × 2000 input tokens, max_tokens 400 each, gemini-2.5-flash at batch prices
-    estimate = estimate_batch_cost("gemini-2.5-flash", 1000 * 2000, 1000 * 400)
+    estimate = batch_cost("gemini-2.5-flash", 1000 * 2000, 1000 * 400)
     assert estimate == pytest.approx((2_000_000 * 0.30 + 400_000 * 2.50) / 1e6 * 0.5)
 
 
@@ -119,6 +118,9 @@ def test_token_estimates_are_about_four_characters_per_token():
 
 
 def test_costs_are_formatted_for_people():
-    assert format_cost(12.3456) == "$12.35"
-    assert format_cost(0.00421) == "$0.0042"
-    assert format_cost(0) == "$0.00"
+    assert format_usd(12.3456) == "$12.35"
+    assert format_usd(1234.5) == "$1,234.50"
+    assert format_usd(0.00421) == "$0.0042"
+    assert format_usd(0) == "$0.00"
+    assert format_usd(-2.5) == "$-2.50"  # a negative saving reads like a positive one
+    assert format_usd(None) == "unknown" and format_usd(None, unknown="-") == "-"

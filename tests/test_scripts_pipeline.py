@@ -94,15 +94,15 @@ def test_the_clock_sweeps_on_a_fresh_connection_after_its_own_was_killed(pg_db, 
     from datetime import datetime, timedelta
 
     import psycopg2
-
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import clock
-
     from pipeline_support import make_settings
-    from seobatch import db
+
+    import actors.queue
+    from actors.broker import use_in_process
+    from seobatch import clock, db
     from seobatch.schedule import Schedule
 
     settings = make_settings(emulator, database_url=pg_db)
+    use_in_process(settings)  # the sweep's messages go to an in-process broker, whatever an earlier test bound
     stuck = SeoBatchJob.create(model=settings.model, status="collecting", metadata={})
     SeoBatchJob.update(updated_at=db.utcnow() - timedelta(hours=20)).execute()
     # Given the clock's connection killed by the server
@@ -118,7 +118,7 @@ def test_the_clock_sweeps_on_a_fresh_connection_after_its_own_was_killed(pg_db, 
     t = datetime(2030, 1, 1, 12, 0)
     plan = clock.Plan(next_kick=t + timedelta(hours=14), next_sweep=t)
     with caplog.at_level(logging.INFO):
-        clock.tick(settings, Schedule.parse("0 2 * * *"), plan, t)
+        clock.tick(settings, Schedule.parse("0 2 * * *"), plan, t, queue=actors.queue)
     # Then the sweep ran on a new connection and found the stalled job
     assert "recovery sweep failed" not in caplog.text
     assert f"recover: job {stuck.id} (collecting)" in caplog.text

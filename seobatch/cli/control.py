@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from ..config import Settings
-from .common import open_database
+from ..schema import open_database
+from ._queue import queue
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,18 +42,14 @@ this every SEOBATCH_RECOVER_INTERVAL seconds; with cron, run it every few minute
 
 
 def run_recover(args: argparse.Namespace, settings: Settings) -> int:
-    from ..stages.recover import recover
+    from ..stages.recover import recover  # lazy: fast --help
 
     open_database(settings)
     if settings.redis_url:
-        from actors.broker import check_reachable
-
-        check_reachable(settings)
+        queue().check_reachable(settings)
     found = recover(settings=settings)
     if found.steps:
-        from actors import send_steps
-
-        send_steps(found.steps)
+        queue().send(found.steps)
     for line in found.lines():
         print(line)
     if found.steps and not settings.redis_url:
@@ -62,13 +59,11 @@ def run_recover(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_cancel(args: argparse.Namespace, settings: Settings) -> int:
-    from ..stages.cancel import cancel
+    from ..stages.cancel import cancel  # lazy: fast --help
 
     open_database(settings)
     done = cancel(args.job_id, settings=settings)
     if done.steps and settings.redis_url:
-        from actors import send_steps
-
-        send_steps(done.steps)
+        queue().send(done.steps)
     print(done.message)
     return 0

@@ -12,11 +12,14 @@ import argparse
 import logging
 import sys
 import tempfile
+from contextlib import nullcontext
 from importlib import resources
 from pathlib import Path
 
 from ..config import Settings
-from .common import open_database
+from ..schema import open_database
+from ._queue import queue
+from .run import report
 
 SAMPLE = "sample_pages.jsonl"
 
@@ -65,11 +68,10 @@ def demo_settings(base: Settings, *, database_url: str, emulator_url: str, model
 
 
 def run_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from ..emulator import Emulator
-    from ..models import Page
-    from ..pages import import_pages
-    from ..stages.kickoff import kickoff
-    from .run import work_and_report
+    from ..emulator import Emulator  # lazy: fast --help
+    from ..models import Page  # lazy: fast --help
+    from ..pages import import_pages  # lazy: fast --help
+    from ..runs import start_run  # lazy: fast --help
 
     if not args.verbose:  # the progress display and the final listing tell the story
         logging.getLogger().setLevel(logging.WARNING)
@@ -86,8 +88,7 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
                 summary = import_pages(str(path))
             print(f"{summary.describe()}; "
                   f"emulator at {emu.url}; model {demo.model}", file=sys.stderr)
-            started = kickoff(settings=demo, source="demo")
-            code = work_and_report(started.steps, demo, started.job.id)
+            code = report(start_run(demo, queue=queue(), source="demo", wait=True))
             print()
             for page in Page.select().order_by(Page.id):
                 print(page.url)
@@ -105,7 +106,5 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 def _sample_path(override: str | None):
     if override:
-        from contextlib import nullcontext
-
         return nullcontext(Path(override))
     return resources.as_file(resources.files("seobatch") / "data" / SAMPLE)

@@ -8,7 +8,9 @@ import requests
 
 from ..errors import ConfigError
 from ..models import provider_for_model
-from .base import BatchInfo, BatchProvider, BatchRequest, ItemResult, Prompt
+from .anthropic import AnthropicBatches
+from .base import BatchInfo, BatchProvider, BatchRequest, ItemResult, Prompt, TransportOptions
+from .gemini import GeminiBatches
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -30,22 +32,18 @@ def get_provider(
     """Build the client for ``model``'s provider from settings (key, base URL)."""
     name = provider_name(model)
     # Connect within 5 s (or the read timeout, if shorter); each read within http_timeout.
-    limits = {
+    limits: TransportOptions = {
         "timeout": (min(5.0, settings.http_timeout), settings.http_timeout),
         "max_retries": settings.http_retries,
         "stream_deadline": settings.results_deadline,
     }
     if name == "anthropic":
-        from .anthropic import AnthropicBatches
-
         return AnthropicBatches(
             api_key=settings.api_key_for("anthropic"),
             base_url=settings.anthropic_base_url,
             session=session,
             **limits,
         )
-    from .gemini import GeminiBatches
-
     return GeminiBatches(
         api_key=settings.api_key_for("gemini"),
         base_url=settings.gemini_base_url,

@@ -4,22 +4,35 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import re
 import tempfile
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from datetime import datetime
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-import requests
-
-from ..errors import AmbiguousCreate, ConfigError, PermanentError, ResultsUnavailable, TransientError
-from ..http import DEFAULT_BODY_DEADLINE, DEFAULT_STREAM_DEADLINE, DEFAULT_TIMEOUT, Transport
+from ..errors import AmbiguousCreate, PermanentError, ResultsUnavailable, TransientError
+from ..jobmeta import ItemStatus
 from ..models import CUSTOM_ID_RE
-from .base import BatchInfo, BatchRequest, ItemResult, Prompt, as_naive_utc, parse_timestamp, to_count
+from .base import (
+    BatchClient,
+    BatchInfo,
+    BatchRequest,
+    Ending,
+    ItemResult,
+    Prompt,
+    TransportOptions,
+    as_naive_utc,
+    obj_at,
+    parse_timestamp,
+    to_count,
+)
+
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    import requests
 
 log = logging.getLogger("seobatch.providers.anthropic")
 
@@ -28,6 +41,7 @@ API_VERSION = "2023-06-01"
 #: jobs from these (``stages._common.batch_limits``).
 MAX_REQUESTS = 100_000
 MAX_BODY_BYTES = 256_000_000
+#: The API's ``request_counts`` keys, as ``BatchInfo.counts`` keeps them.
 COUNT_KEYS = ("processing", "succeeded", "errored", "canceled", "expired")
 #: The reply object, for structured outputs (``output_config.format``).
 SEO_SCHEMA = {
@@ -58,12 +72,13 @@ def supports_structured_output(model: str) -> bool:
     return (major, minor) >= (4, 5)
 
 
-class AnthropicBatches:
+class AnthropicBatches(BatchClient):
     """``BatchProvider`` for the Anthropic Message Batches API."""
 
     name = "anthropic"
     #: Batches carry no name: reconciliation can only match on the request count.
     matches_by_name = False
+    key_variable = "ANTHROPIC_API_KEY"
 
     def __init__(
         self,
@@ -71,35 +86,15 @@ class AnthropicBatches:
         base_url: str = "https://api.anthropic.com",
         session: requests.Session | None = None,
         *,
-        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
-        max_retries: int = 4,
-        sleep: Callable[[float], None] = time.sleep,
         version: str = API_VERSION,
         structured_output: bool | None = None,
-        body_deadline: float = DEFAULT_BODY_DEADLINE,
-        stream_deadline: float = DEFAULT_STREAM_DEADLINE,
-        rng: Callable[[], float] = random.random,
+        **options: Unpack[TransportOptions],
     ) -> None:
-        if not api_key:
-            raise ConfigError("ANTHROPIC_API_KEY is not set: the anthropic batch API needs a key")
+        super().__init__(
+            api_key, base_url, session, headers={"x-api-key": api_key, "anthropic-version": version}, **options
+        )
         #: None = decide per model (``supports_structured_output``).
         self.structured_output = structured_output
-        self._t = Transport(
-            provider=self.name,
-            base_url=base_url,
-            headers={"x-api-key": api_key, "anthropic-version": version},
-            secrets=(api_key,),
-            session=session,
-            timeout=timeout,
-            max_retries=max_retries,
-            sleep=sleep,
-            body_deadline=body_deadline,
-            stream_deadline=stream_deadline,
-            rng=rng,
-        )
-
-    def __repr__(self) -> str:
-        return f"<AnthropicBatches {self._t.base_url}>"
 
     # ------------------------------------------------------------------ requests
 
@@ -179,11 +174,6 @@ class AnthropicBatches:
     def get_batch(self, batch_id: str) -> BatchInfo:
         return self._info(self._t.call_json("GET", self._batch_url(batch_id)))
 
-    def find_batch(self, *, display_name: str, created_after: datetime, request_count: int) -> BatchInfo | None:
-        """The newest of ``find_batches``, or None."""
-        found = self.find_batches(display_name=display_name, created_after=created_after, request_count=request_count)
-        return found[0] if found else None
-
     def find_batches(self, *, display_name: str, created_after: datetime, request_count: int) -> list[BatchInfo]:
         """Every batch created at/after ``created_after`` with ``request_count`` requests, newest first.
 
@@ -197,7 +187,8 @@ class AnthropicBatches:
         found: list[BatchInfo] = []
         while True:
             page = self._t.call_json("GET", self._t.url("/v1/messages/batches"), params=params)
-            data = page.get("data") if isinstance(page, dict) else None
+            page = page if isinstance(page, dict) else {}
+            data = page.get("data")
             for raw in data if isinstance(data, list) else ():
                 if not isinstance(raw, dict):
                     continue
@@ -207,46 +198,30 @@ class AnthropicBatches:
                 if info.request_count == request_count:
                     log.info("anthropic batch %s may be %s's", info.id, display_name)
                     found.append(info)
-            last_id = page.get("last_id") if isinstance(page, dict) else None
+            last_id = page.get("last_id")
             if not page.get("has_more") or not last_id or last_id in seen_pages:
                 return found
             seen_pages.add(last_id)
             params = {"limit": 100, "after_id": last_id}
 
-    def cancel_batch(self, batch_id: str) -> BatchInfo:
-        """Cancel; a batch that has already ended is returned as it is (cancel is idempotent)."""
-        try:
-            return self._info(self._t.call_json("POST", self._batch_url(batch_id, "/cancel"), data=b""))
-        except PermanentError as exc:
-            if exc.status not in (400, 409):
-                raise
-            info = self.get_batch(batch_id)
-            if info.state != "ended":
-                raise
-            return info
-
-    def delete_batch(self, batch_id: str) -> None:
-        try:
-            self._t.call_json("DELETE", self._batch_url(batch_id))
-        except PermanentError as exc:
-            if exc.status != 404:  # already gone (e.g. a retried delete): nothing to do
-                raise
+    def _request_cancel(self, batch_id: str) -> BatchInfo:
+        return self._info(self._t.call_json("POST", self._batch_url(batch_id, "/cancel"), data=b""))
 
     def _info(self, raw: Any) -> BatchInfo:
         if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
             raise TransientError("unexpected batch object (no id)", provider=self.name)
-        rc = raw.get("request_counts") if isinstance(raw.get("request_counts"), dict) else {}
+        rc = obj_at(raw, "request_counts")
         counts = {k: to_count(rc.get(k)) for k in COUNT_KEYS}
         status = str(raw.get("processing_status") or "")
         ended = status == "ended"
-        ending = None
+        ending: Ending | None = None
         if ended:
             if raw.get("cancel_initiated_at"):
-                ending = "canceled"
+                ending = Ending.CANCELED
             elif counts["expired"] > 0:
-                ending = "expired"  # the 24 h limit hit; finished items still have results
+                ending = Ending.EXPIRED  # the 24 h limit hit; finished items still have results
             else:
-                ending = "succeeded"
+                ending = Ending.SUCCEEDED
         results_url = raw.get("results_url")
         return BatchInfo(
             id=raw["id"],
@@ -286,12 +261,8 @@ class AnthropicBatches:
             resp = self._t.open_stream(url)
         except PermanentError as exc:
             if exc.status in (404, 410):
-                raise ResultsUnavailable(
-                    f"results of batch {batch_id} are no longer available ({exc.message})",
-                    provider=self.name,
-                    status=exc.status,
-                    request_id=exc.request_id,
-                    error_type=exc.error_type,
+                raise exc.as_(
+                    ResultsUnavailable, f"results of batch {batch_id} are no longer available ({exc.message})"
                 ) from None
             raise
         for line in self._t.stream_lines(resp):
@@ -309,7 +280,7 @@ def parse_result_line(line: bytes) -> ItemResult | None:
     except ValueError:
         match = _CUSTOM_ID_IN_LINE.search(line)
         if match:
-            return ItemResult(match.group(1).decode(), "errored", error="malformed_result: line is not valid JSON")
+            return ItemResult(match.group(1).decode(), ItemStatus.ERRORED, error="malformed_result: line is not valid JSON")
         log.warning("skipping an unreadable anthropic result line (%d bytes)", len(line))
         return None
     cid = obj.get("custom_id") if isinstance(obj, dict) else None
@@ -325,23 +296,23 @@ def parse_result_line(line: bytes) -> ItemResult | None:
         inner = outer.get("error") if isinstance(outer, dict) and isinstance(outer.get("error"), dict) else outer
         if isinstance(inner, dict):
             etype = inner.get("type") or "error"
-            return ItemResult(cid, "errored", error=f"{etype}: {inner.get('message') or ''}".rstrip(": "))
-        return ItemResult(cid, "errored", error="error: (no detail)")
+            return ItemResult(cid, ItemStatus.ERRORED, error=f"{etype}: {inner.get('message') or ''}".rstrip(": "))
+        return ItemResult(cid, ItemStatus.ERRORED, error="error: (no detail)")
     if kind in ("expired", "canceled"):
-        return ItemResult(cid, kind)
-    return ItemResult(cid, "errored", error=f"malformed_result: unknown result type {kind!r}")
+        return ItemResult(cid, ItemStatus(kind))
+    return ItemResult(cid, ItemStatus.ERRORED, error=f"malformed_result: unknown result type {kind!r}")
 
 
 def _succeeded(cid: str, message: Any) -> ItemResult:
     if not isinstance(message, dict):
-        return ItemResult(cid, "errored", error="malformed_result: succeeded without a message")
+        return ItemResult(cid, ItemStatus.ERRORED, error="malformed_result: succeeded without a message")
     content = message.get("content")
     text = "".join(
         block["text"]
         for block in (content if isinstance(content, list) else ())
         if isinstance(block, dict) and block.get("type") == "text" and isinstance(block.get("text"), str)
     )
-    usage = message.get("usage") if isinstance(message.get("usage"), dict) else {}
+    usage = obj_at(message, "usage")
     input_tokens = to_count(
         to_count(usage.get("input_tokens"))
         + to_count(usage.get("cache_creation_input_tokens"))
@@ -351,5 +322,5 @@ def _succeeded(cid: str, message: Any) -> ItemResult:
     stop = message.get("stop_reason")
     if stop == "refusal" or not text:
         reason = "refusal" if stop == "refusal" else f"empty_reply (stop_reason {stop})"
-        return ItemResult(cid, "errored", error=reason, input_tokens=input_tokens, output_tokens=output_tokens)
-    return ItemResult(cid, "succeeded", text=text, input_tokens=input_tokens, output_tokens=output_tokens)
+        return ItemResult(cid, ItemStatus.ERRORED, error=reason, input_tokens=input_tokens, output_tokens=output_tokens)
+    return ItemResult(cid, ItemStatus.SUCCEEDED, text=text, input_tokens=input_tokens, output_tokens=output_tokens)

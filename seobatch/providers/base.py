@@ -1,21 +1,42 @@
 """What the pipeline needs from a provider's batch API, in provider-neutral terms.
 
 Each provider module (``anthropic.py``, ``gemini.py``) implements ``BatchProvider`` over
-``requests`` and translates the wire format into these types at its boundary.
+``requests`` (on ``BatchClient``, what the clients share) and translates the wire format
+into these types at its boundary.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Literal, Protocol
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypedDict
+
+from ..errors import ConfigError, PermanentError
+from ..http import Transport
+from ..jobmeta import ItemStatus
+
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    import requests
 
 #: Normalised batch state: still working, or ended (however it ended).
 BatchState = Literal["in_progress", "ended"]
-#: Normalised per-item outcome.
-Outcome = Literal["succeeded", "errored", "expired", "canceled"]
+#: Normalised per-item outcome: an item status other than ``pending``.
+Outcome = ItemStatus
+
+
+class Ending(StrEnum):
+    """How an ended batch ended (``BatchInfo.ending``), whatever the provider calls it."""
+
+    SUCCEEDED = "succeeded"  #: ran to the end: every item has a result line
+    CANCELED = "canceled"  #: canceled: what finished before has results
+    EXPIRED = "expired"  #: hit the provider's time limit: likewise
+    FAILED = "failed"  #: the provider failed the batch as a whole
 
 
 @dataclass(frozen=True)
@@ -63,11 +84,11 @@ class BatchInfo:
     state: BatchState
     #: The provider's own state string (``in_progress``, ``BATCH_STATE_RUNNING``, …).
     provider_state: str
-    #: How the batch ended: ``succeeded`` (results to read), ``canceled``, ``expired``,
-    #: ``failed``; None while in progress.
-    ending: str | None = None
+    #: How the batch ended; None while in progress.
+    ending: Ending | None = None
     request_count: int | None = None
-    #: Outcome counts the provider reports (keys from ``Outcome`` plus ``processing``).
+    #: Counts the provider reports, under Anthropic's ``request_counts`` names (the
+    #: outcomes, plus ``processing`` for requests still in flight).
     counts: dict[str, int] = field(default_factory=dict)
     created_at: datetime | None = None
     display_name: str | None = None
@@ -122,25 +143,41 @@ def as_naive_utc(value: datetime) -> datetime:
     return value
 
 
+def obj_at(value: Any, key: str) -> dict[str, Any]:
+    """``value[key]`` when ``value`` is a JSON object and that member is one too, else ``{}``.
+
+    Provider JSON is read defensively: a member that is missing, null or of another type
+    reads as an empty object instead of raising deep inside a parser.
+    """
+    member = value.get(key) if isinstance(value, dict) else None
+    return member if isinstance(member, dict) else {}
+
+
 def outcome_for_missing(batch: BatchInfo) -> Outcome:
     """The outcome of an item that has no result line once ``batch`` has ended.
 
     A provider cannot name items it never returned (a Gemini batch that expired or failed
     returns nothing), so the pipeline settles them from how the batch ended.
     """
-    if batch.ending == "expired":
-        return "expired"
-    if batch.ending == "canceled":
-        return "canceled"
-    return "errored"
+    if batch.ending == Ending.EXPIRED:
+        return ItemStatus.EXPIRED
+    if batch.ending == Ending.CANCELED:
+        return ItemStatus.CANCELED
+    return ItemStatus.ERRORED
 
 
 class BatchProvider(Protocol):
     """The small interface the pipeline uses; one implementation per provider API."""
 
-    name: str
-    #: True when batches carry our ``display_name`` and ``find_batches`` matches on it.
-    matches_by_name: bool
+    @property
+    def name(self) -> str:
+        """The provider: "anthropic", "gemini" (a class attribute will do)."""
+        ...
+
+    @property
+    def matches_by_name(self) -> bool:
+        """True when batches carry our ``display_name`` and ``find_batches`` matches on it."""
+        ...
 
     def build_request(self, custom_id: str, prompt: Prompt, *, model: str, max_tokens: int) -> BatchRequest:
         """Build one request asking for the JSON object ``{"title", "meta_description"}``."""
@@ -158,12 +195,6 @@ class BatchProvider(Protocol):
 
     def get_batch(self, batch_id: str) -> BatchInfo: ...
 
-    def find_batch(
-        self, *, display_name: str, created_after: datetime, request_count: int
-    ) -> BatchInfo | None:
-        """The newest of ``find_batches``, or None."""
-        ...
-
     def find_batches(
         self, *, display_name: str, created_after: datetime, request_count: int
     ) -> list[BatchInfo]:
@@ -174,9 +205,9 @@ class BatchProvider(Protocol):
         """
         ...
 
-    def cancel_batch(self, batch_id: str) -> BatchInfo: ...
-
-    def delete_batch(self, batch_id: str) -> None: ...
+    def cancel_batch(self, batch_id: str) -> BatchInfo:
+        """Cancel; a batch that has already ended is returned as it is (cancel is idempotent)."""
+        ...
 
     def iter_results(self, batch: BatchInfo) -> Iterator[ItemResult]:
         """Stream the results of an ended batch line by line, in whatever order they come.
@@ -185,3 +216,70 @@ class BatchProvider(Protocol):
         to settle with ``outcome_for_missing(batch)``.
         """
         ...
+
+
+class TransportOptions(TypedDict, total=False):
+    """How a client's calls behave (``http.Transport``'s defaults when left out)."""
+
+    timeout: tuple[float, float]
+    max_retries: int
+    sleep: Callable[[float], None]
+    body_deadline: float
+    stream_deadline: float
+    rng: Callable[[], float]
+
+
+class BatchClient(ABC):
+    """What the provider clients share: the key check, the transport and the cancel rule.
+
+    A subclass names its provider (``name``, ``key_variable``), passes its auth headers
+    and implements the rest of ``BatchProvider``; ``_request_cancel`` is its half of
+    ``cancel_batch``.
+    """
+
+    name: ClassVar[str]
+    #: True when batches carry our ``display_name`` and ``find_batches`` matches on it.
+    matches_by_name: ClassVar[bool]
+    #: The environment variable the key comes from (a missing key names it).
+    key_variable: ClassVar[str]
+
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str,
+        session: requests.Session | None,
+        *,
+        headers: Mapping[str, str],
+        **options: Unpack[TransportOptions],
+    ) -> None:
+        if not api_key:
+            raise ConfigError(f"{self.key_variable} is not set: the {self.name} batch API needs a key")
+        self._t = Transport(
+            provider=self.name, base_url=base_url, headers=headers, secrets=(api_key,), session=session, **options
+        )
+
+    def __repr__(self) -> str:  # never the key
+        return f"<{type(self).__name__} {self._t.base_url}>"
+
+    @abstractmethod
+    def get_batch(self, batch_id: str) -> BatchInfo: ...
+
+    @abstractmethod
+    def _request_cancel(self, batch_id: str) -> BatchInfo:
+        """Ask the provider to cancel; the batch as it is afterwards."""
+
+    def cancel_batch(self, batch_id: str) -> BatchInfo:
+        """Cancel; a batch that has already ended is returned as it is (cancel is idempotent).
+
+        Both APIs refuse to cancel an ended batch (400 or 409), which is the outcome asked
+        for; a refusal for a batch still running is raised.
+        """
+        try:
+            return self._request_cancel(batch_id)
+        except PermanentError as exc:
+            if exc.status not in (400, 409):
+                raise
+            info = self.get_batch(batch_id)
+            if info.state != "ended":
+                raise
+            return info

@@ -8,21 +8,34 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import tempfile
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from datetime import datetime
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-import requests
-
-from ..errors import AmbiguousCreate, ConfigError, PermanentError, ResultsUnavailable, TransientError
-from ..http import DEFAULT_BODY_DEADLINE, DEFAULT_STREAM_DEADLINE, DEFAULT_TIMEOUT, Transport, read_body
-from .base import BatchInfo, BatchRequest, ItemResult, Prompt, as_naive_utc, parse_timestamp, to_count
+from ..errors import AmbiguousCreate, PermanentError, ResultsUnavailable, TransientError
+from ..http import read_body
+from .base import (
+    BatchClient,
+    BatchInfo,
+    BatchRequest,
+    Ending,
+    ItemResult,
+    Prompt,
+    TransportOptions,
+    as_naive_utc,
+    obj_at,
+    parse_timestamp,
+    to_count,
+)
 from .gemini_results import parse_file_line, parse_inline_entry, parse_response  # noqa: F401 (re-exported)
+
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    import requests
 
 log = logging.getLogger("seobatch.providers.gemini")
 
@@ -35,10 +48,10 @@ MAX_BODY_BYTES = 2_000_000_000
 #: The SDK's resumable-upload chunk size.
 UPLOAD_CHUNK_BYTES = 8 * 1024 * 1024
 ENDINGS = {
-    "BATCH_STATE_SUCCEEDED": "succeeded",
-    "BATCH_STATE_FAILED": "failed",
-    "BATCH_STATE_CANCELLED": "canceled",
-    "BATCH_STATE_EXPIRED": "expired",
+    "BATCH_STATE_SUCCEEDED": Ending.SUCCEEDED,
+    "BATCH_STATE_FAILED": Ending.FAILED,
+    "BATCH_STATE_CANCELLED": Ending.CANCELED,
+    "BATCH_STATE_EXPIRED": Ending.EXPIRED,
 }
 #: JSON mode's schema (OpenAPI subset, as ``responseSchema`` takes it).
 SEO_SCHEMA = {
@@ -75,12 +88,13 @@ class _FileSlice:
         return data
 
 
-class GeminiBatches:
+class GeminiBatches(BatchClient):
     """``BatchProvider`` for the Gemini Batch API (Generative Language API)."""
 
     name = "gemini"
     #: Batches carry our display name (unique per job): reconciliation matches on it.
     matches_by_name = True
+    key_variable = "GEMINI_API_KEY"
 
     def __init__(
         self,
@@ -89,33 +103,14 @@ class GeminiBatches:
         session: requests.Session | None = None,
         *,
         api_version: str = "v1beta",
-        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
-        max_retries: int = 4,
-        sleep: Callable[[float], None] = time.sleep,
         inline_limit_bytes: int = INLINE_LIMIT_BYTES,
         upload_chunk_bytes: int = UPLOAD_CHUNK_BYTES,
-        body_deadline: float = DEFAULT_BODY_DEADLINE,
-        stream_deadline: float = DEFAULT_STREAM_DEADLINE,
-        rng: Callable[[], float] = random.random,
+        **options: Unpack[TransportOptions],
     ) -> None:
-        if not api_key:
-            raise ConfigError("GEMINI_API_KEY is not set: the gemini batch API needs a key")
+        super().__init__(api_key, base_url, session, headers={"x-goog-api-key": api_key}, **options)
         self.api_version = api_version.strip("/")
         self.inline_limit_bytes = inline_limit_bytes
         self.upload_chunk_bytes = upload_chunk_bytes
-        self._t = Transport(
-            provider=self.name,
-            base_url=base_url,
-            headers={"x-goog-api-key": api_key},
-            secrets=(api_key,),
-            session=session,
-            timeout=timeout,
-            max_retries=max_retries,
-            sleep=sleep,
-            body_deadline=body_deadline,
-            stream_deadline=stream_deadline,
-            rng=rng,
-        )
 
     def __repr__(self) -> str:
         return f"<GeminiBatches {self._t.base_url} {self.api_version}>"
@@ -206,7 +201,7 @@ class GeminiBatches:
                 file_name = self._upload(jsonl, size, display_name)
                 batch = {"displayName": display_name, "inputConfig": {"fileName": file_name}}
                 raw = self._t.call_json("POST", url, json_body={"batch": batch}, create=True)
-        if not isinstance(raw, dict) or not (raw.get("name") or (raw.get("metadata") or {}).get("name")):
+        if not isinstance(raw, dict) or not (raw.get("name") or obj_at(raw, "metadata").get("name")):
             raise AmbiguousCreate("create answered without a batch name; the batch may exist", provider=self.name)
         info = self._info(raw)
         return info if info.display_name else replace(info, display_name=display_name)
@@ -281,7 +276,7 @@ class GeminiBatches:
             if state == "ACTIVE":
                 return name
             if state == "FAILED":
-                err = file.get("error") or {}
+                err = obj_at(file, "error")
                 raise PermanentError(f"uploaded input {name} failed: {err.get('message', '')}", provider=self.name)
             self._t.sleep(min(2.0 ** i, 10.0))
             file = self._t.call_json("GET", self._url(name))
@@ -296,11 +291,6 @@ class GeminiBatches:
             raise TransientError("unexpected batch operation", provider=self.name)
         return op
 
-    def find_batch(self, *, display_name: str, created_after: datetime, request_count: int) -> BatchInfo | None:
-        """The newest of ``find_batches``, or None."""
-        found = self.find_batches(display_name=display_name, created_after=created_after, request_count=request_count)
-        return found[0] if found else None
-
     def find_batches(self, *, display_name: str, created_after: datetime, request_count: int) -> list[BatchInfo]:
         """The batches named ``display_name`` created at/after ``created_after``, newest first.
 
@@ -312,10 +302,10 @@ class GeminiBatches:
         found: list[BatchInfo] = []
         while True:
             page = self._t.call_json("GET", self._url("batches"), params=params)
-            ops = page.get("operations") if isinstance(page, dict) else None
+            page = page if isinstance(page, dict) else {}
+            ops = page.get("operations")
             for op in ops if isinstance(ops, list) else ():
-                md = op.get("metadata") if isinstance(op, dict) else None
-                if not isinstance(md, dict) or md.get("displayName") != display_name:
+                if obj_at(op, "metadata").get("displayName") != display_name:
                     continue
                 info = self._info(op)
                 if info.created_at is not None and info.created_at < cutoff:
@@ -325,54 +315,37 @@ class GeminiBatches:
                         "gemini batch %s has %s requests, expected %d", info.id, info.request_count, request_count
                     )
                 found.append(info)
-            token = page.get("nextPageToken") if isinstance(page, dict) else None
+            token = page.get("nextPageToken")
             if not token or token in tokens:
                 found.sort(key=lambda b: b.created_at or cutoff, reverse=True)
                 return found
             tokens.add(token)
             params = {"pageSize": 100, "pageToken": token}
 
-    def cancel_batch(self, batch_id: str) -> BatchInfo:
-        """Cancel (the reply is ``{}``), then read the batch; an ended batch is returned as it is."""
-        try:
-            self._t.call_json("POST", self._url(f"{self._name(batch_id)}:cancel"), data=b"")
-        except PermanentError as exc:
-            if exc.status not in (400, 409):
-                raise
-            info = self.get_batch(batch_id)
-            if info.state != "ended":
-                raise
-            return info
+    def _request_cancel(self, batch_id: str) -> BatchInfo:
+        """Cancel (the reply is ``{}``), then read the batch."""
+        self._t.call_json("POST", self._url(f"{self._name(batch_id)}:cancel"), data=b"")
         return self.get_batch(batch_id)
 
-    def delete_batch(self, batch_id: str) -> None:
-        try:
-            self._t.call_json("DELETE", self._url(self._name(batch_id)))
-        except PermanentError as exc:
-            if exc.status != 404:  # already gone: nothing to do
-                raise
-
     def _info(self, op: dict[str, Any]) -> BatchInfo:
-        md = op.get("metadata") if isinstance(op.get("metadata"), dict) else {}
+        md = obj_at(op, "metadata")
         name = op.get("name") or md.get("name")
         if not isinstance(name, str) or not name:
             raise TransientError("unexpected batch operation (no name)", provider=self.name)
         state = str(md.get("state") or "")
         state = state.replace("JOB_STATE_", "BATCH_STATE_")  # defensive: SDK spelling
-        error = op.get("error") if isinstance(op.get("error"), dict) else None
+        error = obj_at(op, "error")
         ended = state in ENDINGS or bool(op.get("done"))
-        ending = (ENDINGS.get(state) or ("failed" if error else "succeeded")) if ended else None
-        stats = md.get("batchStats") if isinstance(md.get("batchStats"), dict) else {}
+        ending = (ENDINGS.get(state) or (Ending.FAILED if error else Ending.SUCCEEDED)) if ended else None
+        stats = obj_at(md, "batchStats")
         total = to_count(stats.get("requestCount"))
         succeeded, failed = to_count(stats.get("successfulRequestCount")), to_count(stats.get("failedRequestCount"))
         pending = to_count(stats.get("pendingRequestCount"))
         counts = {"processing": pending, "succeeded": succeeded, "errored": failed, "canceled": 0, "expired": 0}
-        if ending in ("canceled", "expired"):
+        if ending in (Ending.CANCELED, Ending.EXPIRED):
             counts[ending] = max(0, total - succeeded - failed)
             counts["processing"] = 0
-        output = md.get("output") if isinstance(md.get("output"), dict) else None
-        if output is None and isinstance(op.get("response"), dict):
-            output = op["response"]
+        output = obj_at(md, "output") or obj_at(op, "response")
         ref = None
         if output:
             if isinstance(output.get("responsesFile"), str) and output["responsesFile"]:
@@ -407,15 +380,14 @@ class GeminiBatches:
         info = self._info(op)
         if info.state != "ended":
             raise TransientError(f"batch {batch.id} has not ended: no results yet", provider=self.name)
-        md = op.get("metadata") if isinstance(op.get("metadata"), dict) else {}
-        output = md.get("output") if isinstance(md.get("output"), dict) else op.get("response")
+        output = obj_at(obj_at(op, "metadata"), "output") or obj_at(op, "response")
         if info.results_ref and info.results_ref != "inline":
             yield from self._download(info.results_ref)
             return
-        wrapper = output.get("inlinedResponses") if isinstance(output, dict) else None
+        wrapper = output.get("inlinedResponses")
         entries = wrapper.get("inlinedResponses") if isinstance(wrapper, dict) else wrapper
         if entries is None:
-            if info.ending == "succeeded":
+            if info.ending == Ending.SUCCEEDED:
                 raise ResultsUnavailable(f"batch {batch.id} ended without output", provider=self.name)
             return  # failed / expired / cancelled before any output: nothing to read
         for entry in entries if isinstance(entries, list) else ():
@@ -430,11 +402,8 @@ class GeminiBatches:
             resp = self._t.open_stream(url, params={"alt": "media"})
         except PermanentError as exc:
             if exc.status in (403, 404, 410):
-                raise ResultsUnavailable(
-                    f"results file {file_name} is no longer available ({exc.message})",
-                    provider=self.name,
-                    status=exc.status,
-                    error_type=exc.error_type,
+                raise exc.as_(
+                    ResultsUnavailable, f"results file {file_name} is no longer available ({exc.message})"
                 ) from None
             raise
         for line in self._t.stream_lines(resp):

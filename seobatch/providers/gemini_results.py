@@ -12,7 +12,8 @@ import logging
 import re
 from typing import Any
 
-from .base import ItemResult, to_count
+from ..jobmeta import ItemStatus
+from .base import ItemResult, obj_at, to_count
 
 log = logging.getLogger("seobatch.providers.gemini")
 
@@ -29,23 +30,21 @@ def parse_file_line(line: bytes) -> ItemResult | None:
         match = _KEY_IN_LINE.search(line)
         if match:
             key = match.group(1).decode("utf-8", "replace")
-            return ItemResult(key, "errored", error="malformed_result: line is not valid JSON")
+            return ItemResult(key, ItemStatus.ERRORED, error="malformed_result: line is not valid JSON")
         log.warning("skipping an unreadable gemini result line (%d bytes)", len(line))
         return None
     if not isinstance(obj, dict):
         log.warning("skipping a gemini result line that is not an object")
         return None
     key = obj.get("key")
-    if not isinstance(key, str) and isinstance(obj.get("metadata"), dict):
-        key = obj["metadata"].get("key")
+    if not isinstance(key, str):
+        key = obj_at(obj, "metadata").get("key")
     return _entry(key, obj)
 
 
 def parse_inline_entry(entry: Any) -> ItemResult | None:
     """One ``inlinedResponses`` entry, joined by ``metadata.key`` (never by position)."""
-    md = entry.get("metadata") if isinstance(entry, dict) else None
-    key = md.get("key") if isinstance(md, dict) else None
-    return _entry(key, entry)
+    return _entry(obj_at(entry, "metadata").get("key"), entry)
 
 
 def _entry(key: Any, obj: Any) -> ItemResult | None:
@@ -57,31 +56,30 @@ def _entry(key: Any, obj: Any) -> ItemResult | None:
     error = obj.get("error")
     if isinstance(error, dict):
         kind = error.get("status") or error.get("code") or "error"
-        return ItemResult(key, "errored", error=f"{kind}: {error.get('message') or ''}".rstrip(": "))
-    return ItemResult(key, "errored", error="malformed_result: neither response nor error")
+        return ItemResult(key, ItemStatus.ERRORED, error=f"{kind}: {error.get('message') or ''}".rstrip(": "))
+    return ItemResult(key, ItemStatus.ERRORED, error="malformed_result: neither response nor error")
 
 
 def parse_response(key: str, resp: dict[str, Any]) -> ItemResult:
     """A GenerateContentResponse → text of candidates[0] (thoughts skipped) and usage."""
-    usage = resp.get("usageMetadata") if isinstance(resp.get("usageMetadata"), dict) else {}
-    tokens = {
+    usage = obj_at(resp, "usageMetadata")
+    tokens: dict[str, Any] = {  # ItemResult's two token counts
         "input_tokens": to_count(usage.get("promptTokenCount")),
         "output_tokens": to_count(to_count(usage.get("candidatesTokenCount")) + to_count(usage.get("thoughtsTokenCount"))),
     }
     candidates = resp.get("candidates")
     if not isinstance(candidates, list) or not candidates or not isinstance(candidates[0], dict):
-        feedback = resp.get("promptFeedback") if isinstance(resp.get("promptFeedback"), dict) else {}
-        reason = feedback.get("blockReason")
-        return ItemResult(key, "errored", error=f"blocked: {reason}" if reason else "no_candidates", **tokens)
+        reason = obj_at(resp, "promptFeedback").get("blockReason")
+        return ItemResult(key, ItemStatus.ERRORED, error=f"blocked: {reason}" if reason else "no_candidates", **tokens)
     first = candidates[0]
     finish = first.get("finishReason")
-    content = first.get("content") if isinstance(first.get("content"), dict) else {}
-    parts = content.get("parts") if isinstance(content.get("parts"), list) else []
+    parts = obj_at(first, "content").get("parts")
+    parts = parts if isinstance(parts, list) else []
     text = "".join(
         p["text"] for p in parts if isinstance(p, dict) and not p.get("thought") and isinstance(p.get("text"), str)
     )
     if finish not in _OK_FINISH:
-        return ItemResult(key, "errored", error=f"finish_reason: {finish}", **tokens)
+        return ItemResult(key, ItemStatus.ERRORED, error=f"finish_reason: {finish}", **tokens)
     if not text:
-        return ItemResult(key, "errored", error=f"empty_reply (finishReason {finish})", **tokens)
-    return ItemResult(key, "succeeded", text=text, **tokens)
+        return ItemResult(key, ItemStatus.ERRORED, error=f"empty_reply (finishReason {finish})", **tokens)
+    return ItemResult(key, ItemStatus.SUCCEEDED, text=text, **tokens)

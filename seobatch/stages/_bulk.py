@@ -81,13 +81,10 @@ def _update(
 #: The columns collect writes, in the order of its rows; ``request`` is JSON text.
 ITEM_COLUMNS = ("job_id", "page_id", "custom_id", "status", "request", "content_hash",
                 "prompt_version", "created_at", "updated_at")
-_ITEMS_COPY = (
-    "COPY seo_batch_items (job_id, page_id, custom_id, status, request, content_hash, "
-    "prompt_version, created_at, updated_at) FROM STDIN"
-)
+_ITEMS_COPY = f"COPY seo_batch_items ({', '.join(ITEM_COLUMNS)}) FROM STDIN"
 _ITEMS_INSERT_SQLITE = (
-    "INSERT OR IGNORE INTO seo_batch_items (job_id, page_id, custom_id, status, request, "
-    "content_hash, prompt_version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT OR IGNORE INTO seo_batch_items ({', '.join(ITEM_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in ITEM_COLUMNS)})"
 )
 
 

@@ -1,27 +1,27 @@
-"""What the stages share: loading a job, compare-and-set metadata, locks, limits, clocks."""
+"""What the stages share: loading a job, its provider, the collector lock, limits, stamps.
+
+A job's state changes outside a transition (metadata compare-and-set, failing) live in
+``jobstate.py``."""
 
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from .. import db as _db
-from ..db import chunked, database, utcnow
+from ..db import database
 from ..models import SeoBatchJob
+from ..providers import anthropic, gemini, get_provider
 
 if TYPE_CHECKING:
     from ..config import Settings
     from ..providers.base import BatchProvider
 
 log = logging.getLogger("seobatch.pipeline")
-
-T = TypeVar("T")
 
 #: pg_advisory_xact_lock key that serialises collectors and kickoffs (one page, one job).
 COLLECT_LOCK_KEY = 0x5E0BC011
@@ -42,8 +42,6 @@ def batch_limits(provider: str, settings: Settings) -> BatchLimits:
 
     The provider modules own their API limits (``MAX_REQUESTS``, ``MAX_BODY_BYTES``).
     """
-    from ..providers import anthropic, gemini
-
     module = {"anthropic": anthropic, "gemini": gemini}[provider]
     requests, size = module.MAX_REQUESTS, int(module.MAX_BODY_BYTES * BODY_MARGIN)
     if settings.batch_max_requests:
@@ -60,41 +58,7 @@ def load_job(job_id: int) -> SeoBatchJob | None:
 def provider_for(job: SeoBatchJob, settings: Settings, provider: BatchProvider | None) -> BatchProvider:
     if provider is not None:
         return provider
-    from ..providers import get_provider
-
     return get_provider(job.model, settings)
-
-
-def update_metadata(
-    job_id: int,
-    *,
-    expected: Iterable[str],
-    changes: dict[str, Any],
-    if_meta: dict[str, Any] | None = None,
-    **fields: Any,
-) -> dict[str, Any] | None:
-    """Merge ``changes`` into the job's metadata if its status is still one of ``expected``
-    (and each key of ``if_meta`` still has that value; None = absent).
-
-    A compare-and-set that keeps the status (``transition`` is for moves): the row is
-    locked, so two workers merging at once never lose each other's keys. A value of None
-    removes the key. Returns the new metadata, or None when the job had moved on.
-    """
-    expected = tuple(expected)
-    with _db.write_transaction():
-        row = _db.lock_for_update(
-            SeoBatchJob.select(SeoBatchJob.status, SeoBatchJob.metadata).where(SeoBatchJob.id == job_id)
-        ).first()
-        if row is None or row.status not in expected:
-            return None
-        if if_meta and any((row.metadata or {}).get(k) != v for k, v in if_meta.items()):
-            return None
-        meta = {**(row.metadata or {}), **changes}
-        meta = {k: v for k, v in meta.items() if v is not None}
-        values = {SeoBatchJob.metadata: meta, SeoBatchJob.updated_at: utcnow()}
-        values.update({SeoBatchJob._meta.fields[k]: v for k, v in fields.items()})
-        SeoBatchJob.update(values).where(SeoBatchJob.id == job_id).execute()
-        return meta
 
 
 @contextmanager
@@ -113,67 +77,6 @@ def collector_lock() -> Iterator[None]:
         yield
 
 
-class _Failure:
-    def __init__(self, exc: BaseException) -> None:
-        self.exc = exc
-
-
-_DONE = object()
-
-
-@contextmanager
-def read_ahead(items: Iterable[T], size: int, depth: int = 2) -> Iterator[Iterator[list[T]]]:
-    """``chunked(items, size)``, produced by a thread of its own at most ``depth`` ahead.
-
-    The results stage parses the download here while its own thread waits for the
-    database to write the chunk before: the two overlap instead of taking turns. The
-    producer never touches the database. Its exception is raised in the consumer; leaving
-    the block early stops it at its next item and closes ``items``.
-    """
-    chunks: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(value: Any) -> bool:
-        while not stop.is_set():
-            try:
-                chunks.put(value, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        source = iter(items)
-        try:
-            for chunk in chunked(source, size):
-                if not put(chunk):
-                    return
-            put(_DONE)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer as is
-            put(_Failure(exc))
-        finally:
-            close = getattr(source, "close", None)
-            if close is not None:
-                close()
-
-    def consume() -> Iterator[list[T]]:
-        while True:
-            got = chunks.get()
-            if got is _DONE:
-                return
-            if isinstance(got, _Failure):
-                raise got.exc
-            yield got
-
-    thread = threading.Thread(target=produce, name="seobatch-read-ahead", daemon=True)
-    thread.start()
-    try:
-        yield consume()
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-
-
 def stamp(when: datetime) -> str:
     """A naive-UTC time as stored in metadata (ISO 8601)."""
     return when.isoformat()
@@ -190,30 +93,3 @@ def parse_stamp(value: Any) -> datetime | None:
 
 def later(now: datetime, seconds: float) -> str:
     return stamp(now + timedelta(seconds=seconds))
-
-
-def fail_job(
-    job: SeoBatchJob | int,
-    reason: str,
-    *,
-    settings: Settings | None = None,
-    expected: Iterable[str] | None = None,
-) -> bool:
-    """Mark the job failed (emits job_failed after commit) and log the reason once.
-
-    The one way a job fails: the reason is redacted first (the settings' keys and every
-    key-shaped string), because it is stored, logged and handed to subscribers.
-    """
-    from ..logs import redact
-
-    reason = redact(str(reason), settings.secrets() if settings is not None else ())
-    if not isinstance(job, SeoBatchJob):
-        job = load_job(int(job))
-        if job is None:
-            return False
-    if not job.is_active:
-        return False
-    won = job.mark_failed(reason, **({"expected": tuple(expected)} if expected else {}))
-    if won:
-        log.warning("job %s failed: %s", job.id, reason)
-    return won

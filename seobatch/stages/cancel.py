@@ -24,8 +24,9 @@ from .. import jobmeta as jm
 from ..db import utcnow
 from ..errors import ProviderError, SeobatchError
 from ..jobmeta import JobStatus
-from . import Step
-from ._common import fail_job, load_job, log, provider_for, stamp, update_metadata
+from ._common import load_job, log, provider_for, stamp
+from .jobstate import fail_job, update_metadata
+from .step import Step
 from .reconcile import needs_reconcile, reconcile, record_orphan
 
 if TYPE_CHECKING:

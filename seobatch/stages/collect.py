@@ -21,7 +21,7 @@ from .. import jobmeta as jm
 from ..db import database, utcnow
 from ..jobmeta import ItemStatus, JobStatus
 from ..models import SeoBatchJob
-from . import Step
+from .step import Step
 from ._bulk import insert_items
 from ._common import (
     batch_limits,

@@ -12,12 +12,14 @@ import secrets
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .. import jobmeta as jm
 from ..db import utcnow
 from ..errors import AlreadyRunning, ConfigError
+from ..jobmeta import JobStatus
 from ..models import SeoBatchJob
 from ..providers import provider_name
-from . import Step
 from ._common import collector_lock, log, stamp
+from .step import Step
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -51,18 +53,18 @@ def kickoff(
     if max_cost is not None and max_cost < 0:
         raise ConfigError(f"--max-cost must not be negative, got {max_cost}")
     meta: dict[str, object] = {
-        "run": secrets.token_hex(4),
-        "kicked_off_at": stamp(utcnow()),
-        "kicked_off_by": source,
+        jm.RUN: secrets.token_hex(4),
+        jm.KICKED_OFF_AT: stamp(utcnow()),
+        jm.KICKED_OFF_BY: source,
     }
     if limit is not None:
-        meta["limit"] = limit
+        meta[jm.LIMIT] = limit
     if max_cost is not None:
-        meta["max_cost"] = max_cost
+        meta[jm.MAX_COST] = max_cost
     with collector_lock():
         running = (
             SeoBatchJob.select(SeoBatchJob.id)
-            .where((SeoBatchJob.model == model) & (SeoBatchJob.status == "collecting"))
+            .where((SeoBatchJob.model == model) & (SeoBatchJob.status == JobStatus.COLLECTING))
             .first()
         )
         if running is not None:
@@ -70,6 +72,6 @@ def kickoff(
                 f"a run of {model} is still collecting (job {running.id}); "
                 f"wait for it, or `seobatch cancel {running.id}`"
             )
-        job = SeoBatchJob.create(model=model, status="collecting", metadata=meta)
-    log.info("kickoff job_id=%s model=%s run=%s", job.id, model, meta["run"])
+        job = SeoBatchJob.create(model=model, status=JobStatus.COLLECTING, metadata=meta)
+    log.info("kickoff job_id=%s model=%s run=%s", job.id, model, meta[jm.RUN])
     return Kickoff(job, [Step("collect", job.id)])

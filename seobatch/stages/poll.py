@@ -26,8 +26,9 @@ from .. import jobmeta as jm
 from ..db import utcnow
 from ..errors import ProviderError
 from ..jobmeta import JobStatus
-from . import Step
-from ._common import fail_job, later, load_job, log, parse_stamp, provider_for, stamp, update_metadata
+from ._common import later, load_job, log, parse_stamp, provider_for, stamp
+from .jobstate import fail_job, update_metadata
+from .step import Step
 
 if TYPE_CHECKING:
     from ..config import Settings

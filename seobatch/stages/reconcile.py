@@ -34,9 +34,12 @@ from typing import TYPE_CHECKING, Any
 
 from peewee import fn
 
+from .. import jobmeta as jm
 from ..db import utcnow
+from ..jobmeta import JobStatus
 from ..models import SeoBatchItem, SeoBatchJob, provider_for_model
-from ._common import log, parse_stamp, update_metadata
+from ._common import log, parse_stamp
+from .jobstate import update_metadata
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -86,9 +89,9 @@ def needs_reconcile(meta: dict[str, Any]) -> bool:
     unclear one. An attempt that sent and recorded no outcome (killed worker, or still in
     flight) is unclear too.
     """
-    if meta.get("submit_unclear"):
+    if meta.get(jm.SUBMIT_UNCLEAR):
         return True
-    return bool(meta.get("submit_sent_at")) and meta.get("submit_outcome") != "rejected"
+    return bool(meta.get(jm.SUBMIT_SENT_AT)) and meta.get(jm.SUBMIT_OUTCOME) != "rejected"
 
 
 def give_up_after(settings: Settings) -> float:
@@ -99,12 +102,12 @@ def give_up_after(settings: Settings) -> float:
 
 def reconcile(job: SeoBatchJob, meta: dict[str, Any], provider: BatchProvider, settings: Settings) -> Reconciled:
     """Search the provider for this job's batch and apply the rules above."""
-    started = parse_stamp(meta.get("submit_started_at")) or job.updated_at
+    started = parse_stamp(meta.get(jm.SUBMIT_STARTED_AT)) or job.updated_at
     cutoff = started - RECONCILE_MARGIN
     count = SeoBatchItem.select().where(SeoBatchItem.job == job.id).count()
     # List first, then read the database: a rival's ``submit_sent_at`` is committed
     # before its create leaves, so any batch listed here has its rival visible below.
-    found = provider.find_batches(display_name=meta["display_name"], created_after=cutoff, request_count=count)
+    found = provider.find_batches(display_name=meta[jm.DISPLAY_NAME], created_after=cutoff, request_count=count)
     if not found:
         return Reconciled()
     owned = owned_batch_ids([b.id for b in found], job.id, since=cutoff - RECONCILE_MARGIN)
@@ -126,14 +129,14 @@ def reconcile(job: SeoBatchJob, meta: dict[str, Any], provider: BatchProvider, s
 def orphan_ids(meta: dict[str, Any] | None) -> set[str]:
     """The batches a job recorded as created for it but not adopted (canceled orphans)."""
     meta = meta or {}
-    ids = {meta.get("orphan_batch_id")} | set(meta.get("orphan_batch_ids") or ())
+    ids = {meta.get(jm.ORPHAN_BATCH_ID)} | set(meta.get(jm.ORPHAN_BATCH_IDS) or ())
     return {i for i in ids if isinstance(i, str) and i}
 
 
 def orphan_changes(meta: dict[str, Any] | None, batch_id: str) -> dict[str, Any]:
     """Metadata changes recording ``batch_id`` as this job's orphan (owned, never adoptable)."""
     ids = sorted(orphan_ids(meta) | {batch_id})
-    return {"orphan_batch_id": batch_id, "orphan_batch_ids": ids}
+    return {jm.ORPHAN_BATCH_ID: batch_id, jm.ORPHAN_BATCH_IDS: ids}
 
 
 def record_orphan(job_id: int, batch_id: str, expected: Iterable[str]) -> None:
@@ -170,22 +173,22 @@ def _rivals(job: SeoBatchJob, provider: str, count: int, *, since: datetime) -> 
     ).where(
         (SeoBatchJob.id != job.id)
         & SeoBatchJob.ai_batch_id.is_null()
-        & SeoBatchJob.status.in_(("submitting", "failed"))
+        & SeoBatchJob.status.in_((JobStatus.SUBMITTING, JobStatus.FAILED))
         & (SeoBatchJob.updated_at >= since)
     ):
         meta = other.metadata or {}
-        if (meta.get("provider") or provider_for_model(other.model)) != provider:
+        if (meta.get(jm.PROVIDER) or provider_for_model(other.model)) != provider:
             continue
-        lease = parse_stamp(meta.get("submit_lease_until"))
-        if other.status == "submitting" and lease is not None and lease > now:
+        lease = parse_stamp(meta.get(jm.SUBMIT_LEASE_UNTIL))
+        if other.status == JobStatus.SUBMITTING and lease is not None and lease > now:
             maybe.append(other)  # an attempt is running right now: its create may be landing
             continue
-        sent = parse_stamp(meta.get("submit_sent_at"))
+        sent = parse_stamp(meta.get(jm.SUBMIT_SENT_AT))
         if sent is None or sent < since or not needs_reconcile(meta) or orphan_ids(meta):
             continue
         # Submitting: mid-create or unclear. Failed: only if its own search never settled
         # (a job failed after the provider showed no batch for it has none).
-        if other.status == "failed" and not meta.get("reconcile_unresolved"):
+        if other.status == JobStatus.FAILED and not meta.get(jm.RECONCILE_UNRESOLVED):
             continue
         maybe.append(other)
     if not maybe:

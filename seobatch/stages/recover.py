@@ -1,8 +1,8 @@
 """recover: find jobs that stopped moving and enqueue their stage again.
 
 A message can be lost (Redis restarted without persistence, a worker killed between
-commit and send). Every active state has a stage that picks the job up idempotently,
-so re-enqueuing it is always safe:
+commit and send). Every active state has a stage that picks the job up idempotently
+(``step.STAGE_FOR``), so re-enqueuing it is always safe:
 
     collecting  → collect (resumes after the job's cursor)
     submitting  → submit  (reconciles with the provider before sending anything)
@@ -21,16 +21,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from .. import jobmeta as jm
 from .. import outbox
 from ..db import utcnow
-from ..models import ACTIVE_STATUSES, SeoBatchJob
-from . import Step
+from ..jobmeta import ACTIVE_STATUSES, JobStatus
+from ..models import SeoBatchJob
 from ._common import log, parse_stamp
+from .step import STAGE_FOR, Step
 
 if TYPE_CHECKING:
     from ..config import Settings
-
-STAGE_FOR = {"collecting": "collect", "submitting": "submit", "processing": "poll"}
 
 
 @dataclass
@@ -62,7 +62,7 @@ class Recovery:
 
 
 def stale_threshold(status: str, settings: Settings) -> timedelta:
-    extra = settings.poll_max_interval if status == "processing" else 0
+    extra = settings.poll_max_interval if status == JobStatus.PROCESSING else 0
     return timedelta(seconds=settings.stale_after + extra)
 
 
@@ -79,11 +79,11 @@ def recover(*, settings: Settings, now: datetime | None = None) -> Recovery:
         )
         for job in query:
             meta = job.metadata or {}
-            lease = parse_stamp(meta.get("submit_lease_until"))
-            if status == "submitting" and lease is not None and lease > now:
+            lease = parse_stamp(meta.get(jm.SUBMIT_LEASE_UNTIL))
+            if status == JobStatus.SUBMITTING and lease is not None and lease > now:
                 continue  # an attempt is (or may still be) in its create call
-            due = parse_stamp(meta.get("next_poll_at"))
-            if status == "processing" and due is not None and due > now:
+            due = parse_stamp(meta.get(jm.NEXT_POLL_AT))
+            if status == JobStatus.PROCESSING and due is not None and due > now:
                 continue  # a poll is scheduled
             idle = int((now - job.updated_at).total_seconds())
             found.stalled.append(Stalled(job.id, status, idle, STAGE_FOR[status]))

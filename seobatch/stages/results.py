@@ -25,37 +25,49 @@ Counts come from the database (``GROUP BY status``) and cost from the token sums
 batch prices. The seed's job has no canceled count: canceled items are added to
 ``expired_count`` (both mean "never processed") and kept apart in
 ``metadata['canceled_count']``.
+
+The download is parsed a chunk ahead on a thread of its own (``read_ahead``), and on
+PostgreSQL two chunks are saved at once (``_Lanes``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
+import queue
 import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
-from peewee import SQL, fn
+from peewee import SQL
 
 from .. import db as _db
-from ..db import database, utcnow
-from ..errors import ResultsUnavailable
+from .. import jobmeta as jm
+from ..db import chunked, database, utcnow
+from ..errors import InvalidOutput, ResultsUnavailable
+from ..jobmeta import ItemStatus, JobStatus
 from ..models import CUSTOM_ID_RE, Page, SeoBatchItem, SeoBatchJob
-from . import Step
+from ..output import OutputLimits, parse_reply
+from ..pricing import batch_cost
+from ..providers.base import Ending, outcome_for_missing
+from ..text import printable_line
 from ._bulk import bulk_update
-from ._common import fail_job, later, load_job, provider_for, read_ahead, stamp, update_metadata
+from ._common import later, load_job, log, provider_for, stamp
+from .jobstate import fail_job, update_metadata
+from .step import Step
 from .poll import poll_delay
 
 if TYPE_CHECKING:
     from ..config import Settings
     from ..providers.base import BatchInfo, BatchProvider, ItemResult
 
-log = logging.getLogger("seobatch.pipeline")
+T = TypeVar("T")
 
 #: Longest provider error text kept on an item or page.
 MAX_ERROR_CHARS = 500
+#: The job statuses results may write in: anything else means canceled or failed meanwhile.
+_PROCESSING = (JobStatus.PROCESSING,)
 
 
 def results(
@@ -72,15 +84,13 @@ def results(
     info = provider.get_batch(job.ai_batch_id)
     if info.state != "ended":
         delay = poll_delay(1, settings)
-        update_metadata(job_id, expected=("processing",), changes={"next_poll_at": later(utcnow(), delay)})
+        update_metadata(job_id, expected=_PROCESSING, changes={jm.NEXT_POLL_AT: later(utcnow(), delay)})
         return [Step("poll", job_id, delay_ms=int(delay * 1000))]
-    if info.ending == "failed":
+    if info.ending == Ending.FAILED:
         reason = info.error or info.provider_state
         fail_job(job, f"the provider's batch {job.ai_batch_id} failed: {reason}", settings=settings,
-                 expected=("processing",))
+                 expected=_PROCESSING)
         return []
-
-    from ..output import OutputLimits
 
     limits = OutputLimits.from_settings(settings)
     seen = 0
@@ -89,13 +99,13 @@ def results(
         with read_ahead(provider.iter_results(info), settings.chunk_size) as chunks, _Lanes() as lanes:
             for saved in lanes.save(job, chunks, limits, tally):
                 seen += saved
-                if update_metadata(job_id, expected=("processing",), changes={"results_seen": seen}) is None:
+                if update_metadata(job_id, expected=_PROCESSING, changes={jm.RESULTS_SEEN: seen}) is None:
                     return []  # canceled or failed meanwhile
     except ResultsUnavailable as exc:
-        if info.ending not in ("expired", "canceled"):
+        if info.ending not in (Ending.EXPIRED, Ending.CANCELED):
             # Past the provider's retention (Anthropic 29 days, Gemini files 48 h): say so
             # plainly; the pages stay eligible and are sent again on a later night.
-            fail_job(job, f"results_unavailable: {exc.message}", settings=settings, expected=("processing",))
+            fail_job(job, f"results_unavailable: {exc.message}", settings=settings, expected=_PROCESSING)
             return []
         # An expired or canceled batch may have nothing to download: every item is missing.
         log.info("job %s: batch %s has no results to read (%s)", job_id, info.id, exc)
@@ -106,7 +116,7 @@ def results(
             f"reconciliation error: batch {info.id} holds the requests of job(s) "
             f"{', '.join(map(str, sorted(tally.foreign)))}, not this job's; no result was saved "
             "and no page was charged an attempt — check the provider's batch list"
-        ), settings=settings, expected=("processing",))
+        ), settings=settings, expected=_PROCESSING)
         return []
     _settle_missing(job, info)
     _complete(job, info, settings)
@@ -114,34 +124,95 @@ def results(
 
 
 def outcome_of(
-    result: ItemResult, limits: Any, page_url: str | None = None, page_text: str | None = None
-) -> tuple[str, dict[str, str] | None, str | None]:
+    result: ItemResult, limits: OutputLimits, page_url: str | None = None, page_text: str | None = None
+) -> tuple[ItemStatus, dict[str, str] | None, str | None]:
     """(item status, validated fields or None, error or None) for one result.
 
     ``page_url`` / ``page_text`` tell the validator which hosts and phrases the page
     itself contains (a reply may repeat those, not others).
     """
-    from ..output import InvalidOutput, parse_reply
-
-    if result.outcome == "succeeded":
+    if result.outcome == ItemStatus.SUCCEEDED:
         try:
             fields = parse_reply(result.text or "", limits, page_url, page_text)
         except InvalidOutput as exc:
-            return "errored", None, _clip(exc.reason)
-        return "succeeded", {"title": fields.title, "meta_description": fields.meta_description}, None
-    if result.outcome in ("errored", "expired", "canceled"):
-        return result.outcome, None, _clip(result.error or result.outcome)
-    return "errored", None, _clip(f"unknown outcome {result.outcome!r}")
+            return ItemStatus.ERRORED, None, _clip(exc.reason)
+        return ItemStatus.SUCCEEDED, {"title": fields.title, "meta_description": fields.meta_description}, None
+    if result.outcome in jm.ITEM_OUTCOMES:
+        return ItemStatus(result.outcome), None, _clip(result.error or result.outcome)
+    return ItemStatus.ERRORED, None, _clip(f"unknown outcome {result.outcome!r}")
 
 
 def _clip(text: str) -> str:
     """A provider's error text as one printable line of bounded length: a reason is shown
     to people, and PostgreSQL refuses NUL and lone surrogates in text columns."""
-    text = str(text)
-    if not text.isprintable():
-        text = "".join(ch if ch.isprintable() else " " for ch in text)
-    text = " ".join(text.split()) or "error"
-    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
+    return printable_line(str(text), MAX_ERROR_CHARS) or "error"
+
+
+# --------------------------------------------------------------------------- reading ahead
+
+
+class _Failure:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+_DONE = object()
+
+
+@contextlib.contextmanager
+def read_ahead(items: Iterable[T], size: int, depth: int = 2) -> Iterator[Iterator[list[T]]]:
+    """``chunked(items, size)``, produced by a thread of its own at most ``depth`` ahead.
+
+    The results stage parses the download here while its own thread waits for the
+    database to write the chunk before: the two overlap instead of taking turns. The
+    producer never touches the database. Its exception is raised in the consumer; leaving
+    the block early stops it at its next item and closes ``items``.
+    """
+    chunks: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(value: Any) -> bool:
+        while not stop.is_set():
+            try:
+                chunks.put(value, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        source = iter(items)
+        try:
+            for chunk in chunked(source, size):
+                if not put(chunk):
+                    return
+            put(_DONE)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer as is
+            put(_Failure(exc))
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+
+    def consume() -> Iterator[list[T]]:
+        while True:
+            got = chunks.get()
+            if got is _DONE:
+                return
+            if isinstance(got, _Failure):
+                raise got.exc
+            yield got
+
+    thread = threading.Thread(target=produce, name="seobatch-read-ahead", daemon=True)
+    thread.start()
+    try:
+        yield consume()
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+# --------------------------------------------------------------------------- saving chunks
 
 
 class _Tally:
@@ -185,7 +256,7 @@ class _Lanes:
                 self._pool.shutdown(wait=True)
 
     def save(
-        self, job: SeoBatchJob, chunks: Iterable[list[ItemResult]], limits: Any, tally: _Tally
+        self, job: SeoBatchJob, chunks: Iterable[list[ItemResult]], limits: OutputLimits, tally: _Tally
     ) -> Iterator[int]:
         """Save every chunk; yields the number of results saved after each step."""
         if self._pool is None:
@@ -231,106 +302,86 @@ def _close_connection() -> None:
         database.close()
 
 
+class _Update(NamedTuple):
+    """One set-based write of a chunk (``bulk_update``'s constant part)."""
+
+    table: str
+    columns: list[tuple[str, str]]
+    assignments: list[str]
+    where: str = ""
+    params: tuple[Any, ...] = ()
+
+    def apply(self, rows: list[tuple[Any, ...]]) -> int:
+        return bulk_update(self.table, key="id", columns=self.columns, assignments=self.assignments,
+                           rows=rows, where=self.where, params=self.params)
+
+
+#: Each settled item: its outcome, reply, error and tokens (only items still pending).
+_ITEM_RESULT_UPDATE = _Update(
+    "seo_batch_items",
+    columns=[("id", "bigint"), ("status", "text"), ("result", "json"), ("error", "text"),
+             ("input_tokens", "int"), ("output_tokens", "int"), ("completed_at", "timestamp")],
+    assignments=["status = v.status", "result = v.result", "error = v.error",
+                 "input_tokens = v.input_tokens", "output_tokens = v.output_tokens",
+                 "completed_at = v.completed_at", "updated_at = v.completed_at"],
+    where="t.status = %s",
+    params=(ItemStatus.PENDING.value,),
+)
+#: A page that got valid SEO fields: the fields, what they were built from, attempts reset.
+_PAGE_SUCCESS_UPDATE = _Update(
+    "seo_pages",
+    columns=[("id", "bigint"), ("title", "text"), ("description", "text"), ("model", "text"),
+             ("at", "timestamp"), ("content_hash", "text"), ("prompt_version", "text")],
+    assignments=["seo_title = v.title", "seo_description = v.description",
+                 "seo_model = v.model", "seo_generated_at = v.at",
+                 "seo_content_hash = v.content_hash", "seo_prompt_version = v.prompt_version",
+                 "seo_attempts = 0", "seo_last_error = NULL", "updated_at = v.at"],
+)
+#: A page whose item did not succeed: the reason, and an attempt when the item errored.
+_PAGE_FAILURE_UPDATE = _Update(
+    "seo_pages",
+    columns=[("id", "bigint"), ("error", "text"), ("bump", "int")],
+    assignments=["seo_attempts = t.seo_attempts + v.bump", "seo_last_error = v.error"],
+)
+
+
+class _Writes(NamedTuple):
+    """A chunk's rows for the three updates above."""
+
+    items: list[tuple[Any, ...]]
+    ok_pages: list[tuple[Any, ...]]
+    failed_pages: list[tuple[Any, ...]]
+
+
 def _save_chunk(
-    job: SeoBatchJob, chunk: Iterable[ItemResult], limits: Any, tally: _Tally | None = None,
-    locked: threading.Event | None = None,
+    job: SeoBatchJob, chunk: Iterable[ItemResult], limits: OutputLimits, tally: _Tally | None = None,
+    rows_locked: threading.Event | None = None,
 ) -> None:
-    try:
-        _save_chunk_locked(job, chunk, limits, tally, locked)
-    finally:
-        if locked is not None:
-            locked.set()  # never leave the other lane waiting, whatever happened here
-
-
-def _save_chunk_locked(
-    job: SeoBatchJob, chunk: Iterable[ItemResult], limits: Any, tally: _Tally | None,
-    locked: threading.Event | None,
-) -> None:
+    """Save one chunk of results in one transaction: lock the chunk's pending items, judge
+    each result, write items and pages set-based. ``rows_locked`` is set once the items
+    are locked (or this failed): the other lane waits for it before reading its own."""
     first: dict[str, ItemResult] = {}
     duplicates = 0
-    for result in chunk:
-        if result.custom_id in first:
-            duplicates += 1
-        else:
-            first[result.custom_id] = result
-    now = utcnow()
-    item_rows: list[tuple[Any, ...]] = []
-    ok_pages: list[tuple[Any, ...]] = []
-    failed_pages: list[tuple[Any, ...]] = []
-    # Only ids we could have made are looked up; anything else (NUL, lone surrogates,
-    # 10 kB of junk) is unknown by construction.
-    wanted = [c for c in first if CUSTOM_ID_RE.match(c)]
-    with _db.write_transaction():
-        query = (
-            SeoBatchItem.select(
-                SeoBatchItem.custom_id,
-                SeoBatchItem.id,
-                SeoBatchItem.status,
-                SeoBatchItem.page,
-                SeoBatchItem.content_hash,
-                SeoBatchItem.prompt_version,
-                Page.url,
-                Page.title,
-                Page.content,
-            )
-            .join(Page, on=(SeoBatchItem.page == Page.id))
-            .where((SeoBatchItem.job == job.id) & _one_of(SeoBatchItem.custom_id, wanted))
-        )
-        if _db.is_postgres():
-            # Lock the items this chunk settles; the pages are only read here (locking
-            # them too wrote a lock into every page row: a tenth of the stage's time).
-            query = query.for_update(of=SeoBatchItem)
-        # Plain driver rows: peewee's per-row wrapper is measurable at 100k results.
-        known = {row[0]: row[1:] for row in database.execute(query).fetchall()}
-        if locked is not None:
-            locked.set()
-        for custom_id, result in first.items():
-            row = known.get(custom_id)
-            if row is None or row[1] != "pending":
-                continue
-            item_id, _, page_id, content_hash, prompt_version, url, title, content = row
-            status, fields, error = outcome_of(result, limits, url, f"{title or ''}\n{content or ''}")
-            item_rows.append((
-                item_id, status, SeoBatchItem.result.db_value(fields), error,
-                result.input_tokens, result.output_tokens, now,
-            ))
-            if fields is not None:
-                ok_pages.append((
-                    page_id, fields["title"], fields["meta_description"], job.model, now,
-                    content_hash, prompt_version,
-                ))
+    try:
+        for result in chunk:
+            if result.custom_id in first:
+                duplicates += 1
             else:
-                failed_pages.append((page_id, error, 1 if status == "errored" else 0))
-        bulk_update(
-            "seo_batch_items",
-            key="id",
-            columns=[("id", "bigint"), ("status", "text"), ("result", "json"), ("error", "text"),
-                     ("input_tokens", "int"), ("output_tokens", "int"), ("completed_at", "timestamp")],
-            assignments=["status = v.status", "result = v.result", "error = v.error",
-                         "input_tokens = v.input_tokens", "output_tokens = v.output_tokens",
-                         "completed_at = v.completed_at", "updated_at = v.completed_at"],
-            rows=item_rows,
-            where="t.status = %s",
-            params=("pending",),
-        )
-        bulk_update(
-            "seo_pages",
-            key="id",
-            columns=[("id", "bigint"), ("title", "text"), ("description", "text"), ("model", "text"),
-                     ("at", "timestamp"), ("content_hash", "text"), ("prompt_version", "text")],
-            assignments=["seo_title = v.title", "seo_description = v.description",
-                         "seo_model = v.model", "seo_generated_at = v.at",
-                         "seo_content_hash = v.content_hash", "seo_prompt_version = v.prompt_version",
-                         "seo_attempts = 0", "seo_last_error = NULL", "updated_at = v.at"],
-            rows=ok_pages,
-        )
-        bulk_update(
-            "seo_pages",
-            key="id",
-            columns=[("id", "bigint"), ("error", "text"), ("bump", "int")],
-            assignments=["seo_attempts = t.seo_attempts + v.bump", "seo_last_error = v.error"],
-            rows=failed_pages,
-        )
+                first[result.custom_id] = result
+        # Only ids we could have made are looked up; anything else (NUL, lone surrogates,
+        # 10 kB of junk) is unknown by construction.
+        wanted = [c for c in first if CUSTOM_ID_RE.match(c)]
+        with _db.write_transaction():
+            known = _lock_items(job, wanted)
+            if rows_locked is not None:
+                rows_locked.set()
+            writes = _judge(job, first, known, limits, utcnow())
+            _ITEM_RESULT_UPDATE.apply(writes.items)
+            _PAGE_SUCCESS_UPDATE.apply(writes.ok_pages)
+            _PAGE_FAILURE_UPDATE.apply(writes.failed_pages)
+    finally:
+        if rows_locked is not None:
+            rows_locked.set()  # never leave the other lane waiting, whatever happened here
     unknown = [cid for cid in first if cid not in known]
     if tally is not None:
         owners = (SeoBatchItem.job_of_custom_id(cid) for cid in unknown)
@@ -342,11 +393,65 @@ def _save_chunk_locked(
         )
 
 
+def _lock_items(job: SeoBatchJob, custom_ids: list[str]) -> dict[str, tuple[Any, ...]]:
+    """custom_id → (item id, status, page id, content hash, prompt version, url, title,
+    content) for this job's items among ``custom_ids``; on PostgreSQL the items are locked."""
+    query = (
+        SeoBatchItem.select(
+            SeoBatchItem.custom_id,
+            SeoBatchItem.id,
+            SeoBatchItem.status,
+            SeoBatchItem.page,
+            SeoBatchItem.content_hash,
+            SeoBatchItem.prompt_version,
+            Page.url,
+            Page.title,
+            Page.content,
+        )
+        .join(Page, on=(SeoBatchItem.page == Page.id))
+        .where((SeoBatchItem.job == job.id) & _one_of(SeoBatchItem.custom_id, custom_ids))
+    )
+    if _db.is_postgres():
+        # Lock the items this chunk settles; the pages are only read here (locking
+        # them too wrote a lock into every page row: a tenth of the stage's time).
+        query = query.for_update(of=SeoBatchItem)
+    # Plain driver rows: peewee's per-row wrapper is measurable at 100k results.
+    return {row[0]: row[1:] for row in database.execute(query).fetchall()}
+
+
+def _judge(
+    job: SeoBatchJob, results: dict[str, ItemResult], known: dict[str, tuple[Any, ...]],
+    limits: OutputLimits, now: datetime,
+) -> _Writes:
+    """The rows each pending item's result writes (items settled already are left alone)."""
+    writes = _Writes([], [], [])
+    to_json = SeoBatchItem.result.db_value
+    for custom_id, result in results.items():
+        row = known.get(custom_id)
+        if row is None or row[1] != ItemStatus.PENDING:
+            continue
+        item_id, _, page_id, content_hash, prompt_version, url, title, content = row
+        status, fields, error = outcome_of(result, limits, url, f"{title or ''}\n{content or ''}")
+        writes.items.append((
+            item_id, status.value, to_json(fields), error, result.input_tokens, result.output_tokens, now,
+        ))
+        if fields is not None:
+            writes.ok_pages.append((
+                page_id, fields["title"], fields["meta_description"], job.model, now, content_hash, prompt_version,
+            ))
+        else:
+            writes.failed_pages.append((page_id, error, 1 if status == ItemStatus.ERRORED else 0))
+    return writes
+
+
+# --------------------------------------------------------------------------- completing
+
+
 def _settle_missing(job: SeoBatchJob, info: BatchInfo) -> None:
     """Items the stream never mentioned: expired, canceled or errored ``missing_result``."""
-    status = {"expired": "expired", "canceled": "canceled"}.get(info.ending or "", "errored")
-    error = "missing_result" if status == "errored" else f"missing_result: the batch was {status}"
-    pending = (SeoBatchItem.job == job.id) & (SeoBatchItem.status == "pending")
+    status = ItemStatus(outcome_for_missing(info))
+    error = "missing_result" if status == ItemStatus.ERRORED else f"missing_result: the batch was {status}"
+    pending = (SeoBatchItem.job == job.id) & (SeoBatchItem.status == ItemStatus.PENDING)
     with _db.write_transaction():
         # No attempt is charged: the provider lost, expired or canceled these, not the page.
         Page.update(seo_last_error=error).where(
@@ -365,24 +470,23 @@ def counts_of(job_id: int) -> dict[str, tuple[int, int, int]]:
 
 
 def _complete(job: SeoBatchJob, info: BatchInfo, settings: Settings, now: datetime | None = None) -> bool:
-    from ..pricing import batch_cost
-
     counts = counts_of(job.id)
-    n = {status: counts.get(status, (0, 0, 0))[0] for status in SeoBatchItem.STATUSES}
+    n = {status: counts.get(status, (0, 0, 0))[0] for status in jm.ITEM_STATUSES}
     input_tokens = sum(c[1] for c in counts.values())
     output_tokens = sum(c[2] for c in counts.values())
     cost = batch_cost(job.model, input_tokens, output_tokens, settings)
     extra = {
-        "input_tokens": input_tokens,
-        "output_tokens": output_tokens,
-        "cost_usd": round(cost, 6) if cost is not None else "unknown",
-        "canceled_count": n["canceled"],
-        "provider_state": info.provider_state,
-        "ending": info.ending,
-        "results_finished_at": stamp(now or utcnow()),
+        jm.INPUT_TOKENS: input_tokens,
+        jm.OUTPUT_TOKENS: output_tokens,
+        jm.COST_USD: round(cost, 6) if cost is not None else "unknown",
+        jm.CANCELED_COUNT: n[ItemStatus.CANCELED],
+        jm.PROVIDER_STATE: info.provider_state,
+        jm.ENDING: info.ending,
+        jm.RESULTS_FINISHED_AT: stamp(now or utcnow()),
     }
     return job.mark_completed(
-        n["succeeded"], n["errored"], n["expired"] + n["canceled"], extra_metadata=extra
+        n[ItemStatus.SUCCEEDED], n[ItemStatus.ERRORED], n[ItemStatus.EXPIRED] + n[ItemStatus.CANCELED],
+        extra_metadata=extra,
     )
 
 

@@ -13,7 +13,7 @@ The rules that keep a job from being paid twice:
 3. **Reconcile, then resend.** When any earlier attempt may have reached the provider
    (its outcome was never recorded: timeout, dropped connection, killed worker — the
    sticky ``submit_unclear`` flag), the provider's recent batches are searched first
-   (``reconcile``: owner-aware, shared with ``cancel``) and the one batch that can only
+   (``reconcile.reconcile``: owner-aware, shared with ``cancel``) and the one batch that can only
    be ours is adopted. Only when nothing unowned shows up and the last create is older
    than ``submit_settle_seconds`` is the batch sent again. When the search is ambiguous
    (two unowned candidates, or another same-sized job may own the one found), nothing
@@ -37,13 +37,15 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .. import db as _db
+from .. import jobmeta as jm
 from ..db import database, utcnow
 from ..errors import AmbiguousCreate, ConfigError, PermanentError, ProviderError, TransientError
-from ..models import STATUSES, SeoBatchItem, SeoBatchJob
+from ..jobmeta import STATUSES, JobStatus
+from ..models import SeoBatchItem, SeoBatchJob
+from ..pricing import batch_cost
 from ..providers.base import BatchInfo, BatchRequest, RawJSON
-from . import Step
-from ._common import fail_job, later, load_job, log, parse_stamp, provider_for, stamp, update_metadata
-from . import reconcile as _rc
+from ._common import later, load_job, log, parse_stamp, provider_for, stamp
+from .jobstate import DONE, GiveUp, fail_job, safe_reason, update_metadata
 from .reconcile import (
     AMBIGUOUS_MIN_TRIES,
     AMBIGUOUS_RETRY_SECONDS,
@@ -51,7 +53,9 @@ from .reconcile import (
     give_up_after,
     needs_reconcile,
     orphan_changes,
+    reconcile,
 )
+from .step import Step
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -101,20 +105,18 @@ class JobRequests:
 
 def estimate_cost(job: SeoBatchJob, settings: Settings) -> tuple[float | None, int, int]:
     """(USD at batch prices or None when the model has no price, input tokens, output tokens)."""
-    from ..pricing import estimate_batch_cost
-
     meta = job.metadata or {}
-    count = int(job.total_pages or meta.get("collected") or 0)
-    input_tokens = int(meta.get("estimated_input_tokens") or 0)
+    count = int(job.total_pages or meta.get(jm.COLLECTED) or 0)
+    input_tokens = int(meta.get(jm.ESTIMATED_INPUT_TOKENS) or 0)
     output_tokens = count * settings.max_output_tokens
-    cost = estimate_batch_cost(job.model, input_tokens, output_tokens, settings)
+    cost = batch_cost(job.model, input_tokens, output_tokens, settings)
     return cost, input_tokens, output_tokens
 
 
 def cost_guard(job: SeoBatchJob, settings: Settings) -> str | None:
     """Why the job must not be sent, or None when it may."""
     meta = job.metadata or {}
-    cap = meta.get("max_cost", settings.max_cost)
+    cap = meta.get(jm.MAX_COST, settings.max_cost)
     if cap is None:
         return None
     cost, _, _ = estimate_cost(job, settings)
@@ -151,10 +153,10 @@ def submit(
         return []
     now = now or utcnow()
     meta = job.metadata or {}
-    if not meta.get("submit_started_at"):
+    if not meta.get(jm.SUBMIT_STARTED_AT):
         reason = cost_guard(job, settings)
         if reason:
-            fail_job(job, reason, settings=settings, expected=("submitting",))
+            fail_job(job, reason, settings=settings, expected=(JobStatus.SUBMITTING,))
             return []
     provider = provider_for(job, settings, provider)
     claim = _claim(job, settings, now)
@@ -164,34 +166,32 @@ def submit(
         wait = max(1.0, (claim.busy_until - now).total_seconds() + 1)
         log.info("job %s: another submit attempt holds the lease; retrying in %.0fs", job_id, wait)
         return [Step("submit", job_id, delay_ms=int(wait * 1000))]
-    outcome: dict[str, str] = {}
+    outcome: dict[str, Any] = {}
     try:
         return _attempt(job, claim.meta, provider, settings, now, outcome)
     finally:
         # Let the next attempt in at once; a killed worker's lease simply runs out.
         update_metadata(
-            job_id, expected=("submitting",), changes={"submit_lease_until": None, **outcome}
+            job_id, expected=(JobStatus.SUBMITTING,), changes={jm.SUBMIT_LEASE_UNTIL: None, **outcome}
         )
 
 
 def _claim(job: SeoBatchJob, settings: Settings, now: datetime) -> _Claim | None:
-    from .. import db as _db
-
     with _db.write_transaction():
         row = _db.lock_for_update(
             SeoBatchJob.select(SeoBatchJob.status, SeoBatchJob.metadata).where(SeoBatchJob.id == job.id)
         ).first()
-        if row is None or row.status != "submitting":
+        if row is None or row.status != JobStatus.SUBMITTING:
             return None
         meta = dict(row.metadata or {})
-        lease = parse_stamp(meta.get("submit_lease_until"))
+        lease = parse_stamp(meta.get(jm.SUBMIT_LEASE_UNTIL))
         if lease is not None and lease > now:
             return _Claim(meta, busy_until=lease)
-        meta.update(
-            display_name=meta.get("display_name") or f"seobatch-job-{job.id}-{secrets.token_hex(4)}",
-            submit_attempts=int(meta.get("submit_attempts") or 0) + 1,
-            submit_lease_until=later(now, settings.submit_lease_seconds),
-        )
+        meta.update({
+            jm.DISPLAY_NAME: meta.get(jm.DISPLAY_NAME) or f"seobatch-job-{job.id}-{secrets.token_hex(4)}",
+            jm.SUBMIT_ATTEMPTS: int(meta.get(jm.SUBMIT_ATTEMPTS) or 0) + 1,
+            jm.SUBMIT_LEASE_UNTIL: later(now, settings.submit_lease_seconds),
+        })
         SeoBatchJob.update(metadata=meta, updated_at=utcnow()).where(SeoBatchJob.id == job.id).execute()
         return _Claim(meta)
 
@@ -202,13 +202,13 @@ def _attempt(
     provider: BatchProvider,
     settings: Settings,
     now: datetime,
-    outcome: dict[str, str],
+    outcome: dict[str, Any],
 ) -> list[Step]:
     """One claimed attempt; records in ``outcome`` what the next attempt must know."""
-    sent_before = parse_stamp(meta.get("submit_sent_at"))
+    sent_before = parse_stamp(meta.get(jm.SUBMIT_SENT_AT))
     unclear = needs_reconcile(meta)
     if unclear:
-        found = _rc.reconcile(job, meta, provider, settings)
+        found = reconcile(job, meta, provider, settings)
         if found.batch is not None:
             return _adopt(job, meta, found.batch, provider, settings, reconciled=True)
         if found.ambiguous:
@@ -219,25 +219,26 @@ def _attempt(
                      job.id, settle)
             return [Step("submit", job.id, delay_ms=int(settle * 1000) + 1)]
         log.warning("job %s: the provider shows no batch of %s; sending again",
-                    job.id, meta["display_name"])
+                    job.id, meta[jm.DISPLAY_NAME])
     sent_at = utcnow()
-    changes: dict[str, Any] = {"submit_sent_at": stamp(sent_at), "submit_outcome": None}
+    changes: dict[str, Any] = {jm.SUBMIT_SENT_AT: stamp(sent_at), jm.SUBMIT_OUTCOME: None}
     if unclear:
-        changes["submit_unclear"] = True  # sticky: a later refusal must not erase it
-    if not meta.get("submit_started_at"):
-        changes["submit_started_at"] = stamp(sent_at)
-    meta = update_metadata(job.id, expected=("submitting",), changes=changes)
-    if meta is None:
+        changes[jm.SUBMIT_UNCLEAR] = True  # sticky: a later refusal must not erase it
+    if not meta.get(jm.SUBMIT_STARTED_AT):
+        changes[jm.SUBMIT_STARTED_AT] = stamp(sent_at)
+    saved = update_metadata(job.id, expected=(JobStatus.SUBMITTING,), changes=changes)
+    if saved is None:
         return []  # canceled meanwhile: send nothing
+    meta = saved
     requests = JobRequests(job.id, settings.chunk_size)
     try:
-        info = provider.create_batch(requests, model=job.model, display_name=meta["display_name"])
+        info = provider.create_batch(requests, model=job.model, display_name=meta[jm.DISPLAY_NAME])
     except AmbiguousCreate as exc:
         log.warning("job %s: create outcome unknown (%s); reconciling", job.id, exc)
-        outcome["submit_unclear"] = True
-        update_metadata(job.id, expected=("submitting",), changes={"submit_unclear": True})
-        meta = {**meta, "submit_unclear": True}
-        found = _rc.reconcile(job, meta, provider, settings)
+        outcome[jm.SUBMIT_UNCLEAR] = True
+        update_metadata(job.id, expected=(JobStatus.SUBMITTING,), changes={jm.SUBMIT_UNCLEAR: True})
+        meta = {**meta, jm.SUBMIT_UNCLEAR: True}
+        found = reconcile(job, meta, provider, settings)
         if found.batch is not None:
             return _adopt(job, meta, found.batch, provider, settings, reconciled=True)
         if found.ambiguous:
@@ -247,54 +248,124 @@ def _attempt(
         # The provider refused before doing anything (429, 529, a 4xx), or the request
         # never left (a bad key header, an oversized body): nothing to look for next
         # time. A transient refusal is sent again by the actor's retry.
-        outcome["submit_outcome"] = "rejected"
+        outcome[jm.SUBMIT_OUTCOME] = "rejected"
         raise
     return _adopt(job, meta, info, provider, settings, reconciled=False)
 
 
-def reconcile(
-    job_id: int, *, settings: Settings, provider: BatchProvider | None = None
-) -> list[Step] | None:
+@dataclass(frozen=True)
+class Adopted:
+    """The job's batch was found: adopted (``steps``: its first poll) or already handled."""
+
+    steps: list[Step]
+
+
+@dataclass(frozen=True)
+class Pending:
+    """The search was ambiguous: ``steps`` look again later (none once the job failed for review)."""
+
+    steps: list[Step]
+
+
+@dataclass(frozen=True)
+class NotFound:
+    """The provider shows no batch that could be this job's (or no create was ever claimed)."""
+
+
+#: What ``look_for_batch`` found.
+Found = Adopted | Pending | NotFound
+
+
+def look_for_batch(job_id: int, *, settings: Settings, provider: BatchProvider | None = None) -> Found:
     """Look for the batch an earlier create may have made, and adopt it; never send one.
 
-    The last look before a submit that gave up (retries exhausted, a permanent error)
-    may fail its job: a job whose create may have reached the provider is failed only
-    once the provider shows no batch for it. Returns the steps to send when the batch
-    was found (adopted, or already handled: ``[]``) or the search was ambiguous (a later
-    look, or ``[]`` once the job failed for manual review), None when the provider shows
-    none that could be this job's; raises ProviderError when it could not tell.
+    Raises ProviderError (or ConfigError) when the provider could not tell.
     """
     job = load_job(job_id)
     if job is None or not job.is_submitting:
-        return []
+        return Adopted([])  # adopted, canceled or failed meanwhile: nothing to decide
     meta = job.metadata or {}
-    if not meta.get("display_name"):
-        return None  # no attempt was ever claimed: nothing can have been sent
+    if not meta.get(jm.DISPLAY_NAME):
+        return NotFound()  # no attempt was ever claimed: nothing can have been sent
     provider = provider_for(job, settings, provider)
-    found = _rc.reconcile(job, meta, provider, settings)
+    found = reconcile(job, meta, provider, settings)
     if found.batch is not None:
-        return _adopt(job, meta, found.batch, provider, settings, reconciled=True)
+        return Adopted(_adopt(job, meta, found.batch, provider, settings, reconciled=True))
     if found.ambiguous:
-        return _ambiguous(job, meta, found, settings, utcnow())
-    return None
+        return Pending(_ambiguous(job, meta, found, settings, utcnow()))
+    return NotFound()
+
+
+def give_up(
+    job_id: int,
+    reason: str,
+    *,
+    settings: Settings,
+    provider: BatchProvider | None = None,
+    recheck: bool = False,
+    now: datetime | None = None,
+) -> GiveUp:
+    """Submit gave up (retries exhausted, a permanent error): fail the job only once the
+    provider shows no batch an attempt may have made.
+
+    No create ever left → fail. Another attempt holds the lease → it decides. Otherwise
+    ``look_for_batch``: a batch found is adopted (the job goes on to poll); none found →
+    fail, but a create sent less than ``SEOBATCH_SUBMIT_SETTLE`` ago may not be listed
+    yet, so the verdict waits for one more look (``recheck``) after that time. A lookup
+    that fails leaves the job ``submitting`` for the recovery sweep and logs an error:
+    never a failed job with a paid orphan.
+    """
+    job = load_job(job_id)
+    if job is None or not job.is_submitting:
+        # Never past submitting: nothing was sent. (Adopted, canceled or failed meanwhile: a no-op.)
+        fail_job(job_id, reason, settings=settings, expected=(JobStatus.COLLECTING,))
+        return DONE
+    meta = job.metadata or {}
+    now = now or utcnow()
+    sent = parse_stamp(meta.get(jm.SUBMIT_SENT_AT))
+    if sent is None:
+        fail_job(job, reason, settings=settings, expected=(JobStatus.SUBMITTING,))
+        return DONE
+    lease = parse_stamp(meta.get(jm.SUBMIT_LEASE_UNTIL))
+    if lease is not None and lease > now:
+        log.info("job %s: another submit attempt holds the lease; it decides (%s)", job_id, reason)
+        return DONE
+    try:
+        found = look_for_batch(job_id, settings=settings, provider=provider)
+    except (ProviderError, ConfigError) as exc:
+        log.error(
+            "job %s needs attention: %s; an earlier create may have reached the provider and "
+            "looking for its batch failed (%s): the job stays submitting for the recovery sweep",
+            job_id, reason, safe_reason(exc, settings),
+        )
+        return DONE
+    if not isinstance(found, NotFound):
+        log.warning("job %s: %s, but its batch was found at the provider; carrying on", job_id, reason)
+        return GiveUp(steps=tuple(found.steps))
+    wait = settings.submit_settle_seconds - (now - sent).total_seconds()
+    if wait > 0 and not recheck:
+        log.info("job %s: no batch listed yet; looking once more in %.0fs before failing it", job_id, wait)
+        return GiveUp(look_again_ms=int(wait * 1000) + 1)
+    fail_job(job, reason, settings=settings, expected=(JobStatus.SUBMITTING,))
+    return DONE
 
 
 def _ambiguous(
     job: SeoBatchJob, meta: dict[str, Any], found: Reconciled, settings: Settings, now: datetime
 ) -> list[Step]:
     """Adopt nothing and send nothing: look again later; past the bound, fail for review."""
-    since = parse_stamp(meta.get("reconcile_ambiguous_since")) or now
-    tries = int(meta.get("reconcile_ambiguous_tries") or 0) + 1
+    since = parse_stamp(meta.get(jm.RECONCILE_AMBIGUOUS_SINCE)) or now
+    tries = int(meta.get(jm.RECONCILE_AMBIGUOUS_TRIES) or 0) + 1
     if tries >= AMBIGUOUS_MIN_TRIES and (now - since).total_seconds() >= give_up_after(settings):
-        update_metadata(job.id, expected=("submitting",), changes={
-            "reconcile_unresolved": True, "reconcile_candidates": list(found.candidates),
+        update_metadata(job.id, expected=(JobStatus.SUBMITTING,), changes={
+            jm.RECONCILE_UNRESOLVED: True, jm.RECONCILE_CANDIDATES: list(found.candidates),
         })
-        fail_job(job, found.describe(), settings=settings, expected=("submitting",))  # logs a warning
+        fail_job(job, found.describe(), settings=settings, expected=(JobStatus.SUBMITTING,))  # logs a warning
         return []
-    update_metadata(job.id, expected=("submitting",), changes={
-        "reconcile_ambiguous_since": stamp(since),
-        "reconcile_ambiguous_tries": tries,
-        "reconcile_candidates": list(found.candidates),
+    update_metadata(job.id, expected=(JobStatus.SUBMITTING,), changes={
+        jm.RECONCILE_AMBIGUOUS_SINCE: stamp(since),
+        jm.RECONCILE_AMBIGUOUS_TRIES: tries,
+        jm.RECONCILE_CANDIDATES: list(found.candidates),
     })
     log.warning("job %s: reconciliation is ambiguous (candidates %s); looking again in %ds",
                 job.id, ", ".join(found.candidates), AMBIGUOUS_RETRY_SECONDS)
@@ -327,18 +398,18 @@ def _adopt(
             f"the provider returned batch {info.id}, which belongs to job {owner.id}; "
             "not sending again — check the provider's batch list",
             settings=settings,
-            expected=("submitting",),
+            expected=(JobStatus.SUBMITTING,),
         )
         return []
     now = utcnow()
     extra = {
-        "display_name": meta["display_name"],
-        "provider_state": info.provider_state,
-        "submit_lease_until": None,
-        "next_poll_at": later(now, settings.poll_interval),
+        jm.DISPLAY_NAME: meta[jm.DISPLAY_NAME],
+        jm.PROVIDER_STATE: info.provider_state,
+        jm.SUBMIT_LEASE_UNTIL: None,
+        jm.NEXT_POLL_AT: later(now, settings.poll_interval),
     }
     if reconciled:
-        extra["reconciled"] = True
+        extra[jm.RECONCILED] = True
     if job.mark_submitted(info.id, provider=provider.name, extra_metadata=extra):
         log.info("job %s: batch %s %s", job.id, info.id, "adopted" if reconciled else "created")
         return [Step("poll", job.id, delay_ms=settings.poll_interval * 1000)]

@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+import dramatiq
 from pipeline_support import TEST_KEY, ended, job, make_pages, make_settings, wait_for
 
-from actors import ACTORS, send_steps
+from actors import send_steps
 from actors.failures import job_gave_up
 from seobatch.db import utcnow
 from seobatch.errors import TransientError
@@ -87,7 +88,7 @@ def test_a_permanent_error_from_the_lookup_after_an_unclear_create_does_not_fail
     emulator.set_faults(drop_create_response=1, http_errors={"list": [403] * 50})
     # When the submit actor runs into the permanent error
     with caplog.at_level(logging.ERROR, logger="seobatch.worker"):
-        ACTORS["submit"].send(job_id)
+        dramatiq.get_broker().get_actor("submit").send(job_id)
         wait_for(lambda: "needs attention" in caplog.text)
         stub_worker[0].join("seobatch", fail_fast=False)
     # Then the job stays submitting for the sweep instead of failing with a paid batch
@@ -140,7 +141,7 @@ def test_a_just_sent_create_gets_one_more_look_before_the_job_fails(any_db, emul
     runtime.settings = settings
     job_id = _collected(settings)
     emulator.set_faults(http_errors={"create": [400]})
-    ACTORS["submit"].send(job_id)
+    dramatiq.get_broker().get_actor("submit").send(job_id)
     # Then the job is failed only after the second look (one settle time later)
     wait_for(lambda: ended([job_id]))
     row = job(job_id)
@@ -156,7 +157,7 @@ def test_a_poll_that_runs_out_of_retries_leaves_the_paid_job_to_the_sweep(any_db
     submit(j.id, settings=settings)
     emulator.set_faults(http_errors={"get": [503] * 20}, retry_after=0.01)
     # When its poll runs out of retries
-    ACTORS["poll"].send_with_options(args=(j.id,), max_retries=0)
+    dramatiq.get_broker().get_actor("poll").send_with_options(args=(j.id,), max_retries=0)
     wait_for(lambda: emulator.stats()["anthropic"]["get"] >= 5)
     stub_worker[0].join("seobatch", fail_fast=False)
     # Then the job is still processing (its batch is paid for), not failed
@@ -177,7 +178,7 @@ def test_results_that_run_out_of_retries_leave_the_paid_job_to_the_sweep(any_db,
     collect(j.id, settings=settings)
     submit(j.id, settings=settings)
     emulator.set_faults(http_errors={"results": [503] * 20}, retry_after=0.01)
-    ACTORS["results"].send_with_options(args=(j.id,), max_retries=0)
+    dramatiq.get_broker().get_actor("results").send_with_options(args=(j.id,), max_retries=0)
     wait_for(lambda: emulator.stats()["anthropic"]["results"] >= 5)
     stub_worker[0].join("seobatch", fail_fast=False)
     assert job(j.id).status == "processing"
@@ -193,3 +194,22 @@ def test_a_collect_that_runs_out_of_retries_still_fails_the_job(any_db, settings
     _gave_up(j.id, stage="collect", error="OperationalError: database is locked")
     row = job(j.id)
     assert row.status == "failed" and row.metadata["error"].startswith("collect gave up after 8 retries")
+
+
+def test_a_second_look_queued_the_old_way_still_fails_the_job_once(any_db, emulator, stub_worker):
+    # Given a submit that gave up with no batch at the provider, and a second look in the
+    # message shape the previous release queued (job_gave_up with recheck)
+    settings = make_settings(emulator, http_retries=0)
+    from actors.broker import runtime
+
+    runtime.settings = settings
+    job_id = _collected(settings)
+    emulator.set_faults(http_errors={"create": [529] * 50})
+    try:
+        submit(job_id, settings=settings)
+    except TransientError:
+        pass
+    # When it runs, it is the submit's last look: no batch listed, the job fails with its reason
+    job_gave_up.fn({"args": [job_id], "actor_name": "submit"}, {"reason": "submit: anthropic 529", "recheck": True})
+    row = job(job_id)
+    assert row.status == "failed" and row.metadata["error"] == "submit: anthropic 529"

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import threading
 
+import dramatiq
 import pytest
 from pipeline_support import TEST_KEY, ended, items_of, job, make_pages, make_settings, wait_for
 
-from actors import ACTORS, send_steps
+from actors import send_steps
 from actors.failures import job_gave_up
-from actors.inprocess import run_chain
 from seobatch import events
 from seobatch.models import Page, SeoBatchEvent
+from seobatch.runs import run_chain
 from seobatch.stages.collect import collect
 from seobatch.stages.kickoff import kickoff
 from seobatch.stages.submit import submit
@@ -120,7 +121,7 @@ def test_a_poll_that_runs_out_of_retries_keeps_the_paid_job_processing(any_db, e
     collect(j.id, settings=settings)
     submit(j.id, settings=settings)
     emulator.set_faults(http_errors={"get": [503] * 20}, retry_after=0.01)
-    ACTORS["poll"].send_with_options(args=(j.id,), max_retries=0)
+    dramatiq.get_broker().get_actor("poll").send_with_options(args=(j.id,), max_retries=0)
     wait_for(lambda: emulator.stats()["anthropic"]["get"] >= 5)
     stub_worker[0].join("seobatch", fail_fast=False)
     # The batch is paid for: the job waits for the recovery sweep instead of failing
@@ -156,11 +157,11 @@ def test_a_submit_delivered_twice_at_once_and_again_later_sends_one_batch(any_db
     collect(j.id, settings=settings)
     emulator.set_faults(delay={"create": 0.5})
     # When the submit message is delivered twice at once (two worker threads)
-    ACTORS["submit"].send(j.id)
-    ACTORS["submit"].send(j.id)
+    dramatiq.get_broker().get_actor("submit").send(j.id)
+    dramatiq.get_broker().get_actor("submit").send(j.id)
     wait_for(lambda: ended([j.id]))
     # And once more after the job completed
-    ACTORS["submit"].send(j.id)
+    dramatiq.get_broker().get_actor("submit").send(j.id)
     stub_worker[0].join("seobatch", fail_fast=False)
     # Then one batch was created and the job completed once
     assert job(j.id).status == "completed" and job(j.id).metadata["submit_attempts"] == 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from actors import ACTORS
+import dramatiq
 
 from seobatch.config import Settings
 
@@ -10,5 +10,5 @@ from seobatch.config import Settings
 def test_the_submit_actor_takes_its_time_limit_from_the_settings():
     # Declared from the environment's settings when the worker imports the actors
     settings = Settings.from_env()
-    assert ACTORS["submit"].options["time_limit"] == settings.submit_time_limit * 1000
+    assert dramatiq.get_broker().get_actor("submit").options["time_limit"] == settings.submit_time_limit * 1000
     assert settings.submit_time_limit <= settings.submit_lease_seconds

@@ -24,15 +24,17 @@ def settings(emulator):
 @pytest.fixture
 def fast_retries() -> Iterator[None]:
     """Dramatiq retries after 50-500 ms instead of seconds (the actors' policies stay)."""
-    from actors import ACTORS
+    import actors  # noqa: F401  (declares every actor on the broker, the registry read below)
 
-    saved = {name: dict(actor.options) for name, actor in ACTORS.items()}
-    for actor in ACTORS.values():
+    broker = dramatiq.get_broker()
+    every = {name: broker.get_actor(name) for name in broker.get_declared_actors()}
+    saved = {name: dict(actor.options) for name, actor in every.items()}
+    for actor in every.values():
         actor.options.update(min_backoff=50, max_backoff=500)
     try:
         yield
     finally:
-        for name, actor in ACTORS.items():
+        for name, actor in every.items():
             actor.options.clear()
             actor.options.update(saved[name])
 

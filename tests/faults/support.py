@@ -90,7 +90,7 @@ def golden_run(emulator: Any, settings: Settings, pages: int, model: str | None 
 
 
 def chain(first_id: int) -> list[int]:
-    from actors.inprocess import run_chain
+    from seobatch.runs import run_chain
 
     return run_chain(first_id)
 

@@ -6,21 +6,17 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 
+import dramatiq
 import pytest
 
 import actors._run
-from actors import ACTORS
 from seobatch.models import SeoBatchJob
-from seobatch.stages import collect, poll, results, submit
+from seobatch.stages import STAGES
 
 from . import golden
 from .support import golden_run, kickoff_run, run_steps, wait_run
 
 pytestmark = pytest.mark.timeout(60)
-
-STAGES = {"collect": (collect, "collect"), "submit": (submit, "submit"), "poll": (poll, "poll"),
-          "results": (results, "results")}
-
 
 @pytest.fixture
 def every_message_twice_at_once(monkeypatch):
@@ -43,8 +39,7 @@ def every_message_twice_at_once(monkeypatch):
             return barriers[key]
 
     def enable():
-        for name, (module, attr) in STAGES.items():
-            real = getattr(module, attr)
+        for name, real in dict(STAGES).items():
 
             def gated(job_id, *, _real=real, _name=name, **kw):
                 try:
@@ -55,7 +50,7 @@ def every_message_twice_at_once(monkeypatch):
                     pass  # a lone copy (e.g. a delayed retry): run it alone
                 return _real(job_id, **kw)
 
-            monkeypatch.setattr(module, attr, gated)
+            monkeypatch.setitem(STAGES, name, gated)
         monkeypatch.setattr(actors._run, "send_steps", twice)
         return twice
 
@@ -98,7 +93,7 @@ def test_r3_every_message_delivered_again_after_the_run_changes_nothing(any_db, 
     before = golden.snapshot()
     stats = emulator.stats()["anthropic"]
     for name in STAGES:
-        ACTORS[name].send(job_id)
+        dramatiq.get_broker().get_actor(name).send(job_id)
     worker.join()
     after = emulator.stats()["anthropic"]
     assert (after["create"], after["batches_created"], after["results"]) == (

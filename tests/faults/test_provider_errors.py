@@ -118,19 +118,21 @@ def test_r4_429_with_retry_after_is_waited_out_on_create_poll_and_results(any_db
     golden.assert_same(golden.snapshot(), want)
 
 
-def test_r4_a_retry_after_too_long_to_sleep_becomes_a_delayed_dramatiq_retry():
+def test_r4_a_retry_after_too_long_to_sleep_becomes_a_delayed_dramatiq_retry(monkeypatch):
     """R4: a server delay above what a worker thread may sleep is not slept in-process:
     the actor raises ``Retry`` with that delay (no thread held, no tight loop)."""
     import dramatiq
 
     from actors._run import run_stage
     from seobatch.errors import TransientError
+    from seobatch.stages import STAGES
 
     def stage(job_id, *, settings):
         raise TransientError("rate limited", provider="anthropic", status=429, retry_after=90)
 
+    monkeypatch.setitem(STAGES, "submit", stage)
     with pytest.raises(dramatiq.Retry) as info:
-        run_stage(stage, 1, name="submit")
+        run_stage("submit", 1)
     assert info.value.delay == 90_000
 
 

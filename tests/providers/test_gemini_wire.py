@@ -9,7 +9,7 @@ import pytest
 from fakehttp import CANARY_GEMINI, FakeServer, Sleeps
 
 from seobatch.errors import AmbiguousCreate, PermanentError, ResultsUnavailable, TransientError
-from seobatch.providers.base import BatchInfo, Prompt, outcome_for_missing
+from seobatch.providers.base import BatchInfo, Prompt, obj_at, outcome_for_missing
 from seobatch.providers.gemini import GeminiBatches, parse_file_line, parse_inline_entry, parse_response
 
 MODEL = "gemini-2.5-flash"
@@ -245,13 +245,13 @@ def test_a_running_batch_has_no_results_yet(fake: FakeServer):
         list(client(fake.url).iter_results(BatchInfo(id="batches/b1", state="in_progress", provider_state="x")))
 
 
-def test_find_batch_pages_through_operations_by_display_name(fake: FakeServer):
+def test_find_batches_pages_through_operations_by_display_name(fake: FakeServer):
     fake.add(200, json.dumps({"operations": [json.loads(op("batches/a", displayName="other"))], "nextPageToken": "t2"}))
     fake.add(200, json.dumps({"operations": [json.loads(op("batches/b", displayName="job-9"))]}))
     from datetime import datetime
 
-    found = client(fake.url).find_batch(display_name="job-9", created_after=datetime(2026, 11, 1), request_count=2)
-    assert found.id == "batches/b"
+    found = client(fake.url).find_batches(display_name="job-9", created_after=datetime(2026, 11, 1), request_count=2)
+    assert [b.id for b in found] == ["batches/b"]
     assert [s.query for s in fake.seen] == ["pageSize=100", "pageSize=100&pageToken=t2"]
 
 
@@ -284,3 +284,13 @@ def test_malformed_result_lines_are_errored_by_key_or_skipped():
     assert parse_file_line(b'{"response": {}}') is None
     assert parse_inline_entry({"response": {}}) is None
     assert parse_file_line(b'{"key": "p8"}').error.startswith("malformed_result")
+
+
+def test_members_of_the_wrong_type_read_as_empty_objects():
+    assert obj_at({"a": {"b": 1}}, "a") == {"b": 1}
+    for value in ({"a": None}, {"a": [1]}, {"a": "x"}, {}, None, [1], "a"):
+        assert obj_at(value, "a") == {}
+    hostile = {"usageMetadata": [], "promptFeedback": 3,
+               "candidates": [{"content": "text", "finishReason": "STOP"}]}
+    item = parse_response("p1", hostile)
+    assert (item.outcome, item.error, item.input_tokens) == ("errored", "empty_reply (finishReason STOP)", 0)

@@ -9,7 +9,7 @@ from email.utils import format_datetime
 import pytest
 from fakehttp import CANARY_ANTHROPIC, FakeServer, Sleeps, drip, hang, truncated
 
-from seobatch.errors import AmbiguousCreate, PermanentError, TransientError
+from seobatch.errors import AmbiguousCreate, PermanentError, ProviderError, ResultsUnavailable, TransientError
 from seobatch.http import (
     Transport,
     backoff_delay,
@@ -137,6 +137,26 @@ def test_a_key_echoed_by_the_server_is_redacted_from_the_error():
 def test_an_empty_error_body_falls_back_to_the_reason_phrase():
     err = error_from_response("gemini", 503, {}, b"", reason="Service Unavailable")
     assert str(err) == "gemini 503: Service Unavailable"
+
+
+def test_x_should_retry_is_a_declared_attribute_of_every_provider_error():
+    told = error_from_response("anthropic", 529, {"x-should-retry": "false"}, b"")
+    assert told.should_retry is False
+    assert error_from_response("anthropic", 529, {}, b"").should_retry is True
+    assert TransientError("x").should_retry is True and TransientError("x").retry_after is None
+
+
+def test_an_answer_reclassified_keeps_who_said_what_but_not_the_retry_hints():
+    body = b'{"type":"error","error":{"type":"not_found_error","message":"gone"}}'
+    err = error_from_response("anthropic", 404, {"request-id": "req_7", "retry-after": "30",
+                                                 "x-should-retry": "false"}, body)
+    gone = err.as_(ResultsUnavailable, f"results are no longer available ({err.message})")
+    assert type(gone) is ResultsUnavailable and isinstance(gone, ProviderError)
+    assert (gone.provider, gone.status, gone.request_id, gone.error_type) == (
+        "anthropic", 404, "req_7", "not_found_error")
+    assert (gone.retry_after, gone.should_retry) == (None, True)
+    assert str(gone).startswith("anthropic 404 not_found_error: results are no longer available (")
+    assert str(gone).endswith("(request-id req_7)")
 
 
 # ----------------------------------------------------------------- retry helper

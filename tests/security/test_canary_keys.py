@@ -41,7 +41,7 @@ def _calls(client, provider: str):
     return {
         "create": lambda: client.create_batch(requests, model=MODELS[provider], display_name="s1"),
         "get": lambda: client.get_batch(batch.id),
-        "list": lambda: client.find_batch(display_name="s1", created_after=datetime(2020, 1, 1), request_count=1),
+        "list": lambda: client.find_batches(display_name="s1", created_after=datetime(2020, 1, 1), request_count=1),
         "cancel": lambda: client.cancel_batch(batch.id),
         "results": lambda: list(client.iter_results(batch)),
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pipeline_support import TEST_KEY, job, make_pages
 
 from seobatch.models import SeoBatchEvent
-from seobatch.stages._common import fail_job
+from seobatch.stages.jobstate import fail_job
 from seobatch.stages.kickoff import kickoff
 
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from seobatch.stages._common import read_ahead
+from seobatch.stages.results import read_ahead
 
 
 def test_chunks_arrive_in_order_and_complete():

@@ -1,7 +1,7 @@
 """Drive one benchmark run: schema, emulator, one child process per stage, floor, report.
 
 The parent never touches the pipeline's data itself: every measured piece runs in a
-child (``seobatch.bench.child``) whose peak RSS comes from ``wait4``. The emulator runs
+child (``child.py``, run as a script) whose peak RSS comes from ``wait4``. The emulator runs
 in its own process too, so its memory is reported apart from the pipeline's; its peak
 is reset before each stage (``/proc/PID/clear_refs``) to give a per-stage figure.
 """
@@ -15,16 +15,26 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import psycopg2
+import requests
+from playhouse.db_url import parse
+from psycopg2 import sql
+
+from seobatch.config import Settings
+from seobatch.jobmeta import JobStatus
+
+#: The child of every measured role, run as a script (its siblings import as top-level modules).
+CHILD = str(Path(__file__).resolve().with_name("child.py"))
 DEFAULT_PG_URL = "postgresql://root@127.0.0.1:5432/test"
 MODELS = {"anthropic": "claude-sonnet-4-5", "gemini": "gemini-2.5-flash"}
 STAGES = ("kickoff", "collect", "submit", "poll", "results")
 #: Stages with database work worth a floor (kickoff and poll send a statement or two per job).
 FLOORED = ("collect", "submit", "results")
-#: Targets of issue 5.
+#: The benchmark's targets: end to end within 2x the database floor, each process under 250 MB.
 MAX_RATIO = 2.0
 MAX_RSS_MB = 250.0
 BENCH_KEY = "bench-not-a-real-key"
@@ -71,7 +81,7 @@ def run_child(role: str, args: dict[str, Any], env: dict[str, str], timeout: flo
     """Run one child role; returns its JSON answer (with ``cpu_seconds``: user + system time
     of the whole child) and its own peak RSS in MB."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "seobatch.bench.child", role, json.dumps(args)],
+        [sys.executable, CHILD, role, json.dumps(args)],
         stdout=subprocess.PIPE, env=env,
     )
     timer = threading.Timer(timeout, proc.kill)
@@ -143,8 +153,6 @@ class EmulatorProcess:
             return 0.0
 
     def stats(self) -> dict[str, Any]:
-        import requests
-
         try:
             return requests.get(f"{self.url}/_emulator/stats", timeout=10).json()
         except (requests.RequestException, ValueError):
@@ -184,10 +192,6 @@ class Sandbox:
 
     def _pg(self, template: str) -> None:
         """Run ``template`` with the sandbox schema's name quoted in as an identifier."""
-        import psycopg2
-        from playhouse.db_url import parse
-        from psycopg2 import sql
-
         params = parse(self.base_url)
         conn = psycopg2.connect(dbname=params.pop("database"), **params)
         try:
@@ -229,27 +233,15 @@ def child_env(sandbox_url: str, emulator_url: str, provider: str, chunk_size: in
     return env
 
 
-def _python_env() -> dict[str, str]:
-    """This process's environment with the project importable (``python scripts/bench.py``)."""
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-    return env
-
-
 def run_bench(
     *, pages: int, database_url: str, provider: str = "anthropic",
     chunk_size: int | None = None, timeout: float = 3600.0, profile: str | None = None,
 ) -> dict[str, Any]:
     """Seed, run every stage in its own process, measure the floor, clean up; the figures."""
-    from ..config import Settings
-
     if provider not in MODELS:
         raise BenchError(f"--provider must be one of {', '.join(MODELS)}")
     if pages < 1:
         raise BenchError("--pages must be at least 1")
-    base = _python_env()
-    os.environ.update({"PYTHONPATH": base["PYTHONPATH"]})
     sandbox = Sandbox(database_url)
     emu: EmulatorProcess | None = None
     try:
@@ -303,7 +295,7 @@ def summarise(*, pages: int, provider: str, database_url: str, chunk: int, rows:
     emu_peak = max((r.emulator_rss_mb or 0.0) for r in rows)
     ratio = total_seconds / floor_total if floor_total else None
     jobs = sum(verify.get("jobs", {}).values())
-    complete = verify.get("pages_with_seo") == pages and verify.get("jobs", {}).get("completed") == jobs
+    complete = verify.get("pages_with_seo") == pages and verify.get("jobs", {}).get(JobStatus.COMPLETED) == jobs
     targets = {
         "ratio": None if ratio is None else round(ratio, 2), "max_ratio": MAX_RATIO,
         "ratio_ok": ratio is not None and ratio <= MAX_RATIO,

@@ -12,9 +12,9 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
-from .. import db as _db
-from ..db import database, utcnow
-from ..models import Page
+from seobatch import db as _db
+from seobatch.db import database, utcnow
+from seobatch.models import Page
 
 #: Target characters of page text.
 CONTENT_CHARS = 2500

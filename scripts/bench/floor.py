@@ -22,8 +22,10 @@ import time
 from collections.abc import Iterator
 from typing import IO, Any
 
-from .. import db as _db
-from ..db import database
+from psycopg2.extras import execute_values
+
+from seobatch import db as _db
+from seobatch.db import database
 
 #: Every statement is constant text: the tables are ours, values travel as parameters.
 DROP_FLOOR = "DROP TABLE IF EXISTS bench_floor_items"
@@ -176,8 +178,6 @@ class _PostgresFloor:
         return time.perf_counter() - started
 
     def results(self) -> float:
-        from psycopg2.extras import execute_values
-
         with tempfile.TemporaryFile() as results, tempfile.TemporaryFile() as pages:
             self._copy(EXPORT_RESULTS, results)
             self._copy(EXPORT_PAGES, pages)

@@ -1,6 +1,6 @@
 """One measured piece of a benchmark run, in a process of its own.
 
-``python -m seobatch.bench.child ROLE JSON`` configures the database from the
+``python scripts/bench/child.py ROLE JSON`` configures the database from the
 environment (``Settings.from_env``), counts every statement this process sends, does
 its part and prints one JSON line: seconds of work (interpreter start and imports not
 included), statements sent, and what the next role needs. The parent reads the
@@ -22,8 +22,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .. import db as _db
-from ..config import Settings
+from floor import measure_floor  # a sibling: this file runs as a script, its folder on sys.path
+from peewee import fn
+from seed import seed_pages
+
+from seobatch import db as _db
+from seobatch import jobmeta as jm
+from seobatch import schema
+from seobatch.config import Settings
+from seobatch.jobmeta import JobStatus
+from seobatch.models import Page, SeoBatchItem, SeoBatchJob
+from seobatch.stages import DidNotSettle, Step, drive
+from seobatch.stages.kickoff import kickoff
 
 #: Statements sent by this process (``execute`` calls, COPYs, ``executemany``: see below).
 QUERIES = [0]
@@ -77,50 +87,26 @@ def open_counted(settings: Settings) -> Any:
 
 
 def role_seed(args: dict[str, Any], settings: Settings) -> dict[str, Any]:
-    from .. import schema
-    from .seed import seed_pages
-
     schema.init_db()
     started = time.perf_counter()
     count = seed_pages(int(args["pages"]))
     return {"seconds": time.perf_counter() - started, "pages": count}
 
 
-def _stage_functions() -> dict[str, Any]:
-    from ..stages.collect import collect
-    from ..stages.poll import poll
-    from ..stages.results import results
-    from ..stages.submit import submit
-
-    return {"collect": collect, "submit": submit, "poll": poll, "results": results}
-
-
 def role_stage(args: dict[str, Any], settings: Settings) -> dict[str, Any]:
-    """Run one stage over the steps the previous one returned, as a worker would."""
-    from ..stages import Step
-
+    """Run one stage over the steps the previous one returned, as a worker would
+    (``stages.drive``, only that stage, its delays slept); the other steps are handed on."""
     name = args["stage"]
     started = time.perf_counter()
     if name == "kickoff":
-        from ..stages.kickoff import kickoff
-
         out = kickoff(settings=settings, source="bench").steps
         return {"seconds": time.perf_counter() - started, "steps": _dump(out), "runs": 1}
-    stage = _stage_functions()[name]
-    pending = [Step(**s) for s in args["steps"] if s["actor"] == name]
-    rest = [Step(**s) for s in args["steps"] if s["actor"] != name]
-    runs = 0
-    deadline = time.monotonic() + float(args.get("timeout", 3600))
-    while pending:
-        step = pending.pop(0)
-        if step.delay_ms:
-            time.sleep(step.delay_ms / 1000)  # a delayed message (poll backoff)
-        if time.monotonic() > deadline:
-            raise SystemExit(f"bench: stage {name} did not finish in time")
-        runs += 1
-        for nxt in stage(step.job_id, settings=settings):
-            (pending if nxt.actor == name else rest).append(nxt)
-    return {"seconds": time.perf_counter() - started, "steps": _dump(rest), "runs": runs}
+    try:
+        done = drive([Step(**s) for s in args["steps"]], settings=settings, only=name, honour_delays=True,
+                     timeout=float(args.get("timeout", 3600)))
+    except DidNotSettle as exc:
+        raise SystemExit(f"bench: {exc}") from None
+    return {"seconds": time.perf_counter() - started, "steps": _dump(done.left), "runs": len(done.trace)}
 
 
 def _dump(steps: Any) -> list[dict[str, Any]]:
@@ -128,17 +114,11 @@ def _dump(steps: Any) -> list[dict[str, Any]]:
 
 
 def role_floor(args: dict[str, Any], settings: Settings) -> dict[str, Any]:
-    from .floor import measure_floor
-
     return {"seconds": measure_floor(args["stage"], chunk_size=settings.chunk_size)}
 
 
 def role_verify(args: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """What the run produced: jobs by status, item outcomes, pages with SEO."""
-    from peewee import fn
-
-    from ..models import Page, SeoBatchItem, SeoBatchJob
-
     jobs = {s: n for s, n in SeoBatchJob.select(SeoBatchJob.status, fn.COUNT(SeoBatchJob.id))
             .group_by(SeoBatchJob.status).tuples()}
     items = {s: n for s, n in SeoBatchItem.select(SeoBatchItem.status, fn.COUNT(SeoBatchItem.id))
@@ -149,8 +129,8 @@ def role_verify(args: dict[str, Any], settings: Settings) -> dict[str, Any]:
         .where(SeoBatchItem.error.is_null(False)).limit(3).tuples()
     ]
     failed = [
-        (j.id, (j.metadata or {}).get("error"))
-        for j in SeoBatchJob.select().where(SeoBatchJob.status == "failed").limit(3)
+        (j.id, (j.metadata or {}).get(jm.ERROR))
+        for j in SeoBatchJob.select().where(SeoBatchJob.status == JobStatus.FAILED).limit(3)
     ]
     return {"jobs": jobs, "items": items, "pages_with_seo": with_seo,
             "sample_errors": errors, "failed_jobs": failed}
@@ -162,7 +142,7 @@ def _profiled(path: str | None) -> Iterator[None]:
     if not path:
         yield
         return
-    from pyinstrument import Profiler
+    from pyinstrument import Profiler  # optional: only with --profile (pip install pyinstrument)
 
     profiler = Profiler(interval=0.002)
     profiler.start()
