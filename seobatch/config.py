@@ -98,6 +98,13 @@ def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str,
     return raw
 
 
+def _budget(env: Mapping[str, str], name: str, default: str | None) -> str | None:
+    from .revisions.states import ChangeBudget  # cycle: revisions imports the models, which import config
+
+    raw = (env.get(name) or "").strip()
+    return str(ChangeBudget.parse(raw, name)) if raw else default
+
+
 def setting(default: Any, env: str, parse: Parse = _text, *, secret: bool = False, **bounds: Any) -> Any:
     """A field of ``Settings`` read from the variable ``env`` by ``parse`` (given
     ``bounds``, e.g. ``minimum=1``); ``default`` when the variable is unset or empty.
@@ -183,6 +190,15 @@ class Settings:
     batch_deadline_hours: float = setting(0.0, "SEOBATCH_BATCH_DEADLINE_HOURS", _non_negative)
     #: Deliveries of an event a subscriber raised on before it is marked failed.
     event_max_attempts: int = setting(8, "SEOBATCH_EVENT_MAX_ATTEMPTS", _int, minimum=1)
+    #: What the results stage publishes at once: ``auto`` (every reply that passes, flagged
+    #: ones too), ``flagged`` (flagged ones wait for review), ``review`` (everything waits).
+    publish: str = setting("auto", "SEOBATCH_PUBLISH", _choice, choices=("auto", "flagged", "review"))
+    #: Live pages one run (a night) may change: a count (``500``) or a share (``5%``); the rest wait.
+    max_changes: str | None = setting(None, "SEOBATCH_MAX_CHANGES", _budget)
+    #: The example subscriber ``seobatch.subscribers.webhook`` POSTs changed pages here,
+    #: signed with HMAC-SHA256 under the secret.
+    webhook_url: str | None = setting(None, "SEOBATCH_WEBHOOK_URL")
+    webhook_secret: str | None = setting(None, "SEOBATCH_WEBHOOK_SECRET", _key, secret=True)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -226,4 +242,4 @@ class Settings:
 
     def secrets(self) -> tuple[str, ...]:
         """The values that must never be written anywhere (for the log redaction filter)."""
-        return tuple(k for k in (self.anthropic_api_key, self.gemini_api_key) if k)
+        return tuple(k for k in (self.anthropic_api_key, self.gemini_api_key, self.webhook_secret) if k)

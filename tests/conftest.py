@@ -21,7 +21,7 @@ from seobatch.emulator import Emulator
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PG_BASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://root@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
-TABLES = ("seo_batch_events", "seo_batch_items", "seo_batch_jobs", "seo_pages")
+TABLES = ("seo_page_revisions", "seo_batch_events", "seo_batch_items", "seo_batch_jobs", "seo_pages")
 
 
 def _reachable(url: str, default_port: int) -> bool:

@@ -12,7 +12,6 @@ from peewee import SQL
 from .. import db as _db
 from ..db import database
 from ..models import Page, PageRevision
-from ..stages._bulk import bulk_update
 from .states import State
 
 
@@ -68,20 +67,3 @@ def ensure_originals(page_ids: Sequence[int], now: datetime) -> int:
     ).where(any_of(Page.id, page_ids) & ~peewee.fn.EXISTS(has_any))
     return int(r.insert_from(source, [r.page, r.title, r.state, r.source, r.created_at, r.flagged])
                .as_rowcount().execute())
-
-
-#: The page's live fields follow its published revision.
-_PAGE_FROM_REVISION = (
-    ("id", "bigint"), ("title", "text"), ("description", "text"), ("model", "text"), ("at", "timestamp"),
-)
-
-
-def write_live_fields(rows: Sequence[tuple[int, str | None, str | None, str | None, datetime]]) -> int:
-    """Set pages' ``seo_title``/``seo_description``/``seo_model``/``seo_generated_at``
-    from (page id, title, description, model, at): one UPDATE … FROM per statement."""
-    return bulk_update(
-        "seo_pages", key="id", columns=_PAGE_FROM_REVISION,
-        assignments=["seo_title = v.title", "seo_description = v.description", "seo_model = v.model",
-                     "seo_generated_at = v.at", "updated_at = v.at"],
-        rows=rows,
-    )

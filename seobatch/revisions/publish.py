@@ -27,7 +27,6 @@ from .. import db as _db
 from .. import jobmeta as jm
 from ..db import database
 from ..models import Page, PageRevision, SeoBatchJob
-from ..stages._bulk import bulk_update
 from . import _sql
 from .states import SYSTEM, ChangeBudget, Policy, Reason, Source, State, stage_change
 
@@ -184,6 +183,8 @@ def save_generated(job: SeoBatchJob, replies: Sequence[Generated], publishing: P
                           reply.model, reply.at, reply.content_hash, reply.prompt_version))
     for start in range(0, len(rows), _INSERT_ROWS):
         r.insert_many(rows[start:start + _INSERT_ROWS], fields=list(_INSERT_FIELDS)).as_rowcount().execute()
+    from ..stages._bulk import bulk_update  # cycle: the results stage imports this module
+
     bulk_update("seo_pages", key="id", columns=_PAGE_UPDATE_COLUMNS,
                 assignments=_PAGE_UPDATE_ASSIGNMENTS, rows=pages)
     return counts
