@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from . import db as _db
+from . import revisions
 from .db import iso, utcnow
 from .errors import InputError
 from .models import Page
@@ -121,14 +122,24 @@ def _write_chunk(rows: list[PageRow], summary: ImportSummary) -> None:
                     "url": row.url, "title": row.title, "content": row.content,
                     "attributes": row.attributes, "content_hash": content_hash,
                     "seo_attempts": 0, "created_at": now, "updated_at": now,
+                    "seo_locked": _locked(row.attributes),
                 })
             if values:
                 Page.insert_many(values).on_conflict(
                     conflict_target=[Page.url],
                     preserve=[Page.title, Page.content, Page.attributes, Page.content_hash,
-                              Page.updated_at, Page.seo_attempts],
+                              Page.updated_at, Page.seo_attempts, Page.seo_locked],
                     update={Page.seo_last_error: None},
                 ).execute()
+
+
+#: An import's ``seo_locked`` column: the page's SEO is edited by hand, never overwritten.
+_LOCKED_VALUES = frozenset({"true", "1", "yes", "y", "locked"})
+
+
+def _locked(attributes: dict[str, Any] | None) -> bool:
+    value = (attributes or {}).get("seo_locked")
+    return value is True or str(value).strip().lower() in _LOCKED_VALUES
 
 
 def _url_key(url: str) -> int:
@@ -198,8 +209,14 @@ def spreadsheet_safe(value: str) -> str:
     return value
 
 
-def iter_export_rows(*, chunk_size: int = 1000, generated_only: bool = False) -> Iterator[dict[str, Any]]:
-    """Pages with their SEO fields, by id, one keyset-paginated query per chunk."""
+def iter_export_rows(
+    *, chunk_size: int = 1000, generated_only: bool = False, state: str = "published",
+) -> Iterator[dict[str, Any]]:
+    """Pages with their SEO fields (the published revision's), by id, one keyset-paginated
+    query per chunk; ``state="proposed"``: the proposals waiting for review instead."""
+    if state == "proposed":
+        yield from revisions.export_proposed(chunk_size=chunk_size)
+        return
     columns = [Page.id] + [getattr(Page, name) for name in EXPORT_FIELDS]
     last_id = 0
     while True:
@@ -243,6 +260,7 @@ def export_pages(
     chunk_size: int = 1000,
     generated_only: bool = False,
     stream: IO[str] | None = None,
+    state: str = "published",
 ) -> int:
     """Export pages to ``path`` (written to a temporary file, then renamed) or ``stream``.
 
@@ -251,8 +269,8 @@ def export_pages(
     if path in (None, "-"):
         if stream is None:
             raise ValueError("export_pages needs a path or a stream")
-        return write_export(stream, iter_export_rows(chunk_size=chunk_size, generated_only=generated_only),
-                            fmt or "jsonl")
+        return write_export(stream, iter_export_rows(chunk_size=chunk_size, generated_only=generated_only,
+                                                     state=state), fmt or "jsonl")
     assert path is not None
     fmt = fmt or EXTENSIONS.get(Path(path).suffix.lower(), "jsonl")
     if fmt not in FORMATS:
@@ -262,7 +280,7 @@ def export_pages(
     try:
         with open(tmp, "w", encoding="utf-8", newline="") as out:
             count = write_export(
-                out, iter_export_rows(chunk_size=chunk_size, generated_only=generated_only), fmt
+                out, iter_export_rows(chunk_size=chunk_size, generated_only=generated_only, state=state), fmt
             )
         os.replace(tmp, target)
     except OSError as exc:

@@ -61,6 +61,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="jsonl or csv (default: from FILE's extension, else jsonl)")
     exp.add_argument("--generated-only", action="store_true",
                      help="only pages that have a generated SEO title")
+    exp.add_argument("--state", choices=("published", "proposed"), default="published",
+                     help="the live values (default), or the proposals waiting for `seobatch review`")
     exp.set_defaults(func=run_export)
 
 
@@ -93,7 +95,7 @@ def run_export(args: argparse.Namespace, settings: Settings) -> int:
         try:
             count = pages.export_pages(
                 None, fmt=args.format, chunk_size=settings.chunk_size,
-                generated_only=args.generated_only, stream=out,
+                generated_only=args.generated_only, stream=out, state=args.state,
             )
         finally:
             out.flush()
@@ -103,7 +105,7 @@ def run_export(args: argparse.Namespace, settings: Settings) -> int:
     else:
         count = pages.export_pages(
             args.file, fmt=args.format, chunk_size=settings.chunk_size,
-            generated_only=args.generated_only,
+            generated_only=args.generated_only, state=args.state,
         )
         print(f"exported {_pages(count)} to {args.file}")
     return 0

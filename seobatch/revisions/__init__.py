@@ -21,13 +21,13 @@ after commit, at least once, with ``event_id``; their data names a ``change_id``
 from __future__ import annotations
 
 from .publish import Generated, Publishing, record_published, save_generated, stage_counts
-from .review import Decision, Filter, Proposal, approve, count_proposed, list_proposed, reject
+from .review import Decision, Filter, Proposal, approve, count_proposed, export_proposed, list_proposed, reject
 from .rollback import Change, ChangedPage, RollbackPlan, changed_pages, diff, resolve_jobs, rollback
 from .states import ChangeBudget, Policy, Reason, Source, State
 
 __all__ = [
     "Change", "ChangeBudget", "ChangedPage", "Decision", "Filter", "Generated", "Policy", "Proposal",
     "Publishing", "Reason", "RollbackPlan", "Source", "State", "approve", "changed_pages",
-    "count_proposed", "diff", "list_proposed", "record_published", "reject", "resolve_jobs",
+    "count_proposed", "diff", "export_proposed", "list_proposed", "record_published", "reject", "resolve_jobs",
     "rollback", "save_generated", "stage_counts",
 ]

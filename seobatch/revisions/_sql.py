@@ -25,7 +25,7 @@ def any_of(column: Any, values: Sequence[Any]) -> Any:
 def json_text(field: Any, key: str) -> Any:
     """The text at ``key`` of a JSON column, on either database."""
     if _db.is_postgres():
-        return peewee.Expression(field, "->>", key)
+        return peewee.fn.jsonb_extract_path_text(field, key)  # ``->>`` would JSON-encode the key
     return peewee.fn.json_extract(field, f"$.{key}")
 
 
@@ -46,12 +46,18 @@ def lock_pages(page_ids: Iterable[int]) -> set[int]:
 
 
 def current_published(page_ids: Sequence[int]) -> dict[int, int]:
-    """page id → its published revision's id (the partial unique index answers)."""
+    """page id → the revision a new one replaces: its published one, else its original
+    (so a rollback of a page's first generated value goes back to the import's title)."""
     if not page_ids:
         return {}
     r = PageRevision
-    query = r.select(r.page_id, r.id).where(any_of(r.page_id, page_ids) & (r.state == State.PUBLISHED))
-    return dict(database.execute(query).fetchall())
+    query = r.select(r.page_id, r.id, r.state).where(
+        any_of(r.page_id, page_ids) & ((r.state == State.PUBLISHED) | (r.source == "original")))
+    found: dict[int, int] = {}
+    for page_id, rid, state in database.execute(query).fetchall():
+        if state == State.PUBLISHED or page_id not in found:
+            found[page_id] = rid
+    return found
 
 
 def ensure_originals(page_ids: Sequence[int], now: datetime) -> int:

@@ -5,8 +5,10 @@ a handful of set-based statements whatever the chunk's size: lock the chunk's pa
 (in id order, reading which are ``seo_locked``), give pages without a revision their
 original, supersede what the new revisions replace, insert the revisions (one
 multi-row INSERT), and update the pages: the live SEO fields only where a revision
-was published, the generation bookkeeping (content hash, prompt version, attempts)
-everywhere, so a held reply is not paid for again next night.
+was published, the generation bookkeeping (model, time, content hash, prompt version,
+attempts) everywhere, so a held reply is not paid for again next night. Approvals and
+rollbacks change the live text only: a rolled-back page is not regenerated with the
+same prompt the next night (a fixed prompt, a new prompt version, regenerates it).
 
 What is published at once follows ``SEOBATCH_PUBLISH`` (``Policy``) and the run's
 change budget (``SEOBATCH_MAX_CHANGES``); a locked page is never overwritten (its
@@ -110,11 +112,9 @@ def _decide(
 def _gate_columns(verdict: Any) -> tuple[Any, Any, float | None, float | None]:
     if verdict is None:
         return None, None, None, None
-    to_json = PageRevision.checks.db_value
     checks = [c.to_dict() if hasattr(c, "to_dict") else c for c in getattr(verdict, "checks", ())]
     repairs = [c.to_dict() if hasattr(c, "to_dict") else c for c in getattr(verdict, "repairs", ())]
-    return (to_json(checks), to_json(repairs), getattr(verdict, "title_px", None),
-            getattr(verdict, "description_px", None))
+    return checks, repairs, getattr(verdict, "title_px", None), getattr(verdict, "description_px", None)
 
 
 _INSERT_FIELDS = (
@@ -128,7 +128,8 @@ _INSERT_FIELDS = (
 #: Rows per INSERT: under SQLite's 32,766 parameters.
 _INSERT_ROWS = 30_000 // len(_INSERT_FIELDS)
 
-#: Generation bookkeeping for every stored reply; the live fields only where published.
+#: Generation bookkeeping (what was generated last: model, time, content hash, prompt
+#: version; the collector reads these) for every stored reply; the live text only where published.
 _PAGE_UPDATE_COLUMNS = (
     ("id", "bigint"), ("pub", "int"), ("title", "text"), ("description", "text"), ("model", "text"),
     ("at", "timestamp"), ("content_hash", "text"), ("prompt_version", "text"),
@@ -136,8 +137,7 @@ _PAGE_UPDATE_COLUMNS = (
 _PAGE_UPDATE_ASSIGNMENTS = (
     "seo_title = CASE WHEN v.pub = 1 THEN v.title ELSE t.seo_title END",
     "seo_description = CASE WHEN v.pub = 1 THEN v.description ELSE t.seo_description END",
-    "seo_model = CASE WHEN v.pub = 1 THEN v.model ELSE t.seo_model END",
-    "seo_generated_at = CASE WHEN v.pub = 1 THEN v.at ELSE t.seo_generated_at END",
+    "seo_model = v.model", "seo_generated_at = v.at",
     "seo_content_hash = v.content_hash", "seo_prompt_version = v.prompt_version",
     "seo_attempts = 0", "seo_last_error = NULL", "updated_at = v.at",
 )

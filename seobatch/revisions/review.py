@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -98,8 +98,7 @@ def run_jobs(run: str) -> peewee.SelectQuery:
 def _has_check(name: str) -> Any:
     r = PageRevision
     if _db.is_postgres():
-        return peewee.Expression(r.checks, "@>", peewee.Cast(
-            peewee.Value(r.checks.db_value([{"name": name}]), unpack=False), "jsonb"))
+        return peewee.Expression(r.checks, "@>", peewee.fn.jsonb_build_array(peewee.fn.jsonb_build_object("name", name)))
     # SQLite stores the compact JSON our JSONField writes: look for the exact member.
     return peewee.fn.instr(r.checks, f'"name":"{name}"') > 0
 
@@ -265,11 +264,11 @@ def _lock_target_pages(page_ids: peewee.SelectQuery) -> None:
 
 
 def copy_live_fields(change: str, now: datetime) -> int:
-    """Pages whose published revision came from ``change`` get its values: one UPDATE … FROM."""
+    """Pages whose published revision came from ``change`` get its text: one UPDATE … FROM.
+    (The generation bookkeeping stays: what was generated last is still what it was.)"""
     r = PageRevision
     return int(Page.update(
-        seo_title=r.title, seo_description=r.description, seo_model=r.model,
-        seo_generated_at=r.created_at, updated_at=now,
+        seo_title=r.title, seo_description=r.description, updated_at=now,
     ).from_(r).where((r.page_id == Page.id) & (r.change_id == change) & (r.state == State.PUBLISHED)).execute())
 
 
@@ -285,3 +284,21 @@ def record_event(name: str, change: str, chunk_size: int, jobs: Sequence[int] = 
         return
     job = SeoBatchJob.get_by_id(min(jobs))
     outbox.record(job, name, job_ids=sorted(jobs), **page_event_data(change, job.id, chunk_size, **counts))
+
+
+def export_proposed(*, chunk_size: int = 1000) -> Iterator[dict[str, Any]]:
+    """The proposals as ``pages export`` rows (url, title, seo_title, seo_description,
+    seo_model, seo_generated_at), by revision id, one keyset page per query."""
+    r = PageRevision
+    last = 0
+    while True:
+        rows = list(r.select(r.id, Page.url, Page.title, r.title, r.description, r.model, r.created_at)
+                    .join(Page, on=(Page.id == r.page_id))
+                    .where((r.state == State.PROPOSED) & (r.id > last))
+                    .order_by(r.id).limit(chunk_size).tuples())
+        for _, url, title, seo_title, seo_description, model, at in rows:
+            yield {"url": url, "title": title, "seo_title": seo_title, "seo_description": seo_description,
+                   "seo_model": model, "seo_generated_at": _db.iso(at)}
+        if len(rows) < chunk_size:
+            return
+        last = rows[-1][0]

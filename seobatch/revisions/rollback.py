@@ -158,8 +158,7 @@ def _apply(plan: RollbackPlan, jobs: list[int], by: str, now: datetime, chunk_si
     r.update(state=State.PUBLISHED, published_at=now, change_id=change).where(r.id.in_(restored)).execute()
     copy_live_fields(change, now)
     # A page whose trail ends without a revision (none before seobatch) is emptied.
-    Page.update(seo_title=None, seo_description=None, seo_model=None, seo_generated_at=None,
-                updated_at=now).where(
+    Page.update(seo_title=None, seo_description=None, updated_at=now).where(
         Page.id.in_(_Step.select(_Step.page_id).where(_Step.to_id.is_null()))).execute()
     plan.change_id, plan.by, plan.at = change, by, now
     record_event("pages_rolled_back", change, chunk_size, jobs=jobs, rolled_back=plan.pages,
