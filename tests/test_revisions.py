@@ -367,3 +367,63 @@ def test_diff_shows_old_and_new_of_a_job(any_db, settings):
     assert all(c.old_title.startswith("Good ") and c.title.startswith("Second ") for c in changes)
     assert all(c.state == State.PUBLISHED for c in changes)
     assert {c.old_title for c in revisions.diff([first])} == {p.title for p in Page.select()}
+
+
+class SlowNight(Night):
+    """Results that trickle in, so a rollback lands while they are being saved."""
+
+    def iter_results(self, batch):
+        import time
+
+        for result in super().iter_results(batch):
+            time.sleep(0.05)
+            yield result
+
+
+def test_rollback_while_another_job_saves_its_results_keeps_every_page_consistent(any_db, settings):
+    import threading
+
+    from seobatch import db
+    from seobatch.models import SeoBatchJob
+
+    make_pages(40)
+    (a,) = run_night(settings, "first")
+    # Job B regenerates half the pages (20..40), overlapping A's
+    overlap = Page.select(Page.id).where(Page.id > 20)
+    Page.update(seo_content_hash=None).where(Page.id.in_(overlap)).execute()
+    provider = SlowNight("second")
+    b = kickoff(settings=settings).job.id
+    collect(b, settings=settings, provider=provider)
+    submit(b, settings=settings, provider=provider)
+    errors: list[BaseException] = []
+
+    def save_b():
+        try:
+            results(b, settings=settings, provider=provider)
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+        finally:
+            db.database.close()
+
+    saver = threading.Thread(target=save_b)
+    saver.start()
+    deadline = __import__("time").monotonic() + 30
+    while not PageRevision.select().where(PageRevision.job == b).exists():
+        assert __import__("time").monotonic() < deadline
+    plan = revisions.rollback([a], by="ops")
+    # It ran while B was mid-way (B's 20 results take a second to trickle in)
+    assert SeoBatchJob.get_by_id(b).status == "processing"
+    saver.join(60)
+    assert not saver.is_alive() and not errors
+    assert SeoBatchJob.get_by_id(b).status == "completed"
+    assert 0 < plan.pages <= 40
+    # Whatever the interleaving: B's pages show B's reply, A's other pages their original
+    for page in Page.select():
+        if page.id > 20:
+            assert page.seo_title.startswith("Second "), page.url
+        else:
+            assert page.seo_title == page.title, page.url
+    assert_consistent()
+    # And rolling back again finds nothing of A live
+    with pytest.raises(InputError):
+        revisions.rollback([a], by="ops")
