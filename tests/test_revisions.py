@@ -22,7 +22,6 @@ from seobatch.stages.kickoff import kickoff
 from seobatch.stages.results import results
 from seobatch.stages.submit import submit
 
-
 _BATCH_IDS = itertools.count(1)
 
 
@@ -198,7 +197,7 @@ def test_review_holds_everything_then_approve_and_reject_decide_recording_who(an
 
 def test_bad_decisions_explain_in_one_line_and_change_nothing(any_db, settings):
     make_pages(3)
-    (job_id,) = run_night(settings.with_(publish="review"))
+    run_night(settings.with_(publish="review"))
     proposals = revisions.list_proposed()
     revisions.reject(Filter(ids=(proposals[0].id,)), by="x")
     snapshot = list(PageRevision.select(PageRevision.id, PageRevision.state).order_by(PageRevision.id).tuples())

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import os
 import uuid
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 
 import peewee
 import pytest
-from seobatch import db, outbox, schema
+
+from seobatch import db, outbox, revisions, schema
 from seobatch.config import Settings
 from seobatch.db import JSONField, StringField, utcnow
-from seobatch import revisions
 from seobatch.models import Page, PageRevision, SeoBatchEvent, SeoBatchItem, SeoBatchJob
 from seobatch.revisions import Source, State
 

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from pipeline_support import make_pages, make_settings
 from test_revisions import regenerate_all, run_night
 
-from pipeline_support import make_pages, make_settings
 from seobatch import events, outbox, revisions
 from seobatch.models import Page, SeoBatchEvent
 

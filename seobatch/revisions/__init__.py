@@ -20,9 +20,32 @@ after commit, at least once, with ``event_id``; their data names a ``change_id``
 
 from __future__ import annotations
 
-from .publish import Generated, Publishing, record_published, save_generated, stage_counts
-from .review import Decision, Filter, Proposal, approve, count_proposed, export_proposed, list_proposed, reject
-from .rollback import Change, ChangedPage, RollbackPlan, changed_pages, diff, resolve_jobs, rollback
+from .publish import (
+    Generated,
+    Publishing,
+    record_published,
+    save_generated,
+    stage_counts,
+)
+from .review import (
+    Decision,
+    Filter,
+    Proposal,
+    approve,
+    count_proposed,
+    export_proposed,
+    list_proposed,
+    reject,
+)
+from .rollback import (
+    Change,
+    ChangedPage,
+    RollbackPlan,
+    changed_pages,
+    diff,
+    resolve_jobs,
+    rollback,
+)
 from .states import ChangeBudget, Policy, Reason, Source, State
 
 __all__ = [

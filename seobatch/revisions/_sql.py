@@ -29,20 +29,32 @@ def json_text(field: Any, key: str) -> Any:
     return peewee.fn.json_extract(field, f"$.{key}")
 
 
-def lock_pages(page_ids: Iterable[int]) -> set[int]:
-    """Lock the pages about to change (PostgreSQL, in id order, so two writers never
-    deadlock); returns the ids of those that are locked for editing (``seo_locked``).
+#: The advisory lock (PostgreSQL) between writers of published revisions: each results
+#: chunk holds it shared, a decision or a rollback exclusive. Two results stages never
+#: share a page (the collector skips pages busy in another active job), so chunks need
+#: nothing stronger between them, and no page row is locked or written for it.
+_PUBLISH_LOCK = 0x5E0B7E71
 
-    Every writer of a page's published revision (results, approve, rollback) takes these
-    locks first, so the one-published-per-page rule never races. SQLite serialises writers.
-    """
-    ids = sorted(set(page_ids))
+
+def share_pages() -> None:
+    """A results chunk's side of the publish lock, until its transaction ends."""
+    if _db.is_postgres():
+        database.execute_sql("SELECT pg_advisory_xact_lock_shared(%s)", (_PUBLISH_LOCK,))
+
+
+def own_pages() -> None:
+    """A decision's or a rollback's side: waits for the chunks being saved, holds off the next ones."""
+    if _db.is_postgres():
+        database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_PUBLISH_LOCK,))
+
+
+def locked_pages(page_ids: Iterable[int]) -> set[int]:
+    """The ids among ``page_ids`` of pages edited by hand (``seo_locked``)."""
+    ids = list(set(page_ids))
     if not ids:
         return set()
-    query = Page.select(Page.id, Page.seo_locked).where(any_of(Page.id, ids)).order_by(Page.id)
-    if _db.is_postgres():
-        query = query.for_update()
-    return {page_id for page_id, locked in database.execute(query).fetchall() if locked}
+    query = Page.select(Page.id).where(any_of(Page.id, ids) & (Page.seo_locked == True))
+    return {page_id for (page_id,) in database.execute(query).fetchall()}
 
 
 def current_published(page_ids: Sequence[int]) -> dict[int, int]:

@@ -231,13 +231,13 @@ def approve(filter_: Filter, *, by: str, chunk_size: int = 1000) -> Decision:
     change = f"approve-{secrets.token_hex(6)}"
     with _db.write_transaction():
         targets = _targets(filter_, "approve")
-        locked_pages = Page.select(Page.id).where(Page.seo_locked == True)  # noqa: E712 - SQL
+        locked_pages = Page.select(Page.id).where(Page.seo_locked == True)
         if filter_.ids:
             url = (Page.select(Page.url).join(r, on=(r.page_id == Page.id))
                    .where(r.id.in_(targets) & Page.id.in_(locked_pages)).scalar())
             if url:
                 raise InputError(f"{url} is locked (seo_locked): its SEO is edited by hand; nothing changed")
-        _lock_target_pages(r.select(r.page_id).where(r.id.in_(targets)))
+        _sql.own_pages()
         marked = r.update(state=State.APPROVED, decided_at=now, decided_by=by, change_id=change).where(
             r.id.in_(targets) & (r.state == State.PROPOSED) & r.page_id.not_in(locked_pages)).execute()
         skipped = int(r.select().where(r.id.in_(targets) & (r.state == State.PROPOSED)).count())
@@ -255,14 +255,6 @@ def approve(filter_: Filter, *, by: str, chunk_size: int = 1000) -> Decision:
     return Decision("approved", int(marked), by, now, skipped_locked=skipped, change_id=change)
 
 
-def _lock_target_pages(page_ids: peewee.SelectQuery) -> None:
-    """PostgreSQL: lock the pages a decision changes, in id order, in one statement."""
-    if not _db.is_postgres():
-        return
-    locking = Page.select(Page.id).where(Page.id.in_(page_ids)).order_by(Page.id).for_update()
-    Page.select(peewee.fn.COUNT(SQL("*"))).from_(locking.alias("locked")).scalar()
-
-
 def copy_live_fields(change: str, now: datetime) -> int:
     """Pages whose published revision came from ``change`` get its text: one UPDATE … FROM.
     (The generation bookkeeping stays: what was generated last is still what it was.)"""
@@ -275,7 +267,9 @@ def copy_live_fields(change: str, now: datetime) -> int:
 def record_event(name: str, change: str, chunk_size: int, jobs: Sequence[int] = (), **counts: Any) -> None:
     """One page event for a change, on the first job it covers (the outbox keys rows by
     job; ``job_ids`` lists them all): subscribers read its pages by ``change_id``."""
-    from .. import outbox  # outbox imports models and events; revisions stays below them
+    from .. import (
+        outbox,  # outbox imports models and events; revisions stays below them
+    )
 
     r = PageRevision
     if not jobs:

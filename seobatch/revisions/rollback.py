@@ -4,10 +4,10 @@
 to the revision it replaced (walking past revisions of the same jobs, down to the
 page's original). Set-based, in one transaction: a temporary table maps each page's
 published revision to its target, then four UPDATEs move the states and the live
-fields, whatever the number of pages. On PostgreSQL the pages are locked first, in id
-order, as every writer of a published revision does (the results stage too), so a
-rollback and a results stage saving another job wait for each other instead of
-racing. Idempotent: a second run finds nothing published by those jobs and says so.
+fields, whatever the number of pages. On PostgreSQL it holds the publish lock
+(``_sql.own_pages``) exclusively while results chunks hold it shared, so a rollback and
+a results stage saving another job wait for each other instead of racing. Idempotent:
+a second run finds nothing published by those jobs and says so.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from .. import db as _db
 from ..db import database, utcnow
 from ..errors import InputError
 from ..models import Page, PageRevision, SeoBatchJob
-from .review import _lock_target_pages, copy_live_fields, record_event, run_jobs
+from . import _sql
+from .review import copy_live_fields, record_event, run_jobs
 from .states import Source, State
 
 
@@ -136,7 +137,7 @@ def rollback(
         if not r.select().where(_live_from(jobs)).exists():
             raise _nothing(jobs)
         if not dry_run:
-            _lock_target_pages(r.select(r.page_id).where(_live_from(jobs)))
+            _sql.own_pages()
         # Temporary and transactional on both databases: an error rolls it away with the rest.
         database.create_tables([_Step], temporary=True, safe=True)
         _Step.delete().execute()

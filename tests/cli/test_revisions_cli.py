@@ -8,9 +8,9 @@ import io
 import logging
 
 import pytest
+from pipeline_support import make_pages, make_settings
 from test_revisions import regenerate_all, run_night
 
-from pipeline_support import make_pages, make_settings
 from seobatch.cli import main
 from seobatch.models import Page, PageRevision
 from seobatch.revisions import State
