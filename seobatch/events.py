@@ -61,7 +61,12 @@ pages_rolled_back: NamedSignal = _events.signal(
     doc="A rollback restored pages' earlier values; read them like ``pages_published``'s.",
 )
 
-SIGNALS = {s.name: s for s in (job_submitted, job_completed, job_failed, pages_published, pages_rolled_back)}
+#: The job lifecycle signals (the seed's contract).
+SIGNALS = {s.name: s for s in (job_submitted, job_completed, job_failed)}
+#: The page signals: what changed on the site (``seobatch.revisions``).
+PAGE_SIGNALS = {s.name: s for s in (pages_published, pages_rolled_back)}
+#: Every signal the outbox delivers, by event name.
+ALL_SIGNALS = {**SIGNALS, **PAGE_SIGNALS}
 
 
 def receiver_name(receiver: Any) -> str:
@@ -107,5 +112,5 @@ def send(
     return failed
 
 
-__all__ = ["SIGNALS", "job_completed", "job_failed", "job_submitted", "pages_published",
+__all__ = ["ALL_SIGNALS", "PAGE_SIGNALS", "SIGNALS", "job_completed", "job_failed", "job_submitted", "pages_published",
            "pages_rolled_back", "receiver_name", "send"]
