@@ -103,6 +103,13 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     return _choice(env, name, "true" if default else "false", ("true", "false")) == "true"
 
 
+def _budget(env: Mapping[str, str], name: str, default: str | None) -> str | None:
+    from .revisions.states import ChangeBudget  # cycle: revisions imports the models, which import config
+
+    raw = (env.get(name) or "").strip()
+    return str(ChangeBudget.parse(raw, name)) if raw else default
+
+
 def setting(default: Any, env: str, parse: Parse = _text, *, secret: bool = False, **bounds: Any) -> Any:
     """A field of ``Settings`` read from the variable ``env`` by ``parse`` (given
     ``bounds``, e.g. ``minimum=1``); ``default`` when the variable is unset or empty.
@@ -205,6 +212,15 @@ class Settings:
     web_https: bool = setting(False, "SEOBATCH_WEB_HTTPS", _flag)
     #: Reverse proxies in front of the web page whose X-Forwarded-For/-Proto/-Host to trust.
     web_proxies: int = setting(0, "SEOBATCH_WEB_PROXIES", _int)
+    #: What the results stage publishes at once: ``auto`` (every reply that passes, flagged
+    #: ones too), ``flagged`` (flagged ones wait for review), ``review`` (everything waits).
+    publish: str = setting("auto", "SEOBATCH_PUBLISH", _choice, choices=("auto", "flagged", "review"))
+    #: Live pages one run (a night) may change: a count (``500``) or a share (``5%``); the rest wait.
+    max_changes: str | None = setting(None, "SEOBATCH_MAX_CHANGES", _budget)
+    #: The example subscriber ``seobatch.subscribers.webhook`` POSTs changed pages here,
+    #: signed with HMAC-SHA256 under the secret.
+    webhook_url: str | None = setting(None, "SEOBATCH_WEBHOOK_URL")
+    webhook_secret: str | None = setting(None, "SEOBATCH_WEBHOOK_SECRET", _key, secret=True)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -250,5 +266,6 @@ class Settings:
     def secrets(self) -> tuple[str, ...]:
         """The values that must never be written anywhere (for the log redaction filter)."""
         return tuple(
-            k for k in (self.anthropic_api_key, self.gemini_api_key, self.openai_api_key, self.web_secret) if k
+            k for k in (self.anthropic_api_key, self.gemini_api_key, self.openai_api_key, self.web_secret,
+                        self.webhook_secret) if k
         )

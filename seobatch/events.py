@@ -51,7 +51,22 @@ job_failed: NamedSignal = _events.signal(
     "job_failed", doc="A job ended in failure; ``error`` says why."
 )
 
+pages_published: NamedSignal = _events.signal(
+    "pages_published",
+    doc="Pages' live SEO fields changed (a job's results, or an approval): counts and "
+    "``change_id``; read the pages with ``seobatch.revisions.changed_pages``.",
+)
+pages_rolled_back: NamedSignal = _events.signal(
+    "pages_rolled_back",
+    doc="A rollback restored pages' earlier values; read them like ``pages_published``'s.",
+)
+
+#: The job lifecycle signals (the seed's contract).
 SIGNALS = {s.name: s for s in (job_submitted, job_completed, job_failed)}
+#: The page signals: what changed on the site (``seobatch.revisions``).
+PAGE_SIGNALS = {s.name: s for s in (pages_published, pages_rolled_back)}
+#: Every signal the outbox delivers, by event name.
+ALL_SIGNALS = {**SIGNALS, **PAGE_SIGNALS}
 
 
 def receiver_name(receiver: Any) -> str:
@@ -97,4 +112,5 @@ def send(
     return failed
 
 
-__all__ = ["SIGNALS", "job_completed", "job_failed", "job_submitted", "receiver_name", "send"]
+__all__ = ["ALL_SIGNALS", "PAGE_SIGNALS", "SIGNALS", "job_completed", "job_failed", "job_submitted", "pages_published",
+           "pages_rolled_back", "receiver_name", "send"]

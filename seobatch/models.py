@@ -100,6 +100,8 @@ class Page(BaseModel):
     #: Failed nights since the last success; a page past the limit is left alone.
     seo_attempts = peewee.IntegerField(default=0)
     seo_last_error = peewee.TextField(null=True)
+    #: Edited by hand (import column ``seo_locked=true``): seobatch never publishes over it.
+    seo_locked = peewee.BooleanField(default=False, constraints=[SQL("DEFAULT FALSE")])
 
     class Meta:
         table_name = "seo_pages"
@@ -475,9 +477,77 @@ class SeoBatchEvent(peewee.Model):
     class Meta:
         database = database
         table_name = "seo_batch_events"
-        # One row per transition: a job is submitted, completed or failed once.
-        indexes = ((("job", "name"), True),)
 
+
+#: The job lifecycle events: one row per transition, a job is submitted, completed or
+#: failed once. Page events (``pages_published``, ``pages_rolled_back``) may repeat per job.
+JOB_EVENTS = ("job_submitted", "job_completed", "job_failed")
+SeoBatchEvent.add_index(
+    SeoBatchEvent.index(SeoBatchEvent.job, SeoBatchEvent.name, unique=True,
+                        name="seo_batch_events_one_per_transition")
+    .where(SeoBatchEvent.name.in_(JOB_EVENTS))
+)
+
+
+class PageRevision(peewee.Model):
+    """One value a page's SEO fields had or may have: the page's original, every generated
+    reply, each with its state (``seobatch.revisions`` owns the states and moves them)."""
+
+    id = peewee.BigAutoField()
+    # The composite indexes below start with these columns: no index of their own.
+    page = peewee.ForeignKeyField(Page, on_delete="CASCADE", column_name="page_id", index=False)
+    page_id: int
+    #: The job and item that generated it (None for a page's original).
+    job = peewee.ForeignKeyField(SeoBatchJob, null=True, on_delete="SET NULL", column_name="job_id",
+                                 index=False)
+    job_id: int | None
+    item_id = peewee.BigIntegerField(null=True)
+    title = peewee.TextField(null=True)
+    description = peewee.TextField(null=True)
+    state = StringField()
+    #: ``original`` (the import's title, before seobatch) or ``generated``.
+    source = StringField()
+    model = StringField(null=True)
+    prompt_version = StringField(null=True)
+    #: The quality gate's findings and repairs (JSON lists), and widths in pixels; None before the gate.
+    checks = JSONField(null=True)
+    repairs = JSONField(null=True)
+    title_px = peewee.FloatField(null=True)
+    description_px = peewee.FloatField(null=True)
+    #: The gate flagged it (published under ``auto``, held for review under ``flagged``).
+    flagged = peewee.BooleanField(default=False, constraints=[SQL("DEFAULT FALSE")])
+    #: Why it was not published at once (``revisions.states.Reason``), None when it was.
+    reason = StringField(null=True)
+    created_at = peewee.DateTimeField(default=utcnow)
+    decided_at = peewee.DateTimeField(null=True)
+    decided_by = StringField(null=True)
+    published_at = peewee.DateTimeField(null=True)
+    #: The revision that was published when this one was stored or published (a rollback's target).
+    #: A plain id, not a foreign key: deleting a page's revisions must not scan for referrers.
+    replaces_id = peewee.BigIntegerField(null=True)
+    #: The change (a results stage, an approval, a rollback) that last published or rolled it
+    #: back: subscribers read a change's pages by it, a chunk at a time.
+    change_id = StringField(null=True)
+
+    class Meta:
+        database = database
+        table_name = "seo_page_revisions"
+        indexes = (
+            (("page", "id"), False),
+            (("job", "state", "id"), False),
+            (("change_id", "page"), False),
+        )
+
+
+# At most one published revision per page, enforced by both databases.
+PageRevision.add_index(
+    PageRevision.index(PageRevision.page, unique=True, name="seo_page_revisions_one_published")
+    .where(PageRevision.state == "published")
+)
+# The review queue's keyset (state, id): a million proposals, any first page in milliseconds.
+PageRevision.add_index(
+    PageRevision.index(PageRevision.state, PageRevision.id, name="seo_page_revisions_state_id")
+)
 
 SeoBatchJob.add_index(
     SeoBatchJob.index(
@@ -488,7 +558,7 @@ SeoBatchJob.add_index(
     SeoBatchJob.index(SeoBatchJob.status, name="index_seo_batch_jobs_on_status")
 )
 
-MODELS = (Page, SeoBatchJob, SeoBatchItem, SeoBatchEvent)
+MODELS = (Page, SeoBatchJob, SeoBatchItem, SeoBatchEvent, PageRevision)
 
 
 # -- the web page's users (seobatch web) ------------------------------------------------------

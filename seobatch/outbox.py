@@ -169,7 +169,7 @@ def deliver(event_id: int, *, settings: Settings | None = None) -> Outcome | Non
     job = SeoBatchJob.get_or_none(SeoBatchJob.id == event.job_id)
     data = {**event.payload, "event_id": event.id}
     try:
-        failures += events.send(events.SIGNALS[event.name], job, data, skip=set(done), returned=returned)
+        failures += events.send(events.ALL_SIGNALS[event.name], job, data, skip=set(done), returned=returned)
     except _LeaseLost:
         log.warning("event %s: another delivery took it over (this one outlived its lease)", event_id)
         return None

@@ -51,6 +51,7 @@ from typing import IO, Any
 import peewee
 
 from . import db as _db
+from . import revisions
 from .db import collector_lock, iso, utcnow
 from .errors import InputError
 from .jobmeta import ACTIVE_STATUSES
@@ -186,14 +187,24 @@ def _write_chunk(rows: list[PageRow], summary: ImportSummary) -> None:
                     "url": row.url, "title": row.title, "h1": row.h1, "content": row.content,
                     "attributes": row.attributes, "content_hash": content_hash,
                     "seo_attempts": 0, "created_at": now, "updated_at": now,
+                    "seo_locked": _locked(row.attributes),
                 })
             if values:
                 Page.insert_many(values).on_conflict(
                     conflict_target=[Page.url],
                     preserve=[Page.title, Page.h1, Page.content, Page.attributes, Page.content_hash,
-                              Page.updated_at, Page.seo_attempts],
+                              Page.updated_at, Page.seo_attempts, Page.seo_locked],
                     update={Page.seo_last_error: None},
                 ).execute()
+
+
+#: An import's ``seo_locked`` column: the page's SEO is edited by hand, never overwritten.
+_LOCKED_VALUES = frozenset({"true", "1", "yes", "y", "locked"})
+
+
+def _locked(attributes: dict[str, Any] | None) -> bool:
+    value = (attributes or {}).get("seo_locked")
+    return value is True or str(value).strip().lower() in _LOCKED_VALUES
 
 
 def _url_key(url: str) -> int:
@@ -349,8 +360,13 @@ def iter_export_rows(
     generated_only: bool = False,
     since: datetime | None = None,
     attributes: bool = True,
+    state: str = "published",
 ) -> Iterator[dict[str, Any]]:
-    """Pages with their SEO fields (then their attributes), by id, one keyset query per chunk."""
+    """Pages with their SEO fields (the published revision's, then their attributes), by id,
+    one keyset query per chunk; ``state="proposed"``: the proposals waiting for review instead."""
+    if state == "proposed":
+        yield from revisions.export_proposed(chunk_size=chunk_size)
+        return
     columns = [Page.id] + [getattr(Page, name) for name in EXPORT_FIELDS]
     if attributes:
         columns.append(Page.attributes)
@@ -415,6 +431,7 @@ def export_pages(
     since_job: int | None = None,
     attributes: bool = True,
     stream: IO[str] | None = None,
+    state: str = "published",
 ) -> int:
     """Export pages to ``path`` (written to a temporary file, then renamed) or ``stream``.
 
@@ -429,9 +446,11 @@ def export_pages(
     condition = _export_filter(generated_only, since)
 
     def write(out: IO[str], fmt: str) -> int:
-        extra = attribute_columns(condition) if attributes and fmt == "csv" else ()
+        proposed = state == "proposed"
+        extra = attribute_columns(condition) if attributes and fmt == "csv" and not proposed else ()
         rows = iter_export_rows(
-            chunk_size=chunk_size, generated_only=generated_only, since=since, attributes=attributes
+            chunk_size=chunk_size, generated_only=generated_only, since=since, attributes=attributes,
+            state=state,
         )
         return write_export(out, rows, fmt, extra)
 

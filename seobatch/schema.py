@@ -18,13 +18,13 @@ import peewee
 from . import db as _db
 from .db import database, utcnow
 from .errors import ConfigError
-from .models import MODELS, WEB_MODELS, Page, SeoBatchEvent, WebUser
+from .models import MODELS, WEB_MODELS, Page, PageRevision, SeoBatchEvent, WebUser
 
 if TYPE_CHECKING:
     from .config import Settings
 
 #: Bump when a model changes, and add the step that brings an older database along.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 #: The outbox's delivery record (``SeoBatchEvent``), added in version 2; (PostgreSQL, SQLite) types.
 _EVENT_COLUMNS_V2 = (
@@ -68,9 +68,45 @@ def _v4_web_users(database: peewee.DatabaseProxy) -> None:
     database.create_tables([WebUser], safe=True)
 
 
+#: Version 5's ``seo_pages.seo_locked``; (PostgreSQL, SQLite) types.
+_V5_LOCKED = ("BOOLEAN NOT NULL DEFAULT FALSE", "INTEGER NOT NULL DEFAULT 0")
+#: Version 1 and 2's unique (job, name) index on the outbox, which page events may repeat.
+_V5_DROP_EVENT_INDEX = 'DROP INDEX IF EXISTS "seobatchevent_job_id_name"'
+
+#: Version 5's back-fill: every page's original (the import's title), then the page's
+#: current SEO fields as its published revision, made by the newest job that succeeded on
+#: it (if any). Two INSERT … SELECT over the whole table, never a query per page.
+_V5_ORIGINALS = (
+    "INSERT INTO seo_page_revisions (page_id, title, state, source, created_at, flagged) "
+    "SELECT p.id, p.title, 'superseded', 'original', p.created_at, FALSE FROM seo_pages p"
+)
+_V5_PUBLISHED = (
+    "INSERT INTO seo_page_revisions (page_id, job_id, item_id, title, description, state, source, "
+    "model, prompt_version, created_at, published_at, replaces_id, change_id, flagged) "
+    "SELECT p.id, i.job_id, i.id, p.seo_title, p.seo_description, 'published', 'generated', "
+    "p.seo_model, p.seo_prompt_version, COALESCE(p.seo_generated_at, p.updated_at), "
+    "COALESCE(p.seo_generated_at, p.updated_at), o.id, 'upgrade', FALSE "
+    "FROM seo_pages p JOIN seo_page_revisions o ON o.page_id = p.id AND o.source = 'original' "
+    "LEFT JOIN seo_batch_items i ON i.id = (SELECT MAX(s.id) FROM seo_batch_items s "
+    "WHERE s.page_id = p.id AND s.status = 'succeeded') "
+    "WHERE p.seo_title IS NOT NULL OR p.seo_description IS NOT NULL"
+)
+
+
+def _v5_revisions(database: peewee.DatabaseProxy) -> None:
+    """Pages gain ``seo_locked``; the revisions table arrives, back-filled from every page;
+    the outbox's one-row-per-(job, name) rule narrows to the job lifecycle events."""
+    add_column(database, Page._meta.table_name, "seo_locked", _V5_LOCKED[0 if _db.is_postgres() else 1])
+    database.create_tables([PageRevision], safe=True)
+    database.execute_sql(_V5_ORIGINALS)
+    database.execute_sql(_V5_PUBLISHED)
+    database.execute_sql(_V5_DROP_EVENT_INDEX)
+    SeoBatchEvent._schema.create_indexes(safe=True)
+
+
 #: version → the step that upgrades a database from ``version - 1`` to ``version``.
 MIGRATIONS: dict[int, Callable[[peewee.DatabaseProxy], None]] = {
-    2: _v2_event_delivery, 3: _v3_page_h1, 4: _v4_web_users,
+    2: _v2_event_delivery, 3: _v3_page_h1, 4: _v4_web_users, 5: _v5_revisions,
 }
 
 _LOCK_KEY = 0x5E0BA7C4  # serialises concurrent `db init` on PostgreSQL

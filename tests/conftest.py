@@ -19,7 +19,7 @@ from seobatch.emulator import Emulator
 from tests.support.fakehttp import FakeServer, Sleeps
 from tests.support.services import PG_BASE_URL, REDIS_URL, require_service
 
-TABLES = ("seo_batch_events", "seo_batch_items", "seo_batch_jobs", "seo_pages")
+TABLES = ("seo_page_revisions", "seo_batch_events", "seo_batch_items", "seo_batch_jobs", "seo_pages")
 
 
 @pytest.fixture(scope="session")

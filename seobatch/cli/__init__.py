@@ -40,7 +40,9 @@ GEMINI_API_KEY, SEOBATCH_MODEL and more (README.md, "Configuration").
 `seobatch COMMAND --help` explains each command."""
 
 #: Modules of ``seobatch.cli`` that add commands, in the order ``--help`` lists them.
-COMMAND_MODULES = ("db", "pages", "run", "jobs", "runs", "control", "prune", "demo", "emulator", "metrics", "web")
+COMMAND_MODULES = (
+    "db", "pages", "run", "jobs", "runs", "revisions", "control", "prune", "demo", "emulator", "metrics", "web",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

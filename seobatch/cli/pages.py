@@ -88,6 +88,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="only pages whose SEO was generated since job N started (its own included)")
     exp.add_argument("--no-attributes", dest="attributes", action="store_false",
                      help="leave out the import's own columns")
+    exp.add_argument("--state", choices=("published", "proposed"), default="published",
+                     help="the live values (default), or the proposals waiting for `seobatch review`")
     exp.set_defaults(func=run_export)
     register_failed(pages_sub)
 
@@ -181,6 +183,7 @@ def run_export(args: argparse.Namespace, settings: Settings) -> int:
     options = {
         "fmt": args.format, "chunk_size": settings.chunk_size, "generated_only": args.generated_only,
         "since": args.since, "since_job": args.since_job, "attributes": args.attributes,
+        "state": args.state,
     }
     if args.file == "-":
         out, wrapped = _stdout()

@@ -161,3 +161,14 @@ def _insert_ignoring_conflicts(rows: Sequence[Sequence[Any]]) -> None:
     fields = [SeoBatchItem._meta.columns[name] for name in ITEM_COLUMNS]
     decoded = [(*row[:4], json.loads(row[4]), *row[5:]) for row in rows]
     SeoBatchItem.insert_many(decoded, fields=fields).on_conflict_ignore().as_rowcount().execute()
+
+
+def copy_rows(copy_sql: str, rows: Iterable[Sequence[Any]]) -> None:
+    """PostgreSQL: stream ``rows`` in with ``copy_sql`` (``COPY table (columns) FROM STDIN``,
+    a constant of the caller's), inside the current transaction. Values as COPY text:
+    None is NULL, JSON already encoded, booleans as ``True``/``False``."""
+    cursor = database.cursor()
+    try:
+        cursor.copy_expert(copy_sql, _CopyStream(rows), size=_COPY_READ_CHARS)
+    finally:
+        cursor.close()

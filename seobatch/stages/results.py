@@ -52,6 +52,7 @@ from ..output import OutputLimits, parse_reply
 from ..pricing import batch_cost
 from ..providers.base import Ending, outcome_for_missing
 from ..prune import drop_provider_files
+from ..revisions import Generated, Publishing, record_published, save_generated
 from ..text import printable_line
 from . import claims
 from ._bulk import bulk_update
@@ -100,7 +101,8 @@ def results(
     seen = 0
     tally = _Tally()
     try:
-        with read_ahead(provider.iter_results(info), settings.chunk_size) as chunks, _Lanes() as lanes:
+        lanes_ = _Lanes(Publishing.from_settings(settings))
+        with read_ahead(provider.iter_results(info), settings.chunk_size) as chunks, lanes_ as lanes:
             for saved in lanes.save(job, chunks, limits, tally):
                 seen += saved
                 # The claim rides on the chunk's progress write: renewed per chunk, no extra statement.
@@ -247,7 +249,8 @@ class _Lanes:
     SQLite serialises writers anyway: one lane there.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, publishing: Publishing | None = None) -> None:
+        self._publishing = publishing
         self._pool: ThreadPoolExecutor | None = None
         if _db.is_postgres():
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seobatch-results")
@@ -268,7 +271,7 @@ class _Lanes:
         """Save every chunk; yields the number of results saved after each step."""
         if self._pool is None:
             for chunk in chunks:
-                _save_chunk(job, chunk, limits, tally)
+                _save_chunk(job, chunk, limits, tally, publishing=self._publishing)
                 yield len(chunk)
             return
         earlier: tuple[Future[None], threading.Event, int] | None = None
@@ -276,11 +279,11 @@ class _Lanes:
             for chunk in chunks:
                 if earlier is None:
                     locked = threading.Event()
-                    future = self._pool.submit(_save_chunk, job, chunk, limits, tally, locked)
+                    future = self._pool.submit(_save_chunk, job, chunk, limits, tally, locked, self._publishing)
                     earlier = (future, locked, len(chunk))
                     continue
                 earlier[1].wait()  # the earlier chunk holds its rows: order between them is kept
-                _save_chunk(job, chunk, limits, tally)
+                _save_chunk(job, chunk, limits, tally, publishing=self._publishing)
                 future, _, count = earlier
                 earlier = None
                 future.result()
@@ -335,16 +338,6 @@ _ITEM_RESULT_UPDATE = _Update(
     where="t.status = %s",
     params=(ItemStatus.PENDING.value,),
 )
-#: A page that got valid SEO fields: the fields, what they were built from, attempts reset.
-_PAGE_SUCCESS_UPDATE = _Update(
-    "seo_pages",
-    columns=[("id", "bigint"), ("title", "text"), ("description", "text"), ("model", "text"),
-             ("at", "timestamp"), ("content_hash", "text"), ("prompt_version", "text")],
-    assignments=["seo_title = v.title", "seo_description = v.description",
-                 "seo_model = v.model", "seo_generated_at = v.at",
-                 "seo_content_hash = v.content_hash", "seo_prompt_version = v.prompt_version",
-                 "seo_attempts = 0", "seo_last_error = NULL", "updated_at = v.at"],
-)
 #: A page whose item did not succeed: the reason, and an attempt when the item errored.
 _PAGE_FAILURE_UPDATE = _Update(
     "seo_pages",
@@ -357,13 +350,13 @@ class _Writes(NamedTuple):
     """A chunk's rows for the three updates above."""
 
     items: list[tuple[Any, ...]]
-    ok_pages: list[tuple[Any, ...]]
+    ok_pages: list[Generated]
     failed_pages: list[tuple[Any, ...]]
 
 
 def _save_chunk(
     job: SeoBatchJob, chunk: Iterable[ItemResult], limits: OutputLimits, tally: _Tally | None = None,
-    rows_locked: threading.Event | None = None,
+    rows_locked: threading.Event | None = None, publishing: Publishing | None = None,
 ) -> None:
     """Save one chunk of results in one transaction: lock the chunk's pending items, judge
     each result, write items and pages set-based. ``rows_locked`` is set once the items
@@ -385,7 +378,8 @@ def _save_chunk(
                 rows_locked.set()
             writes = _judge(job, first, known, limits, utcnow())
             _ITEM_RESULT_UPDATE.apply(writes.items)
-            _PAGE_SUCCESS_UPDATE.apply(writes.ok_pages)
+            # Valid replies become revisions; the page's live fields follow what is published.
+            save_generated(job, writes.ok_pages, publishing or Publishing())
             _PAGE_FAILURE_UPDATE.apply(writes.failed_pages)
     finally:
         if rows_locked is not None:
@@ -444,8 +438,9 @@ def _judge(
             item_id, status.value, to_json(fields), error, result.input_tokens, result.output_tokens, now,
         ))
         if fields is not None:
-            writes.ok_pages.append((
+            writes.ok_pages.append(Generated(
                 page_id, fields["title"], fields["meta_description"], job.model, now, content_hash, prompt_version,
+                item_id,
             ))
         else:
             writes.failed_pages.append((page_id, error, 1 if status == ItemStatus.ERRORED else 0))
@@ -493,10 +488,14 @@ def _complete(job: SeoBatchJob, info: BatchInfo, settings: Settings, now: dateti
         jm.RESULTS_FINISHED_AT: stamp(now or utcnow()),
         **claims.RELEASED,
     }
-    return job.mark_completed(
-        n[ItemStatus.SUCCEEDED], n[ItemStatus.ERRORED], n[ItemStatus.EXPIRED] + n[ItemStatus.CANCELED],
-        extra_metadata=extra,
-    )
+    with _db.write_transaction():  # pages_published commits with job_completed, or neither
+        won = job.mark_completed(
+            n[ItemStatus.SUCCEEDED], n[ItemStatus.ERRORED], n[ItemStatus.EXPIRED] + n[ItemStatus.CANCELED],
+            extra_metadata=extra,
+        )
+        if won:
+            record_published(job, settings.chunk_size)
+    return won
 
 
 __all__ = ["counts_of", "outcome_of", "results"]

@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from seobatch import db
-from seobatch.models import Page, SeoBatchEvent, SeoBatchItem, SeoBatchJob
+from seobatch.models import JOB_EVENTS, Page, SeoBatchEvent, SeoBatchItem, SeoBatchJob
 
 #: Job metadata that describes the outcome (everything else is bookkeeping of how it got there).
 OUTCOME_METADATA = ("error", "cost_usd", "input_tokens", "output_tokens", "canceled_count", "ending",
@@ -75,7 +75,8 @@ def snapshot() -> dict[str, Any]:
         events: dict[str, list[dict[str, Any]]] = {}
         for name, payload in (
             SeoBatchEvent.select(SeoBatchEvent.name, SeoBatchEvent.payload)
-            .where(SeoBatchEvent.job == job.id).order_by(SeoBatchEvent.id).tuples()
+            .where((SeoBatchEvent.job == job.id) & SeoBatchEvent.name.in_(JOB_EVENTS))
+            .order_by(SeoBatchEvent.id).tuples()
         ):
             clean = {k: v for k, v in (payload or {}).items() if k not in EVENT_NOISE}
             events.setdefault(name, []).append(scrub(clean))
@@ -95,7 +96,8 @@ def snapshot() -> dict[str, Any]:
 
 
 def undelivered_events() -> int:
-    return SeoBatchEvent.select().where(SeoBatchEvent.published_at.is_null()).count()
+    return SeoBatchEvent.select().where(
+        SeoBatchEvent.published_at.is_null() & SeoBatchEvent.name.in_(JOB_EVENTS)).count()
 
 
 def wipe() -> None:

@@ -1,5 +1,5 @@
-"""The last schema version adds ``seo_web_users``: from a database of the version before
-(what ``db init`` on main makes today: every other table, stamped one lower) and from
+"""Schema version 4 adds ``seo_web_users``: from a database of the version before
+(every other table, stamped 3; later steps run after it) and from
 nothing, on PostgreSQL and SQLite, without touching a row of the other tables."""
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from seobatch.web.auth import add_user, authenticate
 
 from tests.support.services import PG_BASE_URL, require_service
 
-BEFORE = schema.SCHEMA_VERSION - 1
+WEB_VERSION = 4  # the users step; revisions (5) came after it
+BEFORE = WEB_VERSION - 1
 
 
 def _before(url: str) -> None:
@@ -47,7 +48,7 @@ def empty_url(request, tmp_path) -> Iterator[str]:
 
 
 def test_a_database_of_the_version_before_gains_the_users_table_and_keeps_every_row(empty_url):
-    assert schema.MIGRATIONS[schema.SCHEMA_VERSION] is schema._v4_web_users  # the last step is ours
+    assert schema.MIGRATIONS[WEB_VERSION] is schema._v4_web_users
     _before(empty_url)
     assert not db.database.table_exists("seo_web_users")
     assert schema.init_db() == (BEFORE, schema.SCHEMA_VERSION)
