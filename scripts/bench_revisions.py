@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench.harness import Sandbox  # noqa: E402
+
 from seobatch import db, revisions, schema  # noqa: E402
 from seobatch.db import utcnow  # noqa: E402
 from seobatch.models import Page, PageRevision, SeoBatchJob  # noqa: E402

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from .errors import ConfigError
+from .publishing import ChangeBudget
 
 DEFAULT_DATABASE_URL = "sqlite:///seobatch.db"
 DEFAULT_MODEL = "claude-sonnet-4-5"
@@ -104,8 +105,6 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
 
 
 def _budget(env: Mapping[str, str], name: str, default: str | None) -> str | None:
-    from .revisions.states import ChangeBudget  # cycle: revisions imports the models, which import config
-
     raw = (env.get(name) or "").strip()
     return str(ChangeBudget.parse(raw, name)) if raw else default
 

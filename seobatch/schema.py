@@ -101,7 +101,7 @@ def _v5_revisions(database: peewee.DatabaseProxy) -> None:
     database.execute_sql(_V5_ORIGINALS)
     database.execute_sql(_V5_PUBLISHED)
     database.execute_sql(_V5_DROP_EVENT_INDEX)
-    SeoBatchEvent._schema.create_indexes(safe=True)
+    SeoBatchEvent._schema.create_indexes(safe=True)  # type: ignore[attr-defined]  # peewee: not in its stubs
 
 
 #: version → the step that upgrades a database from ``version - 1`` to ``version``.

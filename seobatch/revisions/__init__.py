@@ -20,6 +20,7 @@ after commit, at least once, with ``event_id``; their data names a ``change_id``
 
 from __future__ import annotations
 
+from ..publishing import ChangeBudget, Policy, Reason, Source, State
 from .publish import (
     Generated,
     Publishing,
@@ -46,7 +47,6 @@ from .rollback import (
     resolve_jobs,
     rollback,
 )
-from .states import ChangeBudget, Policy, Reason, Source, State
 
 __all__ = [
     "Change", "ChangeBudget", "ChangedPage", "Decision", "Filter", "Generated", "Policy", "Proposal",

@@ -12,7 +12,7 @@ from peewee import SQL
 from .. import db as _db
 from ..db import database
 from ..models import Page, PageRevision
-from .states import State
+from ..publishing import State
 
 
 def any_of(column: Any, values: Sequence[Any]) -> Any:
@@ -53,7 +53,8 @@ def locked_pages(page_ids: Iterable[int]) -> set[int]:
     ids = list(set(page_ids))
     if not ids:
         return set()
-    query = Page.select(Page.id).where(any_of(Page.id, ids) & (Page.seo_locked == True))
+    locked = Page.seo_locked == True  # noqa: E712  (peewee: == builds the SQL)
+    query = Page.select(Page.id).where(any_of(Page.id, ids) & locked)
     return {page_id for (page_id,) in database.execute(query).fetchall()}
 
 

@@ -27,10 +27,12 @@ import peewee
 
 from .. import db as _db
 from .. import jobmeta as jm
+from .. import outbox
+from ..bulk import bulk_update, copy_rows
 from ..db import database
 from ..models import Page, PageRevision, SeoBatchJob
+from ..publishing import SYSTEM, ChangeBudget, Policy, Reason, Source, State, stage_change
 from . import _sql
-from .states import SYSTEM, ChangeBudget, Policy, Reason, Source, State, stage_change
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -151,11 +153,6 @@ _PAGE_UPDATE_ASSIGNMENTS = (
 def save_generated(job: SeoBatchJob, replies: Sequence[Generated], publishing: Publishing) -> dict[State, int]:
     """Store one chunk's valid replies as revisions and publish what the policy allows.
     Runs inside the caller's transaction. Returns how many went to each state."""
-    from ..stages._bulk import (  # cycle: results imports revisions
-        bulk_update,
-        copy_rows,
-    )
-
     if not replies:
         return {}
     page_ids = [reply.page_id for reply in replies]
@@ -166,7 +163,7 @@ def save_generated(job: SeoBatchJob, replies: Sequence[Generated], publishing: P
     now = replies[0].at
     _sql.ensure_originals(page_ids, now)
     current = _sql.current_published(page_ids)
-    publishing_pages = [reply.page_id for reply, (state, _, _) in zip(replies, decisions)
+    publishing_pages = [reply.page_id for reply, (state, _, _) in zip(replies, decisions, strict=False)
                         if state == State.PUBLISHED]
     r = PageRevision
     # A page keeps one proposal: a newer reply supersedes it, as it supersedes what it publishes over.
@@ -178,7 +175,7 @@ def save_generated(job: SeoBatchJob, replies: Sequence[Generated], publishing: P
     rows = []
     pages = []
     counts: dict[State, int] = {}
-    for reply, (state, reason, flagged) in zip(replies, decisions):
+    for reply, (state, reason, flagged) in zip(replies, decisions, strict=False):
         counts[state] = counts.get(state, 0) + 1
         published = state == State.PUBLISHED
         decided = state == State.REJECTED
@@ -206,9 +203,9 @@ def stage_counts(job_id: int) -> dict[str, Any]:
     """Where a job's revisions stand now: published (flagged among them), proposed (by
     reason), refused for a locked page, rejected by the gate. One GROUP BY."""
     r = PageRevision
-    query = (r.select(r.state, r.reason, r.flagged, peewee.fn.COUNT(r.id))
+    query = (_db.tuples(r.select(r.state, r.reason, r.flagged, peewee.fn.COUNT(r.id))
              .where((r.job == job_id) & (r.source == Source.GENERATED))
-             .group_by(r.state, r.reason, r.flagged).tuples())
+             .group_by(r.state, r.reason, r.flagged)))
     counts: dict[str, Any] = {"published": 0, "flagged": 0, "proposed": 0, "held": {}, "locked": 0,
                               "gate_rejected": 0}
     for state, reason, flagged, n in query:
@@ -230,10 +227,6 @@ def record_published(job: SeoBatchJob, chunk_size: int = 1000) -> dict[str, Any]
     """Inside the transaction that completes ``job``: write its ``pages_published`` event
     when the stage published anything. Subscribers read the pages with
     ``revisions.changed_pages(change_id, job_id=…)`` a chunk at a time."""
-    from .. import (
-        outbox,  # outbox imports models and events; revisions stays below them
-    )
-
     counts = stage_counts(job.id)
     if not counts["published"]:
         return None

@@ -24,12 +24,13 @@ import peewee
 from peewee import JOIN, SQL
 
 from .. import db as _db
+from .. import outbox
 from ..db import database, utcnow
 from ..errors import InputError
 from ..models import Page, PageRevision, SeoBatchJob
+from ..publishing import Source, State
 from . import _sql
 from .publish import page_event_data
-from .states import Source, State
 
 _HOST_RE = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
 _CHECK_RE = re.compile(r"^[a-z0-9_]{1,64}$")
@@ -98,7 +99,8 @@ def run_jobs(run: str) -> peewee.SelectQuery:
 def _has_check(name: str) -> Any:
     r = PageRevision
     if _db.is_postgres():
-        return peewee.Expression(r.checks, "@>", peewee.fn.jsonb_build_array(peewee.fn.jsonb_build_object("name", name)))
+        check = peewee.fn.jsonb_build_array(peewee.fn.jsonb_build_object("name", name))
+        return peewee.Expression(r.checks, "@>", check)
     # SQLite stores the compact JSON our JSONField writes: look for the exact member.
     return peewee.fn.instr(r.checks, f'"name":"{name}"') > 0
 
@@ -131,7 +133,7 @@ class Proposal:
         return data
 
 
-def _proposals(filter_: Filter) -> peewee.ModelSelect:
+def _proposals(filter_: Filter) -> peewee.ModelSelect[PageRevision]:
     r = PageRevision
     live = PageRevision.alias("live")
     return (
@@ -185,7 +187,7 @@ def _explain_ids(ids: Sequence[int]) -> None:
         raise InputError(f"revision {rid} is {row.state}, not proposed; nothing changed")
 
 
-def _targets(filter_: Filter, verb: str) -> peewee.ModelSelect:
+def _targets(filter_: Filter, verb: str) -> peewee.ModelSelect[PageRevision]:
     """The ids the decision covers, after checking there is at least one."""
     if filter_.ids:
         _explain_ids(filter_.ids)
@@ -231,7 +233,7 @@ def approve(filter_: Filter, *, by: str, chunk_size: int = 1000) -> Decision:
     change = f"approve-{secrets.token_hex(6)}"
     with _db.write_transaction():
         targets = _targets(filter_, "approve")
-        locked_pages = Page.select(Page.id).where(Page.seo_locked == True)
+        locked_pages = Page.select(Page.id).where(Page.seo_locked == True)  # noqa: E712  (peewee: == builds the SQL)
         if filter_.ids:
             url = (Page.select(Page.url).join(r, on=(r.page_id == Page.id))
                    .where(r.id.in_(targets) & Page.id.in_(locked_pages)).scalar())
@@ -239,7 +241,7 @@ def approve(filter_: Filter, *, by: str, chunk_size: int = 1000) -> Decision:
                 raise InputError(f"{url} is locked (seo_locked): its SEO is edited by hand; nothing changed")
         _sql.own_pages()
         marked = r.update(state=State.APPROVED, decided_at=now, decided_by=by, change_id=change).where(
-            r.id.in_(targets) & (r.state == State.PROPOSED) & r.page_id.not_in(locked_pages)).execute()
+            r.id.in_(targets) & (r.state == State.PROPOSED) & r.page.not_in(locked_pages)).execute()
         skipped = int(r.select().where(r.id.in_(targets) & (r.state == State.PROPOSED)).count())
         if not marked:
             raise InputError(f"every proposal matching {filter_.describe()} is for a locked page; nothing changed")
@@ -248,7 +250,7 @@ def approve(filter_: Filter, *, by: str, chunk_size: int = 1000) -> Decision:
         r.update(replaces_id=live.select(live.id).where(
             (live.page_id == r.page_id) & (live.state == State.PUBLISHED))).where(approved).execute()
         mine = r.select(r.page_id).where(approved)
-        r.update(state=State.SUPERSEDED).where((r.state == State.PUBLISHED) & r.page_id.in_(mine)).execute()
+        r.update(state=State.SUPERSEDED).where((r.state == State.PUBLISHED) & r.page.in_(mine)).execute()
         r.update(state=State.PUBLISHED, published_at=now).where(approved).execute()
         copy_live_fields(change, now)
         record_event("pages_published", change, chunk_size, published=int(marked))
@@ -267,13 +269,9 @@ def copy_live_fields(change: str, now: datetime) -> int:
 def record_event(name: str, change: str, chunk_size: int, jobs: Sequence[int] = (), **counts: Any) -> None:
     """One page event for a change, on the first job it covers (the outbox keys rows by
     job; ``job_ids`` lists them all): subscribers read its pages by ``change_id``."""
-    from .. import (
-        outbox,  # outbox imports models and events; revisions stays below them
-    )
-
     r = PageRevision
     if not jobs:
-        jobs = [j for (j,) in r.select(r.job_id).where(r.change_id == change).distinct().tuples() if j is not None]
+        jobs = [j for (j,) in _db.tuples(r.select(r.job_id).where(r.change_id == change).distinct()) if j is not None]
     if not jobs:
         return
     job = SeoBatchJob.get_by_id(min(jobs))
@@ -286,10 +284,10 @@ def export_proposed(*, chunk_size: int = 1000) -> Iterator[dict[str, Any]]:
     r = PageRevision
     last = 0
     while True:
-        rows = list(r.select(r.id, Page.url, Page.title, r.title, r.description, r.model, r.created_at)
+        rows = list(_db.tuples(r.select(r.id, Page.url, Page.title, r.title, r.description, r.model, r.created_at)
                     .join(Page, on=(Page.id == r.page_id))
                     .where((r.state == State.PROPOSED) & (r.id > last))
-                    .order_by(r.id).limit(chunk_size).tuples())
+                    .order_by(r.id).limit(chunk_size)))
         for _, url, title, seo_title, seo_description, model, at in rows:
             yield {"url": url, "title": title, "seo_title": seo_title, "seo_description": seo_description,
                    "seo_model": model, "seo_generated_at": _db.iso(at)}

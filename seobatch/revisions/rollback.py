@@ -25,9 +25,9 @@ from .. import db as _db
 from ..db import database, utcnow
 from ..errors import InputError
 from ..models import Page, PageRevision, SeoBatchJob
+from ..publishing import Source, State
 from . import _sql
 from .review import copy_live_fields, record_event, run_jobs
-from .states import Source, State
 
 
 class _Step(peewee.Model):
@@ -49,7 +49,7 @@ def resolve_jobs(*, job: int | None = None, run: str | None = None) -> list[int]
             raise InputError(f"job {job} does not exist")
         return [job]
     if run is not None:
-        ids = [j for (j,) in run_jobs(run).order_by(SeoBatchJob.id).tuples()]
+        ids = [j for (j,) in _db.tuples(run_jobs(run).order_by(SeoBatchJob.id))]
         if not ids:
             raise InputError(f"no job belongs to run {run!r}")
         return ids
@@ -84,8 +84,8 @@ class RollbackPlan:
 def _nothing(jobs: Sequence[int]) -> InputError:
     r = PageRevision
     what = "job " + str(jobs[0]) if len(jobs) == 1 else "jobs " + ", ".join(map(str, jobs))
-    undone = r.select(peewee.fn.COUNT(r.id), peewee.fn.MAX(r.decided_at)).where(
-        (r.state == State.ROLLED_BACK) & r.job.in_(list(jobs))).tuples().first()
+    undone = next(_db.tuples(r.select(peewee.fn.COUNT(r.id), peewee.fn.MAX(r.decided_at)).where(
+        (r.state == State.ROLLED_BACK) & r.job.in_(list(jobs)))), None)
     if undone and undone[0]:
         return InputError(f"{what}: already rolled back ({undone[0]} pages, at {_db.iso(undone[1])}); "
                           "nothing changed")
@@ -110,14 +110,14 @@ def _map(jobs: Sequence[int]) -> None:
 def _plan(jobs: list[int], examples: int) -> RollbackPlan:
     r = PageRevision
     target = PageRevision.alias("target")
-    counts = (_Step.select(target.source, peewee.fn.COUNT(_Step.page_id))
-              .join(target, JOIN.LEFT_OUTER, on=(target.id == _Step.to_id)).group_by(target.source).tuples())
+    counts = (_db.tuples(_Step.select(target.source, peewee.fn.COUNT(_Step.page_id))
+              .join(target, JOIN.LEFT_OUTER, on=(target.id == _Step.to_id)).group_by(target.source)))
     by_source = {source: int(n) for source, n in counts}
-    sample = (_Step.select(Page.url, r.title, target.title, target.source)
+    sample = (_db.tuples(_Step.select(Page.url, r.title, target.title, target.source)
               .join(Page, on=(Page.id == _Step.page_id))
               .join(r, on=(r.id == _Step.from_id), src=_Step)
               .join(target, JOIN.LEFT_OUTER, on=(target.id == _Step.to_id), src=_Step)
-              .order_by(_Step.page_id).limit(examples).tuples())
+              .order_by(_Step.page_id).limit(examples)))
     return RollbackPlan(
         jobs=jobs, pages=sum(by_source.values()), to_original=by_source.get(Source.ORIGINAL, 0)
         + by_source.get(None, 0), to_generated=by_source.get(Source.GENERATED, 0),
@@ -191,12 +191,12 @@ def diff(jobs: Sequence[int], *, chunk_size: int = 1000) -> Iterator[Change]:
     old = PageRevision.alias("old")
     last = 0
     while True:
-        query = (r.select(r.id, Page.url, r.state, r.reason, old.title, r.title, old.description,
+        query = (_db.tuples(r.select(r.id, Page.url, r.state, r.reason, old.title, r.title, old.description,
                           r.description, old.title_px, r.title_px)
                  .join(Page, on=(Page.id == r.page_id))
                  .join(old, JOIN.LEFT_OUTER, on=(old.id == r.replaces_id), src=r)
                  .where(r.job.in_(list(jobs)) & (r.source == Source.GENERATED) & (r.id > last))
-                 .order_by(r.id).limit(chunk_size).tuples())
+                 .order_by(r.id).limit(chunk_size)))
         rows = list(query)
         for row in rows:
             yield Change(*row)
@@ -219,8 +219,8 @@ def changed_pages(change_id: str, *, after_page_id: int = 0, limit: int = 1000) 
     published, with their live values now, in page id order after ``after_page_id``:
     read them a chunk at a time (the ``(change_id, page_id)`` index answers)."""
     r = PageRevision
-    query = (r.select(r.page_id, Page.url, Page.seo_title, Page.seo_description, r.id)
+    query = (_db.tuples(r.select(r.page_id, Page.url, Page.seo_title, Page.seo_description, r.id)
              .join(Page, on=(Page.id == r.page_id))
              .where((r.change_id == change_id) & (r.page_id > after_page_id))
-             .order_by(r.page_id).limit(limit).tuples())
+             .order_by(r.page_id).limit(limit)))
     return [ChangedPage(*row) for row in query]

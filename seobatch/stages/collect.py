@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 from .. import db as _db
 from .. import jobmeta as jm
+from ..bulk import insert_items
 from ..db import collector_lock, database, utcnow
 from ..jobmeta import ItemStatus, JobStatus
 from ..models import SeoBatchJob
 from . import claims
-from ._bulk import insert_items
 from ._common import (
     batch_limits,
     load_job,

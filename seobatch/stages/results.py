@@ -44,6 +44,7 @@ from peewee import SQL
 
 from .. import db as _db
 from .. import jobmeta as jm
+from ..bulk import bulk_update
 from ..db import chunked, database, utcnow
 from ..errors import InvalidOutput, ResultsUnavailable
 from ..jobmeta import ItemStatus, JobStatus
@@ -55,7 +56,6 @@ from ..prune import drop_provider_files
 from ..revisions import Generated, Publishing, record_published, save_generated
 from ..text import printable_line
 from . import claims
-from ._bulk import bulk_update
 from ._common import later, load_job, log, provider_for, stamp
 from .jobstate import fail_job, update_metadata
 from .poll import poll_delay

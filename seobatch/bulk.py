@@ -12,8 +12,9 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .. import db as _db
-from ..db import database
+from . import db as _db
+from .db import database
+from .models import SeoBatchItem
 
 #: PostgreSQL types for the VALUES columns (untyped parameters would arrive as text).
 PG_TYPES = {
@@ -156,7 +157,6 @@ def _copy_text(value: Any) -> str:
 
 
 def _insert_ignoring_conflicts(rows: Sequence[Sequence[Any]]) -> None:
-    from ..models import SeoBatchItem
 
     fields = [SeoBatchItem._meta.columns[name] for name in ITEM_COLUMNS]
     decoded = [(*row[:4], json.loads(row[4]), *row[5:]) for row in rows]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-from ..errors import ConfigError
+from .errors import ConfigError
 
 
 class State(StrEnum):
