@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from .errors import ConfigError
+from .quality.profile import ENV as QUALITY_ENV
+from .quality.profile import QualityProfile
 
 DEFAULT_DATABASE_URL = "sqlite:///seobatch.db"
 DEFAULT_MODEL = "claude-sonnet-4-5"
@@ -82,6 +84,17 @@ def _positive(env: Mapping[str, str], name: str, default: float) -> float:
     if value is None or not value > 0:
         raise ConfigError(f"{name} must be a number above 0, got {env.get(name)!r}")
     return value
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
 def _key(env: Mapping[str, str], name: str, default: str | None) -> str | None:
@@ -183,6 +196,13 @@ class Settings:
     batch_deadline_hours: float = setting(0.0, "SEOBATCH_BATCH_DEADLINE_HOURS", _non_negative)
     #: Deliveries of an event a subscriber raised on before it is marked failed.
     event_max_attempts: int = setting(8, "SEOBATCH_EVENT_MAX_ATTEMPTS", _int, minimum=1)
+    #: The quality gate's pixel limits, brand format and thresholds: one field built from
+    #: the variables of ``QualityProfile.ENV`` (validated at start: a brand or limit that
+    #: leaves no possible title is a ConfigError naming the variable).
+    quality: QualityProfile = field(default_factory=QualityProfile, metadata={"profile": QUALITY_ENV})
+    #: Run the quality gate on every reply (off: only the reply's format is checked; for
+    #: measuring what the gate costs, not for production).
+    quality_gate: bool = setting(True, "SEOBATCH_QUALITY_GATE", _flag)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -193,6 +213,7 @@ class Settings:
             for f in fields(cls)
             if "env" in f.metadata  # a field without a variable keeps its default
         }
+        values["quality"] = QualityProfile.from_env(env)
         lease, time_limit = values["submit_lease_seconds"], values["submit_time_limit"]
         if lease < time_limit:
             raise ConfigError(
@@ -203,8 +224,13 @@ class Settings:
 
     @classmethod
     def variables(cls) -> dict[str, str]:
-        """Each setting's environment variable, by field name."""
-        return {f.name: f.metadata["env"] for f in fields(cls) if "env" in f.metadata}
+        """Each setting's environment variable, by field name (``quality.title_max_px`` for
+        the quality profile's)."""
+        out = {f.name: f.metadata["env"] for f in fields(cls) if "env" in f.metadata}
+        for f in fields(cls):
+            for name, env in f.metadata.get("profile", {}).items():
+                out[f"{f.name}.{name}"] = env
+        return out
 
     def with_(self, **changes: object) -> Settings:
         """Return a copy with some fields changed (tests, CLI flags)."""

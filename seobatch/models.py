@@ -91,9 +91,29 @@ class Page(BaseModel):
     #: Failed nights since the last success; a page past the limit is left alone.
     seo_attempts = peewee.IntegerField(default=0)
     seo_last_error = peewee.TextField(null=True)
+    #: Fingerprints of the published SEO (``quality.fingerprint``), written with it: the
+    #: site stage and ``seobatch audit`` find duplicates with one GROUP BY over them.
+    #: ``seo_site`` is the page's host and language ("shop.example/de").
+    seo_site = peewee.TextField(null=True)
+    seo_title_key = peewee.BigIntegerField(null=True)
+    seo_description_key = peewee.BigIntegerField(null=True)
+    #: The title with numbers and the page's own words (its H1 or title) masked: one
+    #: template over many pages shares it.
+    seo_skeleton_key = peewee.BigIntegerField(null=True)
+    #: The page's H1 (else its imported title): a title equal to another page's is S5.
+    seo_h1_key = peewee.BigIntegerField(null=True)
+    #: Set by the site stage: what the next prompt must avoid (another page's title or
+    #: description, one a line); the page is collected again while it is set.
+    seo_avoid = peewee.TextField(null=True)
 
     class Meta:
         table_name = "seo_pages"
+        indexes = (
+            (("seo_site", "seo_title_key"), False),
+            (("seo_site", "seo_description_key"), False),
+            (("seo_site", "seo_skeleton_key"), False),
+            (("seo_site", "seo_h1_key"), False),
+        )
 
     @staticmethod
     def hash_content(title: str | None, content: str | None) -> str:
@@ -350,6 +370,9 @@ class SeoBatchItem(BaseModel):
     request = JSONField(null=True)
     #: The validated, sanitised reply: {"title": …, "meta_description": …}.
     result = JSONField(null=True)
+    #: The quality gate's verdict on the reply (``Verdict.to_dict()``: action, checks,
+    #: repairs, widths, language); None when the reply never reached the gate.
+    verdict = JSONField(null=True)
     error = peewee.TextField(null=True)
     input_tokens = peewee.IntegerField(null=True)
     output_tokens = peewee.IntegerField(null=True)

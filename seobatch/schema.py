@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .config import Settings
 
 #: Bump when a model changes, and add the step that brings an older database along.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: The outbox's delivery record (``SeoBatchEvent``), added in version 2; (PostgreSQL, SQLite) types.
 _EVENT_COLUMNS_V2 = (
@@ -53,8 +53,41 @@ def _v3_page_h1(database: peewee.DatabaseProxy) -> None:
         database.execute_sql(f'ALTER TABLE "{table}" ADD COLUMN h1 TEXT')  # sql-constant: the model's table name
 
 
+#: Version 4: the quality gate's verdict on items, the pages' fingerprints and avoid list;
+#: (table, column, PostgreSQL type, SQLite type).
+_QUALITY_COLUMNS_V4 = (
+    ("seo_batch_items", "verdict", "JSONB", "TEXT"),
+    ("seo_pages", "seo_site", "TEXT", "TEXT"),
+    ("seo_pages", "seo_title_key", "BIGINT", "INTEGER"),
+    ("seo_pages", "seo_description_key", "BIGINT", "INTEGER"),
+    ("seo_pages", "seo_skeleton_key", "BIGINT", "INTEGER"),
+    ("seo_pages", "seo_h1_key", "BIGINT", "INTEGER"),
+    ("seo_pages", "seo_avoid", "TEXT", "TEXT"),
+)
+#: (index name, columns) on seo_pages, as the model names them.
+_QUALITY_INDEXES_V4 = (
+    ("seo_pages_seo_site_seo_title_key", "seo_site, seo_title_key"),
+    ("seo_pages_seo_site_seo_description_key", "seo_site, seo_description_key"),
+    ("seo_pages_seo_site_seo_skeleton_key", "seo_site, seo_skeleton_key"),
+    ("seo_pages_seo_site_seo_h1_key", "seo_site, seo_h1_key"),
+)
+
+
+def _v4_quality(database: peewee.DatabaseProxy) -> None:
+    """Items keep the gate's verdict; pages keep the fingerprints of their published SEO
+    (NULL until their next success: the site stage and audit skip them) and the titles
+    the next prompt must avoid. Self-contained: columns a table has already are kept."""
+    postgres = _db.is_postgres()
+    for table, name, pg_type, sqlite_type in _QUALITY_COLUMNS_V4:
+        if name not in {c.name for c in database.get_columns(table)}:
+            ddl = pg_type if postgres else sqlite_type
+            database.execute_sql(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {ddl}')  # sql-constant: this module's names and types
+    for index, columns in _QUALITY_INDEXES_V4:
+        database.execute_sql(f'CREATE INDEX IF NOT EXISTS "{index}" ON "seo_pages" ({columns})')  # sql-constant: this module's names
+
+
 #: version → the step that upgrades a database from ``version - 1`` to ``version``.
-MIGRATIONS: dict[int, Callable[[peewee.DatabaseProxy], None]] = {2: _v2_event_delivery, 3: _v3_page_h1}
+MIGRATIONS: dict[int, Callable[[peewee.DatabaseProxy], None]] = {2: _v2_event_delivery, 3: _v3_page_h1, 4: _v4_quality}
 
 _LOCK_KEY = 0x5E0BA7C4  # serialises concurrent `db init` on PostgreSQL
 
