@@ -20,7 +20,8 @@ from peewee import fn
 from . import jobmeta as jm
 from . import pricing
 from .config import Settings
-from .db import iso, utcnow
+from . import db as _db
+from .db import database, iso, utcnow
 from .jobmeta import ACTIVE_STATUSES, ITEM_STATUSES, STATUSES, ItemStatus
 from .models import SeoBatchEvent, SeoBatchItem, SeoBatchJob
 
@@ -28,7 +29,7 @@ DEFAULT_LIMIT = 20
 #: Reasons longer than this are grouped by their beginning (bounds the rows read).
 REASON_PREFIX_CHARS = 160
 #: Metadata keys shown in their own place, not among the "highlights".
-_SHOWN_ELSEWHERE = frozenset({jm.ERROR, jm.COST_USD, jm.PROVIDER})
+_SHOWN_ELSEWHERE = frozenset({jm.ERROR, jm.COST_USD, jm.PROVIDER, jm.SITE_CHECKS})
 
 _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
@@ -167,6 +168,7 @@ def job_detail(
         duration_seconds=seconds_between(job.created_at, job.completed_at or now),
         items=items,
         errors=error_groups(job.id),
+        quality=quality_summary(job.id),
         tokens=tokens,
         cost=_costs(job.model, tokens, meta, settings),
         metadata={k: v for k, v in sorted(meta.items()) if k not in _SHOWN_ELSEWHERE},
@@ -191,6 +193,33 @@ def _item_breakdown(job_id: int) -> tuple[dict[str, int], dict[str, int]]:
         tokens["output"] += tokens_out
     items["total"] = sum(items.values())
     return items, tokens
+
+
+def quality_summary(job_id: int) -> dict[str, Any]:
+    """The quality gate's verdicts on a job's items, grouped: ``actions`` (publish, flag,
+    reject → items), ``checks`` and ``repairs`` (name → items; most frequent first), and
+    ``site`` (the site stage's findings). Counted by the database, one query each."""
+    if _db.is_postgres():
+        each = "jsonb_array_elements(i.verdict->'{key}') f"
+        name = "f.value->>'name'"
+        action = "i.verdict->>'action'"
+    else:
+        each = "json_each(i.verdict, '$.{key}') f"
+        name = "json_extract(f.value, '$.name')"
+        action = "json_extract(i.verdict, '$.action')"
+    base = f"FROM seo_batch_items i WHERE i.job_id = {database.param} AND i.verdict IS NOT NULL"
+    out: dict[str, Any] = {}
+    sql = f"SELECT {action}, count(*) {base} GROUP BY 1 ORDER BY 2 DESC, 1"
+    out["actions"] = dict(database.execute_sql(sql, (job_id,)).fetchall())  # sql-constant: our own SQL
+    for key in ("checks", "repairs"):
+        # One count per item and name, however many times it fired on the item.
+        sql = (f"SELECT n, count(*) FROM (SELECT DISTINCT i.id, {name} AS n FROM seo_batch_items i, "
+               f"{each.format(key=key)} WHERE i.job_id = {database.param} AND i.verdict IS NOT NULL) x "
+               "GROUP BY n ORDER BY 2 DESC, 1")
+        out[key] = dict(database.execute_sql(sql, (job_id,)).fetchall())  # sql-constant: our own SQL
+    job = SeoBatchJob.get_or_none(SeoBatchJob.id == job_id)
+    out["site"] = ((job.metadata or {}).get(jm.SITE_CHECKS) if job is not None else None) or {}
+    return out
 
 
 def error_groups(job_id: int, *, status: str = ItemStatus.ERRORED) -> list[dict[str, Any]]:
@@ -248,6 +277,7 @@ __all__ = [
     "active_summary",
     "count_jobs",
     "error_groups",
+    "quality_summary",
     "iso",
     "job_detail",
     "list_jobs",

@@ -39,7 +39,7 @@ GEMINI_API_KEY, SEOBATCH_MODEL and more (README.md, "Configuration").
 `seobatch COMMAND --help` explains each command."""
 
 #: Modules of ``seobatch.cli`` that add commands, in the order ``--help`` lists them.
-COMMAND_MODULES = ("db", "pages", "run", "jobs", "control", "demo", "emulator", "metrics")
+COMMAND_MODULES = ("db", "pages", "run", "jobs", "audit", "control", "demo", "emulator", "metrics")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,6 +15,8 @@ import re
 import unicodedata
 from urllib.parse import urlsplit
 
+from .language import normalise_language
+
 _WORD_RE = re.compile(r"\w+")
 _NUMBER_RE = re.compile(r"^\d[\d.,]*$")
 
@@ -76,12 +78,12 @@ def skeleton_key(title: str, variable: str, brand: str = "") -> int | None:
 
 def site_of(url: str, language: str | None) -> str:
     """The group a page's duplicates are looked for in: its host (``www.`` dropped) and
-    language, e.g. ``shop.example/de``."""
+    language as a code (``pt-BR`` → ``pt``), e.g. ``shop.example/de``."""
     try:
         host = (urlsplit(url).hostname or "").removeprefix("www.")
     except ValueError:
         host = ""
-    return f"{host}/{language or ''}"
+    return f"{host}/{normalise_language(language) or ''}"
 
 
 __all__ = ["TEMPLATE_FIXED_SHARE", "fixed_share", "key", "key_of", "norm", "site_of", "skeleton", "skeleton_key"]

@@ -53,7 +53,6 @@ from ..prompts import language_of
 from ..quality import REJECT, PageContext, QualityGate, Verdict
 from ..quality import fingerprint as fp
 from ..quality.checks import CHECKS
-from ..quality.language import normalise_language
 from .site import check_site
 from ..pricing import batch_cost
 from ..providers.base import Ending, outcome_for_missing
@@ -171,11 +170,6 @@ def quality_reason(verdict: Verdict) -> str:
     """``quality: <reject check names> — <reason>`` for a rejected verdict."""
     names = ", ".join(dict.fromkeys(f.name for f in verdict.checks if f.name in _REJECTING))
     return f"{QUALITY_PREFIX}{names} — {verdict.reason or 'rejected'}"
-
-
-def fp_language(language: str | None) -> str:
-    """The language part of a page's site group: a code (``pt-BR`` → ``pt``), or ''."""
-    return normalise_language(language) or "" if language else ""
 
 
 def _clip(text: str) -> str:
@@ -511,7 +505,7 @@ def _judge(
             variable = h1 or title or ""
             writes.ok_pages.append((
                 page_id, fields["title"], fields["meta_description"], job.model, now, content_hash, prompt_version,
-                fp.site_of(url, fp_language(page_language)), fp.key(fields["title"], brand),
+                fp.site_of(url, page_language), fp.key(fields["title"], brand),
                 fp.key(fields["meta_description"]), fp.skeleton_key(fields["title"], variable, brand),
                 fp.key(variable, brand) if variable else None,
             ))

@@ -46,7 +46,6 @@ DUPLICATE_CHECKS = {
     "title_duplicate": ("seo_title_key", "title"),
     "description_duplicate": ("seo_description_key", "description"),
 }
-SITE_CHECKS = (*DUPLICATE_CHECKS, "title_template", "title_same_as_other_h1")
 
 #: The pages this job wrote (``%s``: the job id).
 _JOB_PAGES = "SELECT page_id FROM seo_batch_items WHERE job_id = %s AND status = '" + ItemStatus.SUCCEEDED + "'"
@@ -85,7 +84,13 @@ def site_findings(table: str = "seo_pages", scope: str = "", params: tuple[Any, 
                                                f"AND EXISTS (SELECT 1 FROM {table} b WHERE b.seo_site = p.seo_site "
                                                f"AND b.seo_h1_key = p.seo_title_key AND b.id <> p.id){where} ORDER BY p.id"))
     for check, sql in queries:
-        cursor = database.execute_sql(sql.replace("%s", database.param), params)  # sql-constant: names are constants; values are parameters
+        sql = sql.replace("%s", database.param)
+        if _db.is_postgres():  # a named cursor streams from the server (inside the caller's transaction)
+            cursor = database.connection().cursor(name=f"seobatch_{check}")
+            cursor.itersize = 1000
+            cursor.execute(sql, params)  # sql-constant: names are constants; values are parameters
+        else:
+            cursor = database.execute_sql(sql, params)  # sql-constant: names are constants; values are parameters
         try:
             while rows := cursor.fetchmany(1000):
                 for page_id, url, n in rows:
@@ -150,4 +155,4 @@ def _send_back(members: str, field_: str, max_attempts: int, job_id: int) -> int
     return max(cursor.rowcount, 0)
 
 
-__all__ = ["SITE_CHECKS", "check_site", "site_findings"]
+__all__ = ["DUPLICATE_CHECKS", "check_site", "site_findings"]
