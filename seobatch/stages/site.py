@@ -85,12 +85,19 @@ def site_findings(table: str = "seo_pages", scope: str = "", params: tuple[Any, 
                                                f"AND b.seo_h1_key = p.seo_title_key AND b.id <> p.id){where} ORDER BY p.id"))
     for check, sql in queries:
         sql = sql.replace("%s", database.param)
-        if _db.is_postgres():  # a named cursor streams from the server (inside the caller's transaction)
-            cursor = database.connection().cursor(name=f"seobatch_{check}")
-            cursor.itersize = 1000
-            cursor.execute(sql, params)  # sql-constant: names are constants; values are parameters
-        else:
-            cursor = database.execute_sql(sql, params)  # sql-constant: names are constants; values are parameters
+        if _db.is_postgres():
+            # A server-side cursor streams the rows (psycopg2 would fetch them all at once);
+            # it lives in the caller's transaction.
+            name = f"seobatch_{check}"
+            database.execute_sql(f"DECLARE {name} NO SCROLL CURSOR FOR {sql}", params)  # sql-constant: names are constants; values are parameters
+            try:
+                while rows := database.execute_sql(f"FETCH 1000 FROM {name}").fetchall():  # sql-constant
+                    for page_id, url, n in rows:
+                        yield check, page_id, url, n
+            finally:
+                database.execute_sql(f"CLOSE {name}")  # sql-constant
+            continue
+        cursor = database.execute_sql(sql, params)  # sql-constant: names are constants; values are parameters
         try:
             while rows := cursor.fetchmany(1000):
                 for page_id, url, n in rows:
