@@ -25,7 +25,7 @@ from .prompts import language_of
 from .quality import PageContext, QualityGate, QualityProfile, Verdict
 from .quality import fingerprint as fp
 from .quality.checks import AUDIT_CHECKS, CHECKS, SITE_CHECKS, Check
-from .stages.site import site_findings
+from .stages.site import AUDIT_TABLE, site_findings
 
 SOURCES = ("published", "live", "job")
 #: Every check the audit can report, in the order it lists them (severity first).
@@ -44,7 +44,14 @@ REPAIR_AS_CHECK = {
 }
 #: Description attributes of an import, for ``live``.
 _DESCRIPTION_KEYS = ("description", "meta_description", "seo_description")
-_TABLE = "seobatch_audit_fp"
+_DROP = f"DROP TABLE IF EXISTS {AUDIT_TABLE}"
+_CREATE = (f"CREATE TEMPORARY TABLE {AUDIT_TABLE} (id BIGINT PRIMARY KEY, url TEXT, content_hash TEXT, seo_site TEXT, "
+           "seo_title_key BIGINT, seo_description_key BIGINT, seo_skeleton_key BIGINT, seo_h1_key BIGINT)")
+#: Rows per INSERT (8 parameters each: under SQLite's 999 of old builds).
+_PER_INSERT = 100
+#: The INSERT of n rows, for n up to _PER_INSERT (built once, from constants).
+_INSERTS = {n: f"INSERT INTO {AUDIT_TABLE} VALUES " + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * n)
+            for n in range(1, _PER_INSERT + 1)}
 
 
 @dataclass
@@ -123,24 +130,10 @@ def _pages(source: str, job: int | None, chunk: int) -> Iterator[tuple[Any, ...]
         after = rows[-1][0]
 
 
-def _create_table() -> None:
-    database.execute_sql(f"DROP TABLE IF EXISTS {_TABLE}")  # sql-constant
-    database.execute_sql(  # sql-constant: this module's names
-        f"CREATE TEMPORARY TABLE {_TABLE} (id BIGINT PRIMARY KEY, url TEXT, content_hash TEXT, seo_site TEXT, "
-        "seo_title_key BIGINT, seo_description_key BIGINT, seo_skeleton_key BIGINT, seo_h1_key BIGINT)"
-    )
-
-
 def _insert(rows: list[tuple[Any, ...]]) -> None:
-    if not rows:
-        return
-    mark = database.param
-    per = 900 // 8
-    for start in range(0, len(rows), per):
-        part = rows[start:start + per]
-        values = ", ".join(["(" + ", ".join([mark] * 8) + ")"] * len(part))
-        database.execute_sql(f"INSERT INTO {_TABLE} VALUES {values}",  # sql-constant: values are parameters
-                             [v for row in part for v in row])
+    for start in range(0, len(rows), _PER_INSERT):
+        part = rows[start:start + _PER_INSERT]
+        database.execute_sql(_INSERTS[len(part)].replace("%s", database.param), [v for row in part for v in row])
 
 
 def run_audit(
@@ -158,7 +151,8 @@ def run_audit(
         writer.writerow(["url", "check", "severity", "field", "detail"])
     pages = 0
     with database.connection_context(), database.atomic():  # temp table: one connection
-        _create_table()
+        database.execute_sql(_DROP)
+        database.execute_sql(_CREATE)
         batch: list[tuple[Any, ...]] = []
         for pid, url, title, h1, content, attrs, chash, t, d, stored in _pages(source, job, chunk_size):
             pages += 1
@@ -192,13 +186,13 @@ def run_audit(
                 batch = []
         _insert(batch)
         order = pages
-        for check, _pid, url, n in site_findings(_TABLE):
+        for check, _pid, url, n in site_findings(AUDIT_TABLE):
             order += 1
             tallies[check].add(url, float(n), order, examples)
             if writer is not None:
                 writer.writerow([url, check, ALL_CHECKS[check].severity, "title" if check.startswith("title") else
                                  "description", f"{n} pages share it" if check != "title_same_as_other_h1" else ""])
-        database.execute_sql(f"DROP TABLE {_TABLE}")  # sql-constant
+        database.execute_sql(_DROP)
     return AuditReport("job" if source == "job" else source, pages, tallies)
 
 

@@ -195,28 +195,34 @@ def _item_breakdown(job_id: int) -> tuple[dict[str, int], dict[str, int]]:
     return items, tokens
 
 
+#: (PostgreSQL, SQLite): how a verdict's array elements and fields are read.
+_JSON = {
+    True: ("jsonb_array_elements(i.verdict->'{key}') f", "f.value->>'name'", "i.verdict->>'action'"),
+    False: ("json_each(i.verdict, '$.{key}') f", "json_extract(f.value, '$.name')", "json_extract(i.verdict, '$.action')"),
+}
+#: postgres? → the query of actions, and per key (checks, repairs) the query of names;
+#: one count per item and name, however many times it fired on the item. ``%s``: the job id.
+_QUALITY_SQL = {
+    pg: (
+        f"SELECT {action}, count(*) FROM seo_batch_items i WHERE i.job_id = %s AND i.verdict IS NOT NULL "
+        "GROUP BY 1 ORDER BY 2 DESC, 1",
+        {key: f"SELECT n, count(*) FROM (SELECT DISTINCT i.id, {name} AS n FROM seo_batch_items i, "
+              f"{each.format(key=key)} WHERE i.job_id = %s AND i.verdict IS NOT NULL) x GROUP BY n ORDER BY 2 DESC, 1"
+         for key in ("checks", "repairs")},
+    )
+    for pg, (each, name, action) in _JSON.items()
+}
+
+
 def quality_summary(job_id: int) -> dict[str, Any]:
     """The quality gate's verdicts on a job's items, grouped: ``actions`` (publish, flag,
     reject → items), ``checks`` and ``repairs`` (name → items; most frequent first), and
     ``site`` (the site stage's findings). Counted by the database, one query each."""
-    if _db.is_postgres():
-        each = "jsonb_array_elements(i.verdict->'{key}') f"
-        name = "f.value->>'name'"
-        action = "i.verdict->>'action'"
-    else:
-        each = "json_each(i.verdict, '$.{key}') f"
-        name = "json_extract(f.value, '$.name')"
-        action = "json_extract(i.verdict, '$.action')"
-    base = f"FROM seo_batch_items i WHERE i.job_id = {database.param} AND i.verdict IS NOT NULL"
-    out: dict[str, Any] = {}
-    sql = f"SELECT {action}, count(*) {base} GROUP BY 1 ORDER BY 2 DESC, 1"
-    out["actions"] = dict(database.execute_sql(sql, (job_id,)).fetchall())  # sql-constant: our own SQL
-    for key in ("checks", "repairs"):
-        # One count per item and name, however many times it fired on the item.
-        sql = (f"SELECT n, count(*) FROM (SELECT DISTINCT i.id, {name} AS n FROM seo_batch_items i, "
-               f"{each.format(key=key)} WHERE i.job_id = {database.param} AND i.verdict IS NOT NULL) x "
-               "GROUP BY n ORDER BY 2 DESC, 1")
-        out[key] = dict(database.execute_sql(sql, (job_id,)).fetchall())  # sql-constant: our own SQL
+    actions, names = _QUALITY_SQL[_db.is_postgres()]
+    mark = database.param
+    out: dict[str, Any] = {"actions": dict(database.execute_sql(actions.replace("%s", mark), (job_id,)).fetchall())}
+    for key, query in names.items():
+        out[key] = dict(database.execute_sql(query.replace("%s", mark), (job_id,)).fetchall())
     job = SeoBatchJob.get_or_none(SeoBatchJob.id == job_id)
     out["site"] = ((job.metadata or {}).get(jm.SITE_CHECKS) if job is not None else None) or {}
     return out

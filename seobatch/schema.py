@@ -45,45 +45,48 @@ def _v2_event_delivery(database: peewee.DatabaseProxy) -> None:
         database.execute_sql(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {ddl}')  # sql-constant: names and types are this module's constants (DDL takes no parameters)
 
 
+#: A constant statement (the model's table name), so no SQL is built at the call.
+_V3_ADD_H1 = f'ALTER TABLE "{Page._meta.table_name}" ADD COLUMN h1 TEXT'
+
+
 def _v3_page_h1(database: peewee.DatabaseProxy) -> None:
     """``seo_pages.h1``, the page's main heading (NULL for pages imported before); a table
     that has it already (made from today's model) is left as it is."""
-    table = Page._meta.table_name
-    if "h1" not in {c.name for c in database.get_columns(table)}:
-        database.execute_sql(f'ALTER TABLE "{table}" ADD COLUMN h1 TEXT')  # sql-constant: the model's table name
+    if "h1" not in {c.name for c in database.get_columns(Page._meta.table_name)}:
+        database.execute_sql(_V3_ADD_H1)
 
 
-#: Version 4: the quality gate's verdict on items, the pages' fingerprints and avoid list;
-#: (table, column, PostgreSQL type, SQLite type).
-_QUALITY_COLUMNS_V4 = (
-    ("seo_batch_items", "verdict", "JSONB", "TEXT"),
-    ("seo_pages", "seo_site", "TEXT", "TEXT"),
-    ("seo_pages", "seo_title_key", "BIGINT", "INTEGER"),
-    ("seo_pages", "seo_description_key", "BIGINT", "INTEGER"),
-    ("seo_pages", "seo_skeleton_key", "BIGINT", "INTEGER"),
-    ("seo_pages", "seo_h1_key", "BIGINT", "INTEGER"),
-    ("seo_pages", "seo_avoid", "TEXT", "TEXT"),
+#: Version 4: the quality gate's verdict on items, the pages' fingerprints and avoid list:
+#: (table, column, PostgreSQL DDL, SQLite DDL), each a constant statement.
+_QUALITY_COLUMNS_V4 = tuple(
+    (table, name, f'ALTER TABLE "{table}" ADD COLUMN "{name}" {pg}', f'ALTER TABLE "{table}" ADD COLUMN "{name}" {lite}')
+    for table, name, pg, lite in (
+        ("seo_batch_items", "verdict", "JSONB", "TEXT"),
+        ("seo_pages", "seo_site", "TEXT", "TEXT"),
+        ("seo_pages", "seo_title_key", "BIGINT", "INTEGER"),
+        ("seo_pages", "seo_description_key", "BIGINT", "INTEGER"),
+        ("seo_pages", "seo_skeleton_key", "BIGINT", "INTEGER"),
+        ("seo_pages", "seo_h1_key", "BIGINT", "INTEGER"),
+        ("seo_pages", "seo_avoid", "TEXT", "TEXT"),
+    )
 )
-#: (index name, columns) on seo_pages, as the model names them.
-_QUALITY_INDEXES_V4 = (
-    ("seo_pages_seo_site_seo_title_key", "seo_site, seo_title_key"),
-    ("seo_pages_seo_site_seo_description_key", "seo_site, seo_description_key"),
-    ("seo_pages_seo_site_seo_skeleton_key", "seo_site, seo_skeleton_key"),
-    ("seo_pages_seo_site_seo_h1_key", "seo_site, seo_h1_key"),
+#: The fingerprint indexes on seo_pages, named as the model names them.
+_QUALITY_INDEXES_V4 = tuple(
+    f'CREATE INDEX IF NOT EXISTS "seo_pages_seo_site_{column}" ON "seo_pages" (seo_site, {column})'
+    for column in ("seo_title_key", "seo_description_key", "seo_skeleton_key", "seo_h1_key")
 )
 
 
 def _v4_quality(database: peewee.DatabaseProxy) -> None:
     """Items keep the gate's verdict; pages keep the fingerprints of their published SEO
-    (NULL until their next success: the site stage and audit skip them) and the titles
+    (NULL until their next success: the site stage and audit skip them) and the text
     the next prompt must avoid. Self-contained: columns a table has already are kept."""
     postgres = _db.is_postgres()
-    for table, name, pg_type, sqlite_type in _QUALITY_COLUMNS_V4:
+    for table, name, pg_ddl, sqlite_ddl in _QUALITY_COLUMNS_V4:
         if name not in {c.name for c in database.get_columns(table)}:
-            ddl = pg_type if postgres else sqlite_type
-            database.execute_sql(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {ddl}')  # sql-constant: this module's names and types
-    for index, columns in _QUALITY_INDEXES_V4:
-        database.execute_sql(f'CREATE INDEX IF NOT EXISTS "{index}" ON "seo_pages" ({columns})')  # sql-constant: this module's names
+            database.execute_sql(pg_ddl if postgres else sqlite_ddl)
+    for ddl in _QUALITY_INDEXES_V4:
+        database.execute_sql(ddl)
 
 
 #: version → the step that upgrades a database from ``version - 1`` to ``version``.

@@ -157,8 +157,8 @@ def bad_fields(kind: str, url: str, title: str) -> tuple[str, str]:
     t, d = seo_fields(url, title)
     base = _clean(title) or _slug_title(url) or "Product"
     site = _site(url) or "Shop"
-    if kind == "too_wide":  # about 64 characters of wide letters: ~640 px, no separator to cut at
-        return ("WOMEN'S WATERPROOF MOUNTAIN WALKING BOOTS WITH MEMBRANE AND GRIP", d)
+    if kind == "too_wide":  # capitals and a long tail: far over 600 px, no separator to cut at
+        return (f"{base.upper()} WITH EVERYTHING YOU NEED FOR LONG DAYS ON ROUGH MOUNTAIN TRAILS", d)
     if kind == "wrong_language":  # English, whatever the page's language
         return ("Waterproof walking boots for rough mountain trails",
                 "These sturdy walking boots keep your feet dry and comfortable on long mountain hikes, "

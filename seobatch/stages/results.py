@@ -127,7 +127,7 @@ def results(
         ), settings=settings, expected=_PROCESSING)
         return []
     _settle_missing(job, info)
-    check_site(job.id, settings)
+    check_site(job.id, settings)  # since the job's submission: a re-run finds the same pages
     _complete(job, info, settings)
     return []
 

@@ -15,20 +15,22 @@ title by the results stage), one statement per check, never a query per page:
 - ``title_same_as_other_h1``: a title equal to another page's H1 (or imported title):
   reported.
 
-Only groups that hold a page of this job are looked at (the rest were judged on the
-night they were written). The findings go into the job's metadata (``site_checks``);
+Only groups that hold a page written tonight (``seo_generated_at`` since the job was
+submitted) are looked at; the rest were judged on the night they were written. The findings go into the job's metadata (``site_checks``);
 ``seobatch audit`` runs the same queries over any set of values (``site_findings``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from .. import db as _db
 from .. import jobmeta as jm
 from ..db import database
-from ..jobmeta import ItemStatus, JobStatus
+from ..jobmeta import JobStatus
+from ..models import SeoBatchJob
 from ._common import log
 from .jobstate import update_metadata
 
@@ -46,13 +48,11 @@ DUPLICATE_CHECKS = {
     "title_duplicate": ("seo_title_key", "title"),
     "description_duplicate": ("seo_description_key", "description"),
 }
-
-#: The pages this job wrote (``%s``: the job id).
-_JOB_PAGES = "SELECT page_id FROM seo_batch_items WHERE job_id = %s AND status = '" + ItemStatus.SUCCEEDED + "'"
+#: The table the site stage keeps a check's group members in (one transaction).
+_MEMBERS = "seobatch_site_members"
 
 
 def _groups(table: str, column: str, having: str = "count(*) > 1") -> str:
-    # sql-constant: table and column names are this module's constants
     return (f"SELECT seo_site, {column} AS k, count(*) AS n, min(id) AS keeper FROM {table} "
             f"WHERE {column} IS NOT NULL GROUP BY seo_site, {column} HAVING {having}")
 
@@ -66,38 +66,84 @@ def _template_groups(table: str) -> str:
     )
 
 
-def site_findings(table: str = "seo_pages", scope: str = "", params: tuple[Any, ...] = ()) -> Iterator[tuple[str, int, str, int]]:
-    """(check, page id, url, group size) for every page a site check finds in ``table``
-    (``seo_pages``, or a table of the same fingerprint columns with ``url``), largest
-    groups first; ``scope`` (SQL over ``p``, with ``params``) narrows the pages reported.
-    Rows are fetched a thousand at a time: memory stays flat at a million pages."""
-    where = f" AND {scope}" if scope else ""
-    queries = [
-        (check, f"SELECT p.id, p.url, d.n FROM {table} p JOIN ({_groups(table, column)}) d "
-                f"ON d.seo_site = p.seo_site AND d.k = p.{column}{where} ORDER BY d.n DESC, p.id")
+def _findings_sql(table: str) -> dict[str, str]:
+    """check → the query of (page id, url, group size) over ``table``, largest groups first."""
+    queries = {
+        check: (f"SELECT p.id, p.url, d.n FROM {table} p JOIN ({_groups(table, column)}) d "
+                f"ON d.seo_site = p.seo_site AND d.k = p.{column} ORDER BY d.n DESC, p.id")
         for check, (column, _) in DUPLICATE_CHECKS.items()
-    ]
-    queries.append(("title_template", f"SELECT p.id, p.url, d.n FROM {table} p JOIN ({_template_groups(table)}) d "
-                                      f"ON d.seo_site = p.seo_site AND d.k = p.seo_skeleton_key{where} "
-                                      "ORDER BY d.n DESC, p.id"))
-    queries.append(("title_same_as_other_h1", f"SELECT p.id, p.url, 1 FROM {table} p WHERE p.seo_title_key IS NOT NULL "
-                                               f"AND EXISTS (SELECT 1 FROM {table} b WHERE b.seo_site = p.seo_site "
-                                               f"AND b.seo_h1_key = p.seo_title_key AND b.id <> p.id){where} ORDER BY p.id"))
-    for check, sql in queries:
-        sql = sql.replace("%s", database.param)
+    }
+    queries["title_template"] = (f"SELECT p.id, p.url, d.n FROM {table} p JOIN ({_template_groups(table)}) d "
+                                 "ON d.seo_site = p.seo_site AND d.k = p.seo_skeleton_key ORDER BY d.n DESC, p.id")
+    queries["title_same_as_other_h1"] = (
+        f"SELECT p.id, p.url, 1 FROM {table} p WHERE p.seo_title_key IS NOT NULL AND EXISTS (SELECT 1 FROM {table} b "
+        "WHERE b.seo_site = p.seo_site AND b.seo_h1_key = p.seo_title_key AND b.id <> p.id) ORDER BY p.id")
+    return queries
+
+
+#: The audit's table of fingerprints (``seobatch/audit.py`` fills it): the same columns.
+AUDIT_TABLE = "seobatch_audit_fp"
+#: table → check → query: every statement is built here, at import, from these constants.
+_FINDINGS = {table: _findings_sql(table) for table in ("seo_pages", AUDIT_TABLE)}
+
+#: The site stage's statements; ``%s`` is the parameter mark (swapped for the driver's).
+_DROP_MEMBERS = f"DROP TABLE IF EXISTS {_MEMBERS}"
+_FILL_MEMBERS = {
+    check: (f"CREATE TEMPORARY TABLE {_MEMBERS} AS SELECT p.id, p.content_hash, p.seo_attempts, d.keeper "
+            f"FROM seo_pages p JOIN ({_groups('seo_pages', column, 'count(*) > 1 AND max(seo_generated_at) >= %s')}) d "
+            f"ON d.seo_site = p.seo_site AND d.k = p.{column}")
+    for check, (column, _) in DUPLICATE_CHECKS.items()
+}
+_COUNT_MEMBERS = f"SELECT count(DISTINCT keeper), count(*) FROM {_MEMBERS}"
+#: (PostgreSQL, SQLite) per field: members other than their keeper (not the same page as
+#: it, attempts left) get the keeper's text in ``seo_avoid`` and are charged the night.
+_SEND_BACK = {
+    field_: tuple(
+        "UPDATE seo_pages AS t SET seo_avoid = COALESCE(t.seo_avoid || %s, '') || v.line, "
+        "seo_attempts = t.seo_attempts + CASE WHEN t.seo_avoid IS NULL THEN 1 ELSE 0 END "
+        f"FROM (SELECT m.id, '{field_}: ' || k.seo_{field_} AS line FROM {_MEMBERS} m "
+        "JOIN seo_pages k ON k.id = m.keeper WHERE m.id <> m.keeper AND m.content_hash <> k.content_hash "
+        "AND m.seo_attempts < %s) v "
+        f"WHERE t.id = v.id AND (t.seo_avoid IS NULL OR {find}(t.seo_avoid, v.line) = 0)"
+        for find in ("strpos", "instr")
+    )
+    for _, field_ in DUPLICATE_CHECKS.values()
+}
+_TEMPLATE_PAGES = (f"SELECT count(*) FROM seo_pages p JOIN ({_template_groups('seo_pages')}) d "
+                   "ON d.seo_site = p.seo_site AND d.k = p.seo_skeleton_key WHERE p.seo_generated_at >= %s")
+_TEMPLATE_GROUPS = f"SELECT count(*) FROM ({_template_groups('seo_pages')}) d"
+_SAME_AS_OTHER_H1 = (
+    "SELECT count(*) FROM seo_pages p WHERE p.seo_generated_at >= %s AND p.seo_title_key IS NOT NULL "
+    "AND EXISTS (SELECT 1 FROM seo_pages b WHERE b.seo_site = p.seo_site AND b.seo_h1_key = p.seo_title_key "
+    "AND b.id <> p.id)")
+_CURSOR = "seobatch_site_findings"
+_DECLARE = {table: {check: f"DECLARE {_CURSOR} NO SCROLL CURSOR FOR {sql}" for check, sql in queries.items()}
+            for table, queries in _FINDINGS.items()}
+_FETCH = f"FETCH 1000 FROM {_CURSOR}"
+_CLOSE = f"CLOSE {_CURSOR}"
+
+
+def _sql(statement: str) -> str:
+    """``statement`` with the driver's parameter mark."""
+    return statement.replace("%s", database.param)
+
+
+def site_findings(table: str = "seo_pages") -> Iterator[tuple[str, int, str, int]]:
+    """(check, page id, url, group size) for every page a site check finds in ``table``
+    (``seo_pages`` or ``AUDIT_TABLE``), largest groups first. On PostgreSQL a server-side
+    cursor in the caller's transaction streams the rows (psycopg2 would fetch them all at
+    once); SQLite's cursor is lazy already. Memory stays flat at a million pages."""
+    for check, query in _FINDINGS[table].items():
         if _db.is_postgres():
-            # A server-side cursor streams the rows (psycopg2 would fetch them all at once);
-            # it lives in the caller's transaction.
-            name = f"seobatch_{check}"
-            database.execute_sql(f"DECLARE {name} NO SCROLL CURSOR FOR {sql}", params)  # sql-constant: names are constants; values are parameters
+            database.execute_sql(_DECLARE[table][check])
             try:
-                while rows := database.execute_sql(f"FETCH 1000 FROM {name}").fetchall():  # sql-constant
+                while rows := database.execute_sql(_FETCH).fetchall():
                     for page_id, url, n in rows:
                         yield check, page_id, url, n
             finally:
-                database.execute_sql(f"CLOSE {name}")  # sql-constant
+                database.execute_sql(_CLOSE)
             continue
-        cursor = database.execute_sql(sql, params)  # sql-constant: names are constants; values are parameters
+        cursor = database.execute_sql(query)
         try:
             while rows := cursor.fetchmany(1000):
                 for page_id, url, n in rows:
@@ -106,40 +152,30 @@ def site_findings(table: str = "seo_pages", scope: str = "", params: tuple[Any, 
             cursor.close()
 
 
-def _count(sql: str, params: tuple[Any, ...]) -> tuple[int, int]:
-    row = database.execute_sql(f"SELECT count(DISTINCT g), count(*) FROM ({sql}) x".replace("%s", database.param),  # sql-constant
-                               params).fetchone()
-    return int(row[0] or 0), int(row[1] or 0)
-
-
-def check_site(job_id: int, settings: Settings) -> dict[str, dict[str, int]]:
-    """Run the site checks for the pages ``job_id`` wrote; send duplicates back; record
-    the counts in the job's metadata. Idempotent: a second run finds the same groups and
-    adds nothing (an avoid line already there is not added again, nor charged again)."""
-    scope = f"p.id IN ({_JOB_PAGES})"
+def check_site(job_id: int, settings: Settings, since: datetime | None = None) -> dict[str, dict[str, int]]:
+    """Run the site checks for the pages ``job_id`` wrote (those generated at or after
+    ``since``; default: the job's submission, so a re-run finds the same pages); send
+    duplicates back; record the counts in the job's metadata. Idempotent: a second run
+    finds the same groups and adds nothing (an avoid line already there is not added
+    again, nor charged again)."""
+    if since is None:
+        job = SeoBatchJob.get_or_none(SeoBatchJob.id == job_id)
+        since = (job.submitted_at or job.created_at) if job is not None else datetime.min
     found: dict[str, dict[str, int]] = {}
+    send_back = 0 if _db.is_postgres() else 1
     with _db.write_transaction():
-        for check, (column, field_) in DUPLICATE_CHECKS.items():
-            # The groups that hold one of the job's pages; every page of them but the keeper.
-            members = (
-                f"SELECT p.id AS id, p.seo_site || ':' || p.{column} AS g, k.seo_{field_} AS shared, "
-                f"p.content_hash = k.content_hash AS same_page, p.seo_attempts AS attempts "
-                f"FROM seo_pages p JOIN ({_groups('seo_pages', column)}) d "
-                f"ON d.seo_site = p.seo_site AND d.k = p.{column} JOIN seo_pages k ON k.id = d.keeper "
-                f"WHERE d.k IN (SELECT p.{column} FROM seo_pages p WHERE {scope}) AND p.id <> d.keeper"
-            )
-            groups, pages = _count(members, (job_id,))
-            regenerate = _send_back(members, field_, settings.max_attempts, job_id)
-            found[check] = {"groups": groups, "pages": pages + groups, "regenerate": regenerate}
-        template = (f"SELECT p.id, p.seo_site || ':' || p.seo_skeleton_key AS g FROM seo_pages p "
-                    f"JOIN ({_template_groups('seo_pages')}) d ON d.seo_site = p.seo_site "
-                    f"AND d.k = p.seo_skeleton_key WHERE {scope}")
-        groups, pages = _count(template, (job_id,))
-        found["title_template"] = {"groups": groups, "pages": pages, "regenerate": 0}
-        same_h1 = (f"SELECT p.id, p.id AS g FROM seo_pages p WHERE {scope} AND EXISTS (SELECT 1 FROM seo_pages b "
-                   "WHERE b.seo_site = p.seo_site AND b.seo_h1_key = p.seo_title_key AND b.id <> p.id)")
-        groups, pages = _count(same_h1, (job_id,))
-        found["title_same_as_other_h1"] = {"groups": groups, "pages": pages, "regenerate": 0}
+        for check, (_, field_) in DUPLICATE_CHECKS.items():
+            database.execute_sql(_DROP_MEMBERS)
+            database.execute_sql(_sql(_FILL_MEMBERS[check]), (since,))
+            groups, pages = database.execute_sql(_COUNT_MEMBERS).fetchone()
+            cursor = database.execute_sql(_sql(_SEND_BACK[field_][send_back]), ("\n", settings.max_attempts))
+            database.execute_sql(_DROP_MEMBERS)
+            found[check] = {"groups": int(groups or 0), "pages": int(pages or 0), "regenerate": max(cursor.rowcount, 0)}
+        (pages,) = database.execute_sql(_sql(_TEMPLATE_PAGES), (since,)).fetchone()
+        (groups,) = database.execute_sql(_TEMPLATE_GROUPS).fetchone()
+        found["title_template"] = {"groups": int(groups or 0), "pages": int(pages or 0), "regenerate": 0}
+        (pages,) = database.execute_sql(_sql(_SAME_AS_OTHER_H1), (since,)).fetchone()
+        found["title_same_as_other_h1"] = {"groups": int(pages or 0), "pages": int(pages or 0), "regenerate": 0}
     update_metadata(job_id, expected=(JobStatus.PROCESSING,), changes={jm.SITE_CHECKS: found})
     if any(v["pages"] for v in found.values()):
         log.info("job %s: site checks %s", job_id,
@@ -147,19 +183,4 @@ def check_site(job_id: int, settings: Settings) -> dict[str, dict[str, int]]:
     return found
 
 
-def _send_back(members: str, field_: str, max_attempts: int, job_id: int) -> int:
-    """Pages of ``members`` (not the same page as the keeper, attempts left) get the shared
-    text in ``seo_avoid`` and are charged the night; returns how many."""
-    find = "strpos(t.seo_avoid, v.line)" if _db.is_postgres() else "instr(t.seo_avoid, v.line)"
-    sql = (
-        f"UPDATE seo_pages AS t SET seo_avoid = COALESCE(t.seo_avoid || %s, '') || v.line, "
-        f"seo_attempts = t.seo_attempts + CASE WHEN t.seo_avoid IS NULL THEN 1 ELSE 0 END "
-        f"FROM (SELECT id, '{field_}: ' || shared AS line FROM ({members}) m "
-        f"WHERE NOT same_page AND attempts < %s) v "
-        f"WHERE t.id = v.id AND (t.seo_avoid IS NULL OR {find} = 0)"
-    )
-    cursor = database.execute_sql(sql.replace("%s", database.param), ("\n", job_id, max_attempts))  # sql-constant
-    return max(cursor.rowcount, 0)
-
-
-__all__ = ["DUPLICATE_CHECKS", "check_site", "site_findings"]
+__all__ = ["AUDIT_TABLE", "DUPLICATE_CHECKS", "check_site", "site_findings"]
