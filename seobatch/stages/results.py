@@ -10,6 +10,11 @@ a reconciliation error, nothing is saved and no page is charged an attempt.
 
 Each reply is validated and sanitised (``output.parse_reply``); a reply that is not the
 JSON object we asked for makes the item ``errored`` with an ``invalid_output…`` reason.
+A reply that is goes through the quality gate (``seobatch.quality``, one gate per run):
+a rejected one errors the item with ``quality: <checks> — <reason>`` (the page keeps its
+published value; the reason goes into its next prompt); a flagged or published one saves
+the gate's repaired title and description. The item keeps the verdict. After the last
+chunk, the site stage (``stages/site.py``) looks for duplicates among the site's pages.
 A page that succeeded gets its SEO fields and the content hash / prompt version its
 request was built from; a page that failed gets ``seo_last_error`` (and, when its item
 errored, ``seo_attempts + 1``), and is collected again on a later night until it runs
