@@ -24,8 +24,8 @@ from datetime import timedelta
 from bench.harness import DEFAULT_PG_URL, Sandbox
 
 from seobatch import db
-from seobatch.db import utcnow
 from seobatch.config import Settings
+from seobatch.db import utcnow
 from seobatch.jobmeta import JobStatus
 from seobatch.models import SeoBatchJob
 from seobatch.schema import init_db
@@ -39,7 +39,8 @@ SELECT 'https://' || (CASE WHEN g %% 2 = 0 THEN 'shop' ELSE 'blog' END) || '.exa
        'Product ' || g, '', md5(g::text),
        'Title ' || (CASE WHEN g %% 10 = 0 THEN g %% 5000 ELSE g END),
        'Description ' || (CASE WHEN g %% 20 = 0 THEN g %% 3000 ELSE g END), 0,
-       (CASE WHEN g %% 2 = 0 THEN 'shop' ELSE 'blog' END) || '.example/' || (CASE WHEN g %% 7 = 0 THEN 'de' ELSE 'en' END),
+       (CASE WHEN g %% 2 = 0 THEN 'shop' ELSE 'blog' END) || '.example/'
+         || (CASE WHEN g %% 7 = 0 THEN 'de' ELSE 'en' END),
        (CASE WHEN g %% 10 = 0 THEN g %% 5000 ELSE g END),
        (CASE WHEN g %% 20 = 0 THEN 1000000000 + g %% 3000 ELSE 1000000000 + g END),
        (CASE WHEN g %% 50 = 0 THEN 7 ELSE NULL END),

@@ -17,10 +17,10 @@ from typing import Any
 
 from peewee import fn
 
+from . import db as _db
 from . import jobmeta as jm
 from . import pricing
 from .config import Settings
-from . import db as _db
 from .db import database, iso, utcnow
 from .jobmeta import ACTIVE_STATUSES, ITEM_STATUSES, STATUSES, ItemStatus
 from .models import SeoBatchEvent, SeoBatchItem, SeoBatchJob
@@ -198,7 +198,8 @@ def _item_breakdown(job_id: int) -> tuple[dict[str, int], dict[str, int]]:
 #: (PostgreSQL, SQLite): how a verdict's array elements and fields are read.
 _JSON = {
     True: ("jsonb_array_elements(i.verdict->'{key}') f", "f.value->>'name'", "i.verdict->>'action'"),
-    False: ("json_each(i.verdict, '$.{key}') f", "json_extract(f.value, '$.name')", "json_extract(i.verdict, '$.action')"),
+    False: ("json_each(i.verdict, '$.{key}') f", "json_extract(f.value, '$.name')",
+            "json_extract(i.verdict, '$.action')"),
 }
 #: postgres? → the query of actions, and per key (checks, repairs) the query of names;
 #: one count per item and name, however many times it fired on the item. ``%s``: the job id.

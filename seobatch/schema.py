@@ -59,7 +59,8 @@ def _v3_page_h1(database: peewee.DatabaseProxy) -> None:
 #: Version 4: the quality gate's verdict on items, the pages' fingerprints and avoid list:
 #: (table, column, PostgreSQL DDL, SQLite DDL), each a constant statement.
 _QUALITY_COLUMNS_V4 = tuple(
-    (table, name, f'ALTER TABLE "{table}" ADD COLUMN "{name}" {pg}', f'ALTER TABLE "{table}" ADD COLUMN "{name}" {lite}')
+    (table, name, f'ALTER TABLE "{table}" ADD COLUMN "{name}" {pg}',
+     f'ALTER TABLE "{table}" ADD COLUMN "{name}" {lite}')
     for table, name, pg, lite in (
         ("seo_batch_items", "verdict", "JSONB", "TEXT"),
         ("seo_pages", "seo_site", "TEXT", "TEXT"),

@@ -17,7 +17,7 @@ import threading
 import time
 from array import array
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .faults import ANTHROPIC_OPS, GEMINI_OPS, Faults
@@ -38,7 +38,7 @@ def new_id(alphabet: str, length: int) -> str:
 
 def rfc3339(ts: float) -> str:
     """``2026-11-28T18:37:24.100435Z`` (microseconds, Z), what both APIs send."""
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass(slots=True)
@@ -276,7 +276,8 @@ class Store:
                 processing_seconds=p, items=items,
                 fates=plan_fates(batch_id, [it.key for it in items], faults),
                 obey=faults.obey_injections, shuffle=faults.results_out_of_order,
-                bad={i: k for i, it in enumerate(items) if (k := faults.bad_reply_for(it.url))} if faults.bad_replies else {},
+                bad=({i: k for i, it in enumerate(items) if (k := faults.bad_reply_for(it.url))}
+                     if faults.bad_replies else {}),
                 outcome=faults.batch_outcome, **extra,
             )
             if faults.batch_outcome is not None:  # applies to the next batch only

@@ -54,19 +54,19 @@ from ..errors import InvalidOutput, ResultsUnavailable
 from ..jobmeta import ItemStatus, JobStatus
 from ..models import CUSTOM_ID_RE, Page, SeoBatchItem, SeoBatchJob
 from ..output import OutputLimits, parse_reply
+from ..pricing import batch_cost
 from ..prompts import language_of
+from ..providers.base import Ending, outcome_for_missing
 from ..quality import REJECT, PageContext, QualityGate, Verdict
 from ..quality import fingerprint as fp
 from ..quality.checks import CHECKS
-from .site import check_site
-from ..pricing import batch_cost
-from ..providers.base import Ending, outcome_for_missing
 from ..text import printable_line
 from ._bulk import bulk_update
 from ._common import later, load_job, log, provider_for, stamp
 from .jobstate import fail_job, update_metadata
-from .step import Step
 from .poll import poll_delay
+from .site import check_site
+from .step import Step
 
 if TYPE_CHECKING:
     from ..config import Settings

@@ -16,7 +16,8 @@ title by the results stage), one statement per check, never a query per page:
   reported.
 
 Only groups that hold a page written tonight (``seo_generated_at`` since the job was
-submitted) are looked at; the rest were judged on the night they were written. The findings go into the job's metadata (``site_checks``);
+submitted) are looked at; the rest were judged on the night they were written. The
+findings go into the job's metadata (``site_checks``);
 ``seobatch audit`` runs the same queries over any set of values (``site_findings``).
 """
 
@@ -60,7 +61,8 @@ def _groups(table: str, column: str, having: str = "count(*) > 1") -> str:
 def _template_groups(table: str) -> str:
     """Skeleton groups big enough to be a template, with their size."""
     return (
-        f"SELECT g.seo_site, g.k, g.n FROM ({_groups(table, 'seo_skeleton_key', f'count(*) >= {TEMPLATE_MIN_PAGES}')}) g "
+        f"SELECT g.seo_site, g.k, g.n "
+        f"FROM ({_groups(table, 'seo_skeleton_key', f'count(*) >= {TEMPLATE_MIN_PAGES}')}) g "
         f"JOIN (SELECT seo_site, count(*) AS total FROM {table} WHERE seo_site IS NOT NULL GROUP BY seo_site) s "
         f"ON s.seo_site = g.seo_site WHERE g.n >= {TEMPLATE_PAGES} OR g.n >= {TEMPLATE_SHARE} * s.total"
     )

@@ -13,7 +13,7 @@ import pytest
 from pipeline_support import items_of, job, make_settings
 
 from seobatch.cli import main
-from seobatch.models import Page, SeoBatchItem
+from seobatch.models import Page
 from seobatch.quality import QualityProfile, text_width_px
 from seobatch.stages.collect import collect
 from seobatch.stages.kickoff import kickoff
