@@ -21,11 +21,16 @@ _WORD_RE = re.compile(r"\w+")
 _NUMBER_RE = re.compile(r"^\d[\d.,]*$")
 
 
+def _fold(text: str) -> str:
+    """NFKC and casefold (ASCII needs only the lower case: the common path, cheaper)."""
+    return text.lower() if text.isascii() else unicodedata.normalize("NFKC", text).casefold()
+
+
 def norm(text: str, brand: str = "") -> str:
     """``text`` folded for comparison, the brand's words removed from either end."""
-    words = _WORD_RE.findall(unicodedata.normalize("NFKC", text).casefold())
+    words = _WORD_RE.findall(_fold(text))
     if brand:
-        brand_words = _WORD_RE.findall(unicodedata.normalize("NFKC", brand).casefold())
+        brand_words = _WORD_RE.findall(_fold(brand))
         n = len(brand_words)
         if n and len(words) > n:
             if words[-n:] == brand_words:
@@ -47,12 +52,13 @@ def key(text: str, brand: str = "") -> int:
 
 
 def skeleton(title: str, variable: str, brand: str = "") -> str:
-    """The title's template: numbers → ``#``, words of the page's ``variable`` (its H1 or
-    current title) → ``@``; runs of ``@`` collapse, so product names of any length match."""
+    """The title's template: words of the page's ``variable`` (its H1 or current title) →
+    ``@``, other numbers → ``#``; runs of ``@`` collapse, so product names of any length
+    (with numbers in them) match."""
     own = set(norm(variable).split())
     out: list[str] = []
     for word in norm(title, brand).split():
-        token = "#" if _NUMBER_RE.match(word) else "@" if word in own else word
+        token = "@" if word in own else "#" if _NUMBER_RE.match(word) else word
         if token == "@" and out and out[-1] == "@":
             continue
         out.append(token)
