@@ -44,12 +44,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=3600, help="seconds allowed per stage")
     parser.add_argument("--profile", metavar="STAGE[,STAGE…]",
                         help="profile these stages with pyinstrument (writes bench-profile-STAGE.txt)")
+    parser.add_argument("--no-quality", action="store_true",
+                        help="run without the quality gate (SEOBATCH_QUALITY_GATE=false): its cost by comparison")
     parser.add_argument("--json", action="store_true", help="print one machine-readable JSON line")
     args = parser.parse_args(argv)
     try:
         result = run_bench(pages=args.pages, database_url=args.database_url, provider=args.provider,
                            chunk_size=args.chunk_size, timeout=args.timeout,
-                           profile=args.profile)
+                           profile=args.profile, quality=not args.no_quality)
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2

@@ -14,6 +14,8 @@ from typing import Any
 
 from .errors import ConfigError
 from .publishing import ChangeBudget
+from .quality.profile import ENV as QUALITY_ENV
+from .quality.profile import QualityProfile
 
 DEFAULT_DATABASE_URL = "sqlite:///seobatch.db"
 DEFAULT_MODEL = "claude-sonnet-4-5"
@@ -86,6 +88,17 @@ def _positive(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
 def _key(env: Mapping[str, str], name: str, default: str | None) -> str | None:
     # A key pasted with a trailing newline or space is not a different key.
     return (env.get(name) or "").strip() or default
@@ -98,10 +111,6 @@ def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str,
     if raw not in choices:
         raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
     return raw
-
-
-def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
-    return _choice(env, name, "true" if default else "false", ("true", "false")) == "true"
 
 
 def _budget(env: Mapping[str, str], name: str, default: str | None) -> str | None:
@@ -220,6 +229,13 @@ class Settings:
     #: signed with HMAC-SHA256 under the secret.
     webhook_url: str | None = setting(None, "SEOBATCH_WEBHOOK_URL")
     webhook_secret: str | None = setting(None, "SEOBATCH_WEBHOOK_SECRET", _key, secret=True)
+    #: The quality gate's pixel limits, brand format and thresholds: one field built from
+    #: the variables of ``QualityProfile.ENV`` (validated at start: a brand or limit that
+    #: leaves no possible title is a ConfigError naming the variable).
+    quality: QualityProfile = field(default_factory=QualityProfile, metadata={"profile": QUALITY_ENV})
+    #: Run the quality gate on every reply (off: only the reply's format is checked; for
+    #: measuring what the gate costs, not for production).
+    quality_gate: bool = setting(True, "SEOBATCH_QUALITY_GATE", _flag)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -230,6 +246,7 @@ class Settings:
             for f in fields(cls)
             if "env" in f.metadata  # a field without a variable keeps its default
         }
+        values["quality"] = QualityProfile.from_env(env)
         lease, time_limit = values["submit_lease_seconds"], values["submit_time_limit"]
         if lease < time_limit:
             raise ConfigError(
@@ -240,8 +257,13 @@ class Settings:
 
     @classmethod
     def variables(cls) -> dict[str, str]:
-        """Each setting's environment variable, by field name."""
-        return {f.name: f.metadata["env"] for f in fields(cls) if "env" in f.metadata}
+        """Each setting's environment variable, by field name (``quality.title_max_px`` for
+        the quality profile's)."""
+        out = {f.name: f.metadata["env"] for f in fields(cls) if "env" in f.metadata}
+        for f in fields(cls):
+            for name, env in f.metadata.get("profile", {}).items():
+                out[f"{f.name}.{name}"] = env
+        return out
 
     def with_(self, **changes: object) -> Settings:
         """Return a copy with some fields changed (tests, CLI flags)."""

@@ -115,6 +115,7 @@ INPUT_TOKENS: Final = "input_tokens"  #: tokens billed in
 OUTPUT_TOKENS: Final = "output_tokens"  #: tokens billed out
 COST_USD: Final = "cost_usd"  #: the job's cost at batch prices, or "unknown" without a price
 CANCELED_COUNT: Final = "canceled_count"  #: items the provider canceled before they ran
+SITE_CHECKS: Final = "site_checks"  #: the site stage's findings: check → {"groups", "pages", "regenerate"}
 
 # ── claims: which worker is on the job, until when (stages/claims.py, stages/recover.py) ──
 CLAIM_STAGE: Final = "claim_stage"  #: the stage whose worker holds the job: "collect" | "submit" | "results"

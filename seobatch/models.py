@@ -102,9 +102,29 @@ class Page(BaseModel):
     seo_last_error = peewee.TextField(null=True)
     #: Edited by hand (import column ``seo_locked=true``): seobatch never publishes over it.
     seo_locked = peewee.BooleanField(default=False, constraints=[SQL("DEFAULT FALSE")])
+    #: Fingerprints of the published SEO (``quality.fingerprint``), written with it: the
+    #: site stage and ``seobatch audit`` find duplicates with one GROUP BY over them.
+    #: ``seo_site`` is the page's host and language ("shop.example/de").
+    seo_site = peewee.TextField(null=True)
+    seo_title_key = peewee.BigIntegerField(null=True)
+    seo_description_key = peewee.BigIntegerField(null=True)
+    #: The title with numbers and the page's own words (its H1 or title) masked: one
+    #: template over many pages shares it.
+    seo_skeleton_key = peewee.BigIntegerField(null=True)
+    #: The page's H1 (else its imported title): a title equal to another page's is S5.
+    seo_h1_key = peewee.BigIntegerField(null=True)
+    #: Set by the site stage: what the next prompt must avoid (another page's title or
+    #: description, one a line); the page is collected again while it is set.
+    seo_avoid = peewee.TextField(null=True)
 
     class Meta:
         table_name = "seo_pages"
+        indexes = (
+            (("seo_site", "seo_title_key"), False),
+            (("seo_site", "seo_description_key"), False),
+            (("seo_site", "seo_skeleton_key"), False),
+            (("seo_site", "seo_h1_key"), False),
+        )
 
     @staticmethod
     def hash_content(
@@ -378,6 +398,9 @@ class SeoBatchItem(BaseModel):
     request = JSONField(null=True)
     #: The validated, sanitised reply: {"title": …, "meta_description": …}.
     result = JSONField(null=True)
+    #: The quality gate's verdict on the reply (``Verdict.to_dict()``: action, checks,
+    #: repairs, widths, language); None when the reply never reached the gate.
+    verdict = JSONField(null=True)
     error = peewee.TextField(null=True)
     input_tokens = peewee.IntegerField(null=True)
     output_tokens = peewee.IntegerField(null=True)

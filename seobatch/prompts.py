@@ -223,8 +223,12 @@ class PromptTemplate:
         title: str | None,
         content: str | None,
         attributes: Mapping[str, Any] | None = None,
+        *,
+        feedback: str | None = None,
     ) -> Prompt:
-        """The prompt for one page; the page is data inside delimiters, never instructions."""
+        """The prompt for one page; the page is data inside delimiters, never instructions.
+        ``feedback`` (why the page's last reply was rejected, titles to avoid: our own text,
+        ``selection.feedback_for``) follows the user message, whatever the template."""
         language = language_of(attributes)
         values = {
             "url": neutralise_delimiters(one_line(url, URL_LIMIT)),
@@ -241,4 +245,7 @@ class PromptTemplate:
         # substitute() does not re-scan inserted values: a "$title" in the page stays text.
         system = string.Template(self.system).substitute(values)
         user = string.Template(self.user).substitute(values)
+        if feedback:
+            # Quoted page titles inside it may hold anything: keep our delimiters ours.
+            user = f"{user}\n\n{neutralise_delimiters(feedback)}"
         return Prompt(system=system, user=user)

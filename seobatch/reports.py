@@ -17,10 +17,11 @@ from typing import Any
 
 from peewee import fn
 
+from . import db as _db
 from . import jobmeta as jm
 from . import pricing
 from .config import Settings
-from .db import iso, utcnow
+from .db import database, iso, utcnow
 from .jobmeta import (
     ACTIVE_STATUSES,
     ITEM_STATUSES,
@@ -35,7 +36,7 @@ DEFAULT_LIMIT = 20
 #: Reasons longer than this are grouped by their beginning (bounds the rows read).
 REASON_PREFIX_CHARS = 160
 #: Metadata keys shown in their own place, not among the "highlights".
-_SHOWN_ELSEWHERE = frozenset({jm.ERROR, jm.COST_USD, jm.PROVIDER})
+_SHOWN_ELSEWHERE = frozenset({jm.ERROR, jm.COST_USD, jm.PROVIDER, jm.SITE_CHECKS})
 
 _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
@@ -197,6 +198,7 @@ def job_detail(
         duration_seconds=seconds_between(job.created_at, job.completed_at or now),
         items=items,
         errors=error_groups(job.id),
+        quality=quality_summary(job.id),
         tokens=tokens,
         cost=_costs(job.model, tokens, meta, settings),
         metadata={k: v for k, v in sorted(meta.items()) if k not in _SHOWN_ELSEWHERE},
@@ -221,6 +223,40 @@ def _item_breakdown(job_id: int) -> tuple[dict[str, int], dict[str, int]]:
         tokens["output"] += tokens_out
     items["total"] = sum(items.values())
     return items, tokens
+
+
+#: (PostgreSQL, SQLite): how a verdict's array elements and fields are read.
+_JSON = {
+    True: ("jsonb_array_elements(i.verdict->'{key}') f", "f.value->>'name'", "i.verdict->>'action'"),
+    False: ("json_each(i.verdict, '$.{key}') f", "json_extract(f.value, '$.name')",
+            "json_extract(i.verdict, '$.action')"),
+}
+#: postgres? → the query of actions, and per key (checks, repairs) the query of names;
+#: one count per item and name, however many times it fired on the item. ``%s``: the job id.
+_QUALITY_SQL = {
+    pg: (
+        f"SELECT {action}, count(*) FROM seo_batch_items i WHERE i.job_id = %s AND i.verdict IS NOT NULL "
+        "GROUP BY 1 ORDER BY 2 DESC, 1",
+        {key: f"SELECT n, count(*) FROM (SELECT DISTINCT i.id, {name} AS n FROM seo_batch_items i, "
+              f"{each.format(key=key)} WHERE i.job_id = %s AND i.verdict IS NOT NULL) x GROUP BY n ORDER BY 2 DESC, 1"
+         for key in ("checks", "repairs")},
+    )
+    for pg, (each, name, action) in _JSON.items()
+}
+
+
+def quality_summary(job_id: int) -> dict[str, Any]:
+    """The quality gate's verdicts on a job's items, grouped: ``actions`` (publish, flag,
+    reject → items), ``checks`` and ``repairs`` (name → items; most frequent first), and
+    ``site`` (the site stage's findings). Counted by the database, one query each."""
+    actions, names = _QUALITY_SQL[_db.is_postgres()]
+    mark = database.param
+    out: dict[str, Any] = {"actions": dict(database.execute_sql(actions.replace("%s", mark), (job_id,)).fetchall())}
+    for key, query in names.items():
+        out[key] = dict(database.execute_sql(query.replace("%s", mark), (job_id,)).fetchall())
+    job = SeoBatchJob.get_or_none(SeoBatchJob.id == job_id)
+    out["site"] = ((job.metadata or {}).get(jm.SITE_CHECKS) if job is not None else None) or {}
+    return out
 
 
 def error_groups(job_id: int, *, status: str = ItemStatus.ERRORED) -> list[dict[str, Any]]:
@@ -399,6 +435,7 @@ __all__ = [
     "active_summary",
     "count_jobs",
     "error_groups",
+    "quality_summary",
     "iso",
     "job_detail",
     "list_jobs",

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from .config import Settings
 
 #: Bump when a model changes, and add the step that brings an older database along.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 #: The outbox's delivery record (``SeoBatchEvent``), added in version 2; (PostgreSQL, SQLite) types.
 _EVENT_COLUMNS_V2 = (
@@ -54,6 +54,10 @@ def _v2_event_delivery(database: peewee.DatabaseProxy) -> None:
     for name, pg_type, sqlite_type in _EVENT_COLUMNS_V2:
         ddl = pg_type if postgres else sqlite_type
         add_column(database, table, name, ddl)
+
+
+#: A constant statement (the model's table name), so no SQL is built at the call.
+_V3_ADD_H1 = f'ALTER TABLE "{Page._meta.table_name}" ADD COLUMN h1 TEXT'
 
 
 def _v3_page_h1(database: peewee.DatabaseProxy) -> None:
@@ -104,9 +108,41 @@ def _v5_revisions(database: peewee.DatabaseProxy) -> None:
     SeoBatchEvent._schema.create_indexes(safe=True)  # type: ignore[attr-defined]  # peewee: not in its stubs
 
 
+#: Version 6: the quality gate's verdict on items, the pages' fingerprints and avoid list:
+#: (table, column, PostgreSQL type, SQLite type).
+_QUALITY_COLUMNS_V6 = (
+    ("seo_batch_items", "verdict", "JSONB", "TEXT"),
+    ("seo_pages", "seo_site", "TEXT", "TEXT"),
+    ("seo_pages", "seo_title_key", "BIGINT", "INTEGER"),
+    ("seo_pages", "seo_description_key", "BIGINT", "INTEGER"),
+    ("seo_pages", "seo_skeleton_key", "BIGINT", "INTEGER"),
+    ("seo_pages", "seo_h1_key", "BIGINT", "INTEGER"),
+    ("seo_pages", "seo_avoid", "TEXT", "TEXT"),
+)
+#: The fingerprint indexes on seo_pages, named as the model names them.
+_QUALITY_INDEXES_V6 = (
+    'CREATE INDEX IF NOT EXISTS "seo_pages_seo_site_seo_title_key" ON "seo_pages" (seo_site, seo_title_key)',
+    'CREATE INDEX IF NOT EXISTS "seo_pages_seo_site_seo_description_key" '
+    'ON "seo_pages" (seo_site, seo_description_key)',
+    'CREATE INDEX IF NOT EXISTS "seo_pages_seo_site_seo_skeleton_key" ON "seo_pages" (seo_site, seo_skeleton_key)',
+    'CREATE INDEX IF NOT EXISTS "seo_pages_seo_site_seo_h1_key" ON "seo_pages" (seo_site, seo_h1_key)',
+)
+
+
+def _v6_quality(database: peewee.DatabaseProxy) -> None:
+    """Items keep the gate's verdict; pages keep the fingerprints of their published SEO
+    (NULL until their next success: the site stage and audit skip them) and the text
+    the next prompt must avoid. Columns a table has already are kept."""
+    postgres = _db.is_postgres()
+    for table, name, pg_type, sqlite_type in _QUALITY_COLUMNS_V6:
+        add_column(database, table, name, pg_type if postgres else sqlite_type)
+    for ddl in _QUALITY_INDEXES_V6:
+        database.execute_sql(ddl)
+
+
 #: version → the step that upgrades a database from ``version - 1`` to ``version``.
 MIGRATIONS: dict[int, Callable[[peewee.DatabaseProxy], None]] = {
-    2: _v2_event_delivery, 3: _v3_page_h1, 4: _v4_web_users, 5: _v5_revisions,
+    2: _v2_event_delivery, 3: _v3_page_h1, 4: _v4_web_users, 5: _v5_revisions, 6: _v6_quality,
 }
 
 _LOCK_KEY = 0x5E0BA7C4  # serialises concurrent `db init` on PostgreSQL

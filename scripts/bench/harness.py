@@ -215,7 +215,8 @@ class Sandbox:
 # --------------------------------------------------------------------------- the run
 
 
-def child_env(sandbox_url: str, emulator_url: str, provider: str, chunk_size: int | None) -> dict[str, str]:
+def child_env(sandbox_url: str, emulator_url: str, provider: str, chunk_size: int | None,
+              quality: bool = True) -> dict[str, str]:
     """The environment of every child: our database, the emulator, polls that never wait."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("SEOBATCH_", "ANTHROPIC_", "GEMINI_", "GOOGLE_GEMINI_"))
@@ -230,12 +231,15 @@ def child_env(sandbox_url: str, emulator_url: str, provider: str, chunk_size: in
     })
     if chunk_size:
         env["SEOBATCH_CHUNK_SIZE"] = str(chunk_size)
+    if not quality:  # what the quality gate costs: the results stage without it
+        env["SEOBATCH_QUALITY_GATE"] = "false"
     return env
 
 
 def run_bench(
     *, pages: int, database_url: str, provider: str = "anthropic",
     chunk_size: int | None = None, timeout: float = 3600.0, profile: str | None = None,
+    quality: bool = True,
 ) -> dict[str, Any]:
     """Seed, run every stage in its own process, measure the floor, clean up; the figures."""
     if provider not in MODELS:
@@ -246,7 +250,7 @@ def run_bench(
     emu: EmulatorProcess | None = None
     try:
         emu = EmulatorProcess(child_env(sandbox.url, "http://127.0.0.1", provider, chunk_size))
-        env = child_env(sandbox.url, emu.url, provider, chunk_size)
+        env = child_env(sandbox.url, emu.url, provider, chunk_size, quality)
         chunk = Settings.from_env(env).chunk_size
         seeded, seed_rss = run_child("seed", {"pages": pages}, env, timeout)
         rows: list[Row] = []

@@ -41,7 +41,8 @@ GEMINI_API_KEY, SEOBATCH_MODEL and more (README.md, "Configuration").
 
 #: Modules of ``seobatch.cli`` that add commands, in the order ``--help`` lists them.
 COMMAND_MODULES = (
-    "db", "pages", "run", "jobs", "runs", "revisions", "control", "prune", "demo", "emulator", "metrics", "web",
+    "db", "pages", "run", "jobs", "runs", "revisions", "audit", "control", "prune", "demo", "emulator",
+    "metrics", "web",
 )
 
 

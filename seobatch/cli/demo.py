@@ -22,6 +22,14 @@ from ._queue import queue
 from .run import report
 
 SAMPLE = "sample_pages.jsonl"
+#: Sample pages the emulator answers badly, so that the demo shows the quality gate at work.
+DEMO_BAD_REPLIES = {
+    "/tents/aurora-2": "too_wide",             # repaired: cut at a word to fit 600 px
+    "/help/returns": "invented_price",         # rejected: "$19.99" is not on the page
+    "/recipes/trail-chili": "placeholder",     # rejected: "Home | Example"
+    "/climbing/harness-guide": "artefact",     # repaired: 'Title: "…" (48 characters)'
+    "/blog/leave-no-trace-basics": "stuffing",  # rejected: a word four times
+}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -71,6 +79,8 @@ def demo_settings(base: Settings, *, database_url: str, emulator_url: str, model
 
 
 def run_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from ..audit import render as render_audit  # lazy: fast --help
+    from ..audit import run_audit  # lazy: fast --help
     from ..emulator import Emulator  # lazy: fast --help
     from ..models import Page  # lazy: fast --help
     from ..pages import import_pages  # lazy: fast --help
@@ -79,7 +89,8 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     if not args.verbose:  # the progress display and the final listing tell the story
         logging.getLogger().setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="seobatch-demo-") as tmp, \
-            Emulator(processing_seconds=args.processing_seconds) as emu:
+            Emulator(processing_seconds=args.processing_seconds,
+                     faults=None if args.pages else {"bad_replies": DEMO_BAD_REPLIES}) as emu:
         db_path = Path(args.db).resolve() if args.db else Path(tmp) / "demo.db"
         demo = demo_settings(
             settings, database_url=f"sqlite:///{db_path}", emulator_url=emu.url,
@@ -97,8 +108,10 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
                 print(page.url)
                 print(f"  title:       {page.seo_title or '-'}")
                 print(f"  description: {page.seo_description or '-'}")
-                if not page.seo_title and page.seo_last_error:
-                    print(f"  error:       {page.seo_last_error}")
+                if page.seo_last_error:  # a rejected reply: the page keeps what it had
+                    print(f"  rejected:    {page.seo_last_error}")
+            print()
+            print(render_audit(run_audit(source="published", profile=demo.quality), examples=1))
             if args.db:
                 print(f"\nthe demo's database is kept in {args.db}; look around with\n"
                       f"  DATABASE_URL=sqlite:///{db_path} seobatch jobs", file=sys.stderr)

@@ -208,6 +208,7 @@ def render_detail(d: dict[str, Any], *, color: bool = False) -> str:
     out = _header_block(d, color)
     out += _items_block(d, color)
     out += _errors_block(d, color)
+    out += _quality_block(d, color)
     out += _usage_block(d, color)
     out += _metadata_block(d, color)
     out += _events_block(d, color)
@@ -291,6 +292,24 @@ def _errors_block(d: dict[str, Any], color: bool) -> list[str]:
                              enabled=color))
     if len(groups) > MAX_REASONS:
         out.append(f"  … and {len(groups) - MAX_REASONS} more reasons (see --json)")
+    out.append("")
+    return out
+
+
+def _quality_block(d: dict[str, Any], color: bool) -> list[str]:
+    """The gate's verdicts: actions, then each check and repair with its item count."""
+    q = d.get("quality") or {}
+    if not q.get("actions") and not any(v.get("pages") for v in (q.get("site") or {}).values()):
+        return []
+    actions = ", ".join(f"{n:,} {a}" for a, n in q["actions"].items())
+    out = [_head(f"quality ({actions})", color)]
+    for title, key in (("check", "checks"), ("repair", "repairs")):
+        for name, n in q.get(key, {}).items():
+            out.append(f"  {title:<7} {name:<30} {n:>8,}")
+    for name, found in (q.get("site") or {}).items():
+        if found.get("pages"):
+            again = f", {found['regenerate']:,} sent back" if found.get("regenerate") else ""
+            out.append(f"  site    {name:<30} {found['pages']:>8,} pages in {found['groups']:,} groups{again}")
     out.append("")
     return out
 

@@ -339,7 +339,7 @@ def _tally(batch: Batch) -> dict[str, int]:
         tally = {"succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}
         for i in range(len(batch.items)):
             outcome = batch.final_outcome(i)
-            tally["succeeded" if outcome in ("malformed", "obey") else outcome] += 1
+            tally["succeeded" if outcome in ("malformed", "obey", *replies.BAD_KINDS) else outcome] += 1
         batch.cache["tally"] = tally
     return tally
 
@@ -375,7 +375,7 @@ def result_line(batch: Batch, index: int) -> dict[str, Any]:
             inner = {"type": "api_error", "message": "Internal server error"}
         return {"custom_id": item.key, "result": {"type": "errored", "error": {
             "type": "error", "error": inner, "request_id": None}}}
-    kind = {"malformed": "malformed", "obey": "obey"}.get(outcome, "ok")
+    kind = outcome if outcome in ("malformed", "obey", *replies.BAD_KINDS) else "ok"
     reply = replies.build_reply(item.url, item.title, kind=kind, injection=item.injection,
                                 max_tokens=item.max_tokens, salt=batch.id)
     text = reply.text

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .replies import BAD_KINDS
+
 #: Operations of each provider, as counted in ``Emulator.stats()`` and named in
 #: ``http_errors`` / ``delay`` / ``hang`` (optionally prefixed ``anthropic.``, ``gemini.`` or
 #: ``openai.``).
@@ -135,6 +137,10 @@ class Faults:
     results_gone: bool = False
     #: Replies follow instructions injected into the page text (for security tests).
     obey_injections: bool = False
+    #: Well-formed but bad replies on cue: URL substring → kind (``replies.BAD_KINDS``:
+    #: too_wide, wrong_language, invented_price, stuffing, placeholder, boilerplate,
+    #: artefact, brand_doubled); ``"*"`` matches every page. First match wins.
+    bad_replies: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in ("error_rate", "expire_rate", "malformed_rate"):
@@ -145,6 +151,9 @@ class Faults:
             raise ValueError("error_rate + expire_rate + malformed_rate must not exceed 1")
         if self.batch_outcome is not None and self.batch_outcome not in BATCH_OUTCOMES:
             raise ValueError(f"batch_outcome must be one of {BATCH_OUTCOMES}, not {self.batch_outcome!r}")
+        for key, kind in self.bad_replies.items():
+            if kind not in BAD_KINDS:
+                raise ValueError(f"bad_replies[{key!r}]: {kind!r} is not one of {', '.join(BAD_KINDS)}")
         for key in self.http_errors:
             if not _op_key_ok(key):
                 raise ValueError(f"http_errors: unknown operation {key!r}")
@@ -163,6 +172,13 @@ class Faults:
             raise ValueError(f"unknown fault(s): {', '.join(sorted(unknown))}")
         norm = {key: _COERCE[key](value) for key, value in changes.items()}
         return dataclasses.replace(base or cls(), **norm)
+
+    def bad_reply_for(self, url: str) -> str | None:
+        """The bad reply kind cued for ``url``, or None."""
+        for key, kind in self.bad_replies.items():
+            if key == "*" or key in url:
+                return kind
+        return None
 
     def delay_for(self, provider: str, op: str) -> float:
         if isinstance(self.delay, dict):
@@ -205,4 +221,5 @@ _COERCE: dict[str, Callable[[Any], Any]] = {
     "batch_outcome": lambda value: value or None,
     "results_gone": bool,
     "obey_injections": bool,
+    "bad_replies": lambda value: {str(k): str(v) for k, v in dict(value or {}).items()},
 }

@@ -337,7 +337,7 @@ def result_of(batch: Batch, index: int) -> dict[str, Any]:
                 else {"code": 500, "message": "Internal error encountered."}}
     if outcome in ("expired", "canceled"):
         return {"error": {"code": 504, "message": "Deadline expired before operation could complete."}}
-    kind = {"malformed": "malformed", "obey": "obey"}.get(outcome, "ok")
+    kind = outcome if outcome in ("malformed", "obey", *replies.BAD_KINDS) else "ok"
     reply = replies.build_reply(item.url, item.title, kind=kind, injection=item.injection,
                                 max_tokens=item.max_tokens, salt=batch.id)
     usage = {"promptTokenCount": item.input_tokens, "candidatesTokenCount": reply.output_tokens,

@@ -35,6 +35,10 @@ _INJECTIONS = [
 _TRIGGERS = ("ignore", "forget", "disregard", "override", "system", "instruction", "[inst]", "you are now", "im_")
 _PLAIN_TEXT_ASKS = ("plain text", "not json", "no json", "without json", "not in json")
 _MALFORMED_KINDS = ("prose", "too_long", "truncated", "refusal")
+#: Well-formed replies that a quality gate must catch, answered on cue (``Faults.bad_replies``):
+#: what real models get wrong (seo-quality.md §1d).
+BAD_KINDS = ("too_wide", "wrong_language", "invented_price", "stuffing", "placeholder", "boilerplate",
+             "artefact", "brand_doubled")
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,9 @@ def build_reply(
     stop = "end_turn"
     if kind == "obey" and injection:
         text = _obey(injection, url, title)
+    elif kind in BAD_KINDS:
+        text = json.dumps(dict(zip(("title", "meta_description"), bad_fields(kind, url, title), strict=True)),
+                          ensure_ascii=False)
     elif kind == "malformed":
         variant = _MALFORMED_KINDS[digest(salt, url, title) % len(_MALFORMED_KINDS)]
         text, stop = _malformed(variant, url, title)
@@ -143,6 +150,35 @@ def build_reply(
         # What a real model does when max_tokens is too small: stop mid-reply.
         text, stop = text[: max(1, max_tokens * 4)], "max_tokens"
     return Reply(text=text, stop=stop, output_tokens=estimate_tokens(text) if text else 0)
+
+
+def bad_fields(kind: str, url: str, title: str) -> tuple[str, str]:
+    """The (title, description) of a reply of ``kind`` (``BAD_KINDS``) for the page."""
+    t, d = seo_fields(url, title)
+    base = _clean(title) or _slug_title(url) or "Product"
+    site = _site(url) or "Shop"
+    if kind == "too_wide":  # capitals and a long tail: far over 600 px, no separator to cut at
+        return (f"{base.upper()} WITH EVERYTHING YOU NEED FOR LONG DAYS ON ROUGH MOUNTAIN TRAILS", d)
+    if kind == "wrong_language":  # English, whatever the page's language
+        return ("Waterproof walking boots for rough mountain trails",
+                "These sturdy walking boots keep your feet dry and comfortable on long mountain hikes, "
+                "with a grippy sole and a supportive fit for every kind of trail.")
+    if kind == "invented_price":
+        return (f"{base} from $19.99", f"{d.rstrip('.')}. Now only $19.99 with free shipping.")
+    if kind == "stuffing":
+        word = (base.split() or ["Boots"])[-1]
+        return (f"{word}, Hiking {word}, Waterproof {word}, Cheap {word}", d)
+    if kind == "placeholder":
+        return (f"Home | {site}", d)
+    if kind == "boilerplate":  # the same words on every page
+        return (f"Quality outdoor gear and equipment | {site}",
+                "Shop our wide range of outdoor gear and equipment for hiking, camping and climbing, "
+                "chosen by people who love the outdoors.")
+    if kind == "artefact":
+        return (f'Title: "{t}" (48 characters)', f"**{d}**")
+    if kind == "brand_doubled":
+        return (f"{base} | {site} | {site}", d)
+    raise ValueError(f"unknown bad reply kind {kind!r}")
 
 
 def _obey(payload: str, url: str, title: str) -> str:

@@ -70,6 +70,8 @@ class Batch:
     items: list[Item]
     fates: bytearray
     obey: bool = False
+    #: Bad reply kind per item index (``Faults.bad_replies`` when the batch was created).
+    bad: dict[int, str] = field(default_factory=dict)
     shuffle: bool = True
     #: Planned batch-level outcome: None, "expire", "cancel" or "fail".
     outcome: str | None = None
@@ -141,7 +143,7 @@ class Batch:
             return "malformed"
         if self.obey and item.injection:
             return "obey"
-        return SUCCEEDED
+        return self.bad.get(index, SUCCEEDED)
 
     def result_order(self) -> list[int]:
         order = list(range(len(self.items)))
@@ -284,6 +286,8 @@ class Store:
                 processing_seconds=p, items=items,
                 fates=plan_fates(batch_id, [it.key for it in items], faults),
                 obey=faults.obey_injections, shuffle=faults.results_out_of_order,
+                bad=({i: k for i, it in enumerate(items) if (k := faults.bad_reply_for(it.url))}
+                     if faults.bad_replies else {}),
                 outcome=faults.batch_outcome, **extra,
             )
             if faults.batch_outcome is not None:  # applies to the next batch only

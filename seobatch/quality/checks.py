@@ -76,6 +76,23 @@ CHECKS: dict[str, Check] = _checks(
      "a superlative or ranking claim the page does not make: best, #1, cheapest, official… (T13/D8)"),
 )
 
+#: Checks over the whole site (stages/site.py, ``seobatch audit``), by name (§1c).
+SITE_CHECKS: dict[str, Check] = _checks(
+    ("title_duplicate", WARNING, FLAG,
+     "another page of the same host and language has the same title; all but one are regenerated (S1)"),
+    ("description_duplicate", WARNING, FLAG,
+     "another page of the same host and language has the same description; all but one are regenerated (S2)"),
+    ("title_template", OPPORTUNITY, FLAG,
+     "one template over many pages: the same title with only the page's own words changed (S3/S4)"),
+    ("title_same_as_other_h1", OPPORTUNITY, FLAG, "the title equals another page's H1 or title (S5)"),
+)
+
+#: Checks only ``seobatch audit`` reports: a value as it stands that the gate would repair.
+AUDIT_CHECKS: dict[str, Check] = _checks(
+    ("title_brand_inconsistent", WARNING, FLAG,
+     "the title does not carry the site's one brand format (SEOBATCH_BRAND, SEOBATCH_BRAND_FORMAT) (S6/T14)"),
+)
+
 #: Every repair the gate may apply, by name (seo-quality.md §4 "Repair").
 REPAIRS: dict[str, str] = {
     "artefact_removed": "wrapping quotes, a 'Title:' prefix, Markdown or a '(48 characters)' count removed",
@@ -96,6 +113,6 @@ def check(name: str) -> Check:
 
 
 __all__ = [
-    "CHECKS", "FLAG", "ISSUE", "OPPORTUNITY", "PUBLISH", "REJECT", "REPAIRS", "WARNING",
+    "AUDIT_CHECKS", "CHECKS", "FLAG", "ISSUE", "SITE_CHECKS", "OPPORTUNITY", "PUBLISH", "REJECT", "REPAIRS", "WARNING",
     "Action", "Check", "Severity", "check",
 ]

@@ -55,6 +55,9 @@ class Generated(NamedTuple):
     #: The quality gate's verdict (``action``, ``checks``, ``repairs``, ``title_px``,
     #: ``description_px``), None before the gate.
     verdict: Any = None
+    #: ``quality.fingerprint`` keys of this title and description (site, title, description,
+    #: skeleton, h1), written on the page with the text they describe; None before the gate.
+    fingerprints: tuple[Any, Any, Any, Any, Any] | None = None
 
 
 @dataclass
@@ -140,13 +143,25 @@ _REVISIONS_INSERT_SQLITE = (
 _PAGE_UPDATE_COLUMNS = (
     ("id", "bigint"), ("pub", "int"), ("title", "text"), ("description", "text"), ("model", "text"),
     ("at", "timestamp"), ("content_hash", "text"), ("prompt_version", "text"),
+    ("site", "text"), ("title_key", "bigint"), ("description_key", "bigint"),
+    ("skeleton_key", "bigint"), ("h1_key", "bigint"),
 )
 _PAGE_UPDATE_ASSIGNMENTS = (
     "seo_title = CASE WHEN v.pub = 1 THEN v.title ELSE t.seo_title END",
     "seo_description = CASE WHEN v.pub = 1 THEN v.description ELSE t.seo_description END",
     "seo_model = v.model", "seo_generated_at = v.at",
     "seo_content_hash = v.content_hash", "seo_prompt_version = v.prompt_version",
-    "seo_attempts = 0", "seo_last_error = NULL", "updated_at = v.at",
+    # A page sent again for a duplicate (``seo_avoid``) keeps its attempts: a group that
+    # keeps coming back the same must run out of them like any other failure.
+    "seo_attempts = CASE WHEN t.seo_avoid IS NULL THEN 0 ELSE t.seo_attempts END",
+    "seo_last_error = NULL", "updated_at = v.at",
+    # The fingerprints describe the live text: they move with it (the site stage reads them).
+    "seo_site = CASE WHEN v.pub = 1 THEN v.site ELSE t.seo_site END",
+    "seo_title_key = CASE WHEN v.pub = 1 THEN v.title_key ELSE t.seo_title_key END",
+    "seo_description_key = CASE WHEN v.pub = 1 THEN v.description_key ELSE t.seo_description_key END",
+    "seo_skeleton_key = CASE WHEN v.pub = 1 THEN v.skeleton_key ELSE t.seo_skeleton_key END",
+    "seo_h1_key = CASE WHEN v.pub = 1 THEN v.h1_key ELSE t.seo_h1_key END",
+    "seo_avoid = NULL",
 )
 
 
@@ -188,7 +203,8 @@ def save_generated(job: SeoBatchJob, replies: Sequence[Generated], publishing: P
         ))
         if reason != Reason.GATE:  # a gate reject leaves the page to be tried again
             pages.append((reply.page_id, 1 if published else 0, reply.title, reply.description,
-                          reply.model, reply.at, reply.content_hash, reply.prompt_version))
+                          reply.model, reply.at, reply.content_hash, reply.prompt_version,
+                          *(reply.fingerprints or (None,) * 5)))
     if _db.is_postgres():
         copy_rows(_REVISIONS_COPY, rows)
     else:

@@ -10,6 +10,11 @@ a reconciliation error, nothing is saved and no page is charged an attempt.
 
 Each reply is validated and sanitised (``output.parse_reply``); a reply that is not the
 JSON object we asked for makes the item ``errored`` with an ``invalid_output…`` reason.
+A reply that is goes through the quality gate (``seobatch.quality``, one gate per run):
+a rejected one errors the item with ``quality: <checks> — <reason>`` (the page keeps its
+published value; the reason goes into its next prompt); a flagged or published one saves
+the gate's repaired title and description. The item keeps the verdict. After the last
+chunk, the site stage (``stages/site.py``) looks for duplicates among the site's pages.
 A page that succeeded gets its SEO fields and the content hash / prompt version its
 request was built from; a page that failed gets ``seo_last_error`` (and, when its item
 errored, ``seo_attempts + 1``), and is collected again on a later night until it runs
@@ -50,15 +55,20 @@ from ..errors import InvalidOutput, ResultsUnavailable
 from ..jobmeta import ItemStatus, JobStatus
 from ..models import CUSTOM_ID_RE, Page, SeoBatchItem, SeoBatchJob
 from ..output import OutputLimits, parse_reply
+from ..page_inputs import language_of
 from ..pricing import batch_cost
 from ..providers.base import Ending, outcome_for_missing
 from ..prune import drop_provider_files
+from ..quality import REJECT, PageContext, QualityGate, Verdict
+from ..quality import fingerprint as fp
+from ..quality.checks import CHECKS
 from ..revisions import Generated, Publishing, record_published, save_generated
 from ..text import printable_line
 from . import claims
 from ._common import later, load_job, log, provider_for, stamp
 from .jobstate import fail_job, update_metadata
 from .poll import poll_delay
+from .site import check_site
 from .step import Step
 
 if TYPE_CHECKING:
@@ -67,6 +77,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+#: The checks whose firing rejects a reply.
+_REJECTING = frozenset(name for name, c in CHECKS.items() if c.action == REJECT)
 #: Longest provider error text kept on an item or page.
 MAX_ERROR_CHARS = 500
 #: The job statuses results may write in: anything else means canceled or failed meanwhile.
@@ -97,13 +109,14 @@ def results(
         return []
 
     claims.take(job_id, "results", settings)
-    limits = OutputLimits.from_settings(settings)
+    limits = _reply_limits(settings)
+    gate = QualityGate(settings.quality) if settings.quality_gate else None
     seen = 0
     tally = _Tally()
     try:
         lanes_ = _Lanes(Publishing.from_settings(settings))
         with read_ahead(provider.iter_results(info), settings.chunk_size) as chunks, lanes_ as lanes:
-            for saved in lanes.save(job, chunks, limits, tally):
+            for saved in lanes.save(job, chunks, limits, tally, gate):
                 seen += saved
                 # The claim rides on the chunk's progress write: renewed per chunk, no extra statement.
                 changes = {jm.RESULTS_SEEN: seen, **claims.fields("results", settings)}
@@ -127,9 +140,21 @@ def results(
         ), settings=settings, expected=_PROCESSING)
         return []
     _settle_missing(job, info)
+    check_site(job.id, settings)  # since the job's submission: a re-run finds the same pages
     if _complete(job, info, settings):
         drop_provider_files(job_id, info, provider)  # the results are saved: the files are not needed
     return []
+
+
+def _reply_limits(settings: Settings) -> OutputLimits:
+    """The character limits a reply must meet before it is judged. With the quality gate
+    on, pixels decide: the prompt still asks for SEOBATCH_TITLE_MAX / _DESCRIPTION_MAX
+    characters, and a reply up to twice that reaches the gate, which cuts it to fit or
+    rejects it; the minimums stay as they are."""
+    limits = OutputLimits.from_settings(settings)
+    if not settings.quality_gate:
+        return limits
+    return OutputLimits(limits.title_min, 2 * limits.title_max, limits.description_min, 2 * limits.description_max)
 
 
 def outcome_of(
@@ -149,6 +174,16 @@ def outcome_of(
     if result.outcome in jm.ITEM_OUTCOMES:
         return ItemStatus(result.outcome), None, _clip(result.error or result.outcome)
     return ItemStatus.ERRORED, None, _clip(f"unknown outcome {result.outcome!r}")
+
+
+#: What a rejected item's error starts with; the collector puts the rest in the next prompt.
+QUALITY_PREFIX = "quality: "
+
+
+def quality_reason(verdict: Verdict) -> str:
+    """``quality: <reject check names> — <reason>`` for a rejected verdict."""
+    names = ", ".join(dict.fromkeys(f.name for f in verdict.checks if f.name in _REJECTING))
+    return f"{QUALITY_PREFIX}{names} — {verdict.reason or 'rejected'}"
 
 
 def _clip(text: str) -> str:
@@ -266,12 +301,13 @@ class _Lanes:
                 self._pool.shutdown(wait=True)
 
     def save(
-        self, job: SeoBatchJob, chunks: Iterable[list[ItemResult]], limits: OutputLimits, tally: _Tally
+        self, job: SeoBatchJob, chunks: Iterable[list[ItemResult]], limits: OutputLimits, tally: _Tally,
+        gate: QualityGate | None = None,
     ) -> Iterator[int]:
         """Save every chunk; yields the number of results saved after each step."""
         if self._pool is None:
             for chunk in chunks:
-                _save_chunk(job, chunk, limits, tally, publishing=self._publishing)
+                _save_chunk(job, chunk, limits, tally, publishing=self._publishing, gate=gate)
                 yield len(chunk)
             return
         earlier: tuple[Future[None], threading.Event, int] | None = None
@@ -279,11 +315,11 @@ class _Lanes:
             for chunk in chunks:
                 if earlier is None:
                     locked = threading.Event()
-                    future = self._pool.submit(_save_chunk, job, chunk, limits, tally, locked, self._publishing)
+                    future = self._pool.submit(_save_chunk, job, chunk, limits, tally, locked, self._publishing, gate)
                     earlier = (future, locked, len(chunk))
                     continue
                 earlier[1].wait()  # the earlier chunk holds its rows: order between them is kept
-                _save_chunk(job, chunk, limits, tally, publishing=self._publishing)
+                _save_chunk(job, chunk, limits, tally, publishing=self._publishing, gate=gate)
                 future, _, count = earlier
                 earlier = None
                 future.result()
@@ -331,8 +367,9 @@ class _Update(NamedTuple):
 _ITEM_RESULT_UPDATE = _Update(
     "seo_batch_items",
     columns=[("id", "bigint"), ("status", "text"), ("result", "json"), ("error", "text"),
-             ("input_tokens", "int"), ("output_tokens", "int"), ("completed_at", "timestamp")],
-    assignments=["status = v.status", "result = v.result", "error = v.error",
+             ("input_tokens", "int"), ("output_tokens", "int"), ("completed_at", "timestamp"),
+             ("verdict", "json")],
+    assignments=["status = v.status", "result = v.result", "error = v.error", "verdict = v.verdict",
                  "input_tokens = v.input_tokens", "output_tokens = v.output_tokens",
                  "completed_at = v.completed_at", "updated_at = v.completed_at", "request = NULL"],
     where="t.status = %s",
@@ -357,6 +394,7 @@ class _Writes(NamedTuple):
 def _save_chunk(
     job: SeoBatchJob, chunk: Iterable[ItemResult], limits: OutputLimits, tally: _Tally | None = None,
     rows_locked: threading.Event | None = None, publishing: Publishing | None = None,
+    gate: QualityGate | None = None,
 ) -> None:
     """Save one chunk of results in one transaction: lock the chunk's pending items, judge
     each result, write items and pages set-based. ``rows_locked`` is set once the items
@@ -376,7 +414,7 @@ def _save_chunk(
             known = _lock_items(job, wanted)
             if rows_locked is not None:
                 rows_locked.set()
-            writes = _judge(job, first, known, limits, utcnow())
+            writes = _judge(job, first, known, limits, utcnow(), gate)
             _ITEM_RESULT_UPDATE.apply(writes.items)
             # Valid replies become revisions; the page's live fields follow what is published.
             save_generated(job, writes.ok_pages, publishing or Publishing())
@@ -397,7 +435,8 @@ def _save_chunk(
 
 def _lock_items(job: SeoBatchJob, custom_ids: list[str]) -> dict[str, tuple[Any, ...]]:
     """custom_id → (item id, status, page id, content hash, prompt version, url, title,
-    content) for this job's items among ``custom_ids``; on PostgreSQL the items are locked."""
+    content, h1, attributes) for this job's items among ``custom_ids``; on PostgreSQL the
+    items are locked. ``attributes`` is decoded (SQLite hands back JSON text)."""
     query = (
         SeoBatchItem.select(
             SeoBatchItem.custom_id,
@@ -409,6 +448,8 @@ def _lock_items(job: SeoBatchJob, custom_ids: list[str]) -> dict[str, tuple[Any,
             Page.url,
             Page.title,
             Page.content,
+            Page.h1,
+            Page.attributes,
         )
         .join(Page, on=(SeoBatchItem.page == Page.id))
         .where((SeoBatchItem.job == job.id) & _one_of(SeoBatchItem.custom_id, custom_ids))
@@ -418,29 +459,56 @@ def _lock_items(job: SeoBatchJob, custom_ids: list[str]) -> dict[str, tuple[Any,
         # them too wrote a lock into every page row: a tenth of the stage's time).
         query = query.for_update(of=SeoBatchItem)
     # Plain driver rows: peewee's per-row wrapper is measurable at 100k results.
-    return {row[0]: row[1:] for row in database.execute(query).fetchall()}
+    rows = database.execute(query).fetchall()
+    if _db.is_postgres():
+        return {row[0]: row[1:] for row in rows}
+    decode = Page.attributes.python_value
+    return {row[0]: (*row[1:-1], decode(row[-1])) for row in rows}
 
 
 def _judge(
     job: SeoBatchJob, results: dict[str, ItemResult], known: dict[str, tuple[Any, ...]],
-    limits: OutputLimits, now: datetime,
+    limits: OutputLimits, now: datetime, gate: QualityGate | None = None,
 ) -> _Writes:
-    """The rows each pending item's result writes (items settled already are left alone)."""
+    """The rows each pending item's result writes (items settled already are left alone).
+
+    A reply in the right format goes through the quality ``gate`` (when there is one):
+    ``reject`` errors the item with ``quality: <checks> — <reason>`` (an attempt; the page
+    keeps its published value and the reason goes into its next prompt), ``flag`` and
+    ``publish`` save the verdict's repaired title and description. Every judged item
+    keeps its verdict."""
     writes = _Writes([], [], [])
     to_json = SeoBatchItem.result.db_value
+    brand = gate.profile.brand if gate is not None else ""
     for custom_id, result in results.items():
         row = known.get(custom_id)
         if row is None or row[1] != ItemStatus.PENDING:
             continue
-        item_id, _, page_id, content_hash, prompt_version, url, title, content = row
+        item_id, _, page_id, content_hash, prompt_version, url, title, content, h1, attributes = row
         status, fields, error = outcome_of(result, limits, url, f"{title or ''}\n{content or ''}")
+        verdict: Verdict | None = None
+        language = language_of(attributes)
+        if fields is not None and gate is not None:
+            page = PageContext(url, title=title, h1=h1, language=language, text=content, attributes=attributes)
+            verdict = gate.judge(fields["title"], fields["meta_description"], page)
+            if verdict.action == REJECT:
+                status, fields, error = ItemStatus.ERRORED, None, _clip(quality_reason(verdict))
+            else:
+                fields = {"title": verdict.title, "meta_description": verdict.description}
         writes.items.append((
             item_id, status.value, to_json(fields), error, result.input_tokens, result.output_tokens, now,
+            to_json(verdict.to_dict()) if verdict is not None else None,
         ))
         if fields is not None:
+            page_language = language or (verdict.page_language if verdict is not None else None)
+            variable = h1 or title or ""
             writes.ok_pages.append(Generated(
                 page_id, fields["title"], fields["meta_description"], job.model, now, content_hash, prompt_version,
-                item_id,
+                item_id, verdict, (
+                    fp.site_of(url, page_language), fp.key(fields["title"], brand),
+                    fp.key(fields["meta_description"]), fp.skeleton_key(fields["title"], variable, brand),
+                    fp.key(variable, brand) if variable else None,
+                ),
             ))
         else:
             writes.failed_pages.append((page_id, error, 1 if status == ItemStatus.ERRORED else 0))

@@ -38,8 +38,10 @@ if TYPE_CHECKING:
     from ..prompts import PromptTemplate
     from ..providers.base import BatchProvider
 
-#: (id, url, title, content, attributes, content_hash): tuples, not model objects, on the hot path.
-PAGE_COLUMNS = (Page.id, Page.url, Page.title, Page.content, Page.attributes, Page.content_hash)
+#: (id, url, title, content, attributes, content_hash, last error, avoid): tuples, not
+#: model objects, on the hot path. The last two tell the next prompt why the page is back.
+PAGE_COLUMNS = (Page.id, Page.url, Page.title, Page.content, Page.attributes, Page.content_hash,
+                Page.seo_last_error, Page.seo_avoid)
 
 #: Bytes a client adds around one request body in the batch (custom_id, keys, commas).
 ENVELOPE_BYTES = 64
@@ -132,6 +134,7 @@ def eligible_pages(
         | (Page.seo_prompt_version != prompt_version)
         | Page.seo_model.is_null()
         | (Page.seo_model != model)
+        | Page.seo_avoid.is_null(False)  # the site stage sent it back (a duplicate)
     )
     select = Page.select(*PAGE_COLUMNS).where(needs_seo & attempts_left)
     return EligiblePages(select, exclude_job_id)
@@ -160,7 +163,8 @@ def _page_rows(select: peewee.ModelSelect[Any]) -> list[tuple[Any, ...]]:
     read at 100k pages); only ``attributes`` needs decoding, and only on SQLite."""
     rows = database.execute(select).fetchall()
     decode = Page.attributes.python_value
-    return [(i, url, title, content, decode(attrs), chash) for i, url, title, content, attrs, chash in rows]
+    return [(i, url, title, content, decode(attrs), chash, error, avoid)
+            for i, url, title, content, attrs, chash, error, avoid in rows]
 
 
 def iter_pages(query: EligiblePages, *, chunk_size: int, after_id: int = 0) -> Iterator[tuple[Any, ...]]:
@@ -171,6 +175,26 @@ def iter_pages(query: EligiblePages, *, chunk_size: int, after_id: int = 0) -> I
             return
         yield from rows
         after_id = rows[-1][0]
+
+
+#: What a rejected item's error starts with (stages/results.py writes it).
+_QUALITY_PREFIX = "quality: "
+
+
+def feedback_for(last_error: str | None, avoid: str | None) -> str | None:
+    """What the next prompt tells the model about its last reply: the quality gate's
+    reason for rejecting it (``quality: <checks> — <reason>``), and the titles or
+    descriptions of other pages it must not repeat; None for a page with neither."""
+    notes: list[str] = []
+    if last_error and last_error.startswith(_QUALITY_PREFIX):
+        _, _, reason = last_error.partition(" — ")
+        if reason:
+            notes.append(f"Your last reply for this page was rejected: {reason}.")
+    for line in (avoid or "").splitlines():
+        field_, _, text = line.partition(": ")
+        if text:
+            notes.append(f"Another page of the site already has the {field_} \"{text}\": write a different one.")
+    return "\n".join(notes) or None
 
 
 @dataclass(frozen=True)
@@ -209,8 +233,8 @@ class RequestBuilder:
         self._estimate_tokens = estimate_tokens
 
     def build(self, row: tuple[Any, ...]) -> BuiltRequest:
-        page_id, url, title, content, attributes, content_hash = row
-        prompt = self.template.render(url, title, content, attributes)
+        page_id, url, title, content, attributes, content_hash, last_error, avoid = row
+        prompt = self.template.render(url, title, content, attributes, feedback=feedback_for(last_error, avoid))
         custom_id = SeoBatchItem.custom_id_for(page_id, self.job_id)
         request = self.provider.build_request(
             custom_id, prompt, model=self.model, max_tokens=self.max_tokens

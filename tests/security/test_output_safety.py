@@ -97,7 +97,9 @@ def test_s3_hostile_markup_and_invisible_characters_are_stored_sanitised_and_exp
     characters → stored as clean plain text (or the item rejected); CSV and JSONL exports
     parse back to exactly the stored values, formula starts defused in CSV; rendered into
     an HTML head with attribute escaping, each value stays one title and one meta."""
-    settings = fault_settings()
+    # The sanitiser's contract on its own: the quality gate (which also judges claims such
+    # as the chair numbers against these one-line pages) is tested in tests/quality.
+    settings = fault_settings().with_(quality_gate=False)
     job = SeoBatchJob.create(model="claude-sonnet-4-5", status="processing", ai_batch_id="s3", total_pages=len(S3_CASES))
     lines = []
     for n, (title, description, _) in enumerate(S3_CASES):
