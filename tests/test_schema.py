@@ -113,7 +113,7 @@ _TABLE_ORDER = ("seobatch_schema", "seo_pages", "seo_batch_jobs", "seo_batch_ite
 
 def _load_v2_dump() -> None:
     """The version 2 database the demo made: as dumped on SQLite; on PostgreSQL, version 2's
-    tables (today's models less the columns and indexes of versions 3 and 5) and the dump's rows."""
+    tables (today's models less the columns and indexes of versions 3, 5 and 6) and the dump's rows."""
     text = DUMP.read_text(encoding="utf-8")
     if not db.is_postgres():
         conn = db.database.connection()
@@ -124,6 +124,8 @@ def _load_v2_dump() -> None:
     db.database.create_tables([schema.SchemaVersion, Page, SeoBatchJob, SeoBatchItem, SeoBatchEvent])
     db.database.execute_sql('ALTER TABLE "seo_pages" DROP COLUMN "h1"')  # version 3's
     db.database.execute_sql('ALTER TABLE "seo_pages" DROP COLUMN "seo_locked"')  # version 5's
+    for table, column, *_ in schema._QUALITY_COLUMNS_V6:  # version 6's
+        db.database.execute_sql(f'ALTER TABLE "{table}" DROP COLUMN "{column}"')
     db.database.execute_sql('DROP INDEX "seo_batch_events_one_per_transition"')
     db.database.execute_sql('CREATE UNIQUE INDEX "seobatchevent_job_id_name" ON "seo_batch_events" ("job_id", "name")')
     inserts = [line for line in text.splitlines() if line.startswith("INSERT INTO ")]

@@ -80,7 +80,8 @@ class EligiblePages:
         """Which of these page rows the trial's model already did as they are now."""
         if self.trial is None or not jobs or not rows:
             return set()
-        hashes = {row[0]: row[5] for row in rows}
+        # A page the site stage sent back (``seo_avoid``, a duplicate) is not done yet.
+        hashes = {row[0]: row[5] for row in rows if row[7] is None}
         query = SeoBatchItem.select(SeoBatchItem.page, SeoBatchItem.content_hash).where(
             SeoBatchItem.page.in_(list(hashes))
             & (SeoBatchItem.status == ItemStatus.SUCCEEDED)
