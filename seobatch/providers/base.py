@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypedDict
 
-from ..errors import ConfigError, PermanentError
+from ..errors import ConfigError, ProviderError
 from ..http import Transport
 from ..jobmeta import ItemStatus
 
@@ -276,7 +276,7 @@ class BatchClient(ABC):
         """
         try:
             return self._request_cancel(batch_id)
-        except PermanentError as exc:
+        except ProviderError as exc:  # 409 is a "transient" status: it arrives after the retries
             if exc.status not in (400, 409):
                 raise
             info = self.get_batch(batch_id)
