@@ -348,7 +348,9 @@ class OpenAIBatches(BatchClient):
             resp = self._t.open_stream(url)
         except PermanentError as exc:
             if exc.status in (403, 404, 410):
-                raise exc.as_(ResultsUnavailable, f"results file {file_id} is no longer available ({exc.message})") from None
+                raise exc.as_(
+                    ResultsUnavailable, f"results file {file_id} is no longer available ({exc.message})"
+                ) from None
             raise
         blank = 0
         for line in self._t.stream_lines(resp):
