@@ -10,7 +10,9 @@ import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
+from datetime import time
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError
 
@@ -103,6 +105,47 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     return _choice(env, name, "true" if default else "false", ("true", "false")) == "true"
 
 
+def parse_deadline(text: str, name: str = "SEOBATCH_DEADLINE") -> tuple[time, ZoneInfo]:
+    """``"07:00 Europe/Berlin"`` → (07:00, Europe/Berlin): a time of day and the zone it is in."""
+    clock, _, zone = text.strip().partition(" ")
+    try:
+        at = time.fromisoformat(clock)
+    except ValueError:
+        raise ConfigError(f"{name} must be a time of day and a time zone (07:00 Europe/Berlin), got {text!r}") from None
+    try:
+        tz = ZoneInfo(zone.strip() or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{name}: unknown time zone {zone.strip()!r} (an IANA name, e.g. Europe/Berlin)") from None
+    return at, tz
+
+
+def _deadline(env: Mapping[str, str], name: str, default: str | None) -> str | None:
+    """A deadline, checked here and kept as written (``parse_deadline`` reads it)."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    parse_deadline(raw, name)
+    return raw
+
+
+#: The providers a fallback can be named for.
+PROVIDERS = ("anthropic", "gemini", "openai")
+
+
+def _fallbacks(env: Mapping[str, str], name: str, default: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """``gemini=claude-sonnet-4-5,anthropic=gemini-2.5-flash`` → ((provider, model), …)."""
+    pairs = []
+    for part in _names(env, name, ()):
+        provider, sep, model = (s.strip() for s in part.partition("="))
+        if not sep or not model or provider not in PROVIDERS:
+            raise ConfigError(
+                f"{name} must list provider=model pairs ({', '.join(PROVIDERS)}), e.g. "
+                f"gemini=claude-sonnet-4-5; got {part!r}"
+            )
+        pairs.append((provider, model))
+    return tuple(pairs) or default
+
+
 def setting(default: Any, env: str, parse: Parse = _text, *, secret: bool = False, **bounds: Any) -> Any:
     """A field of ``Settings`` read from the variable ``env`` by ``parse`` (given
     ``bounds``, e.g. ``minimum=1``); ``default`` when the variable is unset or empty.
@@ -192,6 +235,12 @@ class Settings:
     #: Deliveries of an event a subscriber raised on before it is marked failed.
     event_max_attempts: int = setting(8, "SEOBATCH_EVENT_MAX_ATTEMPTS", _int, minimum=1)
     #: The web page's session signing key (``seobatch web`` refuses to start without it).
+    #: By when, each night, the pages must be done ("07:00 Europe/Berlin"); unset: no failover.
+    deadline: str | None = setting(None, "SEOBATCH_DEADLINE", _deadline)
+    #: The model a late batch's remaining pages move to, per provider.
+    failover_models: tuple[tuple[str, str], ...] = setting((), "SEOBATCH_FAILOVER_MODEL", _fallbacks)
+    #: Minutes kept free before the deadline (checks, publishing).
+    deadline_margin_minutes: int = setting(30, "SEOBATCH_DEADLINE_MARGIN", _int)
     web_secret: str | None = setting(None, "SEOBATCH_WEB_SECRET", _key, secret=True)
     #: The web page is reached over https (behind a proxy): Secure cookies and HSTS.
     web_https: bool = setting(False, "SEOBATCH_WEB_HTTPS", _flag)
