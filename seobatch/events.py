@@ -51,7 +51,13 @@ job_failed: NamedSignal = _events.signal(
     "job_failed", doc="A job ended in failure; ``error`` says why."
 )
 
-SIGNALS = {s.name: s for s in (job_submitted, job_completed, job_failed)}
+job_failed_over: NamedSignal = _events.signal(
+    "job_failed_over",
+    doc="A late job's batch was canceled and its pages without a result moved to a new job "
+        "(``failover_job_id``) of the fallback model (``failover_model``); ``reason`` says why.",
+)
+
+SIGNALS = {s.name: s for s in (job_submitted, job_completed, job_failed, job_failed_over)}
 
 
 def receiver_name(receiver: Any) -> str:
@@ -97,4 +103,6 @@ def send(
     return failed
 
 
-__all__ = ["SIGNALS", "job_completed", "job_failed", "job_submitted", "receiver_name", "send"]
+__all__ = [
+    "SIGNALS", "job_completed", "job_failed", "job_failed_over", "job_submitted", "receiver_name", "send",
+]

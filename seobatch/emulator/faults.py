@@ -25,7 +25,7 @@ OPENAI_OPS = (
     "create", "get", "list", "cancel",
     "upload", "file_get", "file_list", "file_delete", "download",
 )
-BATCH_OUTCOMES = ("expire", "cancel", "fail")
+BATCH_OUTCOMES = ("expire", "cancel", "fail", "stuck")
 #: Scripted entries that are not HTTP statuses.
 SPECIAL_ENTRIES = ("hang", "drop", "spend_limit")
 
@@ -129,7 +129,8 @@ class Faults:
     results_out_of_order: bool = True
     #: How many results downloads are cut mid-line (connection closed mid-stream).
     truncate_results: int = 0
-    #: How the next created batch ends: "expire", "cancel" or "fail" (then cleared).
+    #: How the next created batch ends: "expire", "cancel" or "fail" (then cleared);
+    #: "stuck" never starts (Gemini stays PENDING) until it is canceled, with no result.
     batch_outcome: str | None = None
     #: Results of ended batches are gone (archived): results/download answer 404.
     results_gone: bool = False

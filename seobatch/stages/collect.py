@@ -64,6 +64,7 @@ def collect(
         prompt_version=template.version,
         max_attempts=settings.max_attempts,
         exclude_job_id=job.id,
+        only_unfinished_of=(job.metadata or {}).get(jm.FAILOVER_OF),
     )
     while True:
         steps = _collect_chunk(job, query, builder, limits, template.version, settings.chunk_size)

@@ -16,7 +16,17 @@ The policy of shared/provider-apis-openai.md §3.4, reduced to what the pipeline
   finish sooner than the projection; never while the provider is finalizing (the results
   are nearly bought).
 
-This module only decides; poll records the decision and acts on it.
+The protocol (one hop: a failover job does not fail over again):
+
+1. ``check`` (from poll, batch still running): decide; when failing over, record the
+   decision on the job *before* the cancel, then cancel. Polling goes on.
+2. the cancel settles: poll sees the batch ended, results saves every result that
+   finished and completes the job (canceled items are charged no attempt);
+3. ``hand_over`` (from results, once completed): in one transaction, a new collecting
+   job of the fallback model restricted to this job's pages without a result
+   (``FAILOVER_OF``), the link on this job (``FAILOVER_JOB_ID``) and the
+   ``job_failed_over`` event. A page is never in two live attempts: the new job exists
+   only after the old batch ended and its results were saved.
 """
 
 from __future__ import annotations
@@ -28,12 +38,19 @@ from typing import TYPE_CHECKING, Any
 from peewee import Case, fn
 
 from .. import db as _db
+from .. import jobmeta as jm
+from .. import outbox
 from ..config import parse_deadline
+from ..errors import ProviderError
 from ..jobmeta import JobStatus
 from ..models import SeoBatchJob, provider_for_model
+from ._common import log, stamp
+from .jobstate import update_metadata
+from .step import Step
 
 if TYPE_CHECKING:
     from ..config import Settings
+    from ..providers.base import BatchInfo, BatchProvider
 
 #: Turnaround (submitted → results saved) assumed until a model has history, per provider
 #: (§3.4's priors: "most Anthropic batches finish in less than an hour"; 6 h for the others).
@@ -172,3 +189,70 @@ def decide(
     if fallback_done >= finish:
         return Decision(False, "fallback_not_sooner", inputs)
     return Decision(True, "stuck_pending" if provider_state in NOT_STARTED else "late", inputs)
+
+
+def check(
+    job: SeoBatchJob,
+    info: BatchInfo,
+    provider: BatchProvider,
+    settings: Settings,
+    now: datetime,
+    changes: dict[str, object],
+) -> None:
+    """Poll's hook for a running batch: decide, record, cancel (adds to ``changes``)."""
+    meta = job.metadata or {}
+    if not settings.deadline or job.submitted_at is None or meta.get(jm.FAILOVER_OF) or not job.ai_batch_id:
+        return
+    decided = meta.get(jm.FAILOVER)
+    if not decided:
+        target = fallback_model(settings, job.provider or "")
+        if target is None:
+            return
+        decision = decide(
+            now=now, submitted_at=job.submitted_at, deadline=deadline_after(settings.deadline, job.submitted_at),
+            margin_minutes=settings.deadline_margin_minutes, provider=job.provider or "",
+            provider_state=info.provider_state, counts=dict(info.counts or {}),
+            own=expected_turnaround(job.model), fallback=expected_turnaround(target),
+        )
+        if not decision.fail_over:
+            return
+        record = {"reason": decision.reason, "decided_at": stamp(now), "to_model": target, **decision.inputs}
+        # Durable before the provider hears of it: a crash after the cancel still knows why.
+        if update_metadata(job.id, expected=(JobStatus.PROCESSING,), changes={jm.FAILOVER: record},
+                           if_meta={jm.FAILOVER: None}) is None:
+            return
+        changes[jm.FAILOVER] = record
+        log.warning("job %s: batch %s will not be done by %s (%s); canceling it, its pages without a "
+                    "result move to %s", job.id, job.ai_batch_id, record["deadline"], decision.reason, target)
+    if meta.get(jm.CANCEL_REQUESTED):
+        return
+    try:
+        provider.cancel_batch(job.ai_batch_id)
+    except ProviderError as exc:
+        log.warning("job %s: failover cancel of batch %s failed (tried again next poll): %s",
+                    job.id, job.ai_batch_id, exc)
+    else:
+        changes[jm.CANCEL_REQUESTED] = stamp(now)
+
+
+def hand_over(job_id: int) -> list[Step]:
+    """After results: start the fallback job for the pages without a result (once)."""
+    job = SeoBatchJob
+    with _db.write_transaction():
+        row = _db.lock_for_update(job.select().where(job.id == job_id)).first()
+        meta = (row.metadata or {}) if row is not None else {}
+        decision = meta.get(jm.FAILOVER)
+        if row is None or row.status != JobStatus.COMPLETED or not isinstance(decision, dict) \
+                or meta.get(jm.FAILOVER_JOB_ID):
+            return []
+        if not row.expired_count and not row.errored_count:
+            return []  # every page finished before the cancel landed: nothing to move
+        inherited = {k: meta[k] for k in jm.INHERITED if k in meta}
+        nxt = job.create(model=decision["to_model"], status=JobStatus.COLLECTING, metadata={
+            **inherited, jm.KICKED_OFF_AT: stamp(_db.utcnow()), jm.FAILOVER_OF: row.id, jm.PREVIOUS_JOB_ID: row.id,
+        })
+        job.update(metadata={**meta, jm.FAILOVER_JOB_ID: nxt.id}).where(job.id == row.id).execute()
+        outbox.record(row, "job_failed_over", reason=decision.get("reason"), failover_job_id=nxt.id,
+                      failover_model=nxt.model)
+    log.info("job %s failed over to job %s (%s)", job_id, nxt.id, nxt.model)
+    return [Step("collect", nxt.id)]

@@ -53,6 +53,7 @@ from ..pricing import batch_cost
 from ..providers.base import Ending, outcome_for_missing
 from ..text import printable_line
 from ._bulk import bulk_update
+from . import failover
 from ._common import later, load_job, log, provider_for, stamp
 from .jobstate import fail_job, update_metadata
 from .step import Step
@@ -122,6 +123,7 @@ def results(
     _settle_missing(job, info)
     if _complete(job, info, settings):
         _cleanup(provider, info, job_id)
+        return failover.hand_over(job_id)
     return []
 
 

@@ -69,9 +69,11 @@ class EligiblePages:
 
 
 def eligible_pages(
-    *, model: str, prompt_version: str, max_attempts: int, exclude_job_id: int | None = None
+    *, model: str, prompt_version: str, max_attempts: int, exclude_job_id: int | None = None,
+    only_unfinished_of: int | None = None,
 ) -> EligiblePages:
-    """Pages that need SEO from ``model`` with this prompt version, not busy elsewhere."""
+    """Pages that need SEO from ``model`` with this prompt version, not busy elsewhere;
+    with ``only_unfinished_of`` (a failover job), only that job's pages without a result."""
     needs_seo = (
         Page.seo_generated_at.is_null()
         | Page.seo_content_hash.is_null()
@@ -82,6 +84,11 @@ def eligible_pages(
         | (Page.seo_model != model)
     )
     select = Page.select(*PAGE_COLUMNS).where(needs_seo & (Page.seo_attempts < max_attempts))
+    if only_unfinished_of is not None:
+        unfinished = SeoBatchItem.select(SeoBatchItem.page).where(
+            (SeoBatchItem.job == only_unfinished_of) & (SeoBatchItem.status != ItemStatus.SUCCEEDED)
+        )
+        select = select.where(Page.id.in_(unfinished))
     return EligiblePages(select, exclude_job_id)
 
 
