@@ -136,6 +136,10 @@ class Faults:
     results_gone: bool = False
     #: Replies follow instructions injected into the page text (for security tests).
     obey_injections: bool = False
+    #: The OpenAI API behaves like a narrower "compatible" endpoint: create refuses
+    #: ``metadata`` (400), and a request line with ``response_format`` fails validation.
+    openai_no_metadata: bool = False
+    openai_no_response_format: bool = False
 
     def __post_init__(self) -> None:
         for name in ("error_rate", "expire_rate", "malformed_rate"):
@@ -206,4 +210,6 @@ _COERCE: dict[str, Callable[[Any], Any]] = {
     "batch_outcome": lambda value: value or None,
     "results_gone": bool,
     "obey_injections": bool,
+    "openai_no_metadata": bool,
+    "openai_no_response_format": bool,
 }

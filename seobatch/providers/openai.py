@@ -36,6 +36,7 @@ import requests
 from ..errors import AmbiguousCreate, PermanentError, ProviderError, ResultsUnavailable, TransientError
 from ..jobmeta import ItemStatus
 from ..models import CUSTOM_ID_RE
+from .anthropic import JSON_INSTRUCTION
 from .base import (
     BatchClient,
     BatchInfo,
@@ -126,8 +127,18 @@ class OpenAIBatches(BatchClient):
         *,
         max_requests: int = MAX_REQUESTS,
         max_body_bytes: int = MAX_BODY_BYTES,
+        key_variable: str | None = None,
+        metadata: bool = True,
+        response_format: bool = True,
         **options: Unpack[TransportOptions],
     ) -> None:
+        # A compatible endpoint (SEOBATCH_COMPAT_ENDPOINTS) names its own key variable and
+        # may lack metadata (then reconciliation matches on the request count, as for
+        # Anthropic) or response_format (then the prompt asks for the JSON object).
+        if key_variable:
+            self.key_variable = key_variable
+        self.matches_by_name = metadata
+        self.response_format = response_format
         super().__init__(api_key, base_url, session, headers={"Authorization": f"Bearer {api_key}"}, **options)
         self.max_requests = max_requests
         self.max_body_bytes = max_body_bytes
@@ -136,14 +147,15 @@ class OpenAIBatches(BatchClient):
 
     def build_request(self, custom_id: str, prompt: Prompt, *, model: str, max_tokens: int) -> BatchRequest:
         messages: list[dict[str, str]] = []
-        if prompt.system.strip():
-            messages.append({"role": "developer" if is_reasoning_model(model) else "system",
-                             "content": prompt.system})
+        system = prompt.system if self.response_format else prompt.system + JSON_INSTRUCTION
+        if system.strip():
+            messages.append({"role": "developer" if is_reasoning_model(model) else "system", "content": system})
         messages.append({"role": "user", "content": prompt.user})
         # max_completion_tokens, not max_tokens: reasoning models reject the latter, and in
         # a batch that 400 would only show a day later, once per page.
-        body: dict[str, Any] = {"model": model, "messages": messages, "max_completion_tokens": max_tokens,
-                                "response_format": RESPONSE_FORMAT}
+        body: dict[str, Any] = {"model": model, "messages": messages, "max_completion_tokens": max_tokens}
+        if self.response_format:
+            body["response_format"] = RESPONSE_FORMAT
         if is_reasoning_model(model):
             # Reasoning tokens count against max_completion_tokens and are billed as
             # output; a short JSON object needs little. "low" is the one effort every
@@ -211,8 +223,9 @@ class OpenAIBatches(BatchClient):
         if file.get("status") == "error":
             raise PermanentError(f"uploaded input {file_id} was refused: {file.get('status_details') or ''}",
                                  provider=self.name)
-        create = {"input_file_id": file_id, "endpoint": ENDPOINT, "completion_window": "24h",
-                  "metadata": {META_KEY: display_name, "seobatch_model": model[:512]}}
+        create: dict[str, Any] = {"input_file_id": file_id, "endpoint": ENDPOINT, "completion_window": "24h"}
+        if self.matches_by_name:
+            create["metadata"] = {META_KEY: display_name, "seobatch_model": model[:512]}
         try:
             raw = self._t.call_json("POST", self._t.url("/batches"), json_body=create, create=True)
         except AmbiguousCreate:
@@ -258,7 +271,9 @@ class OpenAIBatches(BatchClient):
                 if info.created_at is not None and info.created_at < cutoff:
                     older += 1
                     continue
-                if info.display_name != display_name:
+                if self.matches_by_name and info.display_name != display_name:
+                    continue
+                if not self.matches_by_name and info.request_count not in (None, request_count):
                     continue
                 if info.request_count not in (None, request_count):
                     log.warning("openai batch %s has %s requests, expected %d", info.id, info.request_count,

@@ -34,7 +34,12 @@ class Kickoff:
 def check_run(settings: Settings, model: str | None = None) -> str:
     """The model to run, after checking its provider is known and its key is set."""
     model = model or settings.model
-    settings.api_key_for(provider_name(model))
+    name = provider_name(model, settings)
+    compat = settings.compat_for(model)
+    if compat is not None and not compat.key:
+        raise ConfigError(f"{compat.key_variable} is not set: the compatible endpoint for {compat.prefix}* needs a key")
+    if compat is None:
+        settings.api_key_for(name)
     return model
 
 
