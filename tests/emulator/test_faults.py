@@ -15,7 +15,7 @@ def test_every_fault_field_can_be_built_from_loose_values():
         "error_rate": "0.25", "expire_rate": 0, "malformed_rate": "0", "http_errors": {"create": 429},
         "retry_after": "2", "delay": {"get": "0.5"}, "hang": ["list"], "drop_create_response": True,
         "results_out_of_order": 0, "truncate_results": "2", "batch_outcome": "", "results_gone": 1,
-        "obey_injections": "yes",
+        "obey_injections": "yes", "openai_no_metadata": 1, "openai_no_response_format": "yes",
     }
     assert set(loose) == {f.name for f in dataclasses.fields(Faults)}
     built = Faults.build(**loose)
@@ -23,6 +23,7 @@ def test_every_fault_field_can_be_built_from_loose_values():
         error_rate=0.25, http_errors={"create": (ScriptedError(status=429),)}, retry_after=2.0,
         delay={"get": 0.5}, hang=("list",), drop_create_response=1, results_out_of_order=False,
         truncate_results=2, batch_outcome=None, results_gone=True, obey_injections=True,
+        openai_no_metadata=True, openai_no_response_format=True,
     )
 
 
