@@ -7,6 +7,8 @@ from datetime import timedelta
 
 from pipeline_support import drive, items_of, job, make_pages, make_settings
 
+from seobatch import events
+from seobatch.cli import main
 from seobatch.db import utcnow
 from seobatch.jobmeta import ItemStatus, JobStatus
 from seobatch.models import Page, SeoBatchEvent, SeoBatchItem, SeoBatchJob
@@ -16,7 +18,29 @@ from seobatch.stages.kickoff import kickoff
 PRIMARY, FALLBACK = "gemini-2.5-flash", "claude-sonnet-4-5"
 
 
-def test_a_stuck_gemini_batch_fails_over_to_claude_and_each_page_is_saved_once(any_db, emulator):
+class Heard:
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, sender, **data):
+        self.calls.append(data)
+
+
+def test_a_stuck_gemini_batch_fails_over_to_claude_and_each_page_is_saved_once(any_db, emulator, capsys,
+                                                                              monkeypatch):
+    heard = Heard()
+    events.job_failed_over.connect(heard)
+    try:
+        first_id = _stuck_gemini_fails_over(emulator, heard)
+    finally:
+        events.job_failed_over.disconnect(heard)
+    monkeypatch.setenv("DATABASE_URL", any_db)
+    assert main(["job", str(first_id)]) == 0
+    out = capsys.readouterr().out
+    assert "failover" in out and "stuck_pending" in out and "failover_job_id" in out
+
+
+def _stuck_gemini_fails_over(emulator, heard):
     deadline = (utcnow() + timedelta(hours=1)).strftime("%H:%M UTC")
     settings = make_settings(emulator, model=PRIMARY, deadline=deadline,
                              failover_models=(("gemini", FALLBACK),))
@@ -44,8 +68,12 @@ def test_a_stuck_gemini_batch_fails_over_to_claude_and_each_page_is_saved_once(a
     assert SeoBatchJob.select().count() == 2
     g, a = emulator.stats()["gemini"], emulator.stats()["anthropic"]
     assert (g["batches_created"], g["cancel"], a["batches_created"]) == (1, 1, 1)
-    events = [e.name for e in SeoBatchEvent.select().where(SeoBatchEvent.job == first.id)]
-    assert "job_failed_over" in events
+    names = [e.name for e in SeoBatchEvent.select().where(SeoBatchEvent.job == first.id)]
+    assert names.count("job_failed_over") == 1 and "job_completed" in names
+    [data] = heard.calls
+    assert data["job_id"] == first.id and data["failover_job_id"] == fallback.id
+    assert data["failover_model"] == FALLBACK and data["reason"] == "stuck_pending" and data["event_id"]
+    return first.id
 
 
 def test_a_batch_on_time_is_left_alone(any_db, emulator):
