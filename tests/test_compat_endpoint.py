@@ -8,6 +8,7 @@ import json
 import pytest
 from pipeline_support import TEST_KEY, drive, items_of, job, make_pages, make_settings
 
+from seobatch import models
 from seobatch.config import Settings
 from seobatch.errors import ConfigError, PermanentError
 from seobatch.models import Page
@@ -16,11 +17,17 @@ from seobatch.providers.base import Prompt
 from seobatch.stages import Step
 from seobatch.stages.kickoff import kickoff
 
-MODEL = "llama-3.3-70b"
+MODEL = "selfhost-llama-3.3-70b"
+
+
+@pytest.fixture(autouse=True)
+def _own_prefixes(monkeypatch):
+    """Routing remembers configured prefixes per process: keep this module's to itself."""
+    monkeypatch.setattr(models, "_COMPAT_PREFIXES", set())
 
 
 def compat_settings(emulator, options="metadata=no response_format=no"):
-    env = {"SEOBATCH_COMPAT_ENDPOINTS": f"llama-={emulator.url}/v1 key=LLAMA_KEY {options}", "LLAMA_KEY": TEST_KEY}
+    env = {"SEOBATCH_COMPAT_ENDPOINTS": f"selfhost-={emulator.url}/v1 key=LLAMA_KEY {options}", "LLAMA_KEY": TEST_KEY}
     endpoints = Settings.from_env(env).compat_endpoints
     return make_settings(emulator, model=MODEL, compat_endpoints=endpoints)
 
@@ -51,15 +58,15 @@ def test_the_plain_openai_dialect_is_refused_by_such_an_endpoint(emulator):
 def test_routing_names_the_compatible_prefixes_and_bad_entries_are_refused(emulator):
     settings = compat_settings(emulator)
     assert provider_name(MODEL, settings) == "openai"
-    with pytest.raises(ConfigError, match=r"llama-\* \(OpenAI-compatible\)"):
+    with pytest.raises(ConfigError, match=r"selfhost-\* \(OpenAI-compatible\)"):
         provider_name("mistral-large", settings)
     with pytest.raises(ConfigError, match="overlaps"):
         Settings.from_env({"SEOBATCH_COMPAT_ENDPOINTS": "gpt-oss=http://x/v1 key=K"})
     with pytest.raises(ConfigError, match="key=VAR"):
-        Settings.from_env({"SEOBATCH_COMPAT_ENDPOINTS": "llama-=http://x/v1"})
+        Settings.from_env({"SEOBATCH_COMPAT_ENDPOINTS": "selfhost-=http://x/v1"})
     with pytest.raises(ConfigError, match="unknown option"):
-        Settings.from_env({"SEOBATCH_COMPAT_ENDPOINTS": "llama-=http://x/v1 key=K batch=yes"})
-    unset = Settings.from_env({"SEOBATCH_COMPAT_ENDPOINTS": "llama-=http://x/v1 key=LLAMA_KEY"})
+        Settings.from_env({"SEOBATCH_COMPAT_ENDPOINTS": "selfhost-=http://x/v1 key=K batch=yes"})
+    unset = Settings.from_env({"SEOBATCH_COMPAT_ENDPOINTS": "selfhost-=http://x/v1 key=LLAMA_KEY"})
     with pytest.raises(ConfigError, match="LLAMA_KEY is not set"):
         kickoff(settings=make_settings(emulator, compat_endpoints=unset.compat_endpoints), model=MODEL)
     assert TEST_KEY in settings.secrets() and TEST_KEY not in repr(settings)
