@@ -52,6 +52,7 @@ _EXPORTS = {
     "job_submitted": "events",
     "job_completed": "events",
     "job_failed": "events",
+    "job_failed_over": "events",
     # The schedule
     "Schedule": "schedule",
     # Model replies
@@ -77,7 +78,7 @@ __all__ = [
     # Runs and stages
     "start_run", "RunResult", "run_chain", "STAGES", "Step", "drive",
     # Events
-    "job_submitted", "job_completed", "job_failed",
+    "job_submitted", "job_completed", "job_failed", "job_failed_over",
     # The schedule
     "Schedule",
     # Model replies

@@ -10,7 +10,9 @@ import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
+from datetime import time
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError
 from .publishing import ChangeBudget
@@ -118,6 +120,99 @@ def _budget(env: Mapping[str, str], name: str, default: str | None) -> str | Non
     return str(ChangeBudget.parse(raw, name)) if raw else default
 
 
+def parse_deadline(text: str, name: str = "SEOBATCH_DEADLINE") -> tuple[time, ZoneInfo]:
+    """``"07:00 Europe/Berlin"`` → (07:00, Europe/Berlin): a time of day and the zone it is in."""
+    clock, _, zone = text.strip().partition(" ")
+    try:
+        at = time.fromisoformat(clock)
+    except ValueError:
+        raise ConfigError(f"{name} must be a time of day and a time zone (07:00 Europe/Berlin), got {text!r}") from None
+    try:
+        tz = ZoneInfo(zone.strip() or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{name}: unknown time zone {zone.strip()!r} (an IANA name, e.g. Europe/Berlin)") from None
+    return at, tz
+
+
+def _deadline(env: Mapping[str, str], name: str, default: str | None) -> str | None:
+    """A deadline, checked here and kept as written (``parse_deadline`` reads it)."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    parse_deadline(raw, name)
+    return raw
+
+
+#: The providers a fallback can be named for.
+PROVIDERS = ("anthropic", "gemini", "openai")
+
+
+def _fallbacks(env: Mapping[str, str], name: str, default: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """``gemini=claude-sonnet-4-5,anthropic=gemini-2.5-flash`` → ((provider, model), …)."""
+    pairs = []
+    for part in _names(env, name, ()):
+        provider, sep, model = (s.strip() for s in part.partition("="))
+        if not sep or not model or provider not in PROVIDERS:
+            raise ConfigError(
+                f"{name} must list provider=model pairs ({', '.join(PROVIDERS)}), e.g. "
+                f"gemini=claude-sonnet-4-5; got {part!r}"
+            )
+        pairs.append((provider, model))
+    return tuple(pairs) or default
+
+
+#: Model name starts the built-in providers own: a compatible endpoint may not take them.
+BUILT_IN_PREFIXES = ("claude-", "gemini-", "gpt-", "o1", "o3", "o4")
+
+
+@dataclass(frozen=True)
+class CompatEndpoint:
+    """An OpenAI-compatible Files + Batches service, chosen by a model-name prefix."""
+
+    prefix: str
+    base_url: str
+    key_variable: str
+    key: str | None = field(default=None, repr=False)
+    #: The service stores batch ``metadata`` (else reconciliation matches on the request count).
+    metadata: bool = True
+    #: The service takes ``response_format`` JSON schema (else the prompt asks for JSON).
+    response_format: bool = True
+    max_requests: int = 50_000
+
+
+def _compat(env: Mapping[str, str], name: str, default: tuple[CompatEndpoint, ...]) -> tuple[CompatEndpoint, ...]:
+    """``prefix=base_url key=VAR [metadata=no] [response_format=no] [max_requests=N]``, comma-separated."""
+    out: list[CompatEndpoint] = []
+    for entry in _names(env, name, ()):
+        head, *options = entry.split()
+        prefix, sep, url = head.partition("=")
+        where = f"{name} entry {prefix or entry!r}"
+        if not sep or not prefix or not url.startswith(("http://", "https://")):
+            raise ConfigError(f"{where}: must start with prefix=base_url (http or https), e.g. "
+                              f"llama-=https://llm.example.com/v1")
+        if prefix.startswith(BUILT_IN_PREFIXES) or any(p.startswith(prefix) for p in BUILT_IN_PREFIXES) \
+                or any(prefix.startswith(c.prefix) or c.prefix.startswith(prefix) for c in out):
+            raise ConfigError(f"{where}: the prefix overlaps another provider's ({', '.join(BUILT_IN_PREFIXES)} "
+                              "or another endpoint)")
+        values: dict[str, Any] = {}
+        for option in options:
+            key, _, value = option.partition("=")
+            if key == "key" and value:
+                values["key_variable"] = value
+            elif key in ("metadata", "response_format") and value in ("yes", "no"):
+                values[key] = value == "yes"
+            elif key == "max_requests" and value.isdigit() and int(value) > 0:
+                values[key] = int(value)
+            else:
+                raise ConfigError(f"{where}: unknown option {option!r} (key=VAR, metadata=yes|no, "
+                                  "response_format=yes|no, max_requests=N)")
+        if "key_variable" not in values:
+            raise ConfigError(f"{where}: name the variable that holds its key (key=VAR)")
+        key_value = _key(env, values["key_variable"], None)
+        out.append(CompatEndpoint(prefix=prefix, base_url=url.rstrip("/"), key=key_value, **values))
+    return tuple(out) or default
+
+
 def setting(default: Any, env: str, parse: Parse = _text, *, secret: bool = False, **bounds: Any) -> Any:
     """A field of ``Settings`` read from the variable ``env`` by ``parse`` (given
     ``bounds``, e.g. ``minimum=1``); ``default`` when the variable is unset or empty.
@@ -215,6 +310,14 @@ class Settings:
     #: Deliveries of an event a subscriber raised on before it is marked failed.
     event_max_attempts: int = setting(8, "SEOBATCH_EVENT_MAX_ATTEMPTS", _int, minimum=1)
     #: The web page's session signing key (``seobatch web`` refuses to start without it).
+    #: OpenAI-compatible batch services, by model-name prefix (README "Compatible endpoints").
+    compat_endpoints: tuple[CompatEndpoint, ...] = setting((), "SEOBATCH_COMPAT_ENDPOINTS", _compat)
+    #: By when, each night, the pages must be done ("07:00 Europe/Berlin"); unset: no failover.
+    deadline: str | None = setting(None, "SEOBATCH_DEADLINE", _deadline)
+    #: The model a late batch's remaining pages move to, per provider.
+    failover_models: tuple[tuple[str, str], ...] = setting((), "SEOBATCH_FAILOVER_MODEL", _fallbacks)
+    #: Minutes kept free before the deadline (checks, publishing).
+    deadline_margin_minutes: int = setting(30, "SEOBATCH_DEADLINE_MARGIN", _int)
     web_secret: str | None = setting(None, "SEOBATCH_WEB_SECRET", _key, secret=True)
     #: The web page is reached over https (behind a proxy): Secure cookies and HSTS.
     web_https: bool = setting(False, "SEOBATCH_WEB_HTTPS", _flag)
@@ -288,5 +391,9 @@ class Settings:
         """The values that must never be written anywhere (for the log redaction filter)."""
         return tuple(
             k for k in (self.anthropic_api_key, self.gemini_api_key, self.openai_api_key, self.web_secret,
-                        self.webhook_secret) if k
+                        self.webhook_secret, *(c.key for c in self.compat_endpoints)) if k
         )
+
+    def compat_for(self, model: str) -> CompatEndpoint | None:
+        """The compatible endpoint whose prefix ``model`` starts with, if any."""
+        return next((c for c in self.compat_endpoints if model.startswith(c.prefix)), None)

@@ -51,6 +51,13 @@ job_failed: NamedSignal = _events.signal(
     "job_failed", doc="A job ended in failure; ``error`` says why."
 )
 
+job_failed_over: NamedSignal = _events.signal(
+    "job_failed_over",
+    doc="A late job's batch was canceled and its pages without a result moved to a new job "
+        "(``failover_job_id``) of the fallback model (``failover_model``); ``reason`` says why.",
+)
+
+
 pages_published: NamedSignal = _events.signal(
     "pages_published",
     doc="Pages' live SEO fields changed (a job's results, or an approval): counts and "
@@ -62,7 +69,7 @@ pages_rolled_back: NamedSignal = _events.signal(
 )
 
 #: The job lifecycle signals (the seed's contract).
-SIGNALS = {s.name: s for s in (job_submitted, job_completed, job_failed)}
+SIGNALS = {s.name: s for s in (job_submitted, job_completed, job_failed, job_failed_over)}
 #: The page signals: what changed on the site (``seobatch.revisions``).
 PAGE_SIGNALS = {s.name: s for s in (pages_published, pages_rolled_back)}
 #: Every signal the outbox delivers, by event name.
@@ -112,5 +119,7 @@ def send(
     return failed
 
 
-__all__ = ["ALL_SIGNALS", "PAGE_SIGNALS", "SIGNALS", "job_completed", "job_failed", "job_submitted", "pages_published",
-           "pages_rolled_back", "receiver_name", "send"]
+__all__ = [
+    "ALL_SIGNALS", "PAGE_SIGNALS", "SIGNALS", "job_completed", "job_failed", "job_failed_over", "job_submitted",
+    "pages_published", "pages_rolled_back", "receiver_name", "send",
+]

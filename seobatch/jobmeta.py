@@ -108,6 +108,11 @@ WATCHDOG_AT: Final = "watchdog_at"  #: stamp: the batch was first seen past its 
 CANCEL_REQUESTED: Final = "cancel_requested"  #: stamp: a cancel was sent (operator or watchdog)
 CANCEL_REQUESTED_BY: Final = "cancel_requested_by"  #: who sent it from the web page ("alice (web)"); None otherwise
 
+# ── failover: moving a late batch's pages to the fallback model (stages/failover.py) ──
+FAILOVER: Final = "failover"  #: poll's decision to fail over: reason, decided_at, to_model and its inputs
+FAILOVER_JOB_ID: Final = "failover_job_id"  #: the job that took this job's pages without a result
+FAILOVER_OF: Final = "failover_of"  #: this job collects only the pages of that job that have no result
+
 # ── results: what the saved results add up to (stages/results.py) ─────────────────────
 RESULTS_SEEN: Final = "results_seen"  #: result lines saved so far (a restart resumes after them)
 RESULTS_FINISHED_AT: Final = "results_finished_at"  #: stamp: every result saved
@@ -134,6 +139,7 @@ HIGHLIGHTS: Final = (
     RUN, KICKED_OFF_BY, PROMPT_VERSION, DISPLAY_NAME, PROVIDER_STATE, ENDING,
     PROVIDER_COUNTS, POLLS, NEXT_POLL_AT, SUBMIT_ATTEMPTS, CANCELED_COUNT,
     PREVIOUS_JOB_ID, NEXT_JOB_ID, CLAIM_STAGE, CLAIM_BY, CLAIM_UNTIL, SUBMIT_LEASE_UNTIL, RECOVERIES,
+    FAILOVER, FAILOVER_JOB_ID, FAILOVER_OF,
 )
 
 

@@ -40,13 +40,28 @@ CUSTOM_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _JOB_CUSTOM_ID_RE = re.compile(r"^j([0-9]{1,19})p[0-9]{1,19}$")
 
 
+#: Prefixes of OpenAI-compatible endpoints (``SEOBATCH_COMPAT_ENDPOINTS``), registered by
+#: ``providers.provider_name`` from the settings: they route to the OpenAI client.
+_COMPAT_PREFIXES: set[str] = set()
+
+
+def accept_compat_prefixes(prefixes: Iterable[str]) -> None:
+    _COMPAT_PREFIXES.update(prefixes)
+
+
+def accepted_models() -> str:
+    """What routing accepts, for error messages (with the configured compatible prefixes)."""
+    extra = ", ".join(f"{p}* (OpenAI-compatible)" for p in sorted(_COMPAT_PREFIXES))
+    return f"{ACCEPTED_MODELS}, {extra}" if extra else ACCEPTED_MODELS
+
+
 def provider_for_model(model: str | None) -> str | None:
     """``claude-*`` → ``anthropic``, ``gemini-*`` → ``gemini``, ``gpt-*`` and ``o<digit>[-*]``
     → ``openai``, anything else → None."""
     for prefix, provider in PROVIDER_PREFIXES.items():
         if (model or "").startswith(prefix):
             return provider
-    if _OPENAI_REASONING_RE.match(model or ""):
+    if _OPENAI_REASONING_RE.match(model or "") or any((model or "").startswith(p) for p in _COMPAT_PREFIXES):
         return "openai"
     return None
 
@@ -179,7 +194,7 @@ class SeoBatchJob(BaseModel):
             )
         if provider_for_model(self.model) is None:
             raise ValidationError(
-                f"unknown model {self.model!r}: seobatch routes {ACCEPTED_MODELS}"
+                f"unknown model {self.model!r}: seobatch routes {accepted_models()}"
             )
 
     # -- scopes --------------------------------------------------------------------------

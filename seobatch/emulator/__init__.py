@@ -14,7 +14,7 @@ Faults (``Faults`` fields; also ``POST /_emulator/faults`` and ``seobatch emulat
 item shares ``error_rate`` / ``expire_rate`` / ``malformed_rate``; scripted
 ``http_errors`` per operation (statuses, ``"hang"``, ``"drop"``, ``"spend_limit"``) with
 ``retry_after``; ``delay``; ``hang``; ``drop_create_response``; ``results_out_of_order``;
-``truncate_results``; ``batch_outcome`` (expire / cancel / fail, next batch only);
+``truncate_results``; ``batch_outcome`` (expire / cancel / fail / stuck, next batch only);
 ``results_gone``; ``obey_injections``. Operations are named as in ``faults.ANTHROPIC_OPS``,
 ``faults.GEMINI_OPS`` and ``faults.OPENAI_OPS``; ``stats()`` counts every call under those names.
 ``advance(seconds)`` moves the emulator's clock so long batches end without waiting.

@@ -27,7 +27,7 @@ OPENAI_OPS = (
     "create", "get", "list", "cancel",
     "upload", "file_get", "file_list", "file_delete", "download",
 )
-BATCH_OUTCOMES = ("expire", "cancel", "fail")
+BATCH_OUTCOMES = ("expire", "cancel", "fail", "stuck")
 #: Scripted entries that are not HTTP statuses.
 SPECIAL_ENTRIES = ("hang", "drop", "spend_limit")
 
@@ -131,7 +131,8 @@ class Faults:
     results_out_of_order: bool = True
     #: How many results downloads are cut mid-line (connection closed mid-stream).
     truncate_results: int = 0
-    #: How the next created batch ends: "expire", "cancel" or "fail" (then cleared).
+    #: How the next created batch ends: "expire", "cancel" or "fail" (then cleared);
+    #: "stuck" never starts (Gemini stays PENDING) until it is canceled, with no result.
     batch_outcome: str | None = None
     #: Results of ended batches are gone (archived): results/download answer 404.
     results_gone: bool = False
@@ -141,6 +142,10 @@ class Faults:
     #: too_wide, wrong_language, invented_price, stuffing, placeholder, boilerplate,
     #: artefact, brand_doubled); ``"*"`` matches every page. First match wins.
     bad_replies: dict[str, str] = field(default_factory=dict)
+    #: The OpenAI API behaves like a narrower "compatible" endpoint: create refuses
+    #: ``metadata`` (400), and a request line with ``response_format`` fails validation.
+    openai_no_metadata: bool = False
+    openai_no_response_format: bool = False
 
     def __post_init__(self) -> None:
         for name in ("error_rate", "expire_rate", "malformed_rate"):
@@ -222,4 +227,6 @@ _COERCE: dict[str, Callable[[Any], Any]] = {
     "results_gone": bool,
     "obey_injections": bool,
     "bad_replies": lambda value: {str(k): str(v) for k, v in dict(value or {}).items()},
+    "openai_no_metadata": bool,
+    "openai_no_response_format": bool,
 }

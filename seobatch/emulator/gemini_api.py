@@ -236,7 +236,7 @@ def state_of(batch: Batch, now: float) -> str:
     if now >= batch.ends:
         return {"expire": "BATCH_STATE_EXPIRED", "fail": "BATCH_STATE_FAILED"}.get(
             batch.outcome or "", "BATCH_STATE_SUCCEEDED")
-    if now < batch.created + batch.processing_seconds / 3:
+    if now < batch.created + batch.processing_seconds / 3 or batch.outcome == "stuck":
         return "BATCH_STATE_PENDING"
     return "BATCH_STATE_RUNNING"
 

@@ -298,6 +298,8 @@ def create(emu: Any, req: Request) -> Response:
         return error(emu, req, 400, f"Invalid value: '{body['completion_window']}'. Supported values are: '24h'.",
                      param="completion_window")
     metadata = body.get("metadata")
+    if metadata is not None and emu.store.faults.openai_no_metadata:
+        return error(emu, req, 400, "Unrecognized request argument supplied: metadata", param="metadata")
     problem = _check_metadata(metadata)
     if problem:
         return error(emu, req, 400, problem, param="metadata")
@@ -313,7 +315,8 @@ def create(emu: Any, req: Request) -> Response:
     if stored.purpose != "batch":
         return error(emu, req, 400, f"File {stored.name} has purpose {stored.purpose!r}; batches need 'batch'.",
                      param="input_file_id")
-    items, errors = _read_input(stored.path, body["endpoint"], emu.store.faults.obey_injections)
+    items, errors = _read_input(stored.path, body["endpoint"], emu.store.faults.obey_injections,
+                                emu.store.faults.openai_no_response_format)
     batch = emu.store.add_batch(NAME, new_openai_id("batch_"), items, endpoint=body["endpoint"],
                                 metadata_map=dict(metadata) if metadata else None, errors=errors or None,
                                 input_file=stored.name, model=items[0].model if items else "")
@@ -337,7 +340,8 @@ def _check_metadata(metadata: Any) -> str | None:
     return None
 
 
-def _read_input(path: str, endpoint: str, obey: bool) -> tuple[list[Item], list[dict[str, Any]]]:
+def _read_input(path: str, endpoint: str, obey: bool,
+                no_response_format: bool = False) -> tuple[list[Item], list[dict[str, Any]]]:
     """The requests of an input file, and the validation errors that fail the batch."""
     items: list[Item] = []
     errors: list[dict[str, Any]] = []
@@ -381,6 +385,10 @@ def _read_input(path: str, endpoint: str, obey: bool) -> tuple[list[Item], list[
             request = entry.get("body")
             if not isinstance(request, dict) or not isinstance(request.get("model"), str):
                 bad("invalid_request", n, "Missing required parameter: 'body.model'.", "body.model")
+                continue
+            if no_response_format and "response_format" in request:
+                bad("invalid_request", n, "response_format is not supported by this endpoint.",
+                    "body.response_format")
                 continue
             if model is None:
                 model = request["model"]

@@ -9,6 +9,7 @@ follows from the clock alone, which keeps the emulator deterministic and lock-li
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 import shutil
@@ -98,6 +99,8 @@ class Batch:
         if self.cancel_at is None:
             return self.ends
         # A cancel lets in-flight work finish briefly before the batch ends.
+        if self.outcome == "stuck":  # nothing is in flight: the cancel lands at once
+            return self.cancel_at
         return min(self.ends, self.cancel_at + 0.25 * self.processing_seconds)
 
     def is_ended(self, now: float) -> bool:
@@ -105,6 +108,8 @@ class Batch:
 
     def progress(self, at: float) -> float:
         """Share of items processed by ``at`` (0..1)."""
+        if self.outcome == "stuck":
+            return 0.0
         if self.processing_seconds <= 0:
             return 1.0
         return min(1.0, max(0.0, (at - self.created) / self.processing_seconds))
@@ -294,6 +299,8 @@ class Store:
                 self.faults = Faults.build(faults, batch_outcome=None)
             if batch.outcome == "cancel":
                 batch.cancel_at = now + p / 2
+            elif batch.outcome == "stuck":  # never starts: only a cancel ends it
+                batch.ends = math.inf
             self.batches[batch_id] = batch
             bucket = self.counts[provider]
             bucket["batches_created"] += 1

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import requests
 
 from ..errors import ConfigError
-from ..models import ACCEPTED_MODELS, provider_for_model
+from ..models import accept_compat_prefixes, accepted_models, provider_for_model
 from ..pricing import price_for, price_table
 from .anthropic import AnthropicBatches
 from .base import BatchInfo, BatchProvider, BatchRequest, ItemResult, Prompt, TransportOptions
@@ -20,12 +20,17 @@ if TYPE_CHECKING:
     from ..config import Settings
 
 
-def provider_name(model: str) -> str:
-    """The provider a model routes to, or a ConfigError that says what is accepted."""
+def provider_name(model: str, settings: Settings | None = None) -> str:
+    """The provider a model routes to, or a ConfigError that says what is accepted.
+
+    With ``settings``, its compatible endpoints' prefixes are accepted too (they route
+    to the OpenAI client)."""
+    if settings is not None:
+        accept_compat_prefixes(c.prefix for c in settings.compat_endpoints)
     name = provider_for_model(model)
     if name is None:
         raise ConfigError(
-            f"unknown model {model!r}: use a model of {ACCEPTED_MODELS}"
+            f"unknown model {model!r}: use a model of {accepted_models()}"
         )
     return name
 
@@ -52,7 +57,7 @@ def get_provider(
     model: str, settings: Settings, *, session: requests.Session | None = None
 ) -> BatchProvider:
     """Build the client for ``model``'s provider from settings (key, base URL)."""
-    name = provider_name(model)
+    name = provider_name(model, settings)
     # Connect within 5 s (or the read timeout, if shorter); each read within http_timeout.
     limits: TransportOptions = {
         "timeout": (min(5.0, settings.http_timeout), settings.http_timeout),
@@ -65,6 +70,16 @@ def get_provider(
             base_url=settings.anthropic_base_url,
             session=session,
             **limits,
+        )
+    compat = settings.compat_for(model)
+    if compat is not None:
+        if not compat.key:
+            raise ConfigError(f"{compat.key_variable} is not set: the compatible endpoint for {compat.prefix}* "
+                              "needs a key")
+        return OpenAIBatches(
+            api_key=compat.key, base_url=compat.base_url, session=session, key_variable=compat.key_variable,
+            metadata=compat.metadata, response_format=compat.response_format,
+            max_requests=compat.max_requests, **limits,
         )
     if name == "openai":
         return OpenAIBatches(

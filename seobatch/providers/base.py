@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypedDict
 
-from ..errors import ConfigError, PermanentError
+from ..errors import ConfigError, ProviderError
 from ..http import Transport
 from ..jobmeta import ItemStatus
 
@@ -247,9 +247,9 @@ class BatchClient(ABC):
 
     name: ClassVar[str]
     #: True when batches carry our ``display_name`` and ``find_batches`` matches on it.
-    matches_by_name: ClassVar[bool]
+    matches_by_name: bool  # a class default; a compatible endpoint may say otherwise per client
     #: The environment variable the key comes from (a missing key names it).
-    key_variable: ClassVar[str]
+    key_variable: str
 
     def __init__(
         self,
@@ -284,7 +284,7 @@ class BatchClient(ABC):
         """
         try:
             return self._request_cancel(batch_id)
-        except PermanentError as exc:
+        except ProviderError as exc:  # 409 is a "transient" status: it arrives after the retries
             if exc.status not in (400, 409):
                 raise
             info = self.get_batch(batch_id)

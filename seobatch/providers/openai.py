@@ -22,24 +22,37 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import re
 import secrets
 import tempfile
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import requests
 
-from ..errors import AmbiguousCreate, ConfigError, PermanentError, ProviderError, ResultsUnavailable, TransientError
-from ..http import DEFAULT_BODY_DEADLINE, DEFAULT_STREAM_DEADLINE, DEFAULT_TIMEOUT, Transport
+from ..errors import AmbiguousCreate, PermanentError, ProviderError, ResultsUnavailable, TransientError
 from ..jobmeta import ItemStatus
 from ..models import CUSTOM_ID_RE
-from .base import BatchInfo, BatchRequest, Ending, ItemResult, Prompt, as_naive_utc, parse_timestamp, to_count
+from .anthropic import JSON_INSTRUCTION
+from .base import (
+    BatchClient,
+    BatchInfo,
+    BatchRequest,
+    Ending,
+    ItemResult,
+    Prompt,
+    TransportOptions,
+    as_naive_utc,
+    obj_at,
+    parse_timestamp,
+    to_count,
+)
+
+if TYPE_CHECKING:
+    from typing import Unpack
 
 log = logging.getLogger("seobatch.providers.openai")
 
@@ -78,11 +91,6 @@ def is_reasoning_model(model: str) -> bool:
     return bool(_REASONING.match(model))
 
 
-def _dict(value: object) -> dict[str, Any]:
-    """``value`` if it is a JSON object, else an empty one (provider JSON is untrusted)."""
-    return value if isinstance(value, dict) else {}
-
-
 def _str(value: object) -> str:
     return value if isinstance(value, str) else ""
 
@@ -101,7 +109,7 @@ def _timestamp(value: object) -> datetime | None:
     return parse_timestamp(value)
 
 
-class OpenAIBatches:
+class OpenAIBatches(BatchClient):
     """``BatchProvider`` for the OpenAI Batch API."""
 
     name = "openai"
@@ -109,55 +117,45 @@ class OpenAIBatches:
     matches_by_name = True
     #: Batches per list page (the API's maximum).
     list_page_size = 100
+    key_variable = "OPENAI_API_KEY"
 
     def __init__(
         self,
         api_key: str,
-        base_url: str = DEFAULT_BASE_URL,
+        base_url: str = DEFAULT_BASE_URL,  # includes /v1, as the SDK's does
         session: requests.Session | None = None,
         *,
-        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
-        max_retries: int = 4,
-        sleep: Callable[[float], None] = time.sleep,
-        body_deadline: float = DEFAULT_BODY_DEADLINE,
-        stream_deadline: float = DEFAULT_STREAM_DEADLINE,
-        rng: Callable[[], float] = random.random,
         max_requests: int = MAX_REQUESTS,
         max_body_bytes: int = MAX_BODY_BYTES,
+        key_variable: str | None = None,
+        metadata: bool = True,
+        response_format: bool = True,
+        **options: Unpack[TransportOptions],
     ) -> None:
-        if not api_key:
-            raise ConfigError("OPENAI_API_KEY is not set: the openai batch API needs a key")
+        # A compatible endpoint (SEOBATCH_COMPAT_ENDPOINTS) names its own key variable and
+        # may lack metadata (then reconciliation matches on the request count, as for
+        # Anthropic) or response_format (then the prompt asks for the JSON object).
+        if key_variable:
+            self.key_variable = key_variable
+        self.matches_by_name = metadata
+        self.response_format = response_format
+        super().__init__(api_key, base_url, session, headers={"Authorization": f"Bearer {api_key}"}, **options)
         self.max_requests = max_requests
         self.max_body_bytes = max_body_bytes
-        self._t = Transport(
-            provider=self.name,
-            base_url=base_url,  # includes /v1, as the SDK's does
-            headers={"Authorization": f"Bearer {api_key}"},
-            secrets=(api_key,),
-            session=session,
-            timeout=timeout,
-            max_retries=max_retries,
-            sleep=sleep,
-            body_deadline=body_deadline,
-            stream_deadline=stream_deadline,
-            rng=rng,
-        )
-
-    def __repr__(self) -> str:
-        return f"<OpenAIBatches {self._t.base_url}>"
 
     # ------------------------------------------------------------------ requests
 
     def build_request(self, custom_id: str, prompt: Prompt, *, model: str, max_tokens: int) -> BatchRequest:
         messages: list[dict[str, str]] = []
-        if prompt.system.strip():
-            messages.append({"role": "developer" if is_reasoning_model(model) else "system",
-                             "content": prompt.system})
+        system = prompt.system if self.response_format else prompt.system + JSON_INSTRUCTION
+        if system.strip():
+            messages.append({"role": "developer" if is_reasoning_model(model) else "system", "content": system})
         messages.append({"role": "user", "content": prompt.user})
         # max_completion_tokens, not max_tokens: reasoning models reject the latter, and in
         # a batch that 400 would only show a day later, once per page.
-        body: dict[str, Any] = {"model": model, "messages": messages, "max_completion_tokens": max_tokens,
-                                "response_format": RESPONSE_FORMAT}
+        body: dict[str, Any] = {"model": model, "messages": messages, "max_completion_tokens": max_tokens}
+        if self.response_format:
+            body["response_format"] = RESPONSE_FORMAT
         if is_reasoning_model(model):
             # Reasoning tokens count against max_completion_tokens and are billed as
             # output; a short JSON object needs little. "low" is the one effort every
@@ -225,8 +223,9 @@ class OpenAIBatches:
         if file.get("status") == "error":
             raise PermanentError(f"uploaded input {file_id} was refused: {file.get('status_details') or ''}",
                                  provider=self.name)
-        create = {"input_file_id": file_id, "endpoint": ENDPOINT, "completion_window": "24h",
-                  "metadata": {META_KEY: display_name, "seobatch_model": model[:512]}}
+        create: dict[str, Any] = {"input_file_id": file_id, "endpoint": ENDPOINT, "completion_window": "24h"}
+        if self.matches_by_name:
+            create["metadata"] = {META_KEY: display_name, "seobatch_model": model[:512]}
         try:
             raw = self._t.call_json("POST", self._t.url("/batches"), json_body=create, create=True)
         except AmbiguousCreate:
@@ -272,7 +271,9 @@ class OpenAIBatches:
                 if info.created_at is not None and info.created_at < cutoff:
                     older += 1
                     continue
-                if info.display_name != display_name:
+                if self.matches_by_name and info.display_name != display_name:
+                    continue
+                if not self.matches_by_name and info.request_count not in (None, request_count):
                     continue
                 if info.request_count not in (None, request_count):
                     log.warning("openai batch %s has %s requests, expected %d", info.id, info.request_count,
@@ -285,18 +286,10 @@ class OpenAIBatches:
             seen.add(last)
             params = {"limit": self.list_page_size, "after": last}
 
-    def cancel_batch(self, batch_id: str) -> BatchInfo:
-        """Cancel; the reply is normally ``cancelling`` (still in progress). A batch that has
-        already ended is returned as it is (the refusal's status is not documented: 400 or 409)."""
-        try:
-            return self._info(self._t.call_json("POST", self._batch_url(batch_id, "/cancel"), data=b""))
-        except ProviderError as exc:
-            if exc.status not in (400, 409):
-                raise
-            info = self.get_batch(batch_id)
-            if info.state != "ended":
-                raise
-            return info
+    def _request_cancel(self, batch_id: str) -> BatchInfo:
+        """The reply is normally ``cancelling`` (still in progress); an ended batch is
+        refused (400 or 409: not documented) and ``cancel_batch`` returns it as it is."""
+        return self._info(self._t.call_json("POST", self._batch_url(batch_id, "/cancel"), data=b""))
 
     def delete_files(self, batch: BatchInfo) -> None:
         """Delete the batch's input, output and error files (its results are saved).
@@ -321,13 +314,13 @@ class OpenAIBatches:
             raise TransientError("unexpected batch object (no id)", provider=self.name)
         status = str(raw.get("status") or "").lower()  # "Validating" on Azure's older API
         ending = ENDINGS.get(status)
-        rc = _dict(raw.get("request_counts"))
+        rc = obj_at(raw, "request_counts")
         total, completed, failed = (to_count(rc.get(k)) for k in ("total", "completed", "failed"))
         rest = max(0, total - completed - failed)
         counts = {"processing": 0 if ending else rest, "succeeded": completed, "errored": failed,
                   "canceled": rest if ending == Ending.CANCELED else 0,
                   "expired": rest if ending == Ending.EXPIRED else 0}
-        meta = _dict(raw.get("metadata"))
+        meta = obj_at(raw, "metadata")
         name = meta.get(META_KEY)
         files = [_str(raw.get(k)) for k in ("input_file_id", "output_file_id", "error_file_id")]
         return BatchInfo(
@@ -366,9 +359,8 @@ class OpenAIBatches:
             resp = self._t.open_stream(url)
         except PermanentError as exc:
             if exc.status in (403, 404, 410):
-                raise ResultsUnavailable(
-                    f"results file {file_id} is no longer available ({exc.message})",
-                    provider=self.name, status=exc.status, request_id=exc.request_id, error_type=exc.error_type,
+                raise exc.as_(
+                    ResultsUnavailable, f"results file {file_id} is no longer available ({exc.message})"
                 ) from None
             raise
         blank = 0
@@ -428,9 +420,9 @@ def parse_result_line(line: bytes) -> ItemResult | None:
     if not isinstance(response, dict):
         return ItemResult(cid, ItemStatus.ERRORED, error="malformed_result: neither a response nor an error")
     status = response.get("status_code")
-    body = _dict(response.get("body"))
+    body = obj_at(response, "body")
     if status != 200:
-        inner = _dict(body.get("error"))
+        inner = obj_at(body, "error")
         kind = inner.get("type") or inner.get("code") or "error"
         reason = f"{kind} (HTTP {status}): {inner.get('message') or ''}".rstrip(": ")
         return ItemResult(cid, ItemStatus.ERRORED, error=reason)
@@ -438,7 +430,7 @@ def parse_result_line(line: bytes) -> ItemResult | None:
 
 
 def _succeeded(cid: str, body: dict[str, Any]) -> ItemResult:
-    usage = _dict(body.get("usage"))
+    usage = obj_at(body, "usage")
     # Reasoning tokens are inside completion_tokens, and billed as output.
     input_tokens, output_tokens = to_count(usage.get("prompt_tokens")), to_count(usage.get("completion_tokens"))
 
@@ -449,7 +441,7 @@ def _succeeded(cid: str, body: dict[str, Any]) -> ItemResult:
     choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else None
     if choice is None:
         return errored("malformed_result: a 200 without choices")
-    message = _dict(choice.get("message"))
+    message = obj_at(choice, "message")
     finish = choice.get("finish_reason")
     if message.get("refusal"):
         return errored("refusal")

@@ -67,6 +67,7 @@ def collect(
         max_attempts=settings.max_attempts,
         exclude_job_id=job.id,
         configured_model=settings.model,
+        only_unfinished_of=(job.metadata or {}).get(jm.FAILOVER_OF),
     )
     claims.take(job.id, "collect", settings)
     while True:

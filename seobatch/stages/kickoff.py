@@ -19,7 +19,7 @@ from ..errors import AlreadyRunning, ConfigError
 from ..jobmeta import JobStatus
 from ..models import SeoBatchJob
 from ..prompts import PromptTemplate
-from ..providers import check_model
+from ..providers import check_model, provider_name
 from ._common import log, stamp
 from .selection import eligible_pages, next_pages
 from .step import Step
@@ -38,7 +38,15 @@ def check_run(settings: Settings, model: str | None = None) -> str:
     """The model to run, after checking it is known (``providers.check_model``) and its
     provider's key is set."""
     model = model or settings.model
-    settings.api_key_for(check_model(model, settings))
+    compat = settings.compat_for(model)
+    if compat is None:
+        settings.api_key_for(check_model(model, settings))
+    else:
+        provider_name(model, settings)  # registers the compatible endpoint's prefix
+        if not compat.key:
+            raise ConfigError(
+                f"{compat.key_variable} is not set: the compatible endpoint for {compat.prefix}* needs a key"
+            )
     return model
 
 

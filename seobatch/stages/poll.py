@@ -26,6 +26,7 @@ from .. import jobmeta as jm
 from ..db import utcnow
 from ..errors import ProviderError
 from ..jobmeta import JobStatus
+from . import failover
 from ._common import later, load_job, log, parse_stamp, provider_for, stamp
 from .jobstate import fail_job, update_metadata
 from .step import Step
@@ -77,6 +78,7 @@ def poll(
         if update_metadata(job_id, expected=(JobStatus.PROCESSING,), changes=changes, if_meta=unchanged) is None:
             return []
         return [Step("results", job_id)]
+    failover.check(job, info, provider, settings, now, changes)
     if _overdue(job, settings, now) and _watchdog(job, meta, provider, settings, now, changes):
         return []
     polls = int(meta.get(jm.POLLS) or 0) + 1

@@ -64,7 +64,7 @@ from ..quality import fingerprint as fp
 from ..quality.checks import CHECKS
 from ..revisions import Generated, Publishing, record_published, save_generated
 from ..text import printable_line
-from . import claims
+from . import claims, failover
 from ._common import later, load_job, log, provider_for, stamp
 from .jobstate import fail_job, update_metadata
 from .poll import poll_delay
@@ -143,6 +143,7 @@ def results(
     check_site(job.id, settings)  # since the job's submission: a re-run finds the same pages
     if _complete(job, info, settings):
         drop_provider_files(job_id, info, provider)  # the results are saved: the files are not needed
+        return failover.hand_over(job_id)
     return []
 
 

@@ -116,13 +116,20 @@ def eligible_pages(
     max_attempts: int,
     exclude_job_id: int | None = None,
     configured_model: str | None = None,
+    only_unfinished_of: int | None = None,
 ) -> EligiblePages:
     """Pages that need SEO from ``model`` with this prompt version, not busy elsewhere.
 
     ``configured_model``: the nightly model (``settings.model``); a run of another model
     is a trial (see the module docstring). None: ``model`` is taken as the configured one.
+    ``only_unfinished_of`` (a failover job): only that job's pages without a result.
     """
     attempts_left = Page.seo_attempts < max_attempts
+    if only_unfinished_of is not None:
+        unfinished = SeoBatchItem.select(SeoBatchItem.page).where(
+            (SeoBatchItem.job == only_unfinished_of) & (SeoBatchItem.status != ItemStatus.SUCCEEDED)
+        )
+        attempts_left &= Page.id.in_(unfinished)
     if configured_model is not None and model != configured_model:
         return EligiblePages(
             Page.select(*PAGE_COLUMNS).where(attempts_left), exclude_job_id, (model, prompt_version)

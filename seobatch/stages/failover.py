@@ -1,0 +1,258 @@
+"""failover: will a running batch be done by the morning deadline, or should its pages move?
+
+The policy of shared/provider-apis-openai.md §3.4, reduced to what the pipeline knows:
+
+- the deadline ``D`` is the first ``SEOBATCH_DEADLINE`` (a time of day in a zone) after
+  the job was submitted; ``M`` is ``SEOBATCH_DEADLINE_MARGIN``;
+- the fallback ``F`` is the model ``SEOBATCH_FAILOVER_MODEL`` names for the batch's
+  provider; its expected turnaround is the p95 of its own completed jobs (one aggregate
+  query), a prior per provider until there are ``MIN_HISTORY`` of them;
+- give-up time = D − M − turnaround(F) − settle(P), settle being how long a cancel takes
+  to land at the batch's provider;
+- the batch's finish is projected from its progress (finished ÷ total over the time since
+  it was submitted); with no progress to go by (it has not started, or the provider
+  reports none, as Anthropic's counts) from its own expected turnaround;
+- fail over when the projection lands after the give-up time *and* the fallback would
+  finish sooner than the projection; never while the provider is finalizing (the results
+  are nearly bought).
+
+The protocol (one hop: a failover job does not fail over again):
+
+1. ``check`` (from poll, batch still running): decide; when failing over, record the
+   decision on the job *before* the cancel, then cancel. Polling goes on.
+2. the cancel settles: poll sees the batch ended, results saves every result that
+   finished and completes the job (canceled items are charged no attempt);
+3. ``hand_over`` (from results, once completed): in one transaction, a new collecting
+   job of the fallback model restricted to this job's pages without a result
+   (``FAILOVER_OF``), the link on this job (``FAILOVER_JOB_ID``) and the
+   ``job_failed_over`` event. A page is never in two live attempts: the new job exists
+   only after the old batch ended and its results were saved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from peewee import Case, fn
+
+from .. import db as _db
+from .. import jobmeta as jm
+from .. import outbox
+from ..config import parse_deadline
+from ..errors import ProviderError
+from ..jobmeta import JobStatus
+from ..models import SeoBatchJob, provider_for_model
+from ._common import log, stamp
+from .jobstate import update_metadata
+from .step import Step
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..providers.base import BatchInfo, BatchProvider
+
+#: Turnaround (submitted → results saved) assumed until a model has history, per provider
+#: (§3.4's priors: "most Anthropic batches finish in less than an hour"; 6 h for the others).
+PRIOR_TURNAROUND_HOURS = {"anthropic": 1.0, "gemini": 6.0, "openai": 6.0}
+#: Cancel → ended, per provider: OpenAI documents ≤10 min; the others are unmeasured.
+SETTLE_MINUTES = {"openai": 10.0, "anthropic": 15.0, "gemini": 15.0}
+#: The percentile of past turnarounds that is "expected", over this many recent jobs;
+#: fewer than ``MIN_HISTORY`` of them and the prior is used.
+PERCENTILE = 0.95
+HISTORY_JOBS = 50
+MIN_HISTORY = 5
+#: Provider states in which a batch is writing its results: never canceled then.
+FINALIZING = frozenset({"finalizing"})
+#: Provider states of a batch that has not started running.
+NOT_STARTED = frozenset({"validating", "BATCH_STATE_PENDING", "JOB_STATE_PENDING", "JOB_STATE_QUEUED"})
+
+
+def deadline_after(spec: str, start: datetime) -> datetime:
+    """The first time ``spec`` ("07:00 Europe/Berlin") comes after ``start`` (naive UTC),
+    as naive UTC. Day arithmetic is in the deadline's zone, so a DST change is honoured."""
+    at, tz = parse_deadline(spec)
+    local = start.replace(tzinfo=UTC).astimezone(tz)
+    candidate = local.replace(hour=at.hour, minute=at.minute, second=at.second, microsecond=0)
+    if candidate <= local:
+        candidate = (candidate.replace(tzinfo=None) + timedelta(days=1)).replace(tzinfo=tz)
+    return candidate.astimezone(UTC).replace(tzinfo=None)
+
+
+def fallback_model(settings: Settings, provider: str) -> str | None:
+    """The model a late batch of ``provider`` moves to; None when there is none, or it
+    routes back to the same provider (that would not get the pages out of the incident)."""
+    model = dict(settings.failover_models).get(provider)
+    if not model or provider_for_model(model) in (None, provider):
+        return None
+    return model
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """An expected turnaround, and where it came from."""
+
+    seconds: float
+    source: str  #: "history" or "prior"
+    jobs: int  #: completed jobs it was learnt from (0 for the prior)
+
+
+def turnaround_seconds() -> Any:
+    """SQL: seconds from ``submitted_at`` to ``completed_at``."""
+    job = SeoBatchJob
+    if _db.is_postgres():
+        return fn.date_part("epoch", job.completed_at - job.submitted_at)
+    return (fn.julianday(job.completed_at) - fn.julianday(job.submitted_at)) * 86400
+
+
+def expected_turnaround(model: str, *, percentile: float = PERCENTILE, history: int = HISTORY_JOBS) -> Estimate:
+    """The ``percentile`` (nearest rank) of ``model``'s last ``history`` completed jobs'
+    turnarounds, in one aggregate query; the provider's prior with too little history."""
+    job = SeoBatchJob
+    recent = (
+        job.select(turnaround_seconds().alias("seconds"))
+        .where((job.model == model) & (job.status == JobStatus.COMPLETED)
+               & job.submitted_at.is_null(False) & job.completed_at.is_null(False))
+        .order_by(job.completed_at.desc())
+        .limit(history)
+        .alias("recent")
+    )
+    ranked = (
+        recent.select_from(recent.c.seconds, fn.cume_dist().over(order_by=[recent.c.seconds]).alias("rank"))
+        .alias("ranked")
+    )
+    value, count = (
+        ranked.select_from(fn.MIN(Case(None, [(ranked.c.rank >= percentile, ranked.c.seconds)], None)),
+                           fn.COUNT(ranked.c.seconds))
+        .tuples()
+        .get()
+    )
+    if count >= MIN_HISTORY and value is not None:
+        return Estimate(float(value), "history", int(count))
+    prior = PRIOR_TURNAROUND_HOURS.get(provider_for_model(model) or "", 6.0)
+    return Estimate(prior * 3600, "prior", int(count or 0))
+
+
+def projected_finish(
+    now: datetime, submitted_at: datetime, counts: dict[str, int], provider_state: str, own_seconds: float
+) -> tuple[datetime, str]:
+    """When the batch should end, and how that was judged ("progress" or "turnaround")."""
+    done = sum(int(counts.get(k) or 0) for k in ("succeeded", "errored", "canceled", "expired"))
+    total = done + int(counts.get("processing") or 0)
+    if done > 0 and total > 0 and provider_state not in NOT_STARTED:
+        elapsed = max((now - submitted_at).total_seconds(), 0.0)
+        return submitted_at + timedelta(seconds=elapsed * total / done), "progress"
+    # No progress to go by: a batch that has not started has its whole turnaround ahead;
+    # one running without counts (Anthropic) is expected at submitted + turnaround.
+    start = now if provider_state in NOT_STARTED else submitted_at
+    return max(start + timedelta(seconds=own_seconds), now), "turnaround"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Whether to fail over now, why, and the figures it rests on (recorded on the job)."""
+
+    fail_over: bool
+    reason: str  #: "stuck_pending", "late", "on_time", "finalizing", "fallback_not_sooner"
+    inputs: dict[str, Any]
+
+
+def decide(
+    *,
+    now: datetime,
+    submitted_at: datetime,
+    deadline: datetime,
+    margin_minutes: float,
+    provider: str,
+    provider_state: str,
+    counts: dict[str, int],
+    own: Estimate,
+    fallback: Estimate,
+) -> Decision:
+    """The failover rule of this module's docstring (all datetimes naive UTC)."""
+    settle = SETTLE_MINUTES.get(provider, 15.0) * 60
+    give_up = deadline - timedelta(minutes=margin_minutes, seconds=fallback.seconds + settle)
+    finish, basis = projected_finish(now, submitted_at, counts, provider_state, own.seconds)
+    fallback_done = now + timedelta(seconds=settle + fallback.seconds)
+    inputs = {
+        "now": _db.iso(now), "deadline": _db.iso(deadline), "margin_minutes": margin_minutes,
+        "give_up_at": _db.iso(give_up), "projected_finish": _db.iso(finish), "projected_by": basis,
+        "provider_state": provider_state, "settle_seconds": settle,
+        "fallback_turnaround_seconds": round(fallback.seconds, 1), "fallback_estimate": fallback.source,
+        "fallback_history_jobs": fallback.jobs, "own_turnaround_seconds": round(own.seconds, 1),
+        "own_estimate": own.source,
+    }
+    if provider_state in FINALIZING:
+        return Decision(False, "finalizing", inputs)
+    if finish <= give_up:
+        return Decision(False, "on_time", inputs)
+    if fallback_done >= finish:
+        return Decision(False, "fallback_not_sooner", inputs)
+    return Decision(True, "stuck_pending" if provider_state in NOT_STARTED else "late", inputs)
+
+
+def check(
+    job: SeoBatchJob,
+    info: BatchInfo,
+    provider: BatchProvider,
+    settings: Settings,
+    now: datetime,
+    changes: dict[str, object],
+) -> None:
+    """Poll's hook for a running batch: decide, record, cancel (adds to ``changes``)."""
+    meta = job.metadata or {}
+    if not settings.deadline or job.submitted_at is None or meta.get(jm.FAILOVER_OF) or not job.ai_batch_id:
+        return
+    decided = meta.get(jm.FAILOVER)
+    if not decided:
+        target = fallback_model(settings, job.provider or "")
+        if target is None:
+            return
+        decision = decide(
+            now=now, submitted_at=job.submitted_at, deadline=deadline_after(settings.deadline, job.submitted_at),
+            margin_minutes=settings.deadline_margin_minutes, provider=job.provider or "",
+            provider_state=info.provider_state, counts=dict(info.counts or {}),
+            own=expected_turnaround(job.model), fallback=expected_turnaround(target),
+        )
+        if not decision.fail_over:
+            return
+        record = {"reason": decision.reason, "decided_at": stamp(now), "to_model": target, **decision.inputs}
+        # Durable before the provider hears of it: a crash after the cancel still knows why.
+        if update_metadata(job.id, expected=(JobStatus.PROCESSING,), changes={jm.FAILOVER: record},
+                           if_meta={jm.FAILOVER: None}) is None:
+            return
+        changes[jm.FAILOVER] = record
+        log.warning("job %s: batch %s will not be done by %s (%s); canceling it, its pages without a "
+                    "result move to %s", job.id, job.ai_batch_id, record["deadline"], decision.reason, target)
+    if meta.get(jm.CANCEL_REQUESTED):
+        return
+    try:
+        provider.cancel_batch(job.ai_batch_id)
+    except ProviderError as exc:
+        log.warning("job %s: failover cancel of batch %s failed (tried again next poll): %s",
+                    job.id, job.ai_batch_id, exc)
+    else:
+        changes[jm.CANCEL_REQUESTED] = stamp(now)
+
+
+def hand_over(job_id: int) -> list[Step]:
+    """After results: start the fallback job for the pages without a result (once)."""
+    job = SeoBatchJob
+    with _db.write_transaction():
+        row = _db.lock_for_update(job.select().where(job.id == job_id)).first()
+        meta = (row.metadata or {}) if row is not None else {}
+        decision = meta.get(jm.FAILOVER)
+        if row is None or row.status != JobStatus.COMPLETED or not isinstance(decision, dict) \
+                or meta.get(jm.FAILOVER_JOB_ID):
+            return []
+        if not row.expired_count and not row.errored_count:
+            return []  # every page finished before the cancel landed: nothing to move
+        inherited = {k: meta[k] for k in jm.INHERITED if k in meta}
+        nxt = job.create(model=decision["to_model"], status=JobStatus.COLLECTING, metadata={
+            **inherited, jm.KICKED_OFF_AT: stamp(_db.utcnow()), jm.FAILOVER_OF: row.id, jm.PREVIOUS_JOB_ID: row.id,
+        })
+        job.update(metadata={**meta, jm.FAILOVER_JOB_ID: nxt.id}).where(job.id == row.id).execute()
+        outbox.record(row, "job_failed_over", reason=decision.get("reason"), failover_job_id=nxt.id,
+                      failover_model=nxt.model)
+    log.info("job %s failed over to job %s (%s)", job_id, nxt.id, nxt.model)
+    return [Step("collect", nxt.id)]
