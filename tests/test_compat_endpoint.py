@@ -13,7 +13,7 @@ from seobatch.errors import ConfigError, PermanentError
 from seobatch.models import Page
 from seobatch.providers import get_provider, provider_name
 from seobatch.providers.base import Prompt
-from seobatch.stages import Step
+from seobatch.stages.collect import collect
 from seobatch.stages.kickoff import kickoff
 
 from tests.support.pages import make_pages
@@ -39,13 +39,15 @@ def test_a_compatible_endpoint_without_metadata_or_response_format_titles_every_
     settings = compat_settings(emulator)
     make_pages(4)
     first = kickoff(settings=settings).job
-    drive([Step("collect", first.id)], settings)
+    steps = collect(first.id, settings=settings)
+    # What is sent (read before the results stage drops the request bodies it settles)
+    body = json.dumps(items_of(first.id)[0].request)
+    assert "response_format" not in body and "JSON object" in body  # the prompt asks for it instead
+    drive(steps, settings)
     done = job(first.id)
     assert done.status == "completed" and done.succeeded_count == 4, done.metadata
     assert done.provider == "openai"
     assert Page.select().where(Page.seo_model == MODEL).count() == 4
-    body = json.dumps(items_of(first.id)[0].request)
-    assert "response_format" not in body and "JSON object" in body  # the prompt asks for it instead
 
 
 def test_the_plain_openai_dialect_is_refused_by_such_an_endpoint(emulator):
