@@ -245,8 +245,9 @@ def approve(filter_: Filter, *, by: str, chunk_size: int = 1000) -> Decision:
             raise InputError(f"every proposal matching {filter_.describe()} is for a locked page; nothing changed")
         approved = (r.change_id == change) & (r.state == State.APPROVED)
         live = PageRevision.alias("live")
-        r.update(replaces_id=live.select(live.id).where(
-            (live.page_id == r.page_id) & (live.state == State.PUBLISHED))).where(approved).execute()
+        # It replaces the live one; a page with none keeps what the stage named (its original).
+        replaced = live.select(live.id).where((live.page_id == r.page_id) & (live.state == State.PUBLISHED))
+        r.update(replaces_id=peewee.fn.COALESCE(replaced, r.replaces_id)).where(approved).execute()
         mine = r.select(r.page_id).where(approved)
         r.update(state=State.SUPERSEDED).where((r.state == State.PUBLISHED) & r.page_id.in_(mine)).execute()
         r.update(state=State.PUBLISHED, published_at=now).where(approved).execute()
