@@ -68,7 +68,8 @@ def proposed_job(titles: list[str], *, host: str = "shop.example", language: str
         page = Page.create(url=f"https://{host}/{job.id}/{i}", title=f"Original {job.id}-{i}", content="text",
                            attributes={"language": language})
         item = SeoBatchItem.create(job=job, page=page, custom_id=SeoBatchItem.custom_id_for(page.id, job.id),
-                                   status=ItemStatus.SUCCEEDED, result={"title": title, "meta_description": DESCRIPTION})
+                                   status=ItemStatus.SUCCEEDED,
+                                   result={"title": title, "meta_description": DESCRIPTION})
         original = PageRevision.create(page=page, title=page.title, state=State.SUPERSEDED,
                                        source=Source.ORIGINAL)
         PageRevision.create(page=page, job=job, item_id=item.id, title=title, description=DESCRIPTION,
