@@ -29,7 +29,6 @@ from . import _sql
 from .review import copy_live_fields, record_event, run_jobs
 from .states import Source, State
 
-
 _ANALYZE_STEP = "ANALYZE seobatch_rollback_step"
 
 
