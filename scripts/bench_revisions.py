@@ -18,10 +18,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench.harness import Sandbox  # noqa: E402
-from seobatch import db, revisions, schema  # noqa: E402
-from seobatch.db import utcnow  # noqa: E402
-from seobatch.models import Page, PageRevision, SeoBatchJob  # noqa: E402
+from bench.harness import Sandbox
+
+from seobatch import db, revisions, schema
+from seobatch.db import utcnow
+from seobatch.models import Page, PageRevision, SeoBatchJob
 
 _SEED = (
     "INSERT INTO seo_pages (url, title, content, content_hash, seo_attempts, seo_locked, created_at, updated_at) "

@@ -35,7 +35,7 @@ import logging
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-from blinker import Namespace, NamedSignal
+from blinker import NamedSignal, Namespace
 
 log = logging.getLogger(__name__)
 
