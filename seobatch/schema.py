@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .config import Settings
 
 #: Bump when a model changes, and add the step that brings an older database along.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 #: The outbox's delivery record (``SeoBatchEvent``), added in version 2; (PostgreSQL, SQLite) types.
 _EVENT_COLUMNS_V2 = (
@@ -101,9 +101,17 @@ def _v5_revisions(database: peewee.DatabaseProxy) -> None:
     SeoBatchEvent._schema.create_indexes(safe=True)
 
 
+def _v6_review_queue_index(database: peewee.DatabaseProxy) -> None:
+    """The review queue's partial index on the proposals (``seo_page_revisions_proposed``).
+    Self-contained so the integrator may renumber it: creates only missing indexes of the
+    revisions table (IF NOT EXISTS), which on a version-5 table is just this one."""
+    PageRevision._schema.create_indexes(safe=True)
+
+
 #: version → the step that upgrades a database from ``version - 1`` to ``version``.
 MIGRATIONS: dict[int, Callable[[peewee.DatabaseProxy], None]] = {
     2: _v2_event_delivery, 3: _v3_page_h1, 4: _v4_web_users, 5: _v5_revisions,
+    6: _v6_review_queue_index,
 }
 
 _LOCK_KEY = 0x5E0BA7C4  # serialises concurrent `db init` on PostgreSQL

@@ -78,6 +78,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--database-url", default=os.environ.get("TEST_DATABASE_URL",
                                                                  "postgresql://root@127.0.0.1:5432/test"))
+    parser.add_argument("--keep", action="store_true", help="keep the seeded schema (printed) for a look")
     args = parser.parse_args()
     box = Sandbox(args.database_url)
     try:
@@ -88,7 +89,8 @@ def main() -> int:
                "hosts": "[" + ",".join(f"'{h}'" for h in HOSTS) + "]",
                "langs": "[" + ",".join(f"'{lang}'" for lang in LANGUAGES) + "]"}
         for statement in _SEED:
-            db.database.execute_sql(statement.format(**fmt).replace("%", "%%"))  # sql-constant: the benchmark's own seed
+            sql_text = statement.format(**fmt).replace("%", "%%")  # no parameters: a literal %
+            db.database.execute_sql(sql_text)  # sql-constant: the benchmark's own seed
         seeded = time.perf_counter() - start
         out = {"revisions": args.revisions, "seed_s": round(seeded, 1), "page_ms": {}}
         for name, fields in FILTERS.items():
@@ -96,10 +98,13 @@ def main() -> int:
             rows = revisions.list_proposed(filter_, limit=51)
             out["page_ms"][name] = {"ms": round(_ms(lambda f=filter_: revisions.list_proposed(f, limit=51),
                                                     args.repeat), 1), "rows": len(rows)}
+        if args.keep:
+            out["schema"] = box.schema
         print(json.dumps(out, indent=2))
     finally:
         db.database.close()
-        box.drop()
+        if not args.keep:
+            box.drop()
     return 0
 
 

@@ -1,0 +1,31 @@
+"""The review queue's partial index (schema step 6): a database of version 5 gains it in
+place, keeping every row, and a new database has it at once; on PostgreSQL and SQLite."""
+
+from __future__ import annotations
+
+from seobatch import db, schema
+from seobatch.models import Page, PageRevision
+
+from tests.web.test_schema_users import empty_url  # noqa: F401  (the fixture: a schema of the test's own)
+
+INDEX = "seo_page_revisions_proposed"
+
+
+def _indexes() -> set[str]:
+    return {i.name for i in db.database.get_indexes(PageRevision._meta.table_name)}
+
+
+def test_a_version_5_database_gains_the_review_index_and_keeps_its_rows(empty_url):  # noqa: F811
+    db.configure(empty_url)
+    assert schema.MIGRATIONS[6] is schema._v6_review_queue_index
+    assert schema.init_db() == (0, schema.SCHEMA_VERSION)
+    assert INDEX in _indexes()
+    page = Page.create(url="https://shop.example/a", title="A", content="a")
+    PageRevision.create(page=page, title="A", state="proposed", source="generated")
+    db.database.execute_sql(f'DROP INDEX "{INDEX}"')  # our constant name: back to version 5
+    schema.SchemaVersion.update(version=5).where(schema.SchemaVersion.version == 6).execute()
+    assert schema.current_version() == 5 and INDEX not in _indexes()
+    assert schema.init_db() == (5, schema.SCHEMA_VERSION)
+    assert INDEX in _indexes() and PageRevision.select().count() == 1
+    schema._v6_review_queue_index(db.database)  # again: harmless
+    assert schema.init_db() == (schema.SCHEMA_VERSION, schema.SCHEMA_VERSION)
