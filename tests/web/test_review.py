@@ -184,3 +184,16 @@ def test_the_audit_counts_each_check_with_its_share_and_links_to_its_pages(clien
     assert ">1<" in row and "25.0 %" in row and "/review?check=title_too_wide" in row
     assert "4 proposed revisions" in page
     assert clients["anon"].get("/audit").status_code in (302, 401)
+
+
+def test_a_proposal_over_a_live_value_shows_both_as_results(clients):
+    job = proposed_job(["Oak chairs | Shop"])
+    post(clients["reviewer"], "/review/all", {"verb": "approve"}, "/review/all?verb=approve")
+    live = PageRevision.get(PageRevision.state == State.PUBLISHED)
+    PageRevision.create(page=live.page_id, job=job, title=LONG_TITLE, description="New.", state=State.PROPOSED,
+                        source="generated", replaces_id=live.id)
+    page = text(clients["viewer"].get("/review"))
+    assert ids_on(page) == [PageRevision.get(PageRevision.state == State.PROPOSED).id]
+    old = page.split('class="side old"')[1].split('class="side new"')[0]
+    assert "Oak chairs | Shop" in old and old.count("data-profile=") == 2 and 'data-truncated=""' in old
+    assert page.count('data-profile="desktop"') == 2
