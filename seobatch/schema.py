@@ -101,11 +101,27 @@ def _v5_revisions(database: peewee.DatabaseProxy) -> None:
     SeoBatchEvent._schema.create_indexes(safe=True)
 
 
+#: PostgreSQL only (GIN): the review queue's check filter on the proposals; a rare check's
+#: first page took 300 ms walking the ids, 5 ms with it. A constant: DDL takes no parameters.
+_REVIEW_CHECKS_INDEX = (
+    'CREATE INDEX IF NOT EXISTS "seo_page_revisions_proposed_checks" ON "seo_page_revisions" '
+    "USING gin (checks jsonb_path_ops) WHERE state = 'proposed'"
+)
+
+
+def review_check_index(database: peewee.DatabaseProxy) -> None:
+    """The GIN index above, on PostgreSQL (SQLite has no GIN; its queue filters by scanning)."""
+    if _db.is_postgres():
+        database.execute_sql(_REVIEW_CHECKS_INDEX)
+
+
 def _v6_review_queue_index(database: peewee.DatabaseProxy) -> None:
-    """The review queue's partial index on the proposals (``seo_page_revisions_proposed``).
+    """The review queue's indexes: the partial index on the proposals' ids
+    (``seo_page_revisions_proposed``) and, on PostgreSQL, the GIN one on their checks.
     Self-contained so the integrator may renumber it: creates only missing indexes of the
-    revisions table (IF NOT EXISTS), which on a version-5 table is just this one."""
+    revisions table (IF NOT EXISTS), which on a version-5 table are just these."""
     PageRevision._schema.create_indexes(safe=True)
+    review_check_index(database)
 
 
 #: version → the step that upgrades a database from ``version - 1`` to ``version``.
@@ -141,6 +157,7 @@ def init_db() -> tuple[int, int]:
         before = current_version()
         if before == 0:
             database.create_tables([SchemaVersion, *MODELS, *WEB_MODELS], safe=True)
+            review_check_index(database)  # the one index peewee's models cannot say
             SchemaVersion.create(version=SCHEMA_VERSION)
         else:
             for version in range(before + 1, SCHEMA_VERSION + 1):

@@ -20,12 +20,15 @@ def test_a_version_5_database_gains_the_review_index_and_keeps_its_rows(empty_ur
     assert schema.MIGRATIONS[6] is schema._v6_review_queue_index
     assert schema.init_db() == (0, schema.SCHEMA_VERSION)
     assert INDEX in _indexes()
+    assert ("seo_page_revisions_proposed_checks" in _indexes()) == db.is_postgres()
     page = Page.create(url="https://shop.example/a", title="A", content="a")
     PageRevision.create(page=page, title="A", state="proposed", source="generated")
     db.database.execute_sql(f'DROP INDEX "{INDEX}"')  # our constant name: back to version 5
+    db.database.execute_sql('DROP INDEX IF EXISTS "seo_page_revisions_proposed_checks"')
     schema.SchemaVersion.update(version=5).where(schema.SchemaVersion.version == 6).execute()
     assert schema.current_version() == 5 and INDEX not in _indexes()
     assert schema.init_db() == (5, schema.SCHEMA_VERSION)
     assert INDEX in _indexes() and PageRevision.select().count() == 1
+    assert ("seo_page_revisions_proposed_checks" in _indexes()) == db.is_postgres()
     schema._v6_review_queue_index(db.database)  # again: harmless
     assert schema.init_db() == (schema.SCHEMA_VERSION, schema.SCHEMA_VERSION)
