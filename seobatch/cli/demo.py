@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import secrets
 import sys
 import tempfile
 from contextlib import nullcontext
@@ -43,7 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "  seobatch demo\n"
         "  seobatch demo --model gemini-2.5-flash\n"
         "  seobatch demo --model gpt-4o-mini\n"
-        "  seobatch demo --db demo.db && DATABASE_URL=sqlite:///demo.db seobatch job 1",
+        "  seobatch demo --db demo.db && DATABASE_URL=sqlite:///demo.db seobatch job 1\n"
+        "  seobatch demo --web             then the web page on the demo's database",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--model", default="claude-sonnet-4-5",
@@ -56,6 +58,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="keep the demo's SQLite database in FILE (default: a temporary one, deleted "
         "at the end); explore it afterwards with DATABASE_URL=sqlite:///FILE seobatch jobs",
     )
+    parser.add_argument("--web", action="store_true",
+                        help="afterwards, serve the web page on the demo's database (an admin with a "
+                        "one-time password is made and printed; Ctrl-C stops)")
+    parser.add_argument("--web-port", type=int, default=8800, metavar="P",
+                        help="the web page's port on 127.0.0.1 (default %(default)s; 0 picks a free one)")
     parser.set_defaults(func=run_demo)
 
 
@@ -115,9 +122,30 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
             if args.db:
                 print(f"\nthe demo's database is kept in {args.db}; look around with\n"
                       f"  DATABASE_URL=sqlite:///{db_path} seobatch jobs", file=sys.stderr)
+            if args.web:
+                serve_demo_web(demo, args.web_port)
             return code
         finally:
             database.close()
+
+
+def serve_demo_web(settings: Settings, port: int) -> None:
+    """The web page on the demo's database until Ctrl-C: a fresh session secret, and the
+    user ``admin`` with a new one-time password (printed once, stored only hashed)."""
+    from ..web.app import create_app  # loads Flask and waitress, which only --web needs
+    from ..web.auth import add_user  # the same
+    from ..web.server import make_server  # the same
+
+    password = secrets.token_urlsafe(12)
+    add_user("admin", password, "admin", update=True)
+    app = create_app(settings, secret_key=secrets.token_urlsafe(48))
+    server = make_server(app, "127.0.0.1", port, threads=4, behind_proxy=False)
+    print(f"\nseobatch web on http://127.0.0.1:{server.effective_port}/ on the demo's database; "
+          f"sign in as admin with the one-time password {password} (Ctrl-C stops)", flush=True)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
 
 
 def _sample_path(override: str | None):

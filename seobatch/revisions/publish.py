@@ -181,11 +181,14 @@ def save_generated(job: SeoBatchJob, replies: Sequence[Generated], publishing: P
     publishing_pages = [reply.page_id for reply, (state, _, _) in zip(replies, decisions, strict=False)
                         if state == State.PUBLISHED]
     r = PageRevision
-    # A page keeps one proposal: a newer reply supersedes it, as it supersedes what it publishes over.
-    superseded = r.state == State.PROPOSED
+    # A page keeps one proposal: a newer reply supersedes it, as it supersedes what it
+    # publishes over. Two statements, each led by the page ids (an OR of the two made the
+    # planner walk the (state, id) index over every published row of the site).
+    r.update(state=State.SUPERSEDED).where(
+        _sql.any_of(r.page_id, page_ids) & (r.state == State.PROPOSED)).execute()
     if publishing_pages:
-        superseded |= (r.state == State.PUBLISHED) & _sql.any_of(r.page_id, publishing_pages)
-    r.update(state=State.SUPERSEDED).where(_sql.any_of(r.page_id, page_ids) & superseded).execute()
+        r.update(state=State.SUPERSEDED).where(
+            _sql.any_of(r.page_id, publishing_pages) & (r.state == State.PUBLISHED)).execute()
     change = stage_change(job.id)
     rows = []
     pages = []

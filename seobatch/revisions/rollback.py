@@ -29,6 +29,8 @@ from ..publishing import Source, State
 from . import _sql
 from .review import copy_live_fields, record_event, run_jobs
 
+_ANALYZE_STEP = "ANALYZE seobatch_rollback_step"
+
 
 class _Step(peewee.Model):
     """A rollback's map, page → the published revision undone → the one restored."""
@@ -142,6 +144,8 @@ def rollback(
         database.create_tables([_Step], temporary=True, safe=True)
         _Step.delete().execute()
         _map(jobs)
+        if _db.is_postgres():
+            database.execute_sql(_ANALYZE_STEP)  # a temporary table has no statistics until told
         plan = _plan(jobs, examples)
         if not dry_run:
             _apply(plan, jobs, by, now, chunk_size)

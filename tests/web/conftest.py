@@ -7,6 +7,7 @@ does not spend a second of CPU per user; ``add_user``'s scrypt is tested on its 
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,11 +16,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.security import generate_password_hash
 
+from seobatch import db
 from seobatch.config import Settings
 from seobatch.models import WebUser
 from seobatch.web.app import create_app
 
 from tests.support.canaries import CANARIES
+from tests.support.services import PG_BASE_URL, require_service
 from tests.web.widths import half_em
 
 #: The session key of the tests: a canary too, it must never be rendered.
@@ -76,3 +79,22 @@ def clients(app, users) -> dict[str, FlaskClient]:
         assert sign_in(client, role).status_code == 302
         out[role] = client
     return out
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty_url(request, tmp_path) -> Iterator[str]:
+    """A database with no tables yet: a SQLite file, or a PostgreSQL schema of the test's own."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'v1.db'}"
+        return
+    require_service("PostgreSQL", PG_BASE_URL, 5432)
+    name = f"seobatch_web_{uuid.uuid4().hex[:10]}"
+    base = db.configure(PG_BASE_URL)
+    base.execute_sql(f'CREATE SCHEMA "{name}"')  # name is ours, not input
+    base.close()
+    sep = "&" if "?" in PG_BASE_URL else "?"
+    yield f"{PG_BASE_URL}{sep}options=-csearch_path%3D{name}"
+    db.database.close()
+    base = db.configure(PG_BASE_URL)
+    base.execute_sql(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+    base.close()

@@ -52,3 +52,28 @@ def collecting_job(pages: int = 2) -> SeoBatchJob:
         page = Page.create(url=f"https://shop.example/c{job.id}/{i}", title=f"C {i}", content="x")
         SeoBatchItem.create(job=job, page=page, custom_id=SeoBatchItem.custom_id_for(page.id, job.id))
     return job
+
+
+def proposed_job(titles: list[str], *, host: str = "shop.example", language: str = "en",
+                 checks: list[dict[str, Any]] | None = None, flagged: bool = False,
+                 run: str = "r1") -> SeoBatchJob:
+    """A completed job whose replies wait for review (``SEOBATCH_PUBLISH=review``): per title
+    a page with its original revision and a proposed one, written through the models."""
+    from seobatch.models import PageRevision  # beside the job seeders; only this one needs it
+    from seobatch.revisions import Reason, Source, State  # as above
+
+    job = SeoBatchJob.create(model=MODEL, status=JobStatus.COMPLETED, metadata={jm.RUN: run},
+                             total_pages=len(titles), succeeded_count=len(titles))
+    for i, title in enumerate(titles):
+        page = Page.create(url=f"https://{host}/{job.id}/{i}", title=f"Original {job.id}-{i}", content="text",
+                           attributes={"language": language})
+        item = SeoBatchItem.create(job=job, page=page, custom_id=SeoBatchItem.custom_id_for(page.id, job.id),
+                                   status=ItemStatus.SUCCEEDED,
+                                   result={"title": title, "meta_description": DESCRIPTION})
+        original = PageRevision.create(page=page, title=page.title, state=State.SUPERSEDED,
+                                       source=Source.ORIGINAL)
+        PageRevision.create(page=page, job=job, item_id=item.id, title=title, description=DESCRIPTION,
+                            replaces_id=original.id,  # as the results stage names it
+                            state=State.PROPOSED, source=Source.GENERATED, model=MODEL, checks=checks,
+                            flagged=flagged, reason=Reason.FLAGGED if flagged else Reason.REVIEW)
+    return job

@@ -1,6 +1,8 @@
 """End to end in a real browser: Debian's chromium, driven by Playwright, against the app
 served by waitress on 127.0.0.1 in a thread — sign in, runs, a job with its previews,
-the preview tool's cut, an admin's cancel seen in the database, screenshots.
+the preview tool's cut, an admin's cancel seen in the database; the review queue filtered,
+a proposal's cut, a selection approved and the job rolled back, each seen in the
+database; screenshots (the review queue's is the README's, docs/review-queue.png).
 
 Never ``playwright install``: the browser is /usr/bin/chromium (``apt-get install
 chromium``). Without it these tests skip on a laptop and fail under CI=true.
@@ -14,12 +16,13 @@ from collections.abc import Iterator
 import pytest
 
 from seobatch.jobmeta import JobStatus
-from seobatch.models import SeoBatchJob
+from seobatch.models import Page, PageRevision, SeoBatchJob
+from seobatch.revisions import State
 from seobatch.web.server import ServerThread
 
 from tests.support.services import IN_CI
 from tests.web.conftest import PASSWORD
-from tests.web.seed import LONG_TITLE, collecting_job, completed_job
+from tests.web.seed import LONG_TITLE, collecting_job, completed_job, proposed_job
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -150,6 +153,63 @@ def test_a_viewer_gets_no_cancel_button_and_the_preview_tool_cuts_on_the_server(
     page.screenshot(path=str(tmp_path / "preview.png"))
     assert (tmp_path / "preview.png").stat().st_size > 5_000
     assert SeoBatchJob.get_by_id(live.id).status == JobStatus.COLLECTING
+    assert page.violations == []
+
+
+def test_a_reviewer_filters_the_queue_checks_a_cut_approves_a_selection_and_an_admin_rolls_back(
+        page, served, tmp_path):
+    wide = [{"name": "title_too_wide", "severity": "warning", "field": "title", "detail": "title is 702 px"}]
+    de = proposed_job([LONG_TITLE, "Stühle aus Eiche | Shop", "Tische aus Kiefer | Shop"], language="de",
+                      checks=wide, flagged=True)
+    en = proposed_job(["Oak chairs | Shop", "Pine tables | Shop"], language="en")
+    _sign_in(page, served, "admin")
+    page.wait_for_url(f"{served}/runs")
+    page.click("nav >> text=Review")
+    page.wait_for_url(f"{served}/review")
+    assert page.locator("article.revision").count() == 5
+    page.select_option("select[name=flagged]", "yes")
+    page.fill("input[name=language]", "de")
+    page.click("button:has-text('Filter')")
+    page.wait_for_url("**/review?*language=de*")
+    cards = page.locator("article.revision")
+    assert cards.count() == 3
+    first = cards.first
+    desktop = first.locator('section.new figure[data-profile="desktop"]')
+    assert desktop.get_attribute("data-truncated") == "title"
+    assert desktop.locator(".serp-title .line").inner_text() == "Discover Running Shoes for Every Kind of Runner: Everything…"
+    assert first.locator('section.new figure[data-profile="mobile"] .serp-title .line').count() == 2
+    assert "title_too_wide" in first.locator("ul.checks").inner_text()
+    shot = tmp_path / "review-queue.png"
+    page.screenshot(path=str(shot))
+    assert 20_000 < shot.stat().st_size < 200_000
+    keep = os.environ.get("SEOBATCH_SCREENSHOT_DIR")  # `SEOBATCH_SCREENSHOT_DIR=docs` refreshes the README's
+    if keep:
+        page.screenshot(path=os.path.join(keep, "review-queue.png"))
+
+    chosen = [int(cards.nth(i).get_attribute("data-revision")) for i in (0, 2)]
+    for rid in chosen:
+        page.check(f'input[name=ids][value="{rid}"]')
+    page.click("button:has-text('Approve selected')")
+    page.wait_for_selector(".flash-ok")
+    assert "approved 2 revisions (by admin)" in page.locator(".flash-ok").inner_text()
+    live = {r.id: r.decided_by for r in PageRevision.select().where(PageRevision.state == State.PUBLISHED)}
+    assert live == {chosen[0]: "admin", chosen[1]: "admin"}
+    titles = {p.id: p.seo_title for p in Page.select()}
+    approved = [PageRevision.get_by_id(rid) for rid in chosen]
+    assert [titles[r.page_id] for r in approved] == [r.title for r in approved]
+    assert page.locator("article.revision").count() == 1  # the filter stays, the decided ones leave
+
+    page.goto(f"{served}/jobs/{de.id}")
+    page.click("text=Roll back job…")
+    page.wait_for_url(f"{served}/rollback?job={de.id}")
+    assert "2 pages change" in page.locator("p.plan").inner_text()
+    page.click("button:has-text('Roll back 2 pages')")
+    page.wait_for_url(f"{served}/jobs/{de.id}")
+    assert "rolled back 2 pages" in page.locator(".flash-ok").inner_text()
+    restored = {p.id: p.seo_title for p in Page.select()}
+    assert [restored[r.page_id] for r in approved] == [Page.get_by_id(r.page_id).title for r in approved]
+    assert PageRevision.select().where(PageRevision.state == State.ROLLED_BACK).count() == 2
+    assert PageRevision.select().where((PageRevision.job == en.id) & (PageRevision.state == State.PROPOSED)).count() == 2
     assert page.violations == []
 
 

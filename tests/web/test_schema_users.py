@@ -4,16 +4,9 @@ nothing, on PostgreSQL and SQLite, without touching a row of the other tables.""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-
-import pytest
-
 from seobatch import db, schema
 from seobatch.models import MODELS, Page, SeoBatchJob, WebUser
 from seobatch.web.auth import add_user, authenticate
-
-from tests.support.services import PG_BASE_URL, require_service
 
 WEB_VERSION = 4  # the users step; revisions (5) came after it
 BEFORE = WEB_VERSION - 1
@@ -28,23 +21,6 @@ def _before(url: str) -> None:
         Page.create(url="https://shop.example/a", title="A", content="a", seo_title="Old A title")
         SeoBatchJob.create(model="claude-sonnet-4-5", status="completed", metadata={"run": "r1"})
 
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def empty_url(request, tmp_path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'v1.db'}"
-        return
-    require_service("PostgreSQL", PG_BASE_URL, 5432)
-    name = f"seobatch_web_{uuid.uuid4().hex[:10]}"
-    base = db.configure(PG_BASE_URL)
-    base.execute_sql(f'CREATE SCHEMA "{name}"')  # name is ours, not input
-    base.close()
-    sep = "&" if "?" in PG_BASE_URL else "?"
-    yield f"{PG_BASE_URL}{sep}options=-csearch_path%3D{name}"
-    db.database.close()
-    base = db.configure(PG_BASE_URL)
-    base.execute_sql(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-    base.close()
 
 
 def test_a_database_of_the_version_before_gains_the_users_table_and_keeps_every_row(empty_url):

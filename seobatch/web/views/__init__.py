@@ -1,6 +1,6 @@
-"""The pages, one module per area: ``runs`` (runs, the nightly chart, one job, cancel) and
-``preview`` (the search-result preview tool). The review queue, audit and rollback of
-issue 14 come as ``review``, ``audit`` and ``rollback`` modules registered here."""
+"""The pages, one module per area: ``runs`` (runs, the nightly chart, one job, cancel),
+``preview`` (the search-result preview tool), ``review`` (the review queue), ``rollback``
+(a job's or run's rollback) and ``audit`` (the checks overview)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ from flask import Flask, redirect, url_for
 from werkzeug.wrappers import Response
 
 from ... import db
-from . import preview, runs
+from . import audit, preview, review, rollback, runs
 
 
 def register(app: Flask) -> None:
     app.register_blueprint(runs.bp)
     app.register_blueprint(preview.bp)
+    app.register_blueprint(review.bp)
+    app.register_blueprint(rollback.bp)
+    app.register_blueprint(audit.bp)
 
     @app.get("/")
     def home() -> Response:
