@@ -20,7 +20,7 @@ bp = Blueprint("audit", __name__)
 def overview() -> str:
     state = State.PUBLISHED if request.args.get("state") == "published" else State.PROPOSED
     total, counts = check_counts(state)
+    ordered = sorted(CHECKS.values(), key=lambda c: (-counts.get(c.name, 0), c.name))
     rows = [{"name": c.name, "severity": c.severity, "meaning": c.meaning, "count": counts.get(c.name, 0),
-             "share": counts.get(c.name, 0) / total if total else 0.0} for c in CHECKS.values()]
-    rows.sort(key=lambda row: (-int(row["count"]), str(row["name"])))
+             "share": counts.get(c.name, 0) / total if total else 0.0} for c in ordered]
     return render_template("audit.html", rows=rows, total=total, state=state)
