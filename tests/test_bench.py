@@ -32,7 +32,8 @@ def test_bench_runs_every_stage_on_postgresql_and_prints_one_json_line():
     before = _bench_schemas()
     proc = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "bench.py"), "--pages", "200", "--chunk-size", "50",
-         "--database-url", PG_BASE_URL, "--json"],
+         "--database-url", PG_BASE_URL, "--json",
+         "--no-quality"],  # the bench's word-soup pages would fail the gate's language check
         capture_output=True, text=True, timeout=300, cwd=ROOT,
     )
     assert proc.returncode in (0, 1), proc.stderr  # 1: a target missed, which tiny N may do
