@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import anthropic_api, gemini_api, gemini_files, openai_api
+from . import anthropic_api, gemini_api, gemini_files, openai_api, openai_files
 from .contract import Handler, Operation, ProviderAPI
 from .wire import BadBody, BadFraming, Body, BodyTooLarge, Request, Response
 
@@ -37,8 +37,9 @@ class Router:
 
     def __init__(self) -> None:
         self.routes: list[tuple[str, re.Pattern[str], ProviderAPI, Operation, Handler]] = []
-        for api, routes in ((openai_api, openai_api.ROUTES), (anthropic_api, anthropic_api.ROUTES),
-                            (gemini_api, gemini_api.ROUTES), (gemini_api, gemini_files.ROUTES)):
+        for api, routes in ((openai_api, openai_files.ROUTES), (openai_api, openai_api.ROUTES),
+                            (anthropic_api, anthropic_api.ROUTES), (gemini_api, gemini_api.ROUTES),
+                            (gemini_api, gemini_files.ROUTES)):
             for method, pattern, op, func in routes:
                 self.routes.append((method, re.compile(pattern), api, op, func))
 
