@@ -75,6 +75,11 @@ def format_duration(seconds: float | None) -> str:
     return f"{secs}s"
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 page``, ``2 pages``: a count and its noun, plural but for one."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def format_usd(value: float | None, unknown: str = "unknown") -> str:
     """``$12.34``; cents below a dollar keep four decimals so small demo runs are not $0.00."""
     if value is None:

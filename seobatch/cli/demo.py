@@ -90,7 +90,7 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     from ..audit import run_audit  # lazy: fast --help
     from ..emulator import Emulator  # lazy: fast --help
     from ..models import Page  # lazy: fast --help
-    from ..pages import import_pages  # lazy: fast --help
+    from ..pages.importing import import_pages  # lazy: fast --help
     from ..runs import start_run  # lazy: fast --help
 
     if not args.verbose:  # the progress display and the final listing tell the story

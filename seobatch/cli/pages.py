@@ -8,9 +8,15 @@ import json
 import sys
 from typing import IO
 
-from .. import pages
 from ..config import Settings
 from ..errors import InputError
+from ..page_files import FORMATS, detect_format, export_format
+from ..pages.delete import delete_missing, delete_pages, listed_urls
+from ..pages.export import export_pages, parse_since
+from ..pages.importing import import_pages
+from ..pages.keys import url_keys
+from ..pages.urls import check_urls
+from ..term import plural
 from ..text import shorten
 from .common import group_help, open_database
 
@@ -54,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(then --format is needed).",
     )
     imp.add_argument("file", metavar="FILE", help="a .jsonl or .csv file, optionally .gz (or '-')")
-    imp.add_argument("--format", choices=pages.FORMATS, help="override the format the file name implies")
+    imp.add_argument("--format", choices=FORMATS, help="override the format the file name implies")
     imp.add_argument(
         "--prune", action="store_true",
         help="then delete the pages whose url is not in FILE (not when a row was rejected; "
@@ -76,7 +82,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     exp.add_argument("file", metavar="FILE", nargs="?", default="-",
                      help="output file; '-' or nothing writes to standard output")
-    exp.add_argument("--format", choices=pages.FORMATS,
+    exp.add_argument("--format", choices=FORMATS,
                      help="jsonl or csv on standard output (a file's name must agree)")
     exp.add_argument("--generated-only", action="store_true",
                      help="only pages that have a generated SEO title")
@@ -124,7 +130,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _since(text: str) -> object:
     try:
-        return pages.parse_since(text)
+        return parse_since(text)
     except InputError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -164,10 +170,10 @@ class _Printer:
 def run_import(args: argparse.Namespace, settings: Settings) -> int:
     if args.file == "-" and not args.format:
         raise InputError("reading standard input needs --format jsonl or --format csv")
-    pages.detect_format(args.file, args.format)  # fail before touching the database
+    detect_format(args.file, args.format)  # fail before touching the database
     open_database(settings)
     printer = _Printer()
-    summary = pages.import_pages(
+    summary = import_pages(
         args.file, fmt=args.format, chunk_size=settings.chunk_size, on_error=printer.error,
         on_warning=printer.warning, prune=args.prune,
     )
@@ -178,7 +184,7 @@ def run_import(args: argparse.Namespace, settings: Settings) -> int:
 
 def run_export(args: argparse.Namespace, settings: Settings) -> int:
     if args.file != "-":
-        pages.export_format(args.file, args.format)  # fail before touching the database
+        export_format(args.file, args.format)  # fail before touching the database
     open_database(settings)
     options = {
         "fmt": args.format, "chunk_size": settings.chunk_size, "generated_only": args.generated_only,
@@ -188,15 +194,15 @@ def run_export(args: argparse.Namespace, settings: Settings) -> int:
     if args.file == "-":
         out, wrapped = _stdout()
         try:
-            count = pages.export_pages(None, stream=out, **options)
+            count = export_pages(None, stream=out, **options)
             out.flush()
         finally:
             if wrapped:
                 out.detach()  # type: ignore[attr-defined]
-        print(f"exported {_pages(count)}", file=sys.stderr)
+        print(f"exported {plural(count, 'page')}", file=sys.stderr)
     else:
-        count = pages.export_pages(args.file, **options)
-        print(f"exported {_pages(count)} to {args.file}")
+        count = export_pages(args.file, **options)
+        print(f"exported {plural(count, 'page')} to {args.file}")
     return 0
 
 
@@ -213,13 +219,13 @@ def run_delete(args: argparse.Namespace, settings: Settings) -> int:
         printer.error(error)
 
     if args.file:
-        summary = pages.delete_pages(
-            pages.listed_urls(args.file, on_error=count_bad), chunk_size=settings.chunk_size,
+        summary = delete_pages(
+            listed_urls(args.file, on_error=count_bad), chunk_size=settings.chunk_size,
             dry_run=args.dry_run,
         )
         printer.close()
     else:
-        keys = pages.url_keys(pages.listed_urls(args.missing_from, on_error=count_bad))
+        keys = url_keys(listed_urls(args.missing_from, on_error=count_bad))
         printer.close()
         if bad:
             raise InputError(
@@ -229,14 +235,14 @@ def run_delete(args: argparse.Namespace, settings: Settings) -> int:
         if not keys:
             raise InputError("the file lists no url (that would delete every page); nothing was deleted",
                              file=args.missing_from)
-        summary = pages.delete_missing(keys, chunk_size=settings.chunk_size, dry_run=args.dry_run)
+        summary = delete_missing(keys, chunk_size=settings.chunk_size, dry_run=args.dry_run)
     print(summary.describe())
     return 1 if bad else 0
 
 
 def run_check_urls(args: argparse.Namespace, settings: Settings) -> int:
     open_database(settings)
-    report = pages.check_urls(chunk_size=settings.chunk_size)
+    report = check_urls(chunk_size=settings.chunk_size)
     print(report.describe())
     for old, new in report.examples:
         print(f"  {old}  →  {new}")
@@ -250,10 +256,6 @@ def _stdout() -> tuple[IO[str], bool]:
         return sys.stdout, False
     sys.stdout.flush()
     return io.TextIOWrapper(buffer, encoding="utf-8", newline="", write_through=True), True
-
-
-def _pages(count: int) -> str:
-    return f"{count} page" if count == 1 else f"{count} pages"
 
 
 # -- pages left alone after SEOBATCH_MAX_ATTEMPTS (seobatch.attempts) ------------------------
@@ -314,5 +316,5 @@ def run_reset(args: argparse.Namespace, settings: Settings) -> int:
     note = ""
     if args.urls and done < len(set(args.urls)):
         note = f" ({len(set(args.urls)) - done} not known or without failed attempts)"
-    print(f"reset {_pages(done)}{note}; the next run collects them again")
+    print(f"reset {plural(done, 'page')}{note}; the next run collects them again")
     return 0

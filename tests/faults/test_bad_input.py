@@ -1,5 +1,5 @@
 """Bad input and a broken set-up: a one-line error that says what and where, a non-zero
-exit, and nothing created. Page files with broken rows are covered in tests/test_pages.py;
+exit, and nothing created. Page files with broken rows are covered in tests/pages/test_importing.py;
 here only what it leaves out (other encodings, binary junk, BOMs, a field over the csv
 module's default limit)."""
 
@@ -107,7 +107,7 @@ def test_the_console_script_prints_one_line_and_no_traceback(sqlite_db, tmp_path
     assert nothing_created()
 
 
-# -- page files: what tests/test_pages.py leaves out -------------------------------------
+# -- page files: what tests/pages/test_importing.py leaves out ----------------------------
 
 
 def import_file(path, capsys) -> tuple[int, str, str]:

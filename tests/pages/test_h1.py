@@ -7,10 +7,11 @@ import json
 
 import peewee
 
-from seobatch import pages, schema
+from seobatch import schema
 from seobatch.db import database
 from seobatch.models import Page
 from seobatch.page_files import PageRow, read_rows
+from seobatch.pages.importing import import_pages
 
 
 def rows(fmt: str, data: bytes) -> list[PageRow]:
@@ -44,12 +45,12 @@ def test_a_bad_h1_names_the_field():
 def test_import_stores_the_h1_and_a_changed_h1_is_an_update(any_db, tmp_path):
     path = tmp_path / "p.jsonl"
     path.write_text(json.dumps({"url": "https://x.example/a", "content": "<h1>Boot</h1><p>x</p>"}) + "\n")
-    assert pages.import_pages(str(path)).new == 1
+    assert import_pages(str(path)).new == 1
     assert Page.get(Page.url == "https://x.example/a").h1 == "Boot"
-    assert pages.import_pages(str(path)).unchanged == 1
+    assert import_pages(str(path)).unchanged == 1
     path.write_text(json.dumps({"url": "https://x.example/a", "h1": "Hiking boot",
                                 "content": "<h1>Boot</h1><p>x</p>"}) + "\n")
-    assert pages.import_pages(str(path)).updated == 1
+    assert import_pages(str(path)).updated == 1
     assert Page.get(Page.url == "https://x.example/a").h1 == "Hiking boot"
 
 
