@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.memory import child_emulator
+
 
 @pytest.fixture
 def emulator_with_key() -> Iterator[object]:
@@ -18,3 +20,10 @@ def emulator_with_key() -> Iterator[object]:
         yield emu
     finally:
         emu.stop()
+
+
+@pytest.fixture
+def emulator_process() -> Iterator[str]:
+    """The url of an emulator in a child process (tracemalloc here then sees the client alone)."""
+    with child_emulator() as url:
+        yield url
