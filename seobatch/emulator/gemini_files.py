@@ -16,7 +16,7 @@ from . import gemini_api
 from .contract import Route
 from .gemini_api import VERSION_RE, error, ok, proto_field
 from .state import StoredFile, UploadSession, new_id, rfc3339
-from .wire import Request, Response, iter_file, sha256_b64
+from .wire import Request, Response, iter_file, mid_line, sha256_b64
 
 if TYPE_CHECKING:
     from .app import Emulator
@@ -196,22 +196,10 @@ def download(emu: Emulator, req: Request) -> Response:
     cut = None
     if f.source == "GENERATED" and emu.store.take_one_shot("truncate_results"):
         emu.store.count_fault("truncated")
-        cut = _mid_line(f.path, size)
+        cut = mid_line(f.path, size)
     emu.store.count(gemini_api.NAME, "bytes_downloaded", size if cut is None else cut)
     return Response(body=iter_file(f.path, stop=cut), length=size, content_type=f.mime_type,
                     incomplete=cut is not None)
-
-
-def _mid_line(path: str, size: int) -> int:
-    """A byte offset in the middle of a line near the middle of the file."""
-    with open(path, "rb") as fh:
-        fh.seek(size // 2)
-        fh.readline()
-        start = fh.tell()
-        line = fh.readline()
-    if not line:
-        return max(1, size // 2)
-    return start + max(1, len(line) // 2)
 
 
 _FILE = VERSION_RE + r"/files/(?P<id>[^/:]+)"  # one file: files/{id}

@@ -14,7 +14,7 @@ from typing import Any
 from . import multipart
 from .openai_api import NAME, error
 from .state import StoredFile, new_openai_id
-from .wire import Request, Response, iter_file
+from .wire import Request, Response, iter_file, mid_line
 
 PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
 MAX_BATCH_FILE_BYTES = 200 * 1024 * 1024
@@ -167,19 +167,10 @@ def content(emu: Any, req: Request) -> Response:
     cut = None
     if f.source == "GENERATED" and size and emu.store.take_one_shot("truncate_results"):
         emu.store.count_fault("truncated")
-        cut = _mid_line(f.path, size)
+        cut = mid_line(f.path, size)
     emu.store.count(NAME, "bytes_downloaded", size if cut is None else cut)
     return Response(body=iter_file(f.path, stop=cut), length=size, content_type="application/octet-stream",
                     incomplete=cut is not None)
-
-
-def _mid_line(path: str, size: int) -> int:
-    with open(path, "rb") as fh:
-        fh.seek(size // 2)
-        fh.readline()
-        start = fh.tell()
-        line = fh.readline()
-    return start + max(1, len(line) // 2) if line else max(1, size // 2)
 
 
 def _page(req: Request, data: list[dict[str, Any]], limit: int) -> Response:

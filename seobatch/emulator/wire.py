@@ -181,6 +181,19 @@ def iter_file(path: str, *, start: int = 0, stop: int | None = None) -> Iterable
             yield piece
 
 
+def mid_line(path: str, size: int) -> int:
+    """A byte offset in the middle of a line near the middle of the file: where a
+    ``truncate_results`` download stops."""
+    with open(path, "rb") as fh:
+        fh.seek(size // 2)
+        fh.readline()
+        start = fh.tell()
+        line = fh.readline()
+    if not line:
+        return max(1, size // 2)
+    return start + max(1, len(line) // 2)
+
+
 def iter_lines(path: str) -> Iterator[bytes]:
     """Non-blank lines of a stored file, read from disk line by line."""
     with open(path, "rb") as fh:
