@@ -33,63 +33,64 @@ class Check:
     meaning: str
 
 
-def _checks(*rows: tuple[str, Severity, Action, str]) -> dict[str, Check]:
-    return {name: Check(name, severity, action, meaning) for name, severity, action, meaning in rows}
+#: The ladder (seo-quality.md §4): what is an issue is rejected; warnings and opportunities
+#: are published and flagged. A check's action follows from its severity, so no row says it.
+LADDER: dict[Severity, Action] = {ISSUE: REJECT, WARNING: FLAG, OPPORTUNITY: FLAG}
+
+
+def _checks(*rows: tuple[str, Severity, str]) -> dict[str, Check]:
+    return {name: Check(name, severity, LADDER[severity], meaning) for name, severity, meaning in rows}
 
 
 #: Every check, by name (seo-quality.md §1 row in brackets).
 CHECKS: dict[str, Check] = _checks(
-    ("title_empty", ISSUE, REJECT, "no title text is left once artefacts and the brand are removed (T1)"),
-    ("title_placeholder", ISSUE, REJECT,
+    ("title_empty", ISSUE, "no title text is left once artefacts and the brand are removed (T1)"),
+    ("title_placeholder", ISSUE,
      "the title is a placeholder, vague or half-empty: 'Home', 'Untitled', only the brand or a domain (T2)"),
-    ("title_artefact", ISSUE, REJECT,
+    ("title_artefact", ISSUE,
      "the title carries model chatter that cannot be cut away cleanly ('Here is a title…') (T15)"),
-    ("title_too_wide", ISSUE, REJECT,
-     "the title is over the hard pixel limit even after every repair (T4)"),
-    ("title_wide", OPPORTUNITY, FLAG, "the title is between the warning and the hard pixel limit (T4)"),
-    ("title_too_narrow", OPPORTUNITY, FLAG, "the title is under the minimum pixel width (T6)"),
-    ("title_keyword_stuffing", ISSUE, REJECT, "a word is repeated in the title as often as the stuffing limit (T9)"),
-    ("title_brand_repeated", ISSUE, REJECT,
+    ("title_too_wide", ISSUE, "the title is over the hard pixel limit even after every repair (T4)"),
+    ("title_wide", OPPORTUNITY, "the title is between the warning and the hard pixel limit (T4)"),
+    ("title_too_narrow", OPPORTUNITY, "the title is under the minimum pixel width (T6)"),
+    ("title_keyword_stuffing", ISSUE, "a word is repeated in the title as often as the stuffing limit (T9)"),
+    ("title_brand_repeated", ISSUE,
      "the brand is still named more than once in the title after the brand repair (T14)"),
-    ("title_same_as_h1", OPPORTUNITY, FLAG, "the title equals the page's H1 (T7)"),
-    ("description_empty", ISSUE, REJECT, "no description text is left once artefacts are removed (D1)"),
-    ("description_artefact", ISSUE, REJECT,
-     "the description carries model chatter that cannot be cut away cleanly (D11)"),
-    ("description_too_wide", ISSUE, REJECT,
+    ("title_same_as_h1", OPPORTUNITY, "the title equals the page's H1 (T7)"),
+    ("description_empty", ISSUE, "no description text is left once artefacts are removed (D1)"),
+    ("description_artefact", ISSUE, "the description carries model chatter that cannot be cut away cleanly (D11)"),
+    ("description_too_wide", ISSUE,
      "the description is over the hard pixel limit and cannot be cut within the allowed share (D3)"),
-    ("description_wide", OPPORTUNITY, FLAG, "the description is over the warning pixel width; Google cuts it (D3)"),
-    ("description_too_narrow", OPPORTUNITY, FLAG, "the description is under the minimum pixel width (D4)"),
-    ("description_keyword_stuffing", ISSUE, REJECT,
+    ("description_wide", OPPORTUNITY, "the description is over the warning pixel width; Google cuts it (D3)"),
+    ("description_too_narrow", OPPORTUNITY, "the description is under the minimum pixel width (D4)"),
+    ("description_keyword_stuffing", ISSUE,
      "a word is repeated in the description as often as the stuffing limit (D5)"),
-    ("description_same_as_title", WARNING, FLAG, "the description repeats the title (D6)"),
-    ("script_mismatch", ISSUE, REJECT,
-     "the reply is written in another writing system than the page (T11/D9)"),
-    ("language_mismatch", ISSUE, REJECT,
+    ("description_same_as_title", WARNING, "the description repeats the title (D6)"),
+    ("script_mismatch", ISSUE, "the reply is written in another writing system than the page (T11/D9)"),
+    ("language_mismatch", ISSUE,
      "the reply is identified, with high confidence, as another language than the page's (T11/D9)"),
-    ("ungrounded_price", ISSUE, REJECT, "a price or currency amount that the page does not state (T13/D8)"),
-    ("ungrounded_percent", ISSUE, REJECT, "a percentage that the page does not state (T13/D8)"),
-    ("ungrounded_number", ISSUE, REJECT, "a number that the page does not state (T13/D8)"),
-    ("ungrounded_year", ISSUE, REJECT, "a year that the page does not state: obsolete or invented (T12)"),
-    ("ungrounded_offer", ISSUE, REJECT,
-     "an offer the page does not make: free shipping, % off, sale, discount… (T13/D8)"),
-    ("ungrounded_superlative", ISSUE, REJECT,
+    ("ungrounded_price", ISSUE, "a price or currency amount that the page does not state (T13/D8)"),
+    ("ungrounded_percent", ISSUE, "a percentage that the page does not state (T13/D8)"),
+    ("ungrounded_number", ISSUE, "a number that the page does not state (T13/D8)"),
+    ("ungrounded_year", ISSUE, "a year that the page does not state: obsolete or invented (T12)"),
+    ("ungrounded_offer", ISSUE, "an offer the page does not make: free shipping, % off, sale, discount… (T13/D8)"),
+    ("ungrounded_superlative", ISSUE,
      "a superlative or ranking claim the page does not make: best, #1, cheapest, official… (T13/D8)"),
 )
 
 #: Checks over the whole site (stages/site.py, ``seobatch audit``), by name (§1c).
 SITE_CHECKS: dict[str, Check] = _checks(
-    ("title_duplicate", WARNING, FLAG,
+    ("title_duplicate", WARNING,
      "another page of the same host and language has the same title; all but one are regenerated (S1)"),
-    ("description_duplicate", WARNING, FLAG,
+    ("description_duplicate", WARNING,
      "another page of the same host and language has the same description; all but one are regenerated (S2)"),
-    ("title_template", OPPORTUNITY, FLAG,
+    ("title_template", OPPORTUNITY,
      "one template over many pages: the same title with only the page's own words changed (S3/S4)"),
-    ("title_same_as_other_h1", OPPORTUNITY, FLAG, "the title equals another page's H1 or title (S5)"),
+    ("title_same_as_other_h1", OPPORTUNITY, "the title equals another page's H1 or title (S5)"),
 )
 
 #: Checks only ``seobatch audit`` reports: a value as it stands that the gate would repair.
 AUDIT_CHECKS: dict[str, Check] = _checks(
-    ("title_brand_inconsistent", WARNING, FLAG,
+    ("title_brand_inconsistent", WARNING,
      "the title does not carry the site's one brand format (SEOBATCH_BRAND, SEOBATCH_BRAND_FORMAT) (S6/T14)"),
 )
 
