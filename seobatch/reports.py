@@ -270,6 +270,7 @@ def error_groups(job_id: int, *, status: str = ItemStatus.ERRORED) -> list[dict[
         SeoBatchItem.select(head.alias("reason"), fn.COUNT(SeoBatchItem.id))
         .where((SeoBatchItem.job == job_id) & (SeoBatchItem.status == status))
         .group_by(head)
+        .order_by(head)  # the example is the group's first reason: the same one on every database
         .tuples()
     )
     groups: dict[str, dict[str, Any]] = {}
