@@ -8,9 +8,6 @@ validation, and a cancel that goes through ``cancelling``.
 
 from __future__ import annotations
 
-import logging
-import os
-
 import pytest
 import requests
 
@@ -22,6 +19,7 @@ from seobatch.stages.kickoff import kickoff
 
 from tests.support.pages import make_pages
 from tests.support.pipeline import TEST_KEY, drive, items_of, job, make_settings
+from tests.support.shell import clear_operator_env, kept_root_logging
 
 MODEL = "gpt-4o-mini"
 
@@ -34,19 +32,14 @@ def openai_files(emulator) -> list[dict]:
 @pytest.fixture
 def shell(monkeypatch, sqlite_db, emulator):
     """An operator's shell: SQLite, the emulator as OpenAI, no Redis."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    for name in list(os.environ):
-        if name.startswith(("SEOBATCH_", "ANTHROPIC_", "GEMINI_", "GOOGLE_", "OPENAI_")) or name == "REDIS_URL":
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("DATABASE_URL", sqlite_db)
-    monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
-    monkeypatch.setenv("OPENAI_BASE_URL", emulator.env()["OPENAI_BASE_URL"])
-    monkeypatch.setenv("SEOBATCH_POLL_INTERVAL", "0")
-    monkeypatch.setenv("SEOBATCH_POLL_MAX_INTERVAL", "1")
-    yield emulator
-    root.handlers[:] = handlers
-    root.setLevel(level)
+    with kept_root_logging():
+        clear_operator_env(monkeypatch)
+        monkeypatch.setenv("DATABASE_URL", sqlite_db)
+        monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
+        monkeypatch.setenv("OPENAI_BASE_URL", emulator.env()["OPENAI_BASE_URL"])
+        monkeypatch.setenv("SEOBATCH_POLL_INTERVAL", "0")
+        monkeypatch.setenv("SEOBATCH_POLL_MAX_INTERVAL", "1")
+        yield emulator
 
 
 def test_run_wait_with_an_openai_model_titles_every_page_and_deletes_the_files(shell, capsys):

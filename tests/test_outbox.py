@@ -13,6 +13,8 @@ from seobatch import db, events, outbox
 from seobatch.config import Settings
 from seobatch.models import SeoBatchEvent, SeoBatchJob
 
+from tests.support.events import listening
+
 pytestmark = pytest.mark.timeout(60)
 
 
@@ -32,14 +34,8 @@ class Heard:
 
 @pytest.fixture
 def heard():
-    receiver = Heard()
-    for signal in events.SIGNALS.values():
-        signal.connect(receiver)
-    try:
+    with listening(Heard()) as receiver:
         yield receiver
-    finally:
-        for signal in events.SIGNALS.values():
-            signal.disconnect(receiver)
 
 
 def _later(monkeypatch, delta: timedelta) -> None:

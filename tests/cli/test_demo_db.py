@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import json
-import logging
 
 import pytest
 
 from seobatch.cli import main
 
+from tests.support.shell import kept_root_logging
+
 
 @pytest.mark.slow
 def test_demo_with_db_keeps_the_database_for_jobs_and_job(monkeypatch, capsys, tmp_path):
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
     monkeypatch.delenv("REDIS_URL", raising=False)
     monkeypatch.chdir(tmp_path)
-    try:
+    with kept_root_logging():
         # Given a demo run that keeps its database
         assert main(["demo", "--processing-seconds", "0.2", "--db", "demo.db"]) == 0
         err = capsys.readouterr().err
@@ -27,9 +26,6 @@ def test_demo_with_db_keeps_the_database_for_jobs_and_job(monkeypatch, capsys, t
         jobs = json.loads(capsys.readouterr().out)["jobs"]
         assert main(["job", "1", "--json"]) == 0
         detail = json.loads(capsys.readouterr().out)
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
     # Then the run is there, completed, with its batch id, tokens and a batch-price cost
     # (the quality gate rejects the replies the demo cues as bad, and the emulator's
     # English descriptions on some pages in other languages)

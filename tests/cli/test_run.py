@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 
 import pytest
@@ -12,24 +11,20 @@ from seobatch.models import Page, SeoBatchItem, SeoBatchJob
 
 from tests.support.pages import make_pages
 from tests.support.pipeline import TEST_KEY
+from tests.support.shell import clear_operator_env, kept_root_logging
 
 
 @pytest.fixture
 def env(monkeypatch, sqlite_db, emulator):
     """The environment of an operator's shell: SQLite, the emulator, no Redis."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    for name in list(__import__("os").environ):
-        if name.startswith(("SEOBATCH_", "ANTHROPIC_", "GEMINI_", "GOOGLE_")) or name == "REDIS_URL":
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("DATABASE_URL", sqlite_db)
-    monkeypatch.setenv("ANTHROPIC_API_KEY", TEST_KEY)
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", emulator.url)
-    monkeypatch.setenv("SEOBATCH_POLL_INTERVAL", "0")
-    monkeypatch.setenv("SEOBATCH_POLL_MAX_INTERVAL", "1")
-    yield emulator
-    root.handlers[:] = handlers
-    root.setLevel(level)
+    with kept_root_logging():
+        clear_operator_env(monkeypatch)
+        monkeypatch.setenv("DATABASE_URL", sqlite_db)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", TEST_KEY)
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", emulator.url)
+        monkeypatch.setenv("SEOBATCH_POLL_INTERVAL", "0")
+        monkeypatch.setenv("SEOBATCH_POLL_MAX_INTERVAL", "1")
+        yield emulator
 
 
 def test_dry_run_prints_the_plan_and_writes_nothing(env, capsys):
@@ -97,15 +92,10 @@ def test_recover_and_cancel(env, capsys):
 
 @pytest.mark.slow
 def test_demo_gives_every_sample_page_a_title_and_description(monkeypatch, capsys, tmp_path):
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
     monkeypatch.delenv("REDIS_URL", raising=False)
     monkeypatch.chdir(tmp_path)
-    try:
+    with kept_root_logging():
         assert main(["demo", "--processing-seconds", "0.5"]) == 0
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
     out = capsys.readouterr().out
     done = re.search(r"job 1 completed: (\d+) succeeded, (\d+) errored, 0 expired", out)
     assert done and int(done[1]) + int(done[2]) == 36 and int(done[2]) > 0

@@ -5,7 +5,6 @@ module's default limit)."""
 
 from __future__ import annotations
 
-import logging
 import os
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from tests.faults.procs import ROOT
 from tests.support.canaries import CANARIES, CANARY_ANTHROPIC, CANARY_GEMINI, CANARY_OPENAI
 from tests.support.net import free_port
 from tests.support.pages import seed_pages
+from tests.support.shell import clear_operator_env, kept_root_logging
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -27,22 +27,17 @@ pytestmark = pytest.mark.timeout(60)
 @pytest.fixture
 def shell(monkeypatch, sqlite_db, emulator):
     """An operator's environment: SQLite with pages, the emulator, canary keys, no Redis."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    for name in list(os.environ):
-        if name.startswith(("SEOBATCH_", "ANTHROPIC_", "GEMINI_", "GOOGLE_", "OPENAI_")) or name == "REDIS_URL":
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("DATABASE_URL", sqlite_db)
-    monkeypatch.setenv("ANTHROPIC_API_KEY", CANARY_ANTHROPIC)
-    monkeypatch.setenv("GEMINI_API_KEY", CANARY_GEMINI)
-    monkeypatch.setenv("OPENAI_API_KEY", CANARY_OPENAI)
-    monkeypatch.setenv("OPENAI_BASE_URL", f"{emulator.url}/v1")
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", emulator.url)
-    monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", emulator.url)
-    seed_pages(3)
-    yield monkeypatch
-    root.handlers[:] = handlers
-    root.setLevel(level)
+    with kept_root_logging():
+        clear_operator_env(monkeypatch)
+        monkeypatch.setenv("DATABASE_URL", sqlite_db)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", CANARY_ANTHROPIC)
+        monkeypatch.setenv("GEMINI_API_KEY", CANARY_GEMINI)
+        monkeypatch.setenv("OPENAI_API_KEY", CANARY_OPENAI)
+        monkeypatch.setenv("OPENAI_BASE_URL", f"{emulator.url}/v1")
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", emulator.url)
+        monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", emulator.url)
+        seed_pages(3)
+        yield monkeypatch
     db.configure(sqlite_db)  # a test may have pointed the models at a dead database
 
 

@@ -21,6 +21,7 @@ from seobatch.stages.recover import recover
 
 from tests.faults import golden
 from tests.faults.support import MODELS, golden_run, kickoff_run, run_ended, run_steps, wait_run
+from tests.support.events import listening
 from tests.support.pages import seed_pages
 from tests.support.waiting import wait_for
 
@@ -60,14 +61,8 @@ def _status_elsewhere(job_id: int) -> str:
 
 @pytest.fixture
 def heard():
-    receiver = Heard()
-    for signal in events.SIGNALS.values():
-        signal.connect(receiver)
-    try:
+    with listening(Heard()) as receiver:
         yield receiver
-    finally:
-        for signal in events.SIGNALS.values():
-            signal.disconnect(receiver)
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import csv
 import html
 import io
 import json
-import logging
 from html.parser import HTMLParser
 
 import pytest
@@ -28,6 +27,7 @@ from seobatch.stages.results import results
 
 from tests.faults.support import fault_settings
 from tests.support.pipeline import LinesProvider, drive
+from tests.support.shell import kept_root_logging
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -83,11 +83,8 @@ class _Head(HTMLParser):
 
 @pytest.fixture
 def cli_root():
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
+    with kept_root_logging():
+        yield
 
 
 def test_s3_hostile_markup_and_invisible_characters_are_stored_sanitised_and_export_round_trips(
