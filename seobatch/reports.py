@@ -33,6 +33,8 @@ from .jobmeta import (
 from .models import SeoBatchEvent, SeoBatchItem, SeoBatchJob
 
 DEFAULT_LIMIT = 20
+#: What ``list_jobs(status=…)`` takes: a job status, or the reading of an ended job.
+STATUS_FILTERS = (*STATUSES, Reading.CANCELED, Reading.ALL_ERRORED)
 #: Reasons longer than this are grouped by their beginning (bounds the rows read).
 REASON_PREFIX_CHARS = 160
 #: Metadata keys shown in their own place, not among the "highlights".
@@ -85,7 +87,7 @@ def list_jobs(
     now = now or utcnow()
     query = SeoBatchJob.select().order_by(SeoBatchJob.id.desc()).limit(limit)
     if status:
-        query = query.where(SeoBatchJob.status == status)
+        query = query.where(status_is(status))
     if model:
         query = query.where(SeoBatchJob.model == model)
     jobs = list(query)
@@ -113,10 +115,30 @@ def _live_counts(rows: list[dict[str, Any]]) -> None:
 def count_jobs(*, status: str | None = None, model: str | None = None) -> int:
     query = SeoBatchJob.select()
     if status:
-        query = query.where(SeoBatchJob.status == status)
+        query = query.where(status_is(status))
     if model:
         query = query.where(SeoBatchJob.model == model)
     return query.count()
+
+
+def status_is(status: str) -> Any:
+    """SQL: the jobs that ``status`` (one of ``STATUS_FILTERS``) names.
+
+    A job status matches the jobs stored in it, whatever they read as (``failed`` includes
+    the jobs canceled before submission); a reading matches what ``jobmeta.reading`` says.
+    """
+    job = SeoBatchJob
+    cancel_requested = _db.json_text(job.metadata, jm.CANCEL_REQUESTED)
+    cancel_seen = cancel_requested.is_null(False) & (cancel_requested != "")
+    if status == Reading.CANCELED:
+        canceled_early = _db.json_text(job.metadata, jm.ERROR) == jm.CANCELED_REASON
+        return ((job.status == JobStatus.FAILED) & canceled_early) | ((job.status == JobStatus.COMPLETED) & cancel_seen)
+    if status == Reading.ALL_ERRORED:
+        return ((job.status == JobStatus.COMPLETED) & ~cancel_seen
+                & (fn.COALESCE(job.succeeded_count, 0) == 0) & (job.errored_count > 0))
+    if status not in STATUSES:
+        raise ValueError(f"unknown job status or reading {status!r}")
+    return job.status == status
 
 
 def _item_totals(job_ids: Iterable[int]) -> dict[int, int]:
@@ -433,6 +455,7 @@ def _tuples(query: Any) -> Iterator[tuple[Any, ...]]:
 
 __all__ = [
     "DEFAULT_LIMIT",
+    "STATUS_FILTERS",
     "active_summary",
     "count_jobs",
     "error_groups",
@@ -444,4 +467,5 @@ __all__ = [
     "normalize_reason",
     "run_detail",
     "run_summary",
+    "status_is",
 ]

@@ -13,7 +13,7 @@ from typing import Any
 
 from .. import reports
 from ..config import Settings
-from ..jobmeta import ACTIVE_STATUSES, HIGHLIGHTS, ITEM_OUTCOMES, STATUSES, ItemStatus, JobStatus, Reading
+from ..jobmeta import ACTIVE_STATUSES, HIGHLIGHTS, ITEM_OUTCOMES, ItemStatus, JobStatus, Reading
 from ..term import (
     STATUS_STYLE,
     format_duration,
@@ -30,14 +30,16 @@ RET_NOT_FOUND = 1
 JOBS_EPILOG = """\
 examples:
   seobatch jobs                          the 20 most recent jobs
-  seobatch jobs --status failed          only failed jobs
+  seobatch jobs --status failed          only failed jobs (canceled ones included)
+  seobatch jobs --status canceled        only the jobs a cancel stopped
   seobatch jobs --model gemini-2.5-flash --limit 5
   seobatch jobs --json | jq '.jobs[] | select(.errored > 0) | .id'
 
 STATUS is the job's status, except "canceled" (an operator's cancel: the job is
 failed before submission, completed after) and "all-errored" (completed, but
-not one item succeeded). EXP counts items the provider let expire, CANC items
-that a cancel stopped.
+not one item succeeded). --status takes either: a status keeps every job in it,
+whatever it reads as; canceled or all-errored keeps the jobs that read so.
+EXP counts items the provider let expire, CANC items that a cancel stopped.
 COST is the job's cost at batch prices, recorded when its results were saved
 ("-" while the job runs, "unknown" when the model has no price).
 AGE is the time since the job was created."""
@@ -63,7 +65,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog=JOBS_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    jobs.add_argument("--status", choices=STATUSES, help="only jobs in this status")
+    jobs.add_argument("--status", type=_status_word, choices=STATUS_WORDS,
+                      help="only jobs in this status, or that read canceled or all-errored")
     jobs.add_argument("--model", metavar="M", help="only jobs of this model")
     jobs.add_argument(
         "--limit", type=_positive_int, default=reports.DEFAULT_LIMIT, metavar="N",
@@ -87,6 +90,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     job.set_defaults(func=run_job)
 
 
+#: ``--status`` as the STATUS column spells it (``all-errored``; ``all_errored`` is taken too).
+STATUS_WORDS = tuple(s.replace("_", "-") for s in reports.STATUS_FILTERS)
+
+
+def _status_word(text: str) -> str:
+    return text.replace("_", "-")
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -102,8 +113,9 @@ def _positive_int(text: str) -> int:
 
 def run_jobs(args: argparse.Namespace, settings: Settings) -> int:
     open_database(settings)
-    rows = reports.list_jobs(status=args.status, model=args.model, limit=args.limit)
-    total = reports.count_jobs(status=args.status, model=args.model)
+    status = args.status and args.status.replace("-", "_")
+    rows = reports.list_jobs(status=status, model=args.model, limit=args.limit)
+    total = reports.count_jobs(status=status, model=args.model)
     if args.json:
         _print_json({"jobs": rows, "shown": len(rows), "total": total})
         return 0

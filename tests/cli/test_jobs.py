@@ -283,6 +283,82 @@ def test_canceled_and_all_errored_jobs_read_as_such_in_jobs_job_and_the_event_da
     assert SeoBatchJob.get_by_id(early.id).event_payload()["status"] == "failed"  # the status stays
 
 
+def jobs_of_every_reading() -> dict[str, SeoBatchJob]:
+    """One job per way a job can read: canceled before and after submission, all-errored,
+    a plain completed, failed and processing one, and completed ones whose metadata only
+    looks like a cancel (a null or empty stamp) or that has no items at all."""
+    from seobatch.jobmeta import CANCELED_REASON
+
+    def ended(name: str, succeeded: int, errored: int, **meta) -> SeoBatchJob:
+        job = SeoBatchJob.create(model="claude-sonnet-4-5", status="submitting")
+        assert job.mark_submitted(f"msgbatch_{name}")
+        if meta:
+            SeoBatchJob.update(metadata={**SeoBatchJob.get_by_id(job.id).metadata, **meta}).where(
+                SeoBatchJob.id == job.id).execute()
+            job = SeoBatchJob.get_by_id(job.id)
+        assert job.mark_completed(succeeded, errored, 0)
+        return job
+
+    early = SeoBatchJob.create(model="claude-sonnet-4-5", status="collecting")
+    early.mark_failed(CANCELED_REASON)
+    broken = SeoBatchJob.create(model="claude-sonnet-4-5", status="collecting")
+    broken.mark_failed("boom")
+    return {
+        "early": early, "broken": broken,
+        "stopped": ended("stopped", 12, 0, cancel_requested="2026-12-01T06:00:00Z"),
+        "stopped_all_errored": ended("stopped2", 0, 5, cancel_requested="2026-12-01T06:00:00Z"),
+        "wiped": ended("wiped", 0, 20),
+        "fine": ended("fine", 9, 1),
+        "null_stamp": ended("null", 0, 3, cancel_requested=None),
+        "empty_stamp": ended("empty", 4, 0, cancel_requested=""),
+        "empty": ended("none", 0, 0),
+        "running": SeoBatchJob.create(model="claude-sonnet-4-5", status="processing"),
+    }
+
+
+def test_jobs_filters_by_reading_as_the_status_column_shows_it(cli):
+    # Given jobs that read canceled, all-errored and as their plain status
+    made = jobs_of_every_reading()
+    ids = {job.id: name for name, job in made.items()}
+    # When `jobs` is asked for a reading, or for a status
+    def shown(status: str) -> tuple[set[str], list[str], int]:
+        code, out, _ = cli("jobs", "--status", status, "--limit", "50")
+        assert code == 0
+        lines = out.splitlines()[1:-1]
+        _, data, _ = cli("jobs", "--status", status, "--json")
+        rows = json.loads(data)
+        assert rows["total"] == len(lines) == rows["shown"]
+        return {ids[int(line.split()[0])] for line in lines}, sorted({line.split()[3] for line in lines}), rows["total"]
+
+    # Then a reading keeps the jobs whose STATUS column says it (both spellings)
+    assert shown("canceled") == ({"early", "stopped", "stopped_all_errored"}, ["canceled"], 3)
+    assert shown("all-errored") == ({"wiped", "null_stamp"}, ["all-errored"], 2)
+    assert shown("all_errored")[0] == {"wiped", "null_stamp"}
+    # And a status keeps every job stored in it, whatever it reads as
+    assert shown("failed")[0] == {"early", "broken"}
+    assert shown("completed")[0] == {"stopped", "stopped_all_errored", "wiped", "fine", "null_stamp",
+                                     "empty_stamp", "empty"}
+    assert shown("processing")[0] == {"running"}
+    _, out, _ = cli("jobs", "--status", "canceled", "--model", "gemini-2.5-flash")
+    assert out.strip() == "no jobs with status canceled of model gemini-2.5-flash"
+
+
+def test_the_reading_filter_in_sql_agrees_with_jobmeta_reading(any_db):
+    from seobatch import reports
+    from seobatch.jobmeta import reading
+
+    jobs_of_every_reading()
+    every = reports.list_jobs(limit=100)
+    for status in reports.STATUS_FILTERS:
+        kept = {r["id"] for r in reports.list_jobs(status=status, limit=100)}
+        expected = {r["id"] for r in every if status in (r["status"], r["reading"])}
+        assert kept == expected, status
+        assert reports.count_jobs(status=status) == len(expected)
+    assert {r["reading"] for r in every} >= {"canceled", "all_errored", "completed", "failed", "processing"}
+    assert all(r["reading"] == reading(r["status"], SeoBatchJob.get_by_id(r["id"]).metadata, r["succeeded"],
+                                       r["errored"]) for r in every)
+
+
 def test_a_processing_jobs_counts_move_while_its_results_are_saved(cli):
     # Given a job whose results stage has saved 3 of its 5 items so far
     job = SeoBatchJob.create(model="claude-sonnet-4-5", status="submitting", total_pages=5)
