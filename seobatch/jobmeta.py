@@ -31,6 +31,9 @@ class ItemStatus(StrEnum):
     ERRORED = "errored"  #: the provider or the reply validation failed it (costs an attempt)
     EXPIRED = "expired"  #: the batch ended before this request ran (no attempt charged)
     CANCELED = "canceled"  #: the batch was canceled before this request ran (no attempt charged)
+    #: the job failed before this request had a result (no attempt charged); a job canceled
+    #: before submission leaves its items ``canceled`` instead
+    FAILED = "failed"
 
 
 class Reading(StrEnum):
@@ -49,9 +52,10 @@ STATUSES: Final = tuple(JobStatus)
 ACTIVE_STATUSES: Final = (JobStatus.COLLECTING, JobStatus.SUBMITTING, JobStatus.PROCESSING)
 #: Statuses a job never leaves.
 TERMINAL_STATUSES: Final = (JobStatus.COMPLETED, JobStatus.FAILED)
-#: Every item status; the outcomes are all but ``pending``.
+#: Every item status.
 ITEM_STATUSES: Final = tuple(ItemStatus)
-ITEM_OUTCOMES: Final = ITEM_STATUSES[1:]
+#: What a provider's result can make of an item (``failed`` comes from the job, not a result).
+ITEM_OUTCOMES: Final = (ItemStatus.SUCCEEDED, ItemStatus.ERRORED, ItemStatus.EXPIRED, ItemStatus.CANCELED)
 
 # ── kickoff: who started the run and with which limits (inherited by split jobs) ──────
 RUN: Final = "run"  #: the run's short random id, shared by the jobs of one split run
@@ -61,7 +65,8 @@ LIMIT: Final = "limit"  #: at most this many pages for the run (``--limit``), le
 MAX_COST: Final = "max_cost"  #: per-job spend ceiling in USD (``--max-cost``)
 PROVIDER: Final = "provider"  #: "anthropic" | "gemini" (mark_submitted records it)
 ERROR: Final = "error"  #: mark_failed's reason, secret-free
-#: The ``ERROR`` of a job an operator canceled before submission (``seobatch cancel``).
+#: How the ``ERROR`` of a job an operator canceled before submission starts (``seobatch
+#: cancel``; the web page adds who: "canceled by operator alice (web)").
 CANCELED_REASON: Final = "canceled by operator"
 
 # ── collect: where the page scan stands, and how a run is split into jobs ─────────────
@@ -148,7 +153,7 @@ def reading(status: str, meta: dict | None, succeeded: int | None, errored: int 
     stopped it (its ``ERROR`` is ``CANCELED_REASON``, or ``CANCEL_REQUESTED`` is set),
     ``all_errored`` when it completed with errored items and not one success."""
     meta = meta or {}
-    if status == JobStatus.FAILED and meta.get(ERROR) == CANCELED_REASON:
+    if status == JobStatus.FAILED and str(meta.get(ERROR) or "").startswith(CANCELED_REASON):
         return Reading.CANCELED
     if status == JobStatus.COMPLETED:
         if meta.get(CANCEL_REQUESTED):

@@ -131,7 +131,8 @@ def status_is(status: str) -> Any:
     cancel_requested = _db.json_text(job.metadata, jm.CANCEL_REQUESTED)
     cancel_seen = cancel_requested.is_null(False) & (cancel_requested != "")
     if status == Reading.CANCELED:
-        canceled_early = _db.json_text(job.metadata, jm.ERROR) == jm.CANCELED_REASON
+        error = _db.json_text(job.metadata, jm.ERROR)
+        canceled_early = fn.SUBSTR(error, 1, len(jm.CANCELED_REASON)) == jm.CANCELED_REASON
         return ((job.status == JobStatus.FAILED) & canceled_early) | ((job.status == JobStatus.COMPLETED) & cancel_seen)
     if status == Reading.ALL_ERRORED:
         return ((job.status == JobStatus.COMPLETED) & ~cancel_seen

@@ -257,7 +257,7 @@ def _header_block(d: dict[str, Any], color: bool) -> list[str]:
 
 
 #: Item outcomes in the text view's order: the outcomes first, what is left last.
-ITEM_ORDER = (*ITEM_OUTCOMES, ItemStatus.PENDING)
+ITEM_ORDER = (*ITEM_OUTCOMES, ItemStatus.FAILED, ItemStatus.PENDING)
 #: The outcomes the job row counts itself (compared with the items' own counts).
 COUNTED = (ItemStatus.SUCCEEDED, ItemStatus.ERRORED, ItemStatus.EXPIRED, ItemStatus.CANCELED)
 
@@ -272,7 +272,8 @@ def _items_block(d: dict[str, Any], color: bool) -> list[str]:
         pct = f"{100 * items[s] / total:5.1f}%" if total else ""
         label = str(s)
         if s == ItemStatus.PENDING and d["status"] == JobStatus.FAILED:
-            label = "not processed (the job failed)"  # they will never move: say so, not "pending"
+            # A job failed before items were settled with it (an older release): they never move.
+            label = "not processed (the job failed)"
         out.append(f"  {label:<10} {format_int(items[s]).rjust(width)}  {pct}")
     if not shown:
         out.append("  none yet")

@@ -3,8 +3,9 @@
 ``SeoBatchJob.transition`` moves a job between statuses; this module holds the two other
 writes every stage needs. ``update_metadata`` merges metadata keys under a row lock
 while the status is still an expected one; ``fail_job`` is the one way a job fails
-(the reason redacted first). ``GiveUp`` is what a stage that gave up on a job tells its
-caller to do next (see ``giveup.py``).
+(the reason redacted first, the items left without a result settled with it).
+``GiveUp`` is what a stage that gave up on a job tells its caller to do next (see
+``giveup.py``).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from .. import db as _db
 from ..db import utcnow
+from ..jobmeta import CANCELED_REASON, ItemStatus
 from ..logs import redact
-from ..models import SeoBatchJob
+from ..models import SeoBatchItem, SeoBatchJob
 from ._common import load_job, log
 from .step import Step
 
@@ -71,16 +73,32 @@ def fail_job(
     """Mark the job failed (emits job_failed after commit) and log the reason once.
 
     The one way a job fails: the reason is redacted first (the settings' keys and every
-    key-shaped string), because it is stored, logged and handed to subscribers.
+    key-shaped string), because it is stored, logged and handed to subscribers. In the
+    same transaction its items still ``pending`` take the job's outcome (``settle_unfinished``).
     """
     reason = safe_reason(reason, settings)
     row = job if isinstance(job, SeoBatchJob) else load_job(int(job))
     if row is None or not row.is_active:
         return False
-    won = row.mark_failed(reason, **({"expected": tuple(expected)} if expected else {}))
+    with _db.write_transaction():
+        won = row.mark_failed(reason, **({"expected": tuple(expected)} if expected else {}))
+        if won:
+            settle_unfinished(row.id, canceled=reason.startswith(CANCELED_REASON))
     if won:
         log.warning("job %s failed: %s", row.id, reason)
     return bool(won)
+
+
+def settle_unfinished(job_id: int, *, canceled: bool) -> int:
+    """Give a failed job's ``pending`` items its outcome in one UPDATE; returns how many.
+
+    A failed job never moves again, so its pending items would never get a result:
+    ``canceled`` after an operator's cancel, else ``failed``. Neither charges the page an
+    attempt (only ``errored`` does), so the pages are collected again on a later night.
+    """
+    status = ItemStatus.CANCELED if canceled else ItemStatus.FAILED
+    return int(SeoBatchItem.update(status=status).where(
+        (SeoBatchItem.job == job_id) & (SeoBatchItem.status == ItemStatus.PENDING)).execute())
 
 
 @dataclass(frozen=True)

@@ -177,7 +177,7 @@ def test_job_json_gives_machine_readable_detail(cli):
     assert {"id", "status", "items", "errors", "tokens", "cost", "metadata", "events",
             "turnaround_seconds", "duration_seconds", "provider_batch_id", "error"} <= set(d)
     assert d["items"] == {"pending": 0, "succeeded": 3, "errored": 6, "expired": 1,
-                          "canceled": 0, "total": 10}
+                          "canceled": 0, "failed": 0, "total": 10}
     assert [(g["reason"], g["count"]) for g in d["errors"]] == [
         ("invalid_output: title is N characters, needs N-N", 3),
         ("invalid_output: not JSON: …", 2),
@@ -301,10 +301,12 @@ def jobs_of_every_reading() -> dict[str, SeoBatchJob]:
 
     early = SeoBatchJob.create(model="claude-sonnet-4-5", status="collecting")
     early.mark_failed(CANCELED_REASON)
+    from_web = SeoBatchJob.create(model="claude-sonnet-4-5", status="collecting")
+    from_web.mark_failed(f"{CANCELED_REASON} alice (web)")
     broken = SeoBatchJob.create(model="claude-sonnet-4-5", status="collecting")
     broken.mark_failed("boom")
     return {
-        "early": early, "broken": broken,
+        "early": early, "from_web": from_web, "broken": broken,
         "stopped": ended("stopped", 12, 0, cancel_requested="2026-12-01T06:00:00Z"),
         "stopped_all_errored": ended("stopped2", 0, 5, cancel_requested="2026-12-01T06:00:00Z"),
         "wiped": ended("wiped", 0, 20),
@@ -331,11 +333,11 @@ def test_jobs_filters_by_reading_as_the_status_column_shows_it(cli):
         return {ids[int(line.split()[0])] for line in lines}, sorted({line.split()[3] for line in lines}), rows["total"]
 
     # Then a reading keeps the jobs whose STATUS column says it (both spellings)
-    assert shown("canceled") == ({"early", "stopped", "stopped_all_errored"}, ["canceled"], 3)
+    assert shown("canceled") == ({"early", "from_web", "stopped", "stopped_all_errored"}, ["canceled"], 4)
     assert shown("all-errored") == ({"wiped", "null_stamp"}, ["all-errored"], 2)
     assert shown("all_errored")[0] == {"wiped", "null_stamp"}
     # And a status keeps every job stored in it, whatever it reads as
-    assert shown("failed")[0] == {"early", "broken"}
+    assert shown("failed")[0] == {"early", "from_web", "broken"}
     assert shown("completed")[0] == {"stopped", "stopped_all_errored", "wiped", "fine", "null_stamp",
                                      "empty_stamp", "empty"}
     assert shown("processing")[0] == {"running"}

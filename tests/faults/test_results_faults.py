@@ -191,7 +191,8 @@ def test_r11_a_results_stream_cut_mid_line_is_read_again_with_identical_rows(any
 
 def test_r11_results_that_are_gone_fail_the_job_with_an_explicit_reason(any_db, emulator, worker, settings):
     """R11: results past retention (404) → the job fails once, saying the results are no
-    longer available; its items are left for a later night, nothing is half-saved."""
+    longer available; its items are failed with it (no result, no attempt charged: a later
+    night takes them again), nothing is half-saved."""
 
     seed_pages(5)
     emulator.set_faults(results_gone=True)
@@ -200,8 +201,8 @@ def test_r11_results_that_are_gone_fail_the_job_with_an_explicit_reason(any_db, 
     row = SeoBatchJob.get_by_id(job_id)
     assert row.status == "failed"
     assert row.metadata["error"].startswith("results_unavailable: ")
-    assert SeoBatchItem.select().where(SeoBatchItem.status != "pending").count() == 0
-    assert Page.select().where(Page.seo_title.is_null(False)).count() == 0
+    assert {(i.status, i.result) for i in SeoBatchItem.select()} == {("failed", None)}
+    assert Page.select().where(Page.seo_title.is_null(False) | (Page.seo_attempts > 0)).count() == 0
     assert SeoBatchEvent.select().where(SeoBatchEvent.name == "job_failed").count() == 1
 
 

@@ -277,7 +277,7 @@ def test_results_of_another_jobs_batch_fail_the_job_and_charge_no_page(any_db, e
     assert a.status == "failed" and a.metadata["error"].startswith("reconciliation error:")
     assert f"job(s) {b_id}" in a.metadata["error"] and wrong.id in a.metadata["error"]
     items = list(SeoBatchItem.select().where(SeoBatchItem.job == a_id))
-    assert {i.status for i in items} == {"pending"}
+    assert {(i.status, i.result) for i in items} == {("failed", None)}  # settled with the job, not saved
     pages = Page.select().where(Page.id.in_([i.page_id for i in items]))
     assert [(p.seo_attempts, p.seo_last_error, p.seo_title) for p in pages] == [(0, None, None)] * 5
 
