@@ -152,43 +152,47 @@ def test_a_create_the_provider_refused_fails_the_job_at_once_without_a_lookup(an
     assert emulator.stats()["anthropic"].get("list", 0) == 0
 
 
-def test_a_poll_that_runs_out_of_retries_leaves_the_paid_job_to_the_sweep(any_db, emulator, stub_worker, settings):
-    # Given a submitted job and a provider whose batch endpoint is down
+def _submitted(settings) -> int:
     make_pages(2)
     j = kickoff(settings=settings).job
     collect(j.id, settings=settings)
     submit(j.id, settings=settings)
-    emulator.set_faults(http_errors={"get": [503] * 20}, retry_after=0.01)
-    # When its poll runs out of retries
-    dramatiq.get_broker().get_actor("poll").send_with_options(args=(j.id,), max_retries=0)
-    wait_for(lambda: emulator.stats()["anthropic"]["get"] >= 5)
+    return j.id
+
+
+def _run_out_of_retries(emulator, stub_worker, actor: str, operation: str, job_id: int) -> None:
+    """``actor`` sent once with no retries, while the provider answers ``operation`` with 503s."""
+    emulator.set_faults(http_errors={operation: [503] * 20}, retry_after=0.01)
+    dramatiq.get_broker().get_actor(actor).send_with_options(args=(job_id,), max_retries=0)
+    wait_for(lambda: emulator.stats()["anthropic"][operation] >= 5)
     stub_worker[0].join("seobatch", fail_fast=False)
+
+
+def test_a_poll_that_runs_out_of_retries_leaves_the_paid_job_to_the_sweep(any_db, emulator, stub_worker, settings):
+    # Given a submitted job and a provider whose batch endpoint is down
+    job_id = _submitted(settings)
+    # When its poll runs out of retries
+    _run_out_of_retries(emulator, stub_worker, "poll", "get", job_id)
     # Then the job is still processing (its batch is paid for), not failed
-    assert job(j.id).status == "processing"
+    assert job(job_id).status == "processing" and "error" not in job(job_id).metadata
     assert SeoBatchEvent.select().where(SeoBatchEvent.name == "job_failed").count() == 0
     # And the recovery sweep polls it again once the provider is back: results saved
     emulator.set_faults(http_errors={})
     swept = recover(settings=settings, now=utcnow() + timedelta(seconds=settings.stale_after + 3600))
-    assert [(s.actor, s.job_id) for s in swept.steps] == [("poll", j.id)]
+    assert [(s.actor, s.job_id) for s in swept.steps] == [("poll", job_id)]
     send_steps(swept.steps)
-    wait_for(lambda: ended([j.id]))
-    assert job(j.id).status == "completed" and job(j.id).succeeded_count == 2
+    wait_for(lambda: ended([job_id]))
+    assert job(job_id).status == "completed" and job(job_id).succeeded_count == 2
 
 
 def test_results_that_run_out_of_retries_leave_the_paid_job_to_the_sweep(any_db, emulator, stub_worker, settings):
-    make_pages(2)
-    j = kickoff(settings=settings).job
-    collect(j.id, settings=settings)
-    submit(j.id, settings=settings)
-    emulator.set_faults(http_errors={"results": [503] * 20}, retry_after=0.01)
-    dramatiq.get_broker().get_actor("results").send_with_options(args=(j.id,), max_retries=0)
-    wait_for(lambda: emulator.stats()["anthropic"]["results"] >= 5)
-    stub_worker[0].join("seobatch", fail_fast=False)
-    assert job(j.id).status == "processing"
+    job_id = _submitted(settings)
+    _run_out_of_retries(emulator, stub_worker, "results", "results", job_id)
+    assert job(job_id).status == "processing"
     emulator.set_faults(http_errors={})
     send_steps(recover(settings=settings, now=utcnow() + timedelta(seconds=settings.stale_after + 3600)).steps)
-    wait_for(lambda: ended([j.id]))
-    assert job(j.id).status == "completed"
+    wait_for(lambda: ended([job_id]))
+    assert job(job_id).status == "completed"
 
 
 def test_a_collect_that_runs_out_of_retries_still_fails_the_job(any_db, settings):

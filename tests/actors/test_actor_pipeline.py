@@ -14,7 +14,6 @@ from seobatch.models import JOB_EVENTS, Page, SeoBatchEvent
 from seobatch.runs import run_chain
 from seobatch.stages.collect import collect
 from seobatch.stages.kickoff import kickoff
-from seobatch.stages.submit import submit
 
 from tests.support.pages import make_pages
 from tests.support.pipeline import TEST_KEY, ended, items_of, job, make_settings
@@ -117,19 +116,6 @@ def test_a_permanent_error_fails_the_job_at_once(any_db, emulator, stub_worker, 
     assert row.status == "failed" and row.metadata["error"].startswith("submit: anthropic 400")
     assert emulator.stats()["anthropic"]["create"] == 1  # not retried
     assert len(failed) == 1
-
-
-def test_a_poll_that_runs_out_of_retries_keeps_the_paid_job_processing(any_db, emulator, stub_worker, settings):
-    make_pages(2)
-    j = kickoff(settings=settings).job
-    collect(j.id, settings=settings)
-    submit(j.id, settings=settings)
-    emulator.set_faults(http_errors={"get": [503] * 20}, retry_after=0.01)
-    dramatiq.get_broker().get_actor("poll").send_with_options(args=(j.id,), max_retries=0)
-    wait_for(lambda: emulator.stats()["anthropic"]["get"] >= 5)
-    stub_worker[0].join("seobatch", fail_fast=False)
-    # The batch is paid for: the job waits for the recovery sweep instead of failing
-    assert job(j.id).status == "processing" and "error" not in job(j.id).metadata
 
 
 def test_job_gave_up_keeps_secrets_out_of_the_reason(any_db, settings):
