@@ -17,7 +17,7 @@ from seobatch import db, schema
 from seobatch.emulator import Emulator
 
 from tests.support.fakehttp import FakeServer, Sleeps
-from tests.support.services import PG_BASE_URL, REDIS_URL, require_service
+from tests.support.services import PG_BASE_URL, REDIS_URL, pg_schema, require_service
 
 TABLES = ("seo_page_revisions", "seo_batch_events", "seo_batch_items", "seo_batch_jobs", "seo_pages")
 
@@ -26,19 +26,11 @@ TABLES = ("seo_page_revisions", "seo_batch_events", "seo_batch_items", "seo_batc
 def pg_url() -> Iterator[str]:
     """A PostgreSQL URL whose search_path is a schema of this test session's own."""
     require_service("PostgreSQL", PG_BASE_URL, 5432)
-    name = f"seobatch_test_{uuid.uuid4().hex[:10]}"
-    base = db.configure(PG_BASE_URL)
-    base.execute_sql(f'CREATE SCHEMA "{name}"')  # name is ours, not input
-    base.close()
-    sep = "&" if "?" in PG_BASE_URL else "?"
-    url = f"{PG_BASE_URL}{sep}options=-csearch_path%3D{name}"
-    db.configure(url)
-    schema.init_db()
-    db.database.close()
-    yield url
-    base = db.configure(PG_BASE_URL)
-    base.execute_sql(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-    base.close()
+    with pg_schema("seobatch_test") as url:
+        db.configure(url)
+        schema.init_db()
+        db.database.close()
+        yield url
 
 
 @pytest.fixture

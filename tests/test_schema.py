@@ -5,8 +5,6 @@ version 2, dumped with sqlite3's ``iterdump``) both reach the current version (5
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +16,8 @@ from seobatch.config import Settings
 from seobatch.db import JSONField, StringField, utcnow
 from seobatch.models import Page, PageRevision, SeoBatchEvent, SeoBatchItem, SeoBatchJob
 from seobatch.revisions import Source, State
+
+from tests.support.services import pg_schema
 
 
 class V1Event(peewee.Model):
@@ -47,21 +47,12 @@ def empty_db(request, tmp_path) -> Iterator[str]:
         db.database.close()
         return
     request.getfixturevalue("pg_url")  # skips (or fails under CI) without PostgreSQL
-    base_url = os.environ.get("TEST_DATABASE_URL", "postgresql://root@127.0.0.1:5432/test")
-    name = f"seobatch_v1_{uuid.uuid4().hex[:10]}"
-    base = db.configure(base_url)
-    base.execute_sql(f'CREATE SCHEMA "{name}"')  # our name, not input
-    base.close()
-    sep = "&" if "?" in base_url else "?"
-    url = f"{base_url}{sep}options=-csearch_path%3D{name}"
-    db.configure(url)
-    try:
-        yield url
-    finally:
-        db.database.close()
-        base = db.configure(base_url)
-        base.execute_sql(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-        base.close()
+    with pg_schema("seobatch_v1") as url:
+        db.configure(url)
+        try:
+            yield url
+        finally:
+            db.database.close()
 
 
 def _columns(table: str) -> list[str]:

@@ -3,13 +3,12 @@ seobatch's (current) schema says so and what to run, and leaves the database as 
 
 from __future__ import annotations
 
-import os
-import uuid
-
 import pytest
 
 from seobatch import db, schema
 from seobatch.cli import main
+
+from tests.support.services import pg_schema
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -19,16 +18,8 @@ def bare_url(request, tmp_path):
         yield f"sqlite:///{tmp_path / 'fresh.db'}"
         return
     request.getfixturevalue("pg_url")  # skips (or fails under CI) without PostgreSQL
-    base_url = os.environ.get("TEST_DATABASE_URL", "postgresql://root@127.0.0.1:5432/test")
-    name = f"seobatch_bare_{uuid.uuid4().hex[:10]}"
-    base = db.configure(base_url)
-    base.execute_sql(f'CREATE SCHEMA "{name}"')  # our name, not input
-    base.close()
-    sep = "&" if "?" in base_url else "?"
-    yield f"{base_url}{sep}options=-csearch_path%3D{name}"
-    base = db.configure(base_url)
-    base.execute_sql(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-    base.close()
+    with pg_schema("seobatch_bare") as url:
+        yield url
 
 
 def _tables(url: str) -> list[str]:

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import os
 import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlparse
 
 import pytest
@@ -35,3 +38,20 @@ def require_service(name: str, url: str, default_port: int) -> None:
     if IN_CI:
         pytest.fail(f"{message} (CI=true: this test must run)")
     pytest.skip(message)
+
+
+@contextmanager
+def pg_schema(prefix: str) -> Iterator[str]:
+    """A new, empty PostgreSQL schema named ``prefix_<random>``; yields a URL whose
+    search_path is that schema (so two suites can run at once), and drops it afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    base = db.configure(PG_BASE_URL)
+    base.execute_sql(f'CREATE SCHEMA "{name}"')  # our name, not input
+    base.close()
+    sep = "&" if "?" in PG_BASE_URL else "?"
+    try:
+        yield f"{PG_BASE_URL}{sep}options=-csearch_path%3D{name}"
+    finally:
+        base = db.configure(PG_BASE_URL)
+        base.execute_sql(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+        base.close()
