@@ -7,10 +7,9 @@ import json
 
 import pytest
 
-from seobatch import models
 from seobatch.config import Settings
 from seobatch.errors import ConfigError, PermanentError
-from seobatch.models import Page
+from seobatch.models import Page, SeoBatchJob, accepted_models, provider_for_model
 from seobatch.providers import get_provider, provider_name
 from seobatch.providers.base import Prompt
 from seobatch.stages.collect import collect
@@ -20,12 +19,6 @@ from tests.support.pages import make_pages
 from tests.support.pipeline import TEST_KEY, drive, items_of, job, make_settings
 
 MODEL = "selfhost-llama-3.3-70b"
-
-
-@pytest.fixture(autouse=True)
-def _own_prefixes(monkeypatch):
-    """Routing remembers configured prefixes per process: keep this module's to itself."""
-    monkeypatch.setattr(models, "_COMPAT_PREFIXES", set())
 
 
 def compat_settings(emulator, options="metadata=no response_format=no"):
@@ -74,3 +67,19 @@ def test_routing_names_the_compatible_prefixes_and_bad_entries_are_refused(emula
     with pytest.raises(ConfigError, match="LLAMA_KEY is not set"):
         kickoff(settings=make_settings(emulator, compat_endpoints=unset.compat_endpoints), model=MODEL)
     assert TEST_KEY in settings.secrets() and TEST_KEY not in repr(settings)
+
+
+def test_two_configurations_in_one_process_do_not_see_each_others_prefixes(any_db, emulator):
+    """The prefixes are the settings' own: one configuration routing selfhost-* teaches
+    the process nothing, so another one still refuses the model."""
+    settings = compat_settings(emulator)
+    assert provider_name(MODEL, settings) == "openai"
+    kickoff(settings=settings)  # a job of the compatible model exists in this process
+    plain = make_settings(emulator)
+    with pytest.raises(ConfigError, match="unknown model") as refused:
+        provider_name(MODEL, plain)
+    assert "selfhost-* (OpenAI-compatible)" not in str(refused.value)
+    assert "selfhost-" not in accepted_models(plain)
+    assert provider_for_model(MODEL) is None and provider_for_model(MODEL, settings) == "openai"
+    # the job itself knows its provider (recorded at kickoff), whoever reads it
+    assert SeoBatchJob.get().provider == "openai" and SeoBatchJob.get().is_openai
