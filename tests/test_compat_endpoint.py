@@ -12,6 +12,7 @@ from seobatch.errors import ConfigError, PermanentError
 from seobatch.models import Page, SeoBatchJob, accepted_models, provider_for_model
 from seobatch.providers import get_provider, provider_name
 from seobatch.providers.base import Prompt
+from seobatch.stages import Step
 from seobatch.stages.collect import collect
 from seobatch.stages.kickoff import kickoff
 
@@ -83,3 +84,17 @@ def test_two_configurations_in_one_process_do_not_see_each_others_prefixes(any_d
     assert provider_for_model(MODEL) is None and provider_for_model(MODEL, settings) == "openai"
     # the job itself knows its provider (recorded at kickoff), whoever reads it
     assert SeoBatchJob.get().provider == "openai" and SeoBatchJob.get().is_openai
+
+
+def test_the_endpoints_max_requests_splits_the_run(any_db, emulator):
+    """max_requests=3: the client refuses a bigger batch, so the splitter must make jobs of
+    at most 3 pages; every page is done, in more than one job."""
+    emulator.set_faults(openai_no_metadata=True, openai_no_response_format=True)
+    settings = compat_settings(emulator, "metadata=no response_format=no max_requests=3")
+    make_pages(7)
+    first = kickoff(settings=settings).job
+    drive([Step("collect", first.id)], settings)
+    jobs = list(SeoBatchJob.select().order_by(SeoBatchJob.id))
+    assert len(jobs) >= 3 and all(len(items_of(j.id)) <= 3 for j in jobs)
+    assert all(j.status == "completed" for j in jobs), [j.metadata.get("error") for j in jobs]
+    assert Page.select().where(Page.seo_model == MODEL).count() == 7
