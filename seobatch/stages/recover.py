@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 from .. import jobmeta as jm
 from .. import outbox
 from ..db import utcnow
+from ..errors import SeobatchError
 from ..jobmeta import ACTIVE_STATUSES, JobStatus
 from ..models import SeoBatchJob
 from . import claims, failover
@@ -209,7 +210,12 @@ def _hand_overs(settings: Settings, now: datetime) -> list[Seen]:
         if due > now:
             seen.append(Seen(job_id, JobStatus.COMPLETED, f"{why} yet (waits until {_clock(due)})", until=due))
             continue
-        steps = failover.hand_over(job_id, settings)
+        try:
+            steps = failover.hand_over(job_id, settings)
+        except SeobatchError as exc:  # e.g. its fallback no longer routes here: the other jobs still go on
+            log.error("job %s needs attention: its failover hand-over failed: %s", job_id, exc)
+            seen.append(Seen(job_id, JobStatus.COMPLETED, f"{why}; the hand-over failed: {exc}"))
+            continue
         if not steps:
             seen.append(Seen(job_id, JobStatus.COMPLETED, f"{why}; hand-over finished (nothing left to move, "
                              "or another sweep or a worker just made it)"))
