@@ -142,6 +142,13 @@ def seconds_between(start: Any, end: Any) -> Any:
     return peewee.fn.ROUND((peewee.fn.julianday(end) - peewee.fn.julianday(start)) * 86400, 3)
 
 
+def json_text(field: Any, key: str) -> Any:
+    """SQL: the value at top-level ``key`` of a JSON column as text (NULL when absent)."""
+    if is_postgres():
+        return peewee.fn.jsonb_extract_path_text(field, key)  # ``->>`` would JSON-encode the key
+    return peewee.fn.json_extract(field, f"$.{key}")
+
+
 def lock_for_update(query: peewee.Select) -> peewee.Select:
     """``SELECT … FOR UPDATE`` on PostgreSQL; SQLite serialises writers on its own."""
     return query.for_update() if is_postgres() else query

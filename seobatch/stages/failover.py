@@ -304,18 +304,14 @@ HAND_OVER_WINDOW = timedelta(hours=24)
 
 def pending_hand_overs(now: datetime) -> list[tuple[int, datetime]]:
     """(id, completed_at) of the jobs completed within ``HAND_OVER_WINDOW`` with a
-    failover decision whose hand-over was never made. One query over the recent
-    completed jobs (a night's few), the metadata read in Python on both databases."""
-    job = SeoBatchJob
-    recent = (
-        job.select(job.id, job.completed_at, job.metadata)
-        .where((job.status == JobStatus.COMPLETED) & (job.completed_at >= now - HAND_OVER_WINDOW))
+    failover decision whose hand-over was never made: one query, the keys tested in SQL
+    (a sweep reads no job's metadata that has nothing to hand over)."""
+    job, meta = SeoBatchJob, SeoBatchJob.metadata
+    query = (
+        job.select(job.id, job.completed_at)
+        .where((job.status == JobStatus.COMPLETED) & (job.completed_at >= now - HAND_OVER_WINDOW)
+               & _db.json_text(meta, jm.FAILOVER).is_null(False) & _db.json_text(meta, jm.FAILOVER_JOB_ID).is_null()
+               & _db.json_text(meta, jm.FAILOVER_HANDED_OVER).is_null())
         .order_by(job.id)
     )
-    found = []
-    for row in recent:
-        meta = row.metadata or {}
-        if isinstance(meta.get(jm.FAILOVER), dict) and not meta.get(jm.FAILOVER_JOB_ID) \
-                and not meta.get(jm.FAILOVER_HANDED_OVER) and row.completed_at is not None:
-            found.append((row.id, row.completed_at))
-    return found
+    return [(job_id, completed_at) for job_id, completed_at in _db.tuples(query)]
