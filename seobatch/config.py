@@ -318,6 +318,9 @@ class Settings:
     failover_models: tuple[tuple[str, str], ...] = setting((), "SEOBATCH_FAILOVER_MODEL", _fallbacks)
     #: Minutes kept free before the deadline (checks, publishing).
     deadline_margin_minutes: int = setting(30, "SEOBATCH_DEADLINE_MARGIN", _int)
+    #: Minutes a failover waits for the canceled batch to end; past that its pages are not
+    #: moved (they could be paid twice) and the job fails with the reason.
+    failover_settle_minutes: int = setting(30, "SEOBATCH_FAILOVER_SETTLE", _int, minimum=1)
     web_secret: str | None = setting(None, "SEOBATCH_WEB_SECRET", _key, secret=True)
     #: The web page is reached over https (behind a proxy): Secure cookies and HSTS.
     web_https: bool = setting(False, "SEOBATCH_WEB_HTTPS", _flag)

@@ -132,6 +132,23 @@ def tuples(query: peewee.BaseQuery) -> Iterator[tuple[Any, ...]]:
     return rows
 
 
+def seconds_between(start: Any, end: Any) -> Any:
+    """SQL: seconds from the datetime column ``start`` to ``end`` (NULL without both).
+
+    SQLite's julianday is in days, a double: rounded to the millisecond, so a bound such
+    as a metrics bucket compares exactly."""
+    if is_postgres():
+        return peewee.fn.date_part("epoch", end - start)
+    return peewee.fn.ROUND((peewee.fn.julianday(end) - peewee.fn.julianday(start)) * 86400, 3)
+
+
+def json_text(field: Any, key: str) -> Any:
+    """SQL: the value at top-level ``key`` of a JSON column as text (NULL when absent)."""
+    if is_postgres():
+        return peewee.fn.jsonb_extract_path_text(field, key)  # ``->>`` would JSON-encode the key
+    return peewee.fn.json_extract(field, f"$.{key}")
+
+
 def lock_for_update(query: peewee.Select) -> peewee.Select:
     """``SELECT … FOR UPDATE`` on PostgreSQL; SQLite serialises writers on its own."""
     return query.for_update() if is_postgres() else query

@@ -63,7 +63,7 @@ KICKED_OFF_AT: Final = "kicked_off_at"  #: stamp of the kickoff
 KICKED_OFF_BY: Final = "kicked_off_by"  #: "cli", "cron", "clock", "demo" …
 LIMIT: Final = "limit"  #: at most this many pages for the run (``--limit``), left for this job
 MAX_COST: Final = "max_cost"  #: per-job spend ceiling in USD (``--max-cost``)
-PROVIDER: Final = "provider"  #: "anthropic" | "gemini" (mark_submitted records it)
+PROVIDER: Final = "provider"  #: "anthropic" | "gemini" | "openai" (kickoff and mark_submitted record it)
 ERROR: Final = "error"  #: mark_failed's reason, secret-free
 #: How the ``ERROR`` of a job an operator canceled before submission starts (``seobatch
 #: cancel``; the web page adds who: "canceled by operator alice (web)").
@@ -117,6 +117,9 @@ CANCEL_REQUESTED_BY: Final = "cancel_requested_by"  #: who sent it from the web 
 FAILOVER: Final = "failover"  #: poll's decision to fail over: reason, decided_at, to_model and its inputs
 FAILOVER_JOB_ID: Final = "failover_job_id"  #: the job that took this job's pages without a result
 FAILOVER_OF: Final = "failover_of"  #: this job collects only the pages of that job that have no result
+#: stamp: the hand-over is done (the fallback job made, or nothing was left to move); until
+#: then a completed job with a ``FAILOVER`` decision is the recovery sweep's to finish
+FAILOVER_HANDED_OVER: Final = "failover_handed_over"
 
 # ── results: what the saved results add up to (stages/results.py) ─────────────────────
 RESULTS_SEEN: Final = "results_seen"  #: result lines saved so far (a restart resumes after them)
@@ -137,14 +140,15 @@ CLAIM_AT: Final = "claim_at"
 CLAIM_UNTIL: Final = "claim_until"
 RECOVERIES: Final = "recoveries"  #: stages the recovery sweep enqueued again for this job (each doubles its next wait)
 
-#: Keys a split run's next job inherits from the job before it.
-INHERITED: Final = (RUN, MAX_COST, KICKED_OFF_BY)
+#: Keys a split run's next job inherits from the job before it (a failover job takes all
+#: but ``PROVIDER``: its model is another provider's).
+INHERITED: Final = (RUN, MAX_COST, KICKED_OFF_BY, PROVIDER)
 #: Keys ``seobatch job ID`` shows under "metadata", in this order.
 HIGHLIGHTS: Final = (
     RUN, KICKED_OFF_BY, PROMPT_VERSION, DISPLAY_NAME, PROVIDER_STATE, ENDING,
     PROVIDER_COUNTS, POLLS, NEXT_POLL_AT, SUBMIT_ATTEMPTS, CANCELED_COUNT,
     PREVIOUS_JOB_ID, NEXT_JOB_ID, CLAIM_STAGE, CLAIM_BY, CLAIM_UNTIL, SUBMIT_LEASE_UNTIL, RECOVERIES,
-    FAILOVER, FAILOVER_JOB_ID, FAILOVER_OF,
+    FAILOVER, FAILOVER_JOB_ID, FAILOVER_OF, FAILOVER_HANDED_OVER,
 )
 
 

@@ -287,7 +287,7 @@ class JobCollector:
 def _completed_totals() -> list[_ModelTotals]:
     """Completed jobs summed per model by one ``GROUP BY`` query, in model order."""
     job = SeoBatchJob
-    seconds = _turnaround_seconds()
+    seconds = _db.seconds_between(job.submitted_at, job.completed_at)
     recorded = _recorded_cost()
     known = Case(None, [(recorded.is_null(False), 1)], 0)
     rows = (
@@ -314,15 +314,6 @@ def _completed_totals() -> list[_ModelTotals]:
             buckets=tuple(int(b or 0) for b in buckets), last_completed=last,
         ))
     return totals
-
-
-def _turnaround_seconds() -> Any:
-    """SQL: seconds from ``submitted_at`` to ``completed_at`` (NULL without both)."""
-    job = SeoBatchJob
-    if _db.is_postgres():
-        return fn.date_part("epoch", job.completed_at - job.submitted_at)
-    # julianday is in days, a double: round to the millisecond so a bucket bound is exact
-    return fn.ROUND((fn.julianday(job.completed_at) - fn.julianday(job.submitted_at)) * 86400, 3)
 
 
 def _recorded_cost() -> Any:

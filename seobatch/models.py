@@ -13,18 +13,21 @@ import logging
 import re
 from collections.abc import Iterable
 from enum import StrEnum
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import peewee
 from peewee import SQL
 
 from . import db as _db
 from . import jobmeta as jm
-from .config import DEFAULT_MODEL
+from .config import DEFAULT_MODEL, PROVIDERS
 from .db import JSONField, StringField, database, utcnow
 from .errors import ValidationError
 from .jobmeta import ACTIVE_STATUSES, ITEM_STATUSES, STATUSES, ItemStatus, JobStatus
 from .page_inputs import prompt_inputs
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 log = logging.getLogger("seobatch.jobs")
 
@@ -40,28 +43,24 @@ CUSTOM_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _JOB_CUSTOM_ID_RE = re.compile(r"^j([0-9]{1,19})p[0-9]{1,19}$")
 
 
-#: Prefixes of OpenAI-compatible endpoints (``SEOBATCH_COMPAT_ENDPOINTS``), registered by
-#: ``providers.provider_name`` from the settings: they route to the OpenAI client.
-_COMPAT_PREFIXES: set[str] = set()
-
-
-def accept_compat_prefixes(prefixes: Iterable[str]) -> None:
-    _COMPAT_PREFIXES.update(prefixes)
-
-
-def accepted_models() -> str:
-    """What routing accepts, for error messages (with the configured compatible prefixes)."""
-    extra = ", ".join(f"{p}* (OpenAI-compatible)" for p in sorted(_COMPAT_PREFIXES))
+def accepted_models(settings: Settings | None = None) -> str:
+    """What routing accepts, for error messages (with ``settings``' compatible prefixes)."""
+    prefixes = sorted(c.prefix for c in settings.compat_endpoints) if settings is not None else []
+    extra = ", ".join(f"{p}* (OpenAI-compatible)" for p in prefixes)
     return f"{ACCEPTED_MODELS}, {extra}" if extra else ACCEPTED_MODELS
 
 
-def provider_for_model(model: str | None) -> str | None:
+def provider_for_model(model: str | None, settings: Settings | None = None) -> str | None:
     """``claude-*`` → ``anthropic``, ``gemini-*`` → ``gemini``, ``gpt-*`` and ``o<digit>[-*]``
-    → ``openai``, anything else → None."""
+    → ``openai``, a prefix of ``settings``' compatible endpoints (SEOBATCH_COMPAT_ENDPOINTS)
+    → ``openai`` too, anything else → None. The prefixes are the settings' own, never
+    remembered by the process: two configurations in one process do not see each other's."""
     for prefix, provider in PROVIDER_PREFIXES.items():
         if (model or "").startswith(prefix):
             return provider
-    if _OPENAI_REASONING_RE.match(model or "") or any((model or "").startswith(p) for p in _COMPAT_PREFIXES):
+    if _OPENAI_REASONING_RE.match(model or ""):
+        return "openai"
+    if settings is not None and model and settings.compat_for(model) is not None:
         return "openai"
     return None
 
@@ -192,7 +191,8 @@ class SeoBatchJob(BaseModel):
             raise ValidationError(
                 f"status {self.status!r} is not one of {', '.join(STATUSES)}"
             )
-        if provider_for_model(self.model) is None:
+        # A compatible endpoint's model routes by the settings: its kickoff recorded the provider.
+        if provider_for_model(self.model) is None and (self.metadata or {}).get(jm.PROVIDER) not in PROVIDERS:
             raise ValidationError(
                 f"unknown model {self.model!r}: seobatch routes {accepted_models()}"
             )
@@ -243,7 +243,7 @@ class SeoBatchJob(BaseModel):
 
     @property
     def is_openai(self) -> bool:
-        return provider_for_model(self.model) == "openai"
+        return self.provider == "openai"
 
     @property
     def inferred_provider(self) -> str | None:

@@ -7,12 +7,12 @@ import json
 
 import pytest
 
-from seobatch import models
 from seobatch.config import Settings
 from seobatch.errors import ConfigError, PermanentError
-from seobatch.models import Page
+from seobatch.models import Page, SeoBatchJob, accepted_models, provider_for_model
 from seobatch.providers import get_provider, provider_name
 from seobatch.providers.base import Prompt
+from seobatch.stages import Step
 from seobatch.stages.collect import collect
 from seobatch.stages.kickoff import kickoff
 
@@ -20,12 +20,6 @@ from tests.support.pages import make_pages
 from tests.support.pipeline import TEST_KEY, drive, items_of, job, make_settings
 
 MODEL = "selfhost-llama-3.3-70b"
-
-
-@pytest.fixture(autouse=True)
-def _own_prefixes(monkeypatch):
-    """Routing remembers configured prefixes per process: keep this module's to itself."""
-    monkeypatch.setattr(models, "_COMPAT_PREFIXES", set())
 
 
 def compat_settings(emulator, options="metadata=no response_format=no"):
@@ -74,3 +68,33 @@ def test_routing_names_the_compatible_prefixes_and_bad_entries_are_refused(emula
     with pytest.raises(ConfigError, match="LLAMA_KEY is not set"):
         kickoff(settings=make_settings(emulator, compat_endpoints=unset.compat_endpoints), model=MODEL)
     assert TEST_KEY in settings.secrets() and TEST_KEY not in repr(settings)
+
+
+def test_two_configurations_in_one_process_do_not_see_each_others_prefixes(any_db, emulator):
+    """The prefixes are the settings' own: one configuration routing selfhost-* teaches
+    the process nothing, so another one still refuses the model."""
+    settings = compat_settings(emulator)
+    assert provider_name(MODEL, settings) == "openai"
+    kickoff(settings=settings)  # a job of the compatible model exists in this process
+    plain = make_settings(emulator)
+    with pytest.raises(ConfigError, match="unknown model") as refused:
+        provider_name(MODEL, plain)
+    assert "selfhost-* (OpenAI-compatible)" not in str(refused.value)
+    assert "selfhost-" not in accepted_models(plain)
+    assert provider_for_model(MODEL) is None and provider_for_model(MODEL, settings) == "openai"
+    # the job itself knows its provider (recorded at kickoff), whoever reads it
+    assert SeoBatchJob.get().provider == "openai" and SeoBatchJob.get().is_openai
+
+
+def test_the_endpoints_max_requests_splits_the_run(any_db, emulator):
+    """max_requests=3: the client refuses a bigger batch, so the splitter must make jobs of
+    at most 3 pages; every page is done, in more than one job."""
+    emulator.set_faults(openai_no_metadata=True, openai_no_response_format=True)
+    settings = compat_settings(emulator, "metadata=no response_format=no max_requests=3")
+    make_pages(7)
+    first = kickoff(settings=settings).job
+    drive([Step("collect", first.id)], settings)
+    jobs = list(SeoBatchJob.select().order_by(SeoBatchJob.id))
+    assert len(jobs) >= 3 and all(len(items_of(j.id)) <= 3 for j in jobs)
+    assert all(j.status == "completed" for j in jobs), [j.metadata.get("error") for j in jobs]
+    assert Page.select().where(Page.seo_model == MODEL).count() == 7

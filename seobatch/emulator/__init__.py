@@ -15,7 +15,9 @@ item shares ``error_rate`` / ``expire_rate`` / ``malformed_rate``; scripted
 ``http_errors`` per operation (statuses, ``"hang"``, ``"drop"``, ``"spend_limit"``) with
 ``retry_after``; ``delay``; ``hang``; ``drop_create_response``; ``results_out_of_order``;
 ``truncate_results``; ``batch_outcome`` (expire / cancel / fail / stuck, next batch only);
-``results_gone``; ``obey_injections``. Operations are named as in ``faults.ANTHROPIC_OPS``,
+``results_gone``; ``obey_injections``; ``openai_no_metadata`` / ``openai_no_response_format``
+(a narrower compatible endpoint); ``gemini_cancel_ignored`` (a cancel that never lands).
+Operations are named as in ``faults.ANTHROPIC_OPS``,
 ``faults.GEMINI_OPS`` and ``faults.OPENAI_OPS``; ``stats()`` counts every call under those names.
 ``advance(seconds)`` moves the emulator's clock so long batches end without waiting.
 """

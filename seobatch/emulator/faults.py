@@ -146,6 +146,9 @@ class Faults:
     #: ``metadata`` (400), and a request line with ``response_format`` fails validation.
     openai_no_metadata: bool = False
     openai_no_response_format: bool = False
+    #: Gemini accepts a cancel and runs on regardless (a cancel that never lands, as
+    #: Azure's "runs until canceled" jobs or a stuck Gemini cancel): for the settle cap.
+    gemini_cancel_ignored: bool = False
 
     def __post_init__(self) -> None:
         for name in ("error_rate", "expire_rate", "malformed_rate"):
@@ -229,4 +232,5 @@ _COERCE: dict[str, Callable[[Any], Any]] = {
     "bad_replies": lambda value: {str(k): str(v) for k, v in dict(value or {}).items()},
     "openai_no_metadata": bool,
     "openai_no_response_format": bool,
+    "gemini_cancel_ignored": bool,
 }

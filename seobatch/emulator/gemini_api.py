@@ -208,7 +208,8 @@ def cancel(emu: Emulator, req: Request) -> Response:
         if state_of(batch, emu.store.now()) in TERMINAL:
             return error(emu, req, 400, f"Batch {batch.id} is already in a terminal state.",
                          status_name="FAILED_PRECONDITION")
-        batch.cancel_at = emu.store.now()
+        if not emu.store.faults.gemini_cancel_ignored:
+            batch.cancel_at = emu.store.now()
     return ok({})
 
 

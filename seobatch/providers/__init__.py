@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import requests
 
 from ..errors import ConfigError
-from ..models import accept_compat_prefixes, accepted_models, provider_for_model
+from ..models import accepted_models, provider_for_model
 from ..pricing import price_for, price_table
 from .anthropic import AnthropicBatches
 from .base import BatchInfo, BatchProvider, BatchRequest, ItemResult, Prompt, TransportOptions
@@ -25,12 +25,10 @@ def provider_name(model: str, settings: Settings | None = None) -> str:
 
     With ``settings``, its compatible endpoints' prefixes are accepted too (they route
     to the OpenAI client)."""
-    if settings is not None:
-        accept_compat_prefixes(c.prefix for c in settings.compat_endpoints)
-    name = provider_for_model(model)
+    name = provider_for_model(model, settings)
     if name is None:
         raise ConfigError(
-            f"unknown model {model!r}: use a model of {accepted_models()}"
+            f"unknown model {model!r}: use a model of {accepted_models(settings)}"
         )
     return name
 

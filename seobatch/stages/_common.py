@@ -31,13 +31,18 @@ class BatchLimits:
     max_bytes: int
 
 
-def batch_limits(provider: str, settings: Settings) -> BatchLimits:
+def batch_limits(provider: str, settings: Settings, model: str | None = None) -> BatchLimits:
     """The provider's per-batch limits, lowered by the settings when those are smaller.
 
-    The provider modules own their API limits (``MAX_REQUESTS``, ``MAX_BODY_BYTES``).
+    The provider modules own their API limits (``MAX_REQUESTS``, ``MAX_BODY_BYTES``); a
+    compatible endpoint (``model`` starts with its prefix) has its own ``max_requests``
+    (Azure takes 100,000, others fewer), in place of OpenAI's.
     """
     module = {"anthropic": anthropic, "gemini": gemini, "openai": openai}[provider]
     requests, size = module.MAX_REQUESTS, int(module.MAX_BODY_BYTES * BODY_MARGIN)
+    compat = settings.compat_for(model) if model else None
+    if compat is not None:
+        requests = compat.max_requests
     if settings.batch_max_requests:
         requests = min(requests, settings.batch_max_requests)
     if settings.batch_max_bytes:

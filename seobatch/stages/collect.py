@@ -60,7 +60,7 @@ def collect(
     builder = RequestBuilder(
         provider=provider, template=template, model=job.model, settings=settings, job_id=job.id
     )
-    limits = batch_limits(provider.name, settings)
+    limits = batch_limits(provider.name, settings, job.model)
     query = eligible_pages(
         model=job.model,
         prompt_version=template.version,

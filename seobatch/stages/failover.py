@@ -21,12 +21,16 @@ The protocol (one hop: a failover job does not fail over again):
 1. ``check`` (from poll, batch still running): decide; when failing over, record the
    decision on the job *before* the cancel, then cancel. Polling goes on.
 2. the cancel settles: poll sees the batch ended, results saves every result that
-   finished and completes the job (canceled items are charged no attempt);
-3. ``hand_over`` (from results, once completed): in one transaction, a new collecting
-   job of the fallback model restricted to this job's pages without a result
-   (``FAILOVER_OF``), the link on this job (``FAILOVER_JOB_ID``) and the
-   ``job_failed_over`` event. A page is never in two live attempts: the new job exists
-   only after the old batch ended and its results were saved.
+   finished and completes the job (canceled items are charged no attempt). A cancel
+   that has not settled ``SEOBATCH_FAILOVER_SETTLE`` minutes after it was sent fails the
+   job instead (``unsettled``): nothing moves while the batch may still run.
+3. ``hand_over`` (from results, once completed; or from the recovery sweep when the
+   worker died in between, ``pending_hand_overs``): in one transaction on the locked
+   job row, a new collecting job of the fallback model restricted to this job's pages
+   without a result (``FAILOVER_OF``), the link and the stamp on this job
+   (``FAILOVER_JOB_ID``, ``FAILOVER_HANDED_OVER``) and the ``job_failed_over`` event. A
+   page is never in two live attempts: the new job exists only after the old batch
+   ended and its results were saved; and it exists once.
 """
 
 from __future__ import annotations
@@ -44,8 +48,8 @@ from ..config import parse_deadline
 from ..errors import ProviderError
 from ..jobmeta import JobStatus
 from ..models import SeoBatchJob, provider_for_model
-from ._common import log, stamp
-from .jobstate import update_metadata
+from ._common import log, parse_stamp, stamp
+from .jobstate import fail_job, update_metadata
 from .step import Step
 
 if TYPE_CHECKING:
@@ -83,7 +87,7 @@ def fallback_model(settings: Settings, provider: str) -> str | None:
     """The model a late batch of ``provider`` moves to; None when there is none, or it
     routes back to the same provider (that would not get the pages out of the incident)."""
     model = dict(settings.failover_models).get(provider)
-    if not model or provider_for_model(model) in (None, provider):
+    if not model or provider_for_model(model, settings) in (None, provider):
         return None
     return model
 
@@ -97,20 +101,12 @@ class Estimate:
     jobs: int  #: completed jobs it was learnt from (0 for the prior)
 
 
-def turnaround_seconds() -> Any:
-    """SQL: seconds from ``submitted_at`` to ``completed_at``."""
-    job = SeoBatchJob
-    if _db.is_postgres():
-        return fn.date_part("epoch", job.completed_at - job.submitted_at)
-    return (fn.julianday(job.completed_at) - fn.julianday(job.submitted_at)) * 86400
-
-
 def expected_turnaround(model: str, *, percentile: float = PERCENTILE, history: int = HISTORY_JOBS) -> Estimate:
     """The ``percentile`` (nearest rank) of ``model``'s last ``history`` completed jobs'
     turnarounds, in one aggregate query; the provider's prior with too little history."""
     job = SeoBatchJob
     recent = (
-        job.select(turnaround_seconds().alias("seconds"))
+        job.select(_db.seconds_between(job.submitted_at, job.completed_at).alias("seconds"))
         .where((job.model == model) & (job.status == JobStatus.COMPLETED)
                & job.submitted_at.is_null(False) & job.completed_at.is_null(False))
         .order_by(job.completed_at.desc())
@@ -198,16 +194,17 @@ def check(
     settings: Settings,
     now: datetime,
     changes: dict[str, object],
-) -> None:
-    """Poll's hook for a running batch: decide, record, cancel (adds to ``changes``)."""
+) -> bool:
+    """Poll's hook for a running batch: decide, record, cancel (adds to ``changes``).
+    True when the job was failed: its cancel did not settle within the cap (``unsettled``)."""
     meta = job.metadata or {}
     if not settings.deadline or job.submitted_at is None or meta.get(jm.FAILOVER_OF) or not job.ai_batch_id:
-        return
+        return False
     decided = meta.get(jm.FAILOVER)
     if not decided:
         target = fallback_model(settings, job.provider or "")
         if target is None:
-            return
+            return False
         decision = decide(
             now=now, submitted_at=job.submitted_at, deadline=deadline_after(settings.deadline, job.submitted_at),
             margin_minutes=settings.deadline_margin_minutes, provider=job.provider or "",
@@ -215,17 +212,19 @@ def check(
             own=expected_turnaround(job.model), fallback=expected_turnaround(target),
         )
         if not decision.fail_over:
-            return
+            return False
         record = {"reason": decision.reason, "decided_at": stamp(now), "to_model": target, **decision.inputs}
         # Durable before the provider hears of it: a crash after the cancel still knows why.
         if update_metadata(job.id, expected=(JobStatus.PROCESSING,), changes={jm.FAILOVER: record},
                            if_meta={jm.FAILOVER: None}) is None:
-            return
+            return False
         changes[jm.FAILOVER] = record
         log.warning("job %s: batch %s will not be done by %s (%s); canceling it, its pages without a "
                     "result move to %s", job.id, job.ai_batch_id, record["deadline"], decision.reason, target)
+    elif isinstance(decided, dict) and meta.get(jm.CANCEL_REQUESTED):
+        return unsettled(job, decided, info, settings, now)
     if meta.get(jm.CANCEL_REQUESTED):
-        return
+        return False
     try:
         provider.cancel_batch(job.ai_batch_id)
     except ProviderError as exc:
@@ -233,26 +232,86 @@ def check(
                     job.id, job.ai_batch_id, exc)
     else:
         changes[jm.CANCEL_REQUESTED] = stamp(now)
+    return False
 
 
-def hand_over(job_id: int) -> list[Step]:
-    """After results: start the fallback job for the pages without a result (once)."""
+def unsettled(job: SeoBatchJob, decided: dict[str, Any], info: BatchInfo, settings: Settings, now: datetime) -> bool:
+    """The failover's cancel was sent and the batch still runs: past
+    ``SEOBATCH_FAILOVER_SETTLE`` minutes, fail the job (True), its pages not moved.
+
+    Moving them is never provably safe while the provider may still run the batch: any
+    page without a result could yet be run (and billed) there as well as at the fallback.
+    So the wait is capped, the outcome recorded in the decision, and the job fails with
+    the reason (``seobatch job ID``, the ``job_failed`` event); its pages are collected
+    again on the next run, as after the poll watchdog."""
+    sent = parse_stamp((job.metadata or {}).get(jm.CANCEL_REQUESTED))
+    cap = timedelta(minutes=settings.failover_settle_minutes)
+    if sent is None or now - sent < cap:
+        return False
+    record = {**decided, "settle": "timeout", "settle_waited_minutes": round((now - sent).total_seconds() / 60, 1),
+              "unsettled_state": info.provider_state}
+    if update_metadata(job.id, expected=(JobStatus.PROCESSING,), changes={jm.FAILOVER: record}) is None:
+        return True  # ended meanwhile: nothing for this poll to do
+    reason = (
+        f"failover_unsettled: batch {job.ai_batch_id} was canceled at {stamp(sent)} to move its pages to "
+        f"{decided.get('to_model')} ({decided.get('reason')}), but {settings.failover_settle_minutes} min later it "
+        f"had still not ended (provider state {info.provider_state}); its pages were not moved, as they could "
+        "then be paid for twice. They are collected again on the next run"
+    )
+    fail_job(job, reason, settings=settings, expected=(JobStatus.PROCESSING,))
+    return True
+
+
+def hand_over(job_id: int, settings: Settings | None = None) -> list[Step]:
+    """After results: start the fallback job for the pages without a result (once).
+
+    Idempotent: the job row is locked, and the hand-over is stamped on it in the same
+    transaction (``FAILOVER_HANDED_OVER``), so a results stage run again, a redelivery
+    and two recovery sweeps (``pending_hand_overs``) make at most one fallback job."""
     job = SeoBatchJob
     with _db.write_transaction():
         row = _db.lock_for_update(job.select().where(job.id == job_id)).first()
         meta = (row.metadata or {}) if row is not None else {}
         decision = meta.get(jm.FAILOVER)
         if row is None or row.status != JobStatus.COMPLETED or not isinstance(decision, dict) \
-                or meta.get(jm.FAILOVER_JOB_ID):
+                or meta.get(jm.FAILOVER_JOB_ID) or meta.get(jm.FAILOVER_HANDED_OVER):
             return []
+        done = {jm.FAILOVER_HANDED_OVER: stamp(_db.utcnow())}
         if not row.expired_count and not row.errored_count:
-            return []  # every page finished before the cancel landed: nothing to move
-        inherited = {k: meta[k] for k in jm.INHERITED if k in meta}
-        nxt = job.create(model=decision["to_model"], status=JobStatus.COLLECTING, metadata={
+            # every page finished before the cancel landed: nothing to move
+            job.update(metadata={**meta, **done}).where(job.id == row.id).execute()
+            return []
+        inherited = {k: meta[k] for k in jm.INHERITED if k in meta and k != jm.PROVIDER}
+        to_model = decision["to_model"]
+        provider = provider_for_model(to_model, settings)
+        nxt = job.create(model=to_model, status=JobStatus.COLLECTING, metadata={
             **inherited, jm.KICKED_OFF_AT: stamp(_db.utcnow()), jm.FAILOVER_OF: row.id, jm.PREVIOUS_JOB_ID: row.id,
+            **({jm.PROVIDER: provider} if provider else {}),
         })
-        job.update(metadata={**meta, jm.FAILOVER_JOB_ID: nxt.id}).where(job.id == row.id).execute()
+        job.update(metadata={**meta, **done, jm.FAILOVER_JOB_ID: nxt.id}).where(job.id == row.id).execute()
         outbox.record(row, "job_failed_over", reason=decision.get("reason"), failover_job_id=nxt.id,
                       failover_model=nxt.model)
     log.info("job %s failed over to job %s (%s)", job_id, nxt.id, nxt.model)
     return [Step("collect", nxt.id)]
+
+
+#: A hand-over the results stage did not finish (its worker died between completing the
+#: job and making the fallback job) is finished by the sweep within this long after the
+#: job completed; later, the next night's run collects those pages itself (a canceled
+#: item costs a page no attempt), and a late fallback job would only compete with it.
+HAND_OVER_WINDOW = timedelta(hours=24)
+
+
+def pending_hand_overs(now: datetime) -> list[tuple[int, datetime]]:
+    """(id, completed_at) of the jobs completed within ``HAND_OVER_WINDOW`` with a
+    failover decision whose hand-over was never made: one query, the keys tested in SQL
+    (a sweep reads no job's metadata that has nothing to hand over)."""
+    job, meta = SeoBatchJob, SeoBatchJob.metadata
+    query = (
+        job.select(job.id, job.completed_at)
+        .where((job.status == JobStatus.COMPLETED) & (job.completed_at >= now - HAND_OVER_WINDOW)
+               & _db.json_text(meta, jm.FAILOVER).is_null(False) & _db.json_text(meta, jm.FAILOVER_JOB_ID).is_null()
+               & _db.json_text(meta, jm.FAILOVER_HANDED_OVER).is_null())
+        .order_by(job.id)
+    )
+    return [(job_id, completed_at) for job_id, completed_at in _db.tuples(query)]

@@ -42,7 +42,6 @@ def check_run(settings: Settings, model: str | None = None) -> str:
     if compat is None:
         settings.api_key_for(check_model(model, settings))
     else:
-        provider_name(model, settings)  # registers the compatible endpoint's prefix
         if not compat.key:
             raise ConfigError(
                 f"{compat.key_variable} is not set: the compatible endpoint for {compat.prefix}* needs a key"
@@ -78,6 +77,8 @@ def kickoff(
         jm.RUN: secrets.token_hex(4),
         jm.KICKED_OFF_AT: stamp(utcnow()),
         jm.KICKED_OFF_BY: source,
+        # Routing by the settings (a compatible endpoint's prefix is theirs): known from the start.
+        jm.PROVIDER: provider_name(model, settings),
     }
     if limit is not None:
         meta[jm.LIMIT] = limit

@@ -82,7 +82,7 @@ def plan_run(
 
         template = PromptTemplate.load(settings)
     builder = RequestBuilder(provider=provider, template=template, model=model, settings=settings)
-    limits = batch_limits(provider.name, settings)
+    limits = batch_limits(provider.name, settings, model)
     query = eligible_pages(model=model, prompt_version=template.version, max_attempts=settings.max_attempts,
                            configured_model=settings.model)
     from ..attempts import count_failed  # lazy, as the imports above

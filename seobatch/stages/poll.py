@@ -78,7 +78,8 @@ def poll(
         if update_metadata(job_id, expected=(JobStatus.PROCESSING,), changes=changes, if_meta=unchanged) is None:
             return []
         return [Step("results", job_id)]
-    failover.check(job, info, provider, settings, now, changes)
+    if failover.check(job, info, provider, settings, now, changes):
+        return []  # failed: its failover's cancel never settled
     if _overdue(job, settings, now) and _watchdog(job, meta, provider, settings, now, changes):
         return []
     polls = int(meta.get(jm.POLLS) or 0) + 1

@@ -26,6 +26,12 @@ must not add a poll chain every minute beside Dramatiq's retries.
 Every action is a compare-and-set on what the sweep read (``claims.hand_off``), so two
 sweeps at once (two workers booting, the clock and an operator) enqueue a stage once.
 Outbox events whose delivery died with a process are delivered too.
+
+One completed job is looked at as well: one whose failover was decided but whose
+fallback job was never made (its worker died between completing it and the hand-over).
+The sweep finishes the hand-over (``failover.hand_over``: the row locked, the hand-over
+stamped in the same transaction, so it happens once however many sweeps run) and
+enqueues the new job's collect.
 """
 
 from __future__ import annotations
@@ -37,9 +43,10 @@ from typing import TYPE_CHECKING, Any
 from .. import jobmeta as jm
 from .. import outbox
 from ..db import utcnow
+from ..errors import SeobatchError
 from ..jobmeta import ACTIVE_STATUSES, JobStatus
 from ..models import SeoBatchJob
-from . import claims
+from . import claims, failover
 from ._common import log, parse_stamp
 from .step import STAGE_FOR, Step
 
@@ -61,9 +68,14 @@ class Seen:
     stage: str | None = None
     #: Left alone until then (a claim's or a due poll's end), when that is known.
     until: datetime | None = None
+    #: The job ``stage`` runs for, when not this one (a failover job the sweep made).
+    target: int | None = None
 
     def line(self) -> str:
-        then = f"{self.stage} enqueued again" if self.stage else "left alone"
+        if self.stage and self.target is not None:
+            then = f"{self.stage} of job {self.target} enqueued"
+        else:
+            then = f"{self.stage} enqueued again" if self.stage else "left alone"
         return f"job {self.job_id}: {self.why} → {then}"
 
 
@@ -79,7 +91,7 @@ class Recovery:
 
     @property
     def steps(self) -> list[Step]:
-        return [Step(s.stage, s.job_id) for s in self.stalled if s.stage]
+        return [Step(s.stage, s.job_id if s.target is None else s.target) for s in self.stalled if s.stage]
 
     def next_look(self, horizon: datetime) -> datetime | None:
         """The earliest end of a wait seen (a claim, a due poll), up to ``horizon``."""
@@ -113,6 +125,7 @@ def recover(*, settings: Settings, now: datetime | None = None) -> Recovery:
     )
     for job in query:
         found.seen.append(_look(job, settings, now))
+    found.seen.extend(_hand_overs(settings, now))
     found.events_delivered = outbox.deliver_pending(settings=settings)
     for s in found.stalled:
         log.warning("recover job_id=%s status=%s stage=%s: %s", s.job_id, s.status, s.stage, s.why)
@@ -184,6 +197,32 @@ def _look(job: SeoBatchJob, settings: Settings, now: datetime) -> Seen:
         return Seen(job.id, status, f"{status}, not claimed by any worker, unchanged for {_ago(idle)} "
                     f"(waits until {_clock(late)}, SEOBATCH_STALE_AFTER)")
     return act(stage, f"{status}, not claimed by any worker, unchanged for {_ago(idle)}", hand(stage))
+
+
+def _hand_overs(settings: Settings, now: datetime) -> list[Seen]:
+    """Finish the failover hand-overs a dead results worker left undone (once each), once
+    the job has been completed for SEOBATCH_CLAIM_TTL: until then its results stage may
+    still be making it (and would win the race harmlessly anyway)."""
+    seen = []
+    why = "completed, failover decided but no fallback job made"
+    for job_id, completed_at in failover.pending_hand_overs(now):
+        due = completed_at + timedelta(seconds=settings.claim_ttl)
+        if due > now:
+            seen.append(Seen(job_id, JobStatus.COMPLETED, f"{why} yet (waits until {_clock(due)})", until=due))
+            continue
+        try:
+            steps = failover.hand_over(job_id, settings)
+        except SeobatchError as exc:  # e.g. its fallback no longer routes here: the other jobs still go on
+            log.error("job %s needs attention: its failover hand-over failed: %s", job_id, exc)
+            seen.append(Seen(job_id, JobStatus.COMPLETED, f"{why}; the hand-over failed: {exc}"))
+            continue
+        if not steps:
+            seen.append(Seen(job_id, JobStatus.COMPLETED, f"{why}; hand-over finished (nothing left to move, "
+                             "or another sweep or a worker just made it)"))
+            continue
+        seen.append(Seen(job_id, JobStatus.COMPLETED, f"{why}: job {steps[0].job_id} made",
+                         stage=steps[0].actor, target=steps[0].job_id))
+    return seen
 
 
 def _ago(delta: timedelta) -> str:

@@ -143,7 +143,7 @@ def results(
     check_site(job.id, settings)  # since the job's submission: a re-run finds the same pages
     if _complete(job, info, settings):
         drop_provider_files(job_id, info, provider)  # the results are saved: the files are not needed
-        return failover.hand_over(job_id)
+        return failover.hand_over(job_id, settings)
     return []
 
 

@@ -16,7 +16,7 @@ def test_every_fault_field_can_be_built_from_loose_values():
         "retry_after": "2", "delay": {"get": "0.5"}, "hang": ["list"], "drop_create_response": True,
         "results_out_of_order": 0, "truncate_results": "2", "batch_outcome": "", "results_gone": 1,
         "obey_injections": "yes", "bad_replies": {"/p/1": "too_wide"},
-        "openai_no_metadata": 1, "openai_no_response_format": "yes",
+        "openai_no_metadata": 1, "openai_no_response_format": "yes", "gemini_cancel_ignored": 1,
     }
     assert set(loose) == {f.name for f in dataclasses.fields(Faults)}
     built = Faults.build(**loose)
@@ -25,7 +25,7 @@ def test_every_fault_field_can_be_built_from_loose_values():
         delay={"get": 0.5}, hang=("list",), drop_create_response=1, results_out_of_order=False,
         truncate_results=2, batch_outcome=None, results_gone=True, obey_injections=True,
         bad_replies={"/p/1": "too_wide"},
-        openai_no_metadata=True, openai_no_response_format=True,
+        openai_no_metadata=True, openai_no_response_format=True, gemini_cancel_ignored=True,
     )
 
 
