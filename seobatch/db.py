@@ -212,14 +212,6 @@ def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
-def json_text(field: Any, key: str) -> Any:
-    """SQL: the text at ``key`` of a JSON column (NULL when missing or JSON null), on either
-    database."""
-    if is_postgres():
-        return peewee.fn.jsonb_extract_path_text(field, key)  # ``->>`` would JSON-encode the key
-    return peewee.fn.json_extract(field, f"$.{key}")
-
-
 class JSONField(peewee.Field):
     """``jsonb`` on PostgreSQL, JSON text on SQLite; always a Python value in code."""
 
