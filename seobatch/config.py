@@ -309,7 +309,9 @@ class Settings:
     batch_deadline_hours: float = setting(0.0, "SEOBATCH_BATCH_DEADLINE_HOURS", _non_negative)
     #: Deliveries of an event a subscriber raised on before it is marked failed.
     event_max_attempts: int = setting(8, "SEOBATCH_EVENT_MAX_ATTEMPTS", _int, minimum=1)
-    #: The web page's session signing key (``seobatch web`` refuses to start without it).
+    #: Seconds a delivery holds an event: receivers should be quick; when the delivering
+    #: process dies, the sweep sends the event again once this has passed.
+    event_lease_seconds: int = setting(300, "SEOBATCH_EVENT_LEASE", _int, minimum=1)
     #: OpenAI-compatible batch services, by model-name prefix (README "Compatible endpoints").
     compat_endpoints: tuple[CompatEndpoint, ...] = setting((), "SEOBATCH_COMPAT_ENDPOINTS", _compat)
     #: By when, each night, the pages must be done ("07:00 Europe/Berlin"); unset: no failover.
@@ -321,6 +323,7 @@ class Settings:
     #: Minutes a failover waits for the canceled batch to end; past that its pages are not
     #: moved (they could be paid twice) and the job fails with the reason.
     failover_settle_minutes: int = setting(30, "SEOBATCH_FAILOVER_SETTLE", _int, minimum=1)
+    #: The web page's session signing key (``seobatch web`` refuses to start without it).
     web_secret: str | None = setting(None, "SEOBATCH_WEB_SECRET", _key, secret=True)
     #: The web page is reached over https (behind a proxy): Secure cookies and HSTS.
     web_https: bool = setting(False, "SEOBATCH_WEB_HTTPS", _flag)

@@ -17,7 +17,7 @@ recovery sweep. The delivery contract a subscriber can rely on:
 - a receiver that returned is recorded too and not called again on a retry;
 - at least once per receiver across a process that dies (SIGKILL, time limit, lost
   connection) between a receiver's return and its record: the sweep delivers the row
-  again once the lease (``outbox.LEASE``) expires. Every delivery carries ``event_id``
+  again once the lease (``SEOBATCH_EVENT_LEASE``) expires. Every delivery carries ``event_id``
   (the outbox row's id) in its keyword data; a subscriber with effects that must not
   repeat dedupes on it.
 

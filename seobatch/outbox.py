@@ -35,9 +35,6 @@ from .models import SeoBatchEvent, SeoBatchJob
 
 log = logging.getLogger("seobatch.events")
 
-#: How long a claim keeps other deliveries off a row. Receivers should be quick (hand
-#: slow work to a queue); one that outlives the lease may see its event sent again.
-LEASE = timedelta(minutes=5)
 #: Wait before the first retry of an event a receiver raised on; doubled each attempt.
 RETRY_AFTER = timedelta(minutes=1)
 RETRY_MAX = timedelta(hours=1)
@@ -142,7 +139,9 @@ def deliver(event_id: int, *, settings: Settings | None = None) -> Outcome | Non
     """
     settings = _settings(settings)
     now = utcnow()
-    until = now + LEASE
+    # A claim keeps other deliveries off the row (SEOBATCH_EVENT_LEASE); a receiver that
+    # outlives it may see its event sent again.
+    until = now + timedelta(seconds=settings.event_lease_seconds)
     e = SeoBatchEvent
     claimed = (
         e.update(claimed_until=until, attempts=e.attempts + 1)
@@ -234,4 +233,4 @@ def backlog() -> tuple[int, int]:
     return counts.get(False, 0), counts.get(True, 0)
 
 
-__all__ = ["LEASE", "backlog", "deliver", "deliver_pending", "load_subscribers", "record", "retry_delay"]
+__all__ = ["backlog", "deliver", "deliver_pending", "load_subscribers", "record", "retry_delay"]

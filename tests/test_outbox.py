@@ -15,6 +15,9 @@ from seobatch.models import SeoBatchEvent, SeoBatchJob
 
 from tests.support.events import listening
 
+#: The default SEOBATCH_EVENT_LEASE.
+LEASE = timedelta(seconds=Settings.from_env({}).event_lease_seconds)
+
 pytestmark = pytest.mark.timeout(60)
 
 
@@ -66,11 +69,36 @@ def test_a_process_that_dies_after_claiming_an_event_does_not_lose_it(any_db, he
     assert outbox.deliver_pending() == 0
     assert heard.calls == []
     # Then once the lease ran out the sweep delivers it, with the row's id, once
-    _later(monkeypatch, outbox.LEASE + timedelta(minutes=1))
+    _later(monkeypatch, LEASE + timedelta(minutes=1))
     assert outbox.deliver_pending() == 1
     assert outbox.deliver_pending() == 0
     assert heard.calls == [(job.id, event.id)]
     assert SeoBatchEvent.get_by_id(event.id).published_at is not None
+
+
+def test_a_dead_delivery_is_sent_again_after_the_configured_lease(any_db, heard, monkeypatch):
+    short = Settings.from_env({"SEOBATCH_EVENT_LEASE": "10"})
+    real_send = events.send
+
+    def dying_send(*args, **kwargs):
+        raise Died()
+
+    # Given an event whose delivery (with a 10 s lease) died holding it
+    monkeypatch.setattr(events, "send", dying_send)
+    job = SeoBatchJob.create(status="processing")
+    with pytest.raises(Died):
+        job.mark_failed("boom")
+    event = SeoBatchEvent.get()
+    SeoBatchEvent.update(claimed_until=None).execute()
+    with pytest.raises(Died):
+        outbox.deliver(event.id, settings=short)
+    monkeypatch.setattr(events, "send", real_send)
+    # Then the sweep leaves it alone within the 10 s and delivers it just after, not 5 min
+    _later(monkeypatch, timedelta(seconds=5))
+    assert outbox.deliver_pending(settings=short) == 0
+    _later(monkeypatch, timedelta(seconds=11))
+    assert outbox.deliver_pending(settings=short) == 1
+    assert heard.calls == [(job.id, event.id)]
 
 
 @pytest.mark.parametrize("dies_on", ["delivered_to", "published_at"])
@@ -92,7 +120,7 @@ def test_a_process_that_dies_after_a_receiver_returned_redelivers_at_most_to_unr
         job.mark_completed(succeeded=1)
     monkeypatch.setattr(SeoBatchEvent, "update", real_update)
     # When the sweep delivers it again after the lease
-    _later(monkeypatch, outbox.LEASE + timedelta(seconds=1))
+    _later(monkeypatch, LEASE + timedelta(seconds=1))
     assert outbox.deliver_pending() == 1
     event_id = SeoBatchEvent.get().id
     # Then a receiver whose return was recorded is not called again; one whose return was

@@ -42,7 +42,9 @@ def test_a_split_anthropic_run_with_lost_creates_and_killed_workers_completes_ev
         processing_seconds=1.5,
     )
     env = worker_env(pg_db, redis_url, redis_namespace, emulator,
-                     SEOBATCH_BATCH_MAX_REQUESTS=str(PER_JOB), SEOBATCH_CHUNK_SIZE="4")
+                     SEOBATCH_BATCH_MAX_REQUESTS=str(PER_JOB), SEOBATCH_CHUNK_SIZE="4",
+                     # a delivery killed mid-way is sent again by recover after this, not 5 min
+                     SEOBATCH_EVENT_LEASE="5")
     queued = seobatch(env, "run")
     assert queued.returncode == 0, queued.stderr
     first = first_job().id
