@@ -496,9 +496,10 @@ def _judge(
                 status, fields, error = ItemStatus.ERRORED, None, _clip(quality_reason(verdict))
             else:
                 fields = {"title": verdict.title, "meta_description": verdict.description}
+        verdict_json = to_json(verdict.to_dict()) if verdict is not None else None
         writes.items.append((
             item_id, status.value, to_json(fields), error, result.input_tokens, result.output_tokens, now,
-            to_json(verdict.to_dict()) if verdict is not None else None,
+            verdict_json,
         ))
         if fields is not None:
             page_language = language or (verdict.page_language if verdict is not None else None)
@@ -509,7 +510,7 @@ def _judge(
                     fp.site_of(url, page_language), fp.key(fields["title"], brand),
                     fp.key(fields["meta_description"]), fp.skeleton_key(fields["title"], variable, brand),
                     fp.key(variable, brand) if variable else None,
-                ),
+                ), verdict_json,
             ))
         else:
             writes.failed_pages.append((page_id, error, 1 if status == ItemStatus.ERRORED else 0))
