@@ -62,7 +62,7 @@ from ..prune import drop_provider_files
 from ..quality import REJECT, PageContext, QualityGate, Verdict
 from ..quality import fingerprint as fp
 from ..quality.checks import CHECKS
-from ..revisions import Generated, Publishing, record_published, save_generated
+from ..revisions import Generated, Publishing, record_published, save_generated, share_pages
 from ..text import printable_line
 from . import claims, failover
 from ._common import later, load_job, log, provider_for, stamp
@@ -526,6 +526,7 @@ def _settle_missing(job: SeoBatchJob, info: BatchInfo) -> None:
     error = "missing_result" if status == ItemStatus.ERRORED else f"missing_result: the batch was {status}"
     pending = (SeoBatchItem.job == job.id) & (SeoBatchItem.status == ItemStatus.PENDING)
     with _db.write_transaction():
+        share_pages()  # it writes pages: a rollback or an approval waits for it, as for a chunk
         # No attempt is charged: the provider lost, expired or canceled these, not the page.
         Page.update(seo_last_error=error).where(
             Page.id.in_(SeoBatchItem.select(SeoBatchItem.page).where(pending))
