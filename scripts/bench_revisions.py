@@ -3,7 +3,7 @@
 at a time (two nights), roll the second back, and report the seconds (wall and this
 process's CPU) and the bytes per revision, table and with indexes: as written (dead row
 versions included) and of the live rows alone (copied into a table with the same
-indexes). ``pages_only_night_s`` writes the same replies the way the results stage did
+indexes, rebuilt). ``pages_only_night_s`` writes the same replies the way the results stage did
 before revisions (``bench/no_revisions.py``): the cost of revisions per night by
 comparison. Runs in a schema of its own, dropped at the end.
 
@@ -40,6 +40,11 @@ _SIZES = "SELECT pg_relation_size('seo_page_revisions'), pg_total_relation_size(
 _COMPACT = (
     "CREATE TABLE bench_revisions_live (LIKE seo_page_revisions INCLUDING ALL)",
     "INSERT INTO bench_revisions_live SELECT * FROM seo_page_revisions",
+    "REINDEX TABLE bench_revisions_live",  # indexes as a build makes them, not as the copy grew them
+)
+_INDEX_SIZES = (
+    "SELECT c.relname, pg_relation_size(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+    "WHERE i.indrelid = 'bench_revisions_live'::regclass ORDER BY 2 DESC"
 )
 _LIVE_SIZES = "SELECT pg_relation_size('bench_revisions_live'), pg_total_relation_size('bench_revisions_live')"
 
@@ -102,6 +107,9 @@ def main() -> int:
         for statement in _COMPACT:
             db.database.execute_sql(statement)
         _sizes(out, "_live", _LIVE_SIZES)
+        count = int(out["revisions"])
+        for name, size in db.database.execute_sql(_INDEX_SIZES).fetchall():
+            out["live_index_bytes_per_revision." + name] = round(size / count)
     finally:
         db.database.close()
         sandbox.drop()
