@@ -46,12 +46,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="profile these stages with pyinstrument (writes bench-profile-STAGE.txt)")
     parser.add_argument("--no-quality", action="store_true",
                         help="run without the quality gate (SEOBATCH_QUALITY_GATE=false): its cost by comparison")
+    parser.add_argument("--no-revisions", action="store_true",
+                        help="results write the pages alone, as before revisions (scripts/bench/no_revisions.py): "
+                        "what keeping a revision of every reply costs, by comparison")
+    parser.add_argument("--no-site-stage", action="store_true",
+                        help="results without the site-wide checks after the last chunk (the same with or "
+                        "without revisions)")
     parser.add_argument("--json", action="store_true", help="print one machine-readable JSON line")
     args = parser.parse_args(argv)
     try:
         result = run_bench(pages=args.pages, database_url=args.database_url, provider=args.provider,
                            chunk_size=args.chunk_size, timeout=args.timeout,
-                           profile=args.profile, quality=not args.no_quality)
+                           profile=args.profile, quality=not args.no_quality,
+                           revisions=not args.no_revisions, site_stage=not args.no_site_stage)
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2

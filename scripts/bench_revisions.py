@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """Revisions at scale on PostgreSQL: publish N pages through ``save_generated`` a chunk
-at a time (two nights), roll the second back, and report the seconds and the bytes per
-revision (table and indexes). Runs in a schema of its own, dropped at the end.
+at a time (two nights), roll the second back, and report the seconds (wall and this
+process's CPU) and the bytes per revision, table and with indexes: as written (dead row
+versions included) and of the live rows alone (copied into a table with the same
+indexes, rebuilt). ``pages_only_night_s`` writes the same replies the way the results stage did
+before revisions (``bench/no_revisions.py``): the cost of revisions per night by
+comparison. Runs in a schema of its own, dropped at the end.
 
     .venv/bin/python scripts/bench_revisions.py --pages 100000
 """
@@ -19,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench.harness import Sandbox  # noqa: E402
+from bench.no_revisions import save_pages_only  # noqa: E402
 
 from seobatch import db, revisions, schema  # noqa: E402
 from seobatch.db import utcnow  # noqa: E402
@@ -29,12 +34,26 @@ _SEED = (
     "SELECT 'https://shop.example.com/p/' || g, 'Oak chair model ' || g, 'Text', md5(g::text), 0, FALSE, "
     "now(), now() FROM generate_series(1, %s) AS g"
 )
+_SIZES = "SELECT pg_relation_size('seo_page_revisions'), pg_total_relation_size('seo_page_revisions')"
+#: Live rows only, the same indexes: what the revisions take once dead row versions are gone
+#: (VACUUM FULL keeps them while another session's snapshot may still see them).
+_COMPACT = (
+    "CREATE TABLE bench_revisions_live (LIKE seo_page_revisions INCLUDING ALL)",
+    "INSERT INTO bench_revisions_live SELECT * FROM seo_page_revisions",
+    "REINDEX TABLE bench_revisions_live",  # indexes as a build makes them, not as the copy grew them
+)
+_INDEX_SIZES = (
+    "SELECT c.relname, pg_relation_size(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+    "WHERE i.indrelid = 'bench_revisions_live'::regclass ORDER BY 2 DESC"
+)
+_LIVE_SIZES = "SELECT pg_relation_size('bench_revisions_live'), pg_total_relation_size('bench_revisions_live')"
 
 
-def night(word: str, chunk: int, pages: int) -> tuple[int, float]:
+def night(word: str, chunk: int, save=revisions.save_generated) -> tuple[int, float, float]:
+    """One night's replies for every page through ``save``: (job id, wall s, CPU s)."""
     job = SeoBatchJob.create(status="processing", metadata={"run": word})
     publishing = revisions.Publishing()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     last = 0
     while True:
         ids = [i for (i,) in Page.select(Page.id).where(Page.id > last).order_by(Page.id).limit(chunk).tuples()]
@@ -45,9 +64,17 @@ def night(word: str, chunk: int, pages: int) -> tuple[int, float]:
                                        f"Everything about oak chair model {i}, made by hand in our workshop. {word}",
                                        job.model, now, "h", "v1", None) for i in ids]
         with db.write_transaction():
-            revisions.save_generated(job, replies, publishing)
+            save(job, replies, publishing)
         last = ids[-1]
-    return job.id, time.perf_counter() - start
+    return job.id, time.perf_counter() - start, time.process_time() - cpu
+
+
+def _sizes(out: dict[str, float | int], suffix: str, query: str = _SIZES) -> None:
+    count = PageRevision.select().count()
+    table, total = db.database.execute_sql(query).fetchone()
+    out["revisions"] = count
+    out[f"bytes_per_revision_table{suffix}"] = round(table / count)
+    out[f"bytes_per_revision_with_indexes{suffix}"] = round(total / count)
 
 
 def main() -> int:
@@ -64,8 +91,10 @@ def main() -> int:
         schema.init_db()
         db.database.execute_sql(_SEED, (args.pages,))
         db.database.execute_sql("ANALYZE")
-        _, out["first_night_s"] = night("first", args.chunk_size, args.pages)
-        bad, out["second_night_s"] = night("second", args.chunk_size, args.pages)
+        _, out["pages_only_night_s"], out["pages_only_night_cpu_s"] = night("plain", args.chunk_size,
+                                                                             save_pages_only)
+        _, out["first_night_s"], out["first_night_cpu_s"] = night("first", args.chunk_size)
+        bad, out["second_night_s"], out["second_night_cpu_s"] = night("second", args.chunk_size)
         db.database.execute_sql("ANALYZE")
         t = time.perf_counter()
         plan = revisions.rollback([bad], by="bench", dry_run=True)
@@ -74,17 +103,17 @@ def main() -> int:
         plan = revisions.rollback([bad], by="bench")
         out["rollback_s"] = time.perf_counter() - t
         out["rolled_back_pages"] = plan.pages
-        revisions_n = PageRevision.select().count()
-        table, total = db.database.execute_sql(
-            "SELECT pg_relation_size('seo_page_revisions'), pg_total_relation_size('seo_page_revisions')"
-        ).fetchone()
-        out["revisions"] = revisions_n
-        out["bytes_per_revision_table"] = round(table / revisions_n)
-        out["bytes_per_revision_with_indexes"] = round(total / revisions_n)
+        _sizes(out, "")
+        for statement in _COMPACT:
+            db.database.execute_sql(statement)
+        _sizes(out, "_live", _LIVE_SIZES)
+        count = int(out["revisions"])
+        for name, size in db.database.execute_sql(_INDEX_SIZES).fetchall():
+            out["live_index_bytes_per_revision." + name] = round(size / count)
     finally:
         db.database.close()
         sandbox.drop()
-    print(json.dumps(out))
+    print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in out.items()}))
     return 0
 
 

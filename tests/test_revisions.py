@@ -134,6 +134,8 @@ def test_a_bad_night_is_rolled_back_after_a_dry_run_and_a_second_rollback_change
     # The rollback restores last night's values, recording who and when
     done = revisions.rollback([bad], by="maria")
     assert done.pages == 6 and done.change_id
+    assert (done.pages, done.to_generated, done.to_original, done.examples) == (
+        plan.pages, plan.to_generated, plan.to_original, plan.examples)  # the dry run showed exactly this
     assert {p.url: (p.seo_title, p.seo_description) for p in Page.select()} == before
     assert states(bad) == {State.ROLLED_BACK: 6} and states(good) == {State.PUBLISHED: 6}
     assert {r.decided_by for r in PageRevision.select().where(PageRevision.job == bad)} == {"maria"}
@@ -148,6 +150,22 @@ def test_a_bad_night_is_rolled_back_after_a_dry_run_and_a_second_rollback_change
     # Rolling back the good night too goes back to the originals (the import's title)
     revisions.rollback([good], by="maria")
     assert all((p.seo_title, p.seo_description) == (p.title, None) for p in Page.select())
+    assert_consistent()
+
+
+def test_rolling_back_two_stacked_nights_at_once_goes_past_both_to_the_originals(any_db, settings):
+    make_pages(4)
+    (good,) = run_night(settings, "good")
+    regenerate_all()
+    (bad,) = run_night(settings, "bad")
+    # The bad night's revisions replaced the good night's, which are in the same rollback:
+    # the walk goes one further, to each page's original.
+    plan = revisions.rollback([bad, good], by="ops", dry_run=True)
+    assert (plan.pages, plan.to_generated, plan.to_original) == (4, 0, 4)
+    done = revisions.rollback([good, bad], by="ops")
+    assert (done.pages, done.to_generated, done.to_original) == (4, 0, 4)
+    assert all((p.seo_title, p.seo_description) == (p.title, None) for p in Page.select())
+    assert states(bad) == {State.ROLLED_BACK: 4} and states(good) == {State.SUPERSEDED: 4}
     assert_consistent()
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import sys
 import time
@@ -163,6 +164,14 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format=f"bench[{role}] %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
+    if os.environ.get("BENCH_NO_REVISIONS") == "1":
+        from no_revisions import install  # a sibling, as floor and seed
+
+        install()
+    if os.environ.get("BENCH_NO_SITE_STAGE") == "1":
+        from no_revisions import skip_site_stage
+
+        skip_site_stage()
     database = open_counted(settings)
     QUERIES[0] = 0
     args = json.loads(raw)

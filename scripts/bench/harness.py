@@ -216,7 +216,7 @@ class Sandbox:
 
 
 def child_env(sandbox_url: str, emulator_url: str, provider: str, chunk_size: int | None,
-              quality: bool = True) -> dict[str, str]:
+              quality: bool = True, revisions: bool = True, site_stage: bool = True) -> dict[str, str]:
     """The environment of every child: our database, the emulator, polls that never wait."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("SEOBATCH_", "ANTHROPIC_", "GEMINI_", "GOOGLE_GEMINI_"))
@@ -233,13 +233,17 @@ def child_env(sandbox_url: str, emulator_url: str, provider: str, chunk_size: in
         env["SEOBATCH_CHUNK_SIZE"] = str(chunk_size)
     if not quality:  # what the quality gate costs: the results stage without it
         env["SEOBATCH_QUALITY_GATE"] = "false"
+    if not revisions:  # what revisions cost: the results stage writing the pages alone (no_revisions.py)
+        env["BENCH_NO_REVISIONS"] = "1"
+    if not site_stage:
+        env["BENCH_NO_SITE_STAGE"] = "1"
     return env
 
 
 def run_bench(
     *, pages: int, database_url: str, provider: str = "anthropic",
     chunk_size: int | None = None, timeout: float = 3600.0, profile: str | None = None,
-    quality: bool = True,
+    quality: bool = True, revisions: bool = True, site_stage: bool = True,
 ) -> dict[str, Any]:
     """Seed, run every stage in its own process, measure the floor, clean up; the figures."""
     if provider not in MODELS:
@@ -250,7 +254,7 @@ def run_bench(
     emu: EmulatorProcess | None = None
     try:
         emu = EmulatorProcess(child_env(sandbox.url, "http://127.0.0.1", provider, chunk_size))
-        env = child_env(sandbox.url, emu.url, provider, chunk_size, quality)
+        env = child_env(sandbox.url, emu.url, provider, chunk_size, quality, revisions, site_stage)
         chunk = Settings.from_env(env).chunk_size
         seeded, seed_rss = run_child("seed", {"pages": pages}, env, timeout)
         rows: list[Row] = []

@@ -21,6 +21,7 @@ after commit, at least once, with ``event_id``; their data names a ``change_id``
 from __future__ import annotations
 
 from ..publishing import ChangeBudget, Policy, Reason, Source, State
+from ._sql import share_pages
 from .publish import (
     Generated,
     Publishing,
@@ -52,5 +53,5 @@ __all__ = [
     "Change", "ChangeBudget", "ChangedPage", "Decision", "Filter", "Generated", "Policy", "Proposal",
     "Publishing", "Reason", "RollbackPlan", "Source", "State", "approve", "changed_pages",
     "count_proposed", "diff", "export_proposed", "list_proposed", "record_published", "reject", "resolve_jobs",
-    "rollback", "save_generated", "stage_counts",
+    "rollback", "save_generated", "share_pages", "stage_counts",
 ]

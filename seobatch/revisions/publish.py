@@ -1,14 +1,15 @@
 """The results stage's half: each saved chunk's valid replies become revisions.
 
-``save_generated`` runs inside the chunk's transaction, after the items are locked, with
-a handful of set-based statements whatever the chunk's size: lock the chunk's pages
-(in id order, reading which are ``seo_locked``), give pages without a revision their
-original, supersede what the new revisions replace, insert the revisions (one
-multi-row INSERT), and update the pages: the live SEO fields only where a revision
-was published, the generation bookkeeping (model, time, content hash, prompt version,
-attempts) everywhere, so a held reply is not paid for again next night. Approvals and
-rollbacks change the live text only: a rolled-back page is not regenerated with the
-same prompt the next night (a fixed prompt, a new prompt version, regenerates it).
+``save_generated`` runs inside the chunk's transaction, after the items are locked. The
+chunk's replies go into a temporary table in one write (COPY on PostgreSQL); the rest is
+set-based SQL over that table (``_replies``), whatever the chunk's size: give pages
+without a revision their original, note what each reply replaces while superseding it,
+then insert the revisions and update the pages in one statement: the live SEO fields
+only where a revision was published, the generation bookkeeping (model, time, content
+hash, prompt version, attempts) everywhere, so a held reply is not paid for again next
+night. Python decides each reply's state (policy, budget, locked page) and nothing else.
+Approvals and rollbacks change the live text only: a rolled-back page is not regenerated
+with the same prompt the next night (a fixed prompt, a new prompt version, regenerates it).
 
 What is published at once follows ``SEOBATCH_PUBLISH`` (``Policy``) and the run's
 change budget (``SEOBATCH_MAX_CHANGES``); a locked page is never overwritten (its
@@ -28,11 +29,11 @@ import peewee
 from .. import db as _db
 from .. import jobmeta as jm
 from .. import outbox
-from ..bulk import bulk_update, copy_rows
+from ..bulk import copy_rows
 from ..db import database
 from ..models import Page, PageRevision, SeoBatchJob
 from ..publishing import SYSTEM, ChangeBudget, Policy, Reason, Source, State, stage_change
-from . import _sql
+from . import _replies, _sql
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -58,6 +59,8 @@ class Generated(NamedTuple):
     #: ``quality.fingerprint`` keys of this title and description (site, title, description,
     #: skeleton, h1), written on the page with the text they describe; None before the gate.
     fingerprints: tuple[Any, Any, Any, Any, Any] | None = None
+    #: The verdict as the item stores it (JSON text), so it is not encoded twice; None: from ``verdict``.
+    verdict_json: str | None = None
 
 
 @dataclass
@@ -114,107 +117,72 @@ def _decide(
     return State.PUBLISHED, None, flagged
 
 
-def _gate_columns(verdict: Any) -> tuple[Any, Any, float | None, float | None]:
-    if verdict is None:
-        return None, None, None, None
-    to_json = PageRevision.checks.db_value
-    checks = [c.to_dict() if hasattr(c, "to_dict") else c for c in getattr(verdict, "checks", ())]
+def _verdict_json(reply: Generated) -> str | None:
+    """The verdict as JSON text (checks, repairs, widths): the item's own encoding when the
+    results stage hands it over, else made here once."""
+    if reply.verdict_json is not None or reply.verdict is None:
+        return reply.verdict_json
+    verdict = reply.verdict
+    if hasattr(verdict, "to_dict"):
+        return _to_json(verdict.to_dict())
+    found = [c.to_dict() if hasattr(c, "to_dict") else c for c in getattr(verdict, "checks", ())]
     repairs = [c.to_dict() if hasattr(c, "to_dict") else c for c in getattr(verdict, "repairs", ())]
-    return (to_json(checks), to_json(repairs), getattr(verdict, "title_px", None),
-            getattr(verdict, "description_px", None))
+    widths = {"title_px": getattr(verdict, "title_px", None),
+              "description_px": getattr(verdict, "description_px", None)}
+    return _to_json({"checks": found, "repairs": repairs, "widths": widths})
 
 
-#: A chunk's revisions go in with one COPY on PostgreSQL (no per-value work in peewee:
-#: its INSERT of the same rows doubled the stage's CPU), one executemany on SQLite.
-_REVISIONS_COPY = (
-    "COPY seo_page_revisions (page_id, job_id, item_id, title, description, state, source, model, "
-    "prompt_version, checks, repairs, title_px, description_px, flagged, reason, created_at, decided_at, "
-    "decided_by, published_at, replaces_id, change_id) FROM STDIN"
-)
-_REVISIONS_INSERT_SQLITE = (
-    "INSERT INTO seo_page_revisions (page_id, job_id, item_id, title, description, state, source, model, "
-    "prompt_version, checks, repairs, title_px, description_px, flagged, reason, created_at, decided_at, "
-    "decided_by, published_at, replaces_id, change_id) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-
-#: Generation bookkeeping (what was generated last: model, time, content hash, prompt
-#: version; the collector reads these) for every stored reply; the live text only where published.
-_PAGE_UPDATE_COLUMNS = (
-    ("id", "bigint"), ("pub", "int"), ("title", "text"), ("description", "text"), ("model", "text"),
-    ("at", "timestamp"), ("content_hash", "text"), ("prompt_version", "text"),
-    ("site", "text"), ("title_key", "bigint"), ("description_key", "bigint"),
-    ("skeleton_key", "bigint"), ("h1_key", "bigint"),
-)
-_PAGE_UPDATE_ASSIGNMENTS = (
-    "seo_title = CASE WHEN v.pub = 1 THEN v.title ELSE t.seo_title END",
-    "seo_description = CASE WHEN v.pub = 1 THEN v.description ELSE t.seo_description END",
-    "seo_model = v.model", "seo_generated_at = v.at",
-    "seo_content_hash = v.content_hash", "seo_prompt_version = v.prompt_version",
-    # A page sent again for a duplicate (``seo_avoid``) keeps its attempts: a group that
-    # keeps coming back the same must run out of them like any other failure.
-    "seo_attempts = CASE WHEN t.seo_avoid IS NULL THEN 0 ELSE t.seo_attempts END",
-    "seo_last_error = NULL", "updated_at = v.at",
-    # The fingerprints describe the live text: they move with it (the site stage reads them).
-    "seo_site = CASE WHEN v.pub = 1 THEN v.site ELSE t.seo_site END",
-    "seo_title_key = CASE WHEN v.pub = 1 THEN v.title_key ELSE t.seo_title_key END",
-    "seo_description_key = CASE WHEN v.pub = 1 THEN v.description_key ELSE t.seo_description_key END",
-    "seo_skeleton_key = CASE WHEN v.pub = 1 THEN v.skeleton_key ELSE t.seo_skeleton_key END",
-    "seo_h1_key = CASE WHEN v.pub = 1 THEN v.h1_key ELSE t.seo_h1_key END",
-    "seo_avoid = NULL",
-)
+_to_json = PageRevision.checks.db_value
+_NO_FINGERPRINTS = (None,) * 5
 
 
 def save_generated(job: SeoBatchJob, replies: Sequence[Generated], publishing: Publishing) -> dict[State, int]:
     """Store one chunk's valid replies as revisions and publish what the policy allows.
-    Runs inside the caller's transaction. Returns how many went to each state."""
+    Runs inside the caller's transaction. Returns how many went to each state.
+
+    The replies go into a temporary table in one write; originals, what each replaces,
+    supersession, the revisions and the pages' fields follow as set-based statements over
+    it (``_replies``): six statements on PostgreSQL whatever the chunk's size."""
     if not replies:
         return {}
+    pg = _db.is_postgres()
     page_ids = [reply.page_id for reply in replies]
-    _sql.share_pages()
-    locked = _sql.locked_pages(page_ids)
-    allowance = [publishing.allowance(job)]
-    decisions = [_decide(reply, reply.page_id in locked, publishing, allowance) for reply in replies]
-    now = replies[0].at
-    _sql.ensure_originals(page_ids, now)
-    current = _sql.current_published(page_ids)
-    publishing_pages = [reply.page_id for reply, (state, _, _) in zip(replies, decisions, strict=False)
-                        if state == State.PUBLISHED]
-    r = PageRevision
-    # A page keeps one proposal: a newer reply supersedes it, as it supersedes what it
-    # publishes over. Two statements, each led by the page ids (an OR of the two made the
-    # planner walk the (state, id) index over every published row of the site).
-    r.update(state=State.SUPERSEDED).where(
-        _sql.any_of(r.page_id, page_ids) & (r.state == State.PROPOSED)).execute()
-    if publishing_pages:
-        r.update(state=State.SUPERSEDED).where(
-            _sql.any_of(r.page_id, publishing_pages) & (r.state == State.PUBLISHED)).execute()
-    change = stage_change(job.id)
-    rows = []
-    pages = []
-    counts: dict[State, int] = {}
-    for reply, (state, reason, flagged) in zip(replies, decisions, strict=False):
-        counts[state] = counts.get(state, 0) + 1
-        published = state == State.PUBLISHED
-        decided = state == State.REJECTED
-        rows.append((
-            reply.page_id, job.id, reply.item_id, reply.title, reply.description, state.value,
-            Source.GENERATED.value, reply.model, reply.prompt_version, *_gate_columns(reply.verdict),
-            bool(flagged), reason.value if reason else None, now, now if decided else None,
-            SYSTEM if decided else None, now if published else None, current.get(reply.page_id),
-            change if published else None,
-        ))
-        if reason != Reason.GATE:  # a gate reject leaves the page to be tried again
-            pages.append((reply.page_id, 1 if published else 0, reply.title, reply.description,
-                          reply.model, reply.at, reply.content_hash, reply.prompt_version,
-                          *(reply.fingerprints or (None,) * 5)))
-    if _db.is_postgres():
-        copy_rows(_REVISIONS_COPY, rows)
+    database.execute_sql(_replies.PG_CREATE if pg else _replies.SQLITE_CREATE)
+    if pg:
+        ((_, locked_ids),) = database.execute_sql(_replies.PG_LOCK_AND_LOCKED, (_sql.PUBLISH_LOCK, page_ids))
+        locked = set(locked_ids)
     else:
-        database.cursor().executemany(_REVISIONS_INSERT_SQLITE, rows)
-
-    bulk_update("seo_pages", key="id", columns=_PAGE_UPDATE_COLUMNS,
-                assignments=_PAGE_UPDATE_ASSIGNMENTS, rows=pages)
+        locked = _sql.locked_pages(page_ids)
+    allowance = [publishing.allowance(job)]
+    now = replies[0].at
+    rows = []
+    counts: dict[State, int] = {}
+    for reply in replies:
+        state, reason, flagged = _decide(reply, reply.page_id in locked, publishing, allowance)
+        counts[state] = counts.get(state, 0) + 1
+        rows.append((
+            reply.page_id, reply.item_id, reply.title, reply.description, reply.model, reply.at,
+            reply.content_hash, reply.prompt_version, _verdict_json(reply), state == State.PUBLISHED,
+            state.value, reason.value if reason else None, bool(flagged),
+            *(reply.fingerprints or _NO_FINGERPRINTS),
+        ))
+    params = {
+        "now": now, "job": job.id, "change": stage_change(job.id), "system": SYSTEM,
+        "published": State.PUBLISHED.value, "proposed": State.PROPOSED.value,
+        "superseded": State.SUPERSEDED.value, "rejected": State.REJECTED.value,
+        "original": Source.ORIGINAL.value, "generated": Source.GENERATED.value, "gate": Reason.GATE.value,
+    }
+    if pg:
+        copy_rows(_replies.PG_COPY, rows)
+        database.execute_sql(_replies.PG_ORIGINALS, params)
+        database.execute_sql(_replies.PG_SUPERSEDE, params)
+        database.execute_sql(_replies.PG_INSERT_AND_PAGES, params)
+        return counts
+    database.cursor().executemany(_replies.SQLITE_FILL, rows)
+    for statement in (_replies.SQLITE_ORIGINALS, _replies.SQLITE_REPLACES, _replies.SQLITE_SUPERSEDE,
+                      _replies.SQLITE_INSERT, _replies.SQLITE_PAGES):
+        database.execute_sql(statement, params)
+    database.execute_sql(_replies.SQLITE_CLEAR)
     return counts
 
 

@@ -27,7 +27,7 @@ from ..errors import InputError
 from ..models import Page, PageRevision, SeoBatchJob
 from ..publishing import Source, State
 from . import _sql
-from .review import copy_live_fields, record_event, run_jobs
+from .review import record_event, run_jobs
 
 _ANALYZE_STEP = "ANALYZE seobatch_rollback_step"
 
@@ -94,19 +94,22 @@ def _nothing(jobs: Sequence[int]) -> InputError:
     return InputError(f"{what} published nothing that is live now; nothing to roll back")
 
 
-def _map(jobs: Sequence[int]) -> None:
-    """Fill the temporary map: each page's published revision from ``jobs`` → its target."""
+def _map(jobs: Sequence[int]) -> int:
+    """Fill the temporary map: each page's published revision from ``jobs`` → its target.
+    Returns how many pages it holds."""
     r = PageRevision
-    _Step.insert_from(r.select(r.page_id, r.id, r.replaces_id).where(_live_from(jobs)),
-                      [_Step.page_id, _Step.from_id, _Step.to_id]).execute()
+    pages = int(_Step.insert_from(r.select(r.page_id, r.id, r.replaces_id).where(_live_from(jobs)),
+                                  [_Step.page_id, _Step.from_id, _Step.to_id]).as_rowcount().execute())
     prev = PageRevision.alias("prev")
-    for _ in range(len(jobs)):
-        # A target made by the same jobs (a run's jobs over one page) is undone too: go one further.
+    # One job has one revision per page: its targets are never its own. A run's jobs can
+    # be stacked on one page: a target made by the same jobs is undone too, go one further.
+    for _ in range(len(jobs) - 1):
         inside = r.select(r.id).where(r.job.in_(list(jobs)))
         moved = _Step.update(to_id=prev.select(prev.replaces_id).where(prev.id == _Step.to_id)).where(
             _Step.to_id.in_(inside)).execute()
         if not moved:
             break
+    return pages
 
 
 def _plan(jobs: list[int], examples: int) -> RollbackPlan:
@@ -133,17 +136,15 @@ def rollback(
     """Undo what ``jobs`` published (see the module); ``dry_run`` only plans it.
     Raises InputError, changing nothing, when they published nothing that is live."""
     jobs = sorted(set(jobs))
-    r = PageRevision
     now = utcnow()
     with _db.write_transaction():
-        if not r.select().where(_live_from(jobs)).exists():
-            raise _nothing(jobs)
         if not dry_run:
-            _sql.own_pages()
+            _sql.own_pages()  # before the map: no results chunk moves a page under it
         # Temporary and transactional on both databases: an error rolls it away with the rest.
         database.create_tables([_Step], temporary=True, safe=True)
         _Step.delete().execute()
-        _map(jobs)
+        if not _map(jobs):
+            raise _nothing(jobs)
         if _db.is_postgres():
             database.execute_sql(_ANALYZE_STEP)  # a temporary table has no statistics until told
         plan = _plan(jobs, examples)
@@ -153,18 +154,45 @@ def rollback(
     return plan
 
 
+#: The undone revisions leave ``published`` and the pages take their targets' text (or
+#: none, for a page whose trail ends before seobatch) in one statement on PostgreSQL; the
+#: targets become published in the next (after: one published revision per page, always).
+_UNDO_AND_PAGES_PG = (
+    "WITH undone AS (UPDATE seo_page_revisions AS r SET state = %(rolled_back)s, decided_at = %(now)s, "
+    "decided_by = %(by)s FROM seobatch_rollback_step m WHERE r.id = m.from_id AND r.state = %(published)s) "
+    "UPDATE seo_pages AS p SET seo_title = t.title, seo_description = t.description, updated_at = %(now)s "
+    "FROM seobatch_rollback_step m LEFT JOIN seo_page_revisions t ON t.id = m.to_id WHERE p.id = m.page_id"
+)
+_RESTORE_PG = (
+    "UPDATE seo_page_revisions AS r SET state = %(published)s, published_at = %(now)s, change_id = %(change)s "
+    "FROM seobatch_rollback_step m WHERE r.id = m.to_id"
+)
+_UNDO_SQLITE = (
+    "UPDATE seo_page_revisions AS r SET state = :rolled_back, decided_at = :now, decided_by = :by "
+    "FROM seobatch_rollback_step m WHERE r.id = m.from_id AND r.state = :published"
+)
+_PAGES_SQLITE = (
+    "UPDATE seo_pages AS p SET seo_title = t.title, seo_description = t.description, updated_at = :now "
+    "FROM seobatch_rollback_step m LEFT JOIN seo_page_revisions t ON t.id = m.to_id WHERE p.id = m.page_id"
+)
+_RESTORE_SQLITE = (
+    "UPDATE seo_page_revisions AS r SET state = :published, published_at = :now, change_id = :change "
+    "FROM seobatch_rollback_step m WHERE r.id = m.to_id"
+)
+
+
 def _apply(plan: RollbackPlan, jobs: list[int], by: str, now: datetime, chunk_size: int) -> None:
-    r = PageRevision
+    """Every state and live field the map names, whatever the number of pages: two UPDATEs
+    on PostgreSQL (three on SQLite), each one pass over the map."""
     change = f"rollback-{secrets.token_hex(6)}"
-    undone = _Step.select(_Step.from_id)
-    restored = _Step.select(_Step.to_id).where(_Step.to_id.is_null(False))
-    r.update(state=State.ROLLED_BACK, decided_at=now, decided_by=by).where(
-        r.id.in_(undone) & (r.state == State.PUBLISHED)).execute()
-    r.update(state=State.PUBLISHED, published_at=now, change_id=change).where(r.id.in_(restored)).execute()
-    copy_live_fields(change, now)
-    # A page whose trail ends without a revision (none before seobatch) is emptied.
-    Page.update(seo_title=None, seo_description=None, updated_at=now).where(
-        Page.id.in_(_Step.select(_Step.page_id).where(_Step.to_id.is_null()))).execute()
+    params = {"rolled_back": State.ROLLED_BACK.value, "published": State.PUBLISHED.value,
+              "now": now, "by": by, "change": change}
+    if _db.is_postgres():
+        database.execute_sql(_UNDO_AND_PAGES_PG, params)
+        database.execute_sql(_RESTORE_PG, params)
+    else:
+        for statement in (_UNDO_SQLITE, _PAGES_SQLITE, _RESTORE_SQLITE):
+            database.execute_sql(statement, params)
     plan.change_id, plan.by, plan.at = change, by, now
     record_event("pages_rolled_back", change, chunk_size, jobs=jobs, rolled_back=plan.pages,
                  to_original=plan.to_original, to_generated=plan.to_generated, by=by)

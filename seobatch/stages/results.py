@@ -62,7 +62,7 @@ from ..prune import drop_provider_files
 from ..quality import REJECT, PageContext, QualityGate, Verdict
 from ..quality import fingerprint as fp
 from ..quality.checks import CHECKS
-from ..revisions import Generated, Publishing, record_published, save_generated
+from ..revisions import Generated, Publishing, record_published, save_generated, share_pages
 from ..text import printable_line
 from . import claims, failover
 from ._common import later, load_job, log, provider_for, stamp
@@ -496,9 +496,10 @@ def _judge(
                 status, fields, error = ItemStatus.ERRORED, None, _clip(quality_reason(verdict))
             else:
                 fields = {"title": verdict.title, "meta_description": verdict.description}
+        verdict_json = to_json(verdict.to_dict()) if verdict is not None else None
         writes.items.append((
             item_id, status.value, to_json(fields), error, result.input_tokens, result.output_tokens, now,
-            to_json(verdict.to_dict()) if verdict is not None else None,
+            verdict_json,
         ))
         if fields is not None:
             page_language = language or (verdict.page_language if verdict is not None else None)
@@ -509,7 +510,7 @@ def _judge(
                     fp.site_of(url, page_language), fp.key(fields["title"], brand),
                     fp.key(fields["meta_description"]), fp.skeleton_key(fields["title"], variable, brand),
                     fp.key(variable, brand) if variable else None,
-                ),
+                ), verdict_json,
             ))
         else:
             writes.failed_pages.append((page_id, error, 1 if status == ItemStatus.ERRORED else 0))
@@ -525,6 +526,7 @@ def _settle_missing(job: SeoBatchJob, info: BatchInfo) -> None:
     error = "missing_result" if status == ItemStatus.ERRORED else f"missing_result: the batch was {status}"
     pending = (SeoBatchItem.job == job.id) & (SeoBatchItem.status == ItemStatus.PENDING)
     with _db.write_transaction():
+        share_pages()  # it writes pages: a rollback or an approval waits for it, as for a chunk
         # No attempt is charged: the provider lost, expired or canceled these, not the page.
         Page.update(seo_last_error=error).where(
             Page.id.in_(SeoBatchItem.select(SeoBatchItem.page).where(pending))
