@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import peewee
 from peewee import SQL
 
 from .. import db as _db
@@ -18,13 +17,6 @@ def any_of(column: Any, values: Sequence[Any]) -> Any:
     if _db.is_postgres():
         return column == SQL("ANY(%s)", (list(values),))
     return column.in_(list(values))
-
-
-def json_text(field: Any, key: str) -> Any:
-    """The text at ``key`` of a JSON column, on either database."""
-    if _db.is_postgres():
-        return peewee.fn.jsonb_extract_path_text(field, key)  # ``->>`` would JSON-encode the key
-    return peewee.fn.json_extract(field, f"$.{key}")
 
 
 #: The advisory lock (PostgreSQL) between writers of pages and their revisions: each results

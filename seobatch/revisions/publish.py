@@ -87,7 +87,7 @@ class Publishing:
         if _db.is_postgres():
             database.execute_sql("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_BUDGET_LOCK, str(run)))
         jobs = SeoBatchJob.select(SeoBatchJob.id).where(
-            (_sql.json_text(SeoBatchJob.metadata, jm.RUN) == str(run)) if run else (SeoBatchJob.id == job.id)
+            (_db.json_text(SeoBatchJob.metadata, jm.RUN) == str(run)) if run else (SeoBatchJob.id == job.id)
         )
         r = PageRevision
         used = r.select().where(r.job.in_(jobs) & r.published_at.is_null(False)

@@ -80,7 +80,7 @@ class Filter:
         if self.check is not None:
             cond &= _has_check(self.check)
         if self.language is not None:
-            cond &= peewee.fn.LOWER(_sql.json_text(Page.attributes, "language")) == self.language.lower()
+            cond &= peewee.fn.LOWER(_db.json_text(Page.attributes, "language")) == self.language.lower()
         if self.host is not None:
             host = self.host.lower()
             cond &= (Page.url.startswith(f"https://{host}/") | Page.url.startswith(f"http://{host}/")
@@ -94,7 +94,7 @@ def run_jobs(run: str) -> peewee.SelectQuery:
     """The ids of the jobs of run ``run`` (a subquery)."""
     from .. import jobmeta as jm  # a name only; jobmeta has no imports of its own
 
-    return SeoBatchJob.select(SeoBatchJob.id).where(_sql.json_text(SeoBatchJob.metadata, jm.RUN) == run)
+    return SeoBatchJob.select(SeoBatchJob.id).where(_db.json_text(SeoBatchJob.metadata, jm.RUN) == run)
 
 
 def _has_check(name: str) -> Any:
