@@ -176,16 +176,6 @@ def test_rollback_of_a_run_and_bad_targets(clients):
     assert clients["admin"].get("/rollback?run=nope").status_code == 404
 
 
-def test_the_audit_counts_each_check_with_its_share_and_links_to_its_pages(clients):
-    proposed_job([LONG_TITLE], checks=CHECK, flagged=True)
-    proposed_job(["Oak chairs | Shop", "Pine tables | Shop", "Birch beds | Shop"])
-    page = text(clients["viewer"].get("/audit"))
-    row = re.search(r'data-check="title_too_wide">(.*?)</tr>', page, re.S).group(1)
-    assert ">1<" in row and "25.0 %" in row and "/review?check=title_too_wide" in row
-    assert "4 proposed revisions" in page
-    assert clients["anon"].get("/audit").status_code in (302, 401)
-
-
 def test_a_proposal_over_a_live_value_shows_both_as_results(clients):
     job = proposed_job(["Oak chairs | Shop"])
     post(clients["reviewer"], "/review/all", {"verb": "approve"}, "/review/all?verb=approve")
