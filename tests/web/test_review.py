@@ -130,6 +130,36 @@ def test_everything_a_filter_matches_is_approved_after_a_confirmation_with_the_c
     assert "Approve 0 proposed revisions?" in text(clients["admin"].get("/review/all?verb=approve&language=de"))
 
 
+def test_a_confirmation_over_the_cap_says_more_than_and_labels_any_estimate(clients, monkeypatch):
+    from seobatch.web.views import review
+
+    monkeypatch.setattr(review, "CONFIRM_CAP", 2)
+    proposed_job(["Stühle aus Eiche | Shop", "Tische aus Kiefer | Shop", "Betten aus Birke | Shop"], language="de")
+    proposed_job(["Oak chairs | Shop"], language="en")
+    page = text(clients["admin"].get("/review/all?verb=approve&language=de"))
+    assert "Approve more than 2 proposed revisions?" in page and 'data-count-over="2"' in page
+    assert "all matching (more than 2)" in page
+    if "About " in page:  # PostgreSQL's estimate, only ever shown as one
+        assert "<em>estimate</em>" in page
+    response = post(clients["admin"], "/review/all", {"verb": "approve", "language": "de"},
+                    "/review/all?verb=approve&language=de")
+    assert "approved 3 revisions" in text(clients["admin"].get(response.headers["Location"]))
+    assert 'data-count="1"' in text(clients["admin"].get("/review/all?verb=approve"))  # under the cap: exact
+
+
+@pytest.mark.parametrize("cap, want", [(10, (3, True)), (3, (3, True)), (2, (2, False)), (1, (1, False))])
+def test_count_proposed_upto_is_exact_up_to_its_cap(clients, cap, want):
+    from seobatch import revisions
+
+    proposed_job(["Oak chairs | Shop", "Pine tables | Shop", "Birch beds | Shop"], host="www.shop.de", language="de")
+    proposed_job(["Oak chairs | Shop"])
+    for filter_ in (revisions.Filter(host="www.shop.de"), revisions.Filter(language="DE")):
+        count = revisions.count_proposed_upto(filter_, cap)
+        assert (count.n, count.exact) == want
+        assert count.estimate is None or (not count.exact and count.estimate > cap)
+    assert revisions.count_proposed_upto(revisions.Filter(), cap).n == min(4, cap)
+
+
 def test_decisions_need_the_csrf_token(clients):
     proposed_job(["Oak chairs | Shop"])
     rid = PageRevision.get(PageRevision.state == State.PROPOSED).id
