@@ -246,6 +246,10 @@ def test_a_viewer_reads_the_audit_clicks_a_check_through_to_its_pages_and_audits
     assert _shown_checks(page) == {c["check"]: (c["count"], c["share"]) for c in published["checks"] if c["count"]}
     assert f"Audit of {published['pages']} pages" in page.locator("p.summary").inner_text()
     page.screenshot(path=str(tmp_path / "audit.png"), full_page=True)
+    assert (tmp_path / "audit.png").stat().st_size > 10_000
+    keep = os.environ.get("SEOBATCH_SCREENSHOT_DIR")  # the README's docs/audit.png
+    if keep:
+        page.screenshot(path=os.path.join(keep, "audit.png"))
 
     out = tmp_path / "issues.csv"
     monkeypatch.setenv("DATABASE_URL", any_db)
