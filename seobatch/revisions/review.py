@@ -204,8 +204,7 @@ def count_proposed_upto(filter_: Filter = Filter(), cap: int = COUNT_CAP) -> Pro
         return ProposalCount(n, True)
     estimate = None
     if _db.is_postgres():
-        sql, params = matching.sql()
-        plan = database.execute_sql("EXPLAIN (FORMAT JSON) " + sql, params).fetchone()[0]  # sql-constant: peewee's
+        plan = database.execute(peewee.NodeList((SQL("EXPLAIN (FORMAT JSON)"), matching))).fetchone()[0]
         rows = int((plan if isinstance(plan, list) else json.loads(plan))[0]["Plan"]["Plan Rows"])
         estimate = rows if rows > cap else None
     return ProposalCount(cap, False, estimate)
