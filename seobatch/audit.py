@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 import heapq
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -52,6 +52,10 @@ _PER_INSERT = 100
 #: The INSERT of n rows, for n up to _PER_INSERT (built once, from constants).
 _INSERTS = {n: f"INSERT INTO {AUDIT_TABLE} VALUES " + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * n)
             for n in range(1, _PER_INSERT + 1)}
+
+
+#: One page's finding: (url, check, severity, field, detail), as ``--csv`` writes it.
+Finding = tuple[str, str, str, str, str]
 
 
 @dataclass
@@ -140,16 +144,22 @@ def _insert(rows: list[tuple[Any, ...]]) -> None:
 def run_audit(
     *, source: str = "published", job: int | None = None, profile: QualityProfile | None = None,
     examples: int = 10, csv_file: IO[str] | None = None, chunk_size: int = 1000,
+    on_finding: Callable[[Finding], None] | None = None,
 ) -> AuditReport:
-    """Judge every page's values of ``source`` and run the site checks over them."""
+    """Judge every page's values of ``source`` and run the site checks over them.
+
+    ``csv_file`` gets one row per page and check; ``on_finding`` is called with each
+    such row (the web page's list of one check's pages is built from it)."""
     if source not in SOURCES:
         raise ValueError(f"unknown audit source {source!r}")
     gate = QualityGate(profile)
     brand = gate.profile.brand
     tallies = {name: CheckTally(name, c.severity) for name, c in ALL_CHECKS.items()}
-    writer = csv.writer(csv_file) if csv_file is not None else None
-    if writer is not None:
+    sinks: list[Callable[[Finding], None]] = [] if on_finding is None else [on_finding]
+    if csv_file is not None:
+        writer = csv.writer(csv_file)
         writer.writerow(["url", "check", "severity", "field", "detail"])
+        sinks.append(writer.writerow)
     pages = 0
     with database.connection_context(), database.atomic():  # temp table: one connection
         database.execute_sql(_DROP)
@@ -174,8 +184,8 @@ def run_audit(
             for name, (field_, detail) in fired.items():
                 score = verdict.title_px if field_ == "title" else verdict.description_px
                 tallies[name].add(url, score, pages, examples)
-                if writer is not None:
-                    writer.writerow([url, name, ALL_CHECKS[name].severity, field_, detail])
+                for sink in sinks:
+                    sink((url, name, ALL_CHECKS[name].severity, field_, detail))
             if t:
                 variable = h1 or title or ""
                 page_language = language or verdict.page_language
@@ -190,11 +200,52 @@ def run_audit(
         for check, _pid, url, n in site_findings(AUDIT_TABLE):
             order += 1
             tallies[check].add(url, float(n), order, examples)
-            if writer is not None:
-                writer.writerow([url, check, ALL_CHECKS[check].severity, "title" if check.startswith("title") else
-                                 "description", f"{n} pages share it" if check != "title_same_as_other_h1" else ""])
+            for sink in sinks:
+                sink((url, check, ALL_CHECKS[check].severity, "title" if check.startswith("title") else
+                      "description", f"{n} pages share it" if check != "title_same_as_other_h1" else ""))
         database.execute_sql(_DROP)
     return AuditReport("job" if source == "job" else source, pages, tallies)
+
+
+@dataclass
+class CheckPages:
+    """One page of the URLs a check fired on, with the report of the same run."""
+
+    report: AuditReport
+    urls: list[str]
+    #: The cursor of the next page (its last URL), or None on the last page.
+    next_after: str | None
+
+
+def check_pages(check: str, *, after: str = "", limit: int = 50, **audit: Any) -> CheckPages:
+    """The URLs ``check`` fired on, in URL order after ``after`` (a keyset: the cursor is
+    the last URL shown), ``limit`` of them. One ``run_audit`` (``audit`` are its
+    arguments), so the count above the list and the list come from the same judgement;
+    only the first ``limit + 1`` URLs past the cursor are kept, memory stays flat."""
+    if check not in ALL_CHECKS:
+        raise ValueError(f"unknown audit check {check!r}")
+    keep = max(1, limit) + 1
+    kept: set[str] = set()
+    ceiling: list[str | None] = [None]  # above it a URL cannot be among the first ``keep``
+
+    def collect(finding: Finding) -> None:
+        url = finding[0]
+        if finding[1] != check or url <= after or url in kept:
+            return
+        if ceiling[0] is not None and url >= ceiling[0]:
+            return
+        kept.add(url)
+        if len(kept) >= 4 * keep:  # trim now and then: O(n log keep) over the run
+            first = sorted(kept)[:keep]
+            kept.clear()
+            kept.update(first)
+            ceiling[0] = first[-1]
+
+    report = run_audit(on_finding=collect, **audit)
+    urls = sorted(kept)[:keep]
+    more = len(urls) > limit
+    urls = urls[:max(1, limit)]
+    return CheckPages(report, urls, urls[-1] if more else None)
 
 
 def render(report: AuditReport, *, examples: int = 3) -> str:
@@ -213,4 +264,5 @@ def render(report: AuditReport, *, examples: int = 3) -> str:
     return "\n".join(out)
 
 
-__all__ = ["ALL_CHECKS", "AuditReport", "REPAIR_AS_CHECK", "SOURCES", "render", "run_audit"]
+__all__ = ["ALL_CHECKS", "AuditReport", "CheckPages", "Finding", "REPAIR_AS_CHECK", "SOURCES", "check_pages", "render",
+           "run_audit"]

@@ -2,7 +2,9 @@
 """The review queue at scale on PostgreSQL: seed N proposed revisions (default 1M) with
 bulk INSERT … SELECT (never a row at a time), then time the queue's first page and the
 first page of each filter (``revisions.list_proposed``, what ``/review`` calls), the
-median of --repeat runs after one warm-up. Runs in a schema of its own, dropped after.
+median of --repeat runs after one warm-up; and the confirmation's count of each filter
+(``count_proposed_upto``, exact up to its cap) beside a full ``count_proposed``. Runs in a
+schema of its own, dropped after.
 
     .venv/bin/python scripts/bench/review_queue.py --revisions 1000000
 """
@@ -92,12 +94,21 @@ def main() -> int:
             sql_text = statement.format(**fmt).replace("%", "%%")  # no parameters: a literal %
             db.database.execute_sql(sql_text)  # sql-constant: the benchmark's own seed
         seeded = time.perf_counter() - start
-        out = {"revisions": args.revisions, "seed_s": round(seeded, 1), "page_ms": {}}
+        out = {"revisions": args.revisions, "seed_s": round(seeded, 1), "page_ms": {}, "confirm_ms": {},
+               "count_ms": {}}
         for name, fields in FILTERS.items():
             filter_ = revisions.Filter(**fields)
             rows = revisions.list_proposed(filter_, limit=51)
             out["page_ms"][name] = {"ms": round(_ms(lambda f=filter_: revisions.list_proposed(f, limit=51),
                                                     args.repeat), 1), "rows": len(rows)}
+            # The "approve everything this filter matches" confirmation: what it counts now
+            # (exact up to the cap) next to a full COUNT (what it counted before).
+            capped = revisions.count_proposed_upto(filter_)
+            out["confirm_ms"][name] = {"ms": round(_ms(lambda f=filter_: revisions.count_proposed_upto(f),
+                                                       args.repeat), 1),
+                                       "n": capped.n, "exact": capped.exact, "estimate": capped.estimate}
+            out["count_ms"][name] = {"ms": round(_ms(lambda f=filter_: revisions.count_proposed(f), args.repeat), 1),
+                                     "count": revisions.count_proposed(filter_)}
         if args.keep:
             out["schema"] = box.schema
         print(json.dumps(out, indent=2))

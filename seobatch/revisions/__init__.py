@@ -30,11 +30,14 @@ from .publish import (
     stage_counts,
 )
 from .review import (
+    COUNT_CAP,
     Decision,
     Filter,
     Proposal,
+    ProposalCount,
     approve,
     count_proposed,
+    count_proposed_upto,
     export_proposed,
     list_proposed,
     reject,
@@ -52,6 +55,7 @@ from .rollback import (
 __all__ = [
     "Change", "ChangeBudget", "ChangedPage", "Decision", "Filter", "Generated", "Policy", "Proposal",
     "Publishing", "Reason", "RollbackPlan", "Source", "State", "approve", "changed_pages",
-    "count_proposed", "diff", "export_proposed", "list_proposed", "record_published", "reject", "resolve_jobs",
+    "COUNT_CAP", "ProposalCount", "count_proposed", "count_proposed_upto",
+    "diff", "export_proposed", "list_proposed", "record_published", "reject", "resolve_jobs",
     "rollback", "save_generated", "share_pages", "stage_counts",
 ]

@@ -171,6 +171,45 @@ def count_proposed(filter_: Filter = Filter()) -> int:
     return int(_proposals(filter_).count())
 
 
+#: Above this many matches a confirmation stops counting (see ``count_proposed_upto``).
+COUNT_CAP = 10_000
+
+
+@dataclass(frozen=True)
+class ProposalCount:
+    """How many proposals a filter matches, for a confirmation that must answer at once."""
+
+    #: The exact number when ``exact``; otherwise the cap it reached (a lower bound).
+    n: int
+    exact: bool
+    #: PostgreSQL's planner estimate of the whole, when over the cap and above it (else None).
+    estimate: int | None = None
+
+
+def count_proposed_upto(filter_: Filter = Filter(), cap: int = COUNT_CAP) -> ProposalCount:
+    """``count_proposed`` that stops at ``cap``: exact up to it, beyond it "more than cap"
+    with the planner's estimate when that is above the cap too. A full COUNT over a
+    million proposals takes 0.2-1.9 s on PostgreSQL (a host filter the slowest); counting
+    at most ``cap + 1`` ids costs about what the filter's first page does. The page is
+    joined only for a language or host filter, the live revision never (neither changes
+    how many match: a hash join over every page cost 200 ms of a job filter's count)."""
+    r = PageRevision
+    matching = r.select(r.id)
+    if filter_.language is not None or filter_.host is not None:  # condition() reads the page's columns
+        matching = matching.join(Page, on=(Page.id == r.page_id))
+    matching = matching.where((r.state == State.PROPOSED) & filter_.condition())
+    n = int(peewee.Select([matching.limit(cap + 1).alias("m")], [peewee.fn.COUNT(SQL("*"))])
+            .bind(database).scalar())
+    if n <= cap:
+        return ProposalCount(n, True)
+    estimate = None
+    if _db.is_postgres():
+        plan = database.execute(peewee.NodeList((SQL("EXPLAIN (FORMAT JSON)"), matching))).fetchone()[0]
+        rows = int((plan if isinstance(plan, list) else json.loads(plan))[0]["Plan"]["Plan Rows"])
+        estimate = rows if rows > cap else None
+    return ProposalCount(cap, False, estimate)
+
+
 def _explain_ids(ids: Sequence[int]) -> None:
     """Raise the one-line reason why any of ``ids`` cannot be decided on."""
     r = PageRevision

@@ -166,22 +166,3 @@ def job_results(job_id: int, *, after: int | None = None, limit: int = PAGE_SIZE
     more = len(rows) > limit
     rows = rows[:limit]
     return Keyset(rows, rows[-1]["item_id"] if more and rows else None)
-
-
-def check_counts(state: str) -> tuple[int, dict[str, int]]:
-    """The audit's numbers until ``seobatch audit`` lands: how many revisions are in
-    ``state``, and per check name how many of them it fired on (one GROUP BY over the
-    JSON list, never a query per check)."""
-    from .. import db as _db  # is_postgres only
-    from ..models import PageRevision
-
-    r = PageRevision
-    total = r.select().where(r.state == state).count()
-    if _db.is_postgres():
-        sql = ("SELECT e->>'name', COUNT(DISTINCT r.id) FROM seo_page_revisions r, "
-               "jsonb_array_elements(r.checks) e WHERE r.state = %s AND r.checks IS NOT NULL GROUP BY 1")
-    else:
-        sql = ("SELECT json_extract(e.value, '$.name'), COUNT(DISTINCT r.id) FROM seo_page_revisions r, "
-               "json_each(r.checks) e WHERE r.state = ? AND r.checks IS NOT NULL GROUP BY 1")
-    rows = _db.database.execute_sql(sql, (state,)).fetchall()  # sql-constant: fixed query; the state is a parameter
-    return int(total), {str(name): int(n) for name, n in rows if name}

@@ -28,8 +28,9 @@ def test_demo_web_serves_the_demo_database_to_the_admin_it_prints(tmp_path):
     )
     try:
         assert proc.stdout is not None
-        match = None
+        match, printed = None, []
         for line in proc.stdout:
+            printed.append(line)
             match = _LINE.search(line)
             if match:
                 break
@@ -41,7 +42,12 @@ def test_demo_web_serves_the_demo_database_to_the_admin_it_prints(tmp_path):
         runs = opener.open(f"{base}/login", data=body).read().decode()
         assert "admin · admin" in runs and 'data-job="1"' in runs  # the demo's job
         audit = opener.open(f"{base}/audit").read().decode()
-        assert "published revisions" in audit or "proposed revisions" in audit
+        # the page's overview is the one the demo printed (seobatch audit of its database)
+        pages, fired = re.search(r"audit of (\d+) page\(s\), published values: (\d+) check", "".join(printed)).groups()
+        rows = re.findall(r'<tr class="sev-[a-z]+" data-check="([a-z0-9_]+)" data-count="(\d+)"', audit)
+        assert f'data-pages="{pages}"' in audit and len(rows) == int(fired) > 0
+        for check, count in rows:
+            assert re.search(rf" {check} +{count} ", "".join(printed)), check
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=20) in (0, 1, -signal.SIGINT)

@@ -13,6 +13,8 @@ from seobatch.pricing import batch_cost
 
 MODEL = "claude-sonnet-4-5"
 LONG_TITLE = "Discover Running Shoes for Every Kind of Runner: Everything You Need to Know Today"
+#: A page URL with markup in it: the audit lists URLs, escaped.
+EVIL_URL = "https://shop.example/<script>alert(1)</script>"
 DESCRIPTION = "A sturdy hand-made oak chair for every dining room, oiled and delivered assembled."
 
 
@@ -77,3 +79,15 @@ def proposed_job(titles: list[str], *, host: str = "shop.example", language: str
                             state=State.PROPOSED, source=Source.GENERATED, model=MODEL, checks=checks,
                             flagged=flagged, reason=Reason.FLAGGED if flagged else Reason.REVIEW)
     return job
+
+
+def audited_site() -> int:
+    """Published values with duplicates, over-wide titles, a placeholder, a language
+    mismatch and an injected URL; a job of them; live titles of their own."""
+    job = completed_job(succeeded=4, titles=[LONG_TITLE, LONG_TITLE, "Home", "Oak chairs | Shop"],
+                        page_titles=["Home", "Untitled", "Oak chair", "Oak chair"])
+    Page.create(url=EVIL_URL, title="<b>Home</b>", content="Eichenstühle für jedes Esszimmer, geölt und montiert.",
+                attributes={"language": "de"}, seo_title="Sturdy oak chairs for every dining room, delivered",
+                seo_description=DESCRIPTION)
+    Page.create(url="https://shop.example/plain", title="Pine table", content="A pine table.")
+    return job.id

@@ -2,7 +2,9 @@
 served by waitress on 127.0.0.1 in a thread — sign in, runs, a job with its previews,
 the preview tool's cut, an admin's cancel seen in the database; the review queue filtered,
 a proposal's cut, a selection approved and the job rolled back, each seen in the
-database; screenshots (the review queue's is the README's, docs/review-queue.png).
+database; the audit's numbers as ``seobatch audit --json`` gives them, a check clicked
+through to its pages, the scope switched to live; screenshots (the review queue's is the
+README's, docs/review-queue.png).
 
 Never ``playwright install``: the browser is /usr/bin/chromium (``apt-get install
 chromium``). Without it these tests skip on a laptop and fail under CI=true.
@@ -10,11 +12,15 @@ chromium``). Without it these tests skip on a laptop and fail under CI=true.
 
 from __future__ import annotations
 
+import csv
+import json
 import os
+import re
 from collections.abc import Iterator
 
 import pytest
 
+from seobatch.cli import main
 from seobatch.jobmeta import JobStatus
 from seobatch.models import Page, PageRevision, SeoBatchJob
 from seobatch.revisions import State
@@ -22,7 +28,7 @@ from seobatch.web.server import ServerThread
 
 from tests.support.services import IN_CI
 from tests.web.conftest import PASSWORD
-from tests.web.seed import LONG_TITLE, collecting_job, completed_job, proposed_job
+from tests.web.seed import EVIL_URL, LONG_TITLE, audited_site, collecting_job, completed_job, proposed_job
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -210,6 +216,67 @@ def test_a_reviewer_filters_the_queue_checks_a_cut_approves_a_selection_and_an_a
     assert [restored[r.page_id] for r in approved] == [Page.get_by_id(r.page_id).title for r in approved]
     assert PageRevision.select().where(PageRevision.state == State.ROLLED_BACK).count() == 2
     assert PageRevision.select().where((PageRevision.job == en.id) & (PageRevision.state == State.PROPOSED)).count() == 2
+    assert page.violations == []
+
+
+def _audit_json(monkeypatch, capsys, url: str, *args: str) -> dict:
+    monkeypatch.setenv("DATABASE_URL", url)
+    assert main(["audit", *args, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def _shown_checks(page) -> dict[str, tuple[int, float]]:
+    rows = page.locator("table.audit tbody tr")
+    return {rows.nth(i).get_attribute("data-check"): (int(rows.nth(i).locator("td").nth(2).inner_text()),
+                                                      float(rows.nth(i).get_attribute("data-share")))
+            for i in range(rows.count())}
+
+
+def test_a_viewer_reads_the_audit_clicks_a_check_through_to_its_pages_and_audits_the_live_titles(
+        page, served, any_db, monkeypatch, capsys, tmp_path):
+    from seobatch.web.views import audit as view
+
+    monkeypatch.setattr(view, "PAGE_SIZE", 1)  # two pages of a duplicate pair
+    audited_site()
+    published = _audit_json(monkeypatch, capsys, any_db)
+    _sign_in(page, served, "viewer")
+    page.wait_for_url(f"{served}/runs")
+    page.click("nav >> text=Audit")
+    page.wait_for_url(f"{served}/audit")
+    assert _shown_checks(page) == {c["check"]: (c["count"], c["share"]) for c in published["checks"] if c["count"]}
+    assert f"Audit of {published['pages']} pages" in page.locator("p.summary").inner_text()
+    page.screenshot(path=str(tmp_path / "audit.png"), full_page=True)
+    assert (tmp_path / "audit.png").stat().st_size > 10_000
+    keep = os.environ.get("SEOBATCH_SCREENSHOT_DIR")  # the README's docs/audit.png
+    if keep:
+        page.screenshot(path=os.path.join(keep, "audit.png"))
+
+    out = tmp_path / "issues.csv"
+    monkeypatch.setenv("DATABASE_URL", any_db)
+    assert main(["audit", "--csv", str(out)]) == 0
+    capsys.readouterr()  # its text overview
+    wanted = sorted(r["url"] for r in csv.DictReader(out.open(encoding="utf-8")) if r["check"] == "title_duplicate")
+    assert len(wanted) == 2
+    page.click('tr[data-check="title_duplicate"] a')
+    page.wait_for_url(f"{served}/audit/title_duplicate")
+    assert page.locator("h1").inner_text() == "title_duplicate"
+    seen = [page.locator("ol.check-pages li").inner_text()]
+    page.click("a[rel=next]")
+    page.wait_for_url(re.compile(r"/audit/title_duplicate\?after="))
+    seen.append(page.locator("ol.check-pages li").inner_text())
+    assert seen == wanted and page.locator("a[rel=next]").count() == 0
+
+    page.click("text=← Audit")
+    page.wait_for_url(f"{served}/audit")
+    page.check("input[name=scope][value=live]")
+    page.click("button:has-text('Audit')")
+    page.wait_for_url(re.compile(r"/audit\?.*scope=live"))
+    live = _audit_json(monkeypatch, capsys, any_db, "--live")
+    assert _shown_checks(page) == {c["check"]: (c["count"], c["share"]) for c in live["checks"] if c["count"]}
+    monkeypatch.setattr(view, "PAGE_SIZE", 100)  # the server runs in this process
+    page.click('tr[data-check="title_too_narrow"] a')
+    page.wait_for_url(re.compile(r"/audit/title_too_narrow\?scope=live"))
+    assert EVIL_URL in page.locator("ol.check-pages").inner_text()  # shown as text, inert
     assert page.violations == []
 
 
