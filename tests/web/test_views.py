@@ -7,8 +7,8 @@ import re
 import pytest
 
 from seobatch import db
-from seobatch.jobmeta import JobStatus
-from seobatch.models import SeoBatchEvent, SeoBatchJob
+from seobatch.jobmeta import ItemStatus, JobStatus
+from seobatch.models import SeoBatchEvent, SeoBatchItem, SeoBatchJob
 from seobatch.pricing import batch_cost
 from seobatch.stages import Step
 from seobatch.stages.collect import collect
@@ -124,6 +124,16 @@ def test_one_job_shows_items_grouped_errors_costs_events_and_result_previews(cli
     shown = "Discover Running Shoes for Every Kind of Runner: Everything…"  # half_em: ≤ 59 characters + "…"
     assert LONG_TITLE.startswith(shown[:-1] + " ")
     assert f'<span class="line">{shown}</span>' in body
+
+
+def test_one_job_counts_every_item_status_a_job_can_leave(clients):
+    # A job that failed leaves its unanswered items "failed" (jobstate.fail_job)
+    job = completed_job(succeeded=1, errored=1)
+    SeoBatchItem.update(status=ItemStatus.FAILED).where(
+        (SeoBatchItem.job == job) & (SeoBatchItem.status == ItemStatus.ERRORED)).execute()
+    body = text(clients["viewer"].get(f"/jobs/{job.id}"))
+    assert re.search(r'<tr><th>failed</th><td class="n">1</td><td class="n">50.0%</td></tr>', body)
+    assert re.search(r'<tr><th>succeeded</th><td class="n">1</td>', body)
 
 
 def test_the_results_of_a_job_page_by_keyset(clients):

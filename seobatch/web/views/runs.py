@@ -51,7 +51,8 @@ def job(job_id: int) -> str:
     previews = {r["item_id"]: preview(r["url"], r["title"], r["description"], width_fn)
                 for r in results.rows}
     return render_template("job.html", d=detail, results=results, previews=previews, after=after,
-                           cancelable=detail["status"] in ACTIVE_STATUSES, highlights=jm.HIGHLIGHTS)
+                           cancelable=detail["status"] in ACTIVE_STATUSES, highlights=jm.HIGHLIGHTS,
+                           item_statuses=(*jm.ITEM_OUTCOMES, jm.ItemStatus.FAILED, jm.ItemStatus.PENDING))
 
 
 @bp.route("/jobs/<int:job_id>/cancel", methods=["GET", "POST"])
