@@ -266,6 +266,23 @@ def best_and_expected(text: str, expected: str) -> tuple[str, float, float]:
     return code, p_best, p_expected
 
 
+def best_and_expected_many(asks: list[tuple[str, str]]) -> list[tuple[str, float, float]]:
+    """``best_and_expected(text, expected)`` for each (text, expected), scored together."""
+    if not asks:
+        return []
+    ident = _get_identifier()
+    if _scorer is None:
+        return [best_and_expected(text, expected) for text, expected in asks]
+    scores = _scorer.decide_many([text for text, _ in asks])
+    classes = ident.nb_classes
+    out = []
+    for row, best, (_, expected) in zip(scores.tolist(), scores.argmax(axis=1).tolist(), asks, strict=True):
+        code = _ALIASES.get(classes[best], classes[best])
+        out.append((code, sum(row[i] for i in _columns(ident, code)),
+                    sum(row[i] for i in _columns(ident, expected))))
+    return out
+
+
 _COLUMNS: dict[str, tuple[int, ...]] = {}
 
 
@@ -289,6 +306,7 @@ __all__ = [
     "MIN_LETTERS",
     "SCRIPTS_OF",
     "best_and_expected",
+    "best_and_expected_many",
     "identify",
     "language_name",
     "language_of_script",
