@@ -39,8 +39,8 @@ except ImportError:  # pragma: no cover - another Python: Counter's own path
 _MEMO_ENTRIES = 1 << 15
 #: Longer pieces (a URL, a run without spaces) are walked, not remembered.
 _MEMO_PIECE_BYTES = 40
-#: Texts scored together by ``decide_many`` (their gathered rows: about 3 MB).
-_BLOCK = 64
+#: Texts scored together by ``decide_many``.
+_BLOCK = 256
 
 
 class FastScorer:
@@ -105,10 +105,9 @@ class FastScorer:
         return found
 
     def decide_many(self, texts: list[str]) -> np.ndarray:
-        """``decide`` for each text, as rows of one array, computed a block at a time: one
-        gather, one product, one softmax per block instead of a dozen numpy calls a text.
-        The sums run in another order than BLAS's, so they may differ from ``decide``'s in
-        the last bits of a float32 (the decisions do not)."""
+        """``decide`` for each text, as the rows of one array: per text only its walk, its
+        gather and its product (BLAS, as py3langid's); the arrays of counts, the softmax
+        and the folding done once per block of texts."""
         out = np.zeros((len(texts), self._classes), dtype=np.float32)
         for start in range(0, len(texts), _BLOCK):
             self._block(texts[start : start + _BLOCK], out[start : start + _BLOCK])
@@ -117,8 +116,7 @@ class FastScorer:
     def _block(self, texts: list[str], out: np.ndarray) -> None:
         keys: list[int] = []
         counts: list[int] = []
-        starts: list[int] = []
-        rows: list[int] = []
+        spans: list[tuple[int, int, int]] = []  # (row, first key, end)
         scale = np.empty(len(texts), dtype=np.float32)
         for i, text in enumerate(texts):
             data = self._ident._encode(text)
@@ -126,14 +124,16 @@ class FastScorer:
             visits: dict[int, int] = {}
             _count_elements(visits, self._walk(data))
             if visits:  # a text without features keeps its zeros (py3langid: uniform)
-                rows.append(i)
-                starts.append(len(keys))
+                spans.append((i, len(keys), len(keys) + len(visits)))
                 keys += visits
                 counts += visits.values()
-        if rows:
-            weighted = self._table[np.array(keys, dtype=np.intp)]
-            weighted *= np.log1p(np.array(counts, dtype=np.float32))[:, None]
-            out[rows] = np.add.reduceat(weighted, starts, axis=0) + self._pc
+        if spans:
+            idx = np.array(keys, dtype=np.intp)
+            weights = np.log1p(np.array(counts, dtype=np.float32))
+            table = self._table
+            for i, a, b in spans:
+                out[i] = weights[a:b] @ table[idx[a:b]]
+            out[[i for i, _, _ in spans]] += self._pc
         out *= scale[:, None]
         out -= out.max(axis=1, keepdims=True)
         np.exp(out, out=out)

@@ -276,10 +276,10 @@ def best_and_expected_many(asks: list[tuple[str, str]]) -> list[tuple[str, float
     scores = _scorer.decide_many([text for text, _ in asks])
     classes = ident.nb_classes
     out = []
-    for row, best, (_, expected) in zip(scores.tolist(), scores.argmax(axis=1).tolist(), asks, strict=True):
+    for row, best, (_, expected) in zip(scores, scores.argmax(axis=1).tolist(), asks, strict=True):
         code = _ALIASES.get(classes[best], classes[best])
-        out.append((code, sum(row[i] for i in _columns(ident, code)),
-                    sum(row[i] for i in _columns(ident, expected))))
+        out.append((code, sum(float(row[i]) for i in _columns(ident, code)),
+                    sum(float(row[i]) for i in _columns(ident, expected))))
     return out
 
 

@@ -69,16 +69,13 @@ def test_an_identifier_without_those_internals_is_used_through_its_own_decide():
     assert not FastScorer.usable(Other())
 
 
-def test_replies_scored_together_decide_as_one_at_a_time():
+def test_replies_scored_together_get_the_same_scores_as_one_at_a_time():
     reference = _reference()
     scorer = FastScorer(_reference())
     texts = REPLIES * 20  # more than one block
     many = scorer.decide_many(texts)
     for row, text in zip(many, texts, strict=True):
-        one = reference._decide(text)
-        np.testing.assert_allclose(row, one, rtol=1e-5, atol=1e-7)
-        assert int(row.argmax()) == int(one.argmax()), text
+        assert np.array_equal(row, reference._decide(text)), text
     assert scorer.decide_many([]).shape == (0, len(reference.nb_classes))
     asks = [(text, "fr") for text in REPLIES]
-    assert [(b, round(p, 5), round(e, 5)) for b, p, e in language.best_and_expected_many(asks)] == [
-        (b, round(p, 5), round(e, 5)) for b, p, e in (language.best_and_expected(t, x) for t, x in asks)]
+    assert language.best_and_expected_many(asks) == [language.best_and_expected(t, x) for t, x in asks]
