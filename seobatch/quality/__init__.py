@@ -4,9 +4,11 @@
     checks     the names of every check and repair: severity, action, meaning
     profile    QualityProfile: pixel limits, brand format, thresholds (SEOBATCH_* settings)
     language   script and language of a reply against the page's (py3langid)
+    identifier py3langid's scores, computed faster (one reply or a block of them)
+    page       PageContext: the page a reply is judged against
     claims     numbers, prices, years, offers, superlatives the page must state
     repair     artefacts, brand, cuts at a separator, sentence or word
-    gate       PageContext, Verdict, QualityGate.judge: the ladder reject / repair / flag
+    gate       Verdict, QualityGate.judge / judge_many: the ladder reject / repair / flag
 """
 
 from __future__ import annotations

@@ -68,6 +68,10 @@ günstigste günstigsten günstigster günstigstes mejor mejores barato miglior 
 """.split())
 #: Stems of the inflected (Polish, Russian) phrases, looked for in non-ASCII replies.
 _STEM_RE = re.compile(r"najlepsz|лучш|самы|скидк", re.IGNORECASE)
+#: The two phrases without a word of their own ("#1", "No. 1"), without ``_CLAIM_RE``'s
+#: boundary in front: a reply this misses makes neither claim. ("o." alone sent every
+#: model number, "no. 5", to the long pattern.)
+_NUMBER_ONE_RE = re.compile(r"(?:#\s?|no\. ?)1(?!\w)", re.IGNORECASE)
 
 
 class Claim(NamedTuple):
@@ -145,7 +149,7 @@ def find_ungrounded(
     without one costs two regex scans.
     """
     has_digit = _DIGIT_RE.search(text) is not None
-    phrases = (not TRIGGER_WORDS.isdisjoint(words) or (has_digit and ("#" in text or "o." in text))
+    phrases = (not TRIGGER_WORDS.isdisjoint(words) or (has_digit and _NUMBER_ONE_RE.search(text) is not None)
                or (not text.isascii() and _STEM_RE.search(text) is not None))
     if not has_digit and not phrases:
         return []

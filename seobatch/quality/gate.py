@@ -24,11 +24,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..text import TAG_RE
 from .checks import CHECKS, FLAG, PUBLISH, REJECT, Action, Severity
 from .claims import find_ungrounded
 from .language import (
@@ -36,17 +35,14 @@ from .language import (
     MIN_LETTERS,
     MIN_SCRIPT_LETTERS,
     MIN_SCRIPT_SHARE,
-    PAGE_SAMPLE_CHARS,
     best_and_expected,
-    identify,
+    best_and_expected_many,
     language_name,
     language_of_script,
-    main_script,
-    normalise_language,
     script_letters,
     script_share,
-    scripts_of,
 )
+from .page import PageContext
 from .profile import QualityProfile
 from .repair import (
     brand_pattern,
@@ -64,14 +60,6 @@ from .repair import (
 )
 from .widths import UNITS_PER_EM, averaged_in, text_units
 
-#: Page text looked at for claims (the prompt sends far less; this bounds the cost).
-MAX_PAGE_CHARS = 200_000
-#: Page text whose words tell that a reply is in the page's language.
-_HEAD_CHARS = 3000
-#: Reply words compared with the page's (the longest first), and the share that must match.
-_SHARED_WORDS = 10
-_SHARED_SHARE = 0.6
-_MIN_SHARED_WORD = 4
 #: Longest text that can be a placeholder ("just another wordpress site" is 27).
 _PLACEHOLDER_CHARS = 40
 #: Longest text of a reply quoted in a detail or a reason.
@@ -178,120 +166,6 @@ class Verdict:
         )
 
 
-class PageContext:
-    """The page a reply is judged against. ``text`` is the page's readable text (HTML
-    works too: claims are then looked for in the markup as well, which only loosens
-    them). Derived forms (lower case, language) are worked out once, when first needed."""
-
-    __slots__ = (
-        "_head",
-        "_language",
-        "_lower",
-        "_scripts",
-        "_source",
-        "attributes",
-        "declared_language",
-        "h1",
-        "text",
-        "title",
-        "url",
-    )
-
-    def __init__(
-        self, url: str = "", *, title: str | None = None, h1: str | None = None,
-        language: str | None = None, text: str | None = None, attributes: Mapping[str, Any] | None = None,
-    ) -> None:
-        self.url = url or ""
-        self.title = title or ""
-        self.h1 = h1 or ""
-        #: The ``language`` attribute as a code (``pt-BR`` → ``pt``), None when absent or unknown.
-        self.declared_language = normalise_language(language)
-        self.text = (text or "")[:MAX_PAGE_CHARS]
-        #: The page's other import columns (price, currency…): the prompt shows them, so a
-        #: reply may state them.
-        self.attributes = attributes or {}
-        self._source: str | None = None
-        self._lower: str | None = None
-        self._head: str | None = None
-        self._scripts: frozenset[str] | None | bool = False
-        self._language: str | None | bool = False
-
-    def source(self) -> str:
-        """Everything the reply may take facts from: url, title, H1, attributes and text."""
-        if self._source is None:
-            facts = "\n".join(f"{k}: {v}" for k, v in self.attributes.items() if isinstance(v, (str, int, float)))
-            self._source = f"{self.url}\n{self.title}\n{self.h1}\n{facts}\n{self.text}"
-        return self._source
-
-    def source_lower(self) -> str:
-        if self._lower is None:
-            self._lower = self.source().lower()
-        return self._lower
-
-    def says(self, phrase: str) -> bool:
-        """True when the page contains ``phrase`` (any case; spacing may differ)."""
-        phrase = phrase.lower()
-        lower = self.source_lower()
-        if phrase in lower:
-            return True
-        words = phrase.split()
-        return len(words) > 1 and re.search(r"\s+".join(map(re.escape, words)), lower) is not None
-
-    def head(self) -> str:
-        """The start of the page's words, lower case (title, H1, text; not the URL). Tags of
-        HTML content are dropped first (one regex pass), so that a page stored as HTML
-        still answers ``shares_words`` rather than sending its replies to the identifier."""
-        if self._head is None:
-            text = self.text[: 2 * _HEAD_CHARS]
-            if "<" in text:
-                text = TAG_RE.sub(" ", text)
-            self._head = f"{self.title}\n{self.h1}\n{text[:_HEAD_CHARS]}".lower()
-        return self._head
-
-    def scripts(self) -> frozenset[str] | None:
-        """The writing systems a reply must use: the declared language's, else the main
-        script of the page's text; None when neither is known."""
-        if self._scripts is False:
-            if self.declared_language:
-                self._scripts = scripts_of(self.declared_language)
-            else:
-                script = main_script(self.head()[:PAGE_SAMPLE_CHARS])
-                self._scripts = frozenset({script}) if script else None
-        return self._scripts  # type: ignore[return-value]
-
-    def language(self) -> str | None:
-        """The page's language: its attribute, else its text identified (needs enough text)."""
-        if self._language is False:
-            self._language = self.declared_language
-            if self._language is None:
-                sample = f"{self.title}\n{self.h1}\n{self.text[:PAGE_SAMPLE_CHARS]}"
-                if sum(script_letters(sample).values()) >= 3 * MIN_LETTERS:
-                    best, p = identify(sample)[0]
-                    self._language = best if p >= 0.5 else None
-        return self._language  # type: ignore[return-value]
-
-    def shares_words(self, words: list[str]) -> bool:
-        """True when most of the reply's longer words are words of the page's text."""
-        head = self.head()
-        seen: set[str] = set()
-        found = missed = 0
-        # Up to _SHARED_WORDS distinct words; stop as soon as the share is reached or lost.
-        need = _SHARED_SHARE * _SHARED_WORDS
-        for w in words:
-            if len(w) < _MIN_SHARED_WORD or w in seen:
-                continue
-            seen.add(w)
-            if w in head:
-                found += 1
-                if found >= need:
-                    return True
-            else:
-                missed += 1
-                if missed > _SHARED_WORDS - need:
-                    return False
-        return len(seen) >= 3 and found >= _SHARED_SHARE * len(seen)
-
-
 def _quote(text: str) -> str:
     return repr(text if len(text) <= _QUOTE else text[: _QUOTE - 1] + "…")
 
@@ -316,16 +190,28 @@ class QualityGate:
 
     def judge(self, title: str, description: str, page: PageContext) -> Verdict:
         """The verdict for a parsed, sanitised reply (``SeoFields``' title and description)."""
+        draft = self._draft(title, description, page)
+        if draft.ask is not None:
+            draft.identified(*best_and_expected(*draft.ask))
+        return draft.verdict()
+
+    def judge_many(self, replies: Sequence[tuple[str, str, PageContext]]) -> list[Verdict]:
+        """``judge`` for each (title, description, page); the replies that need the language
+        identifier are scored together (``best_and_expected_many``: one vectorised pass
+        instead of a dozen small numpy calls per reply, each of which let the results
+        stage's other lane take the GIL)."""
+        drafts = [self._draft(title, description, page) for title, description, page in replies]
+        asking = [draft for draft in drafts if draft.ask is not None]
+        answers = best_and_expected_many([draft.ask for draft in asking if draft.ask is not None])
+        for draft, answer in zip(asking, answers, strict=True):
+            draft.identified(*answer)
+        return [draft.verdict() for draft in drafts]
+
+    def _draft(self, title: str, description: str, page: PageContext) -> _Draft:
+        """Every check but the language identifier's, whose question is left in ``ask``."""
         p = self.profile
-        found: list[Finding] = []
-        repairs: list[Repair] = []
-        reasons: list[str] = []
-
-        def fire(name: str, field_: str, detail: str, reason: str | None = None) -> None:
-            found.append(Finding(name, CHECKS[name].severity, field_, detail))
-            if reason and CHECKS[name].action == REJECT and reason not in reasons:
-                reasons.append(reason)
-
+        draft = _Draft(self.profile.language_confidence)
+        repairs, reasons, fire = draft.repairs, draft.reasons, draft.fire
         title_out, core, title_words, title_units = self._title(title, page, fire, repairs)
         desc_out, desc_words, desc_units = self._description(description, page, fire, repairs)
         title_px = title_units / self._title_scale
@@ -359,19 +245,13 @@ class QualityGate:
         if unstated:
             reasons.append(f"use only facts the page states; it does not say {', '.join(dict.fromkeys(unstated))}")
 
-        lang = self._language(f"{core} {desc_out}", title_words + desc_words, page, fire)
-
-        if not found:
-            action: Action = PUBLISH
-        elif any(CHECKS[f.name].action == REJECT for f in found):
-            action = REJECT
-        else:
-            action = FLAG
-        return Verdict(
-            action, title_out, desc_out, tuple(found), tuple(repairs), round(title_px, 1), round(desc_px, 1),
-            averaged_in(title_out) or averaged_in(desc_out),
-            lang[0], lang[1], lang[2], lang[3], "; ".join(reasons) if action == REJECT else None,
-        )
+        reply = f"{core} {desc_out}"
+        draft.lang = self._language(reply, title_words + desc_words, page, fire)
+        if draft.lang is None:
+            draft.ask = (reply, page.language() or "")
+        draft.fields = (title_out, desc_out, round(title_px, 1), round(desc_px, 1),
+                        averaged_in(title_out) or averaged_in(desc_out))
+        return draft
 
     # --- title -----------------------------------------------------------------------
 
@@ -528,8 +408,10 @@ class QualityGate:
 
     def _language(
         self, reply: str, words: list[str], page: PageContext, fire: Any
-    ) -> tuple[str | None, float | None, str | None, str]:
-        """(language found, confidence, page language, method); fires on a mismatch."""
+    ) -> tuple[str | None, float | None, str | None, str] | None:
+        """(language found, confidence, page language, method) when something cheaper than
+        the identifier decides (fires on a script mismatch); None: the identifier must
+        (``_Draft.identified``, against ``page.language()``)."""
         scripts = page.scripts()
         declared = page.declared_language
         counts = script_letters(reply)
@@ -553,15 +435,56 @@ class QualityGate:
             return None, None, declared, "too_short"
         if page.shares_words(words):
             return None, None, declared, "page_words"
-        expected = page.language()
-        if expected is None:
+        if page.language() is None:
             return None, None, None, "unknown"
-        best, p_best, p_expected = best_and_expected(reply, expected)
-        if best != expected and p_best >= self.profile.language_confidence and p_expected < EXPECTED_FLOOR:
-            fire("language_mismatch", "title", f"the reply reads as {language_name(best)} ({best}, "
-                 f"{p_best:.2f}); the page is {language_name(expected)} ({expected})",
-                 f"write in {language_name(expected)}")
-        return best, round(p_best, 3), expected, "identifier"
+        return None
+
+
+class _Draft:
+    """A verdict being made: the checks fired so far, the repairs, the reasons; ``ask`` is
+    the (reply, page language) the identifier still has to answer, or None."""
+
+    __slots__ = ("ask", "confidence", "fields", "found", "lang", "reasons", "repairs")
+
+    def __init__(self, confidence: float) -> None:
+        self.confidence = confidence
+        self.found: list[Finding] = []
+        self.repairs: list[Repair] = []
+        self.reasons: list[str] = []
+        self.ask: tuple[str, str] | None = None
+        self.lang: tuple[str | None, float | None, str | None, str] | None = None
+        #: (title, description, title px, description px, widths estimated)
+        self.fields: tuple[str, str, float, float, bool] = ("", "", 0.0, 0.0, False)
+
+    def fire(self, name: str, field_: str, detail: str, reason: str | None = None) -> None:
+        self.found.append(Finding(name, CHECKS[name].severity, field_, detail))
+        if reason and CHECKS[name].action == REJECT and reason not in self.reasons:
+            self.reasons.append(reason)
+
+    def identified(self, best: str, p_best: float, p_expected: float) -> None:
+        """The identifier's answer to ``ask``: a mismatch when it is sure of another
+        language and gives the page's almost no chance."""
+        assert self.ask is not None
+        expected = self.ask[1]
+        if best != expected and p_best >= self.confidence and p_expected < EXPECTED_FLOOR:
+            self.fire("language_mismatch", "title", f"the reply reads as {language_name(best)} ({best}, "
+                      f"{p_best:.2f}); the page is {language_name(expected)} ({expected})",
+                      f"write in {language_name(expected)}")
+        self.lang = (best, round(p_best, 3), expected, "identifier")
+
+    def verdict(self) -> Verdict:
+        found, lang = self.found, self.lang or (None, None, None, "unknown")
+        if not found:
+            action: Action = PUBLISH
+        elif any(CHECKS[f.name].action == REJECT for f in found):
+            action = REJECT
+        else:
+            action = FLAG
+        title, description, title_px, desc_px, estimated = self.fields
+        return Verdict(
+            action, title, description, tuple(found), tuple(self.repairs), title_px, desc_px, estimated,
+            lang[0], lang[1], lang[2], lang[3], "; ".join(self.reasons) if action == REJECT else None,
+        )
 
 
 def _same(text: str, title: str, core: str) -> bool:

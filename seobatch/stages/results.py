@@ -481,17 +481,25 @@ def _judge(
     writes = _Writes([], [], [])
     to_json = SeoBatchItem.result.db_value
     brand = gate.profile.brand if gate is not None else ""
+    judged = []
     for custom_id, result in results.items():
         row = known.get(custom_id)
         if row is None or row[1] != ItemStatus.PENDING:
             continue
+        _, _, _, _, _, url, title, content, h1, attributes = row
+        judged.append((row, result, language_of(attributes),
+                       *outcome_of(result, limits, url, f"{title or ''}\n{content or ''}")))
+    # The chunk's replies judged together (the language identifier scores them in one pass).
+    verdicts = iter(gate.judge_many([
+        (fields["title"], fields["meta_description"],
+         PageContext(row[5], title=row[6], h1=row[8], language=language, text=row[7], attributes=row[9]))
+        for row, _, language, _, fields, _ in judged if fields is not None
+    ]) if gate is not None else ())
+    for row, result, language, status, fields, error in judged:
         item_id, _, page_id, content_hash, prompt_version, url, title, content, h1, attributes = row
-        status, fields, error = outcome_of(result, limits, url, f"{title or ''}\n{content or ''}")
         verdict: Verdict | None = None
-        language = language_of(attributes)
         if fields is not None and gate is not None:
-            page = PageContext(url, title=title, h1=h1, language=language, text=content, attributes=attributes)
-            verdict = gate.judge(fields["title"], fields["meta_description"], page)
+            verdict = next(verdicts)
             if verdict.action == REJECT:
                 status, fields, error = ItemStatus.ERRORED, None, _clip(quality_reason(verdict))
             else:
