@@ -122,7 +122,7 @@ def stopwatch() -> Callable[[], float]:
 
 def worker_env(db_url: str, redis_url: str, namespace: str, emulator, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SEOBATCH_", "ANTHROPIC_", "GEMINI_", "GOOGLE_")) and k != "REDIS_URL"}
+           if not k.startswith(("SEOBATCH_", "ANTHROPIC_", "GEMINI_", "GOOGLE_", "OPENAI_")) and k != "REDIS_URL"}
     sep = "&" if "?" in db_url else "?"
     env.update(
         DATABASE_URL=f"{db_url}{sep}application_name={APP}",
@@ -132,6 +132,8 @@ def worker_env(db_url: str, redis_url: str, namespace: str, emulator, **extra: s
         GEMINI_API_KEY=CANARY_GEMINI,
         ANTHROPIC_BASE_URL=emulator.url,
         GOOGLE_GEMINI_BASE_URL=emulator.url,
+        OPENAI_API_KEY=CANARY_OPENAI,
+        OPENAI_BASE_URL=f"{emulator.url}/v1",
         SEOBATCH_POLL_INTERVAL="0",
         SEOBATCH_POLL_MAX_INTERVAL="1",
         SEOBATCH_SUBMIT_LEASE="2",

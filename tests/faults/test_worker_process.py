@@ -92,6 +92,47 @@ def test_r1_a_worker_killed_inside_each_stage_loses_nothing_and_pays_once(
     assert_no_canaries(first_log, second.text(), recovered, redis_dump(redis_url, redis_namespace))
 
 
+@pytest.mark.parametrize("op", ["create", "get", "download"])
+def test_r1_an_openai_run_with_its_worker_killed_mid_call_loses_nothing_and_pays_once(
+    pg_db, redis_url, redis_namespace, emulator, tmp_path, op
+):
+    """R1 on OpenAI's Files + Batches through the Procfile worker: SIGKILL while the create
+    (the provider makes the batch after the worker died: adopted by its metadata), a poll
+    or the output file's download is in flight → a fresh worker and `seobatch recover`
+    end the run as the fault-free one: one batch, one outcome per item, each event once."""
+    model = "gpt-4o-mini"
+    want = golden_run(emulator, fault_settings(emulator, chunk_size=10), PAGES, model)
+    env = worker_env(pg_db, redis_url, redis_namespace, emulator)
+    queued = seobatch(env, "run", "--model", model)
+    assert queued.returncode == 0, queued.stderr
+    job_id = first_job().id
+    emulator.set_faults(delay={f"openai.{op}": 3.0})
+    worker = Worker(env, tmp_path / "worker1.log")
+    try:
+        wait_for(lambda: emulator.stats()["openai"][op] >= 1, 30, what=f"{op} in flight")
+        time.sleep(0.3)  # the request is fully sent; the worker waits for the reply
+        assert worker.kill_child() != 0, "the master must exit non-zero when a worker dies"
+    finally:
+        worker.stop()
+    first_log = worker.text()
+    assert not run_ended(job_id)
+    if op == "create":
+        wait_for(lambda: emulator.stats()["openai"]["batches_created"] == 1, 30,
+                 what="the dead worker's batch to be created")
+    emulator.set_faults(delay=0.0)
+    second, recovered = finish_with_fresh_worker(env, tmp_path, job_id)
+    stats = emulator.stats()["openai"]
+    assert stats["batches_created"] == 1
+    if op == "create":  # found by the job's key in the batch's metadata, not sent again
+        assert stats["create"] == 1
+        assert SeoBatchJob.get_by_id(job_id).metadata.get("reconciled") is True
+    assert SeoBatchJob.get_by_id(job_id).status == "completed"
+    golden.assert_same(golden.snapshot(), want)
+    golden.assert_one_outcome_per_item()
+    golden.assert_events_once()
+    assert_no_canaries(first_log, second.text(), recovered, redis_dump(redis_url, redis_namespace))
+
+
 def test_r15_sigterm_with_a_call_in_flight_finishes_it_and_loses_nothing(
     pg_db, redis_url, redis_namespace, emulator, tmp_path
 ):
