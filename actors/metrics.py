@@ -76,6 +76,7 @@ def exposition_server() -> int:
             dramatiq_prometheus.HTTP_HOST,
             dramatiq_prometheus.HTTP_PORT,
             multiprocess_dir=dramatiq_prometheus.DB_PATH,
+            settings=settings,
         )
     except OSError as exc:
         if exc.errno != errno.EADDRINUSE:

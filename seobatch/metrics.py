@@ -49,6 +49,7 @@ from peewee import Case, fn
 from . import db as _db
 from . import jobmeta as jm
 from . import outbox
+from .config import Settings
 from .db import utcnow
 from .jobmeta import ACTIVE_STATUSES, STATUSES, ItemStatus, JobStatus
 from .models import SeoBatchJob, provider_for_model
@@ -97,10 +98,6 @@ class _ModelTotals:
     buckets: tuple[int, ...]  #: cumulative count per ``TURNAROUND_BUCKETS`` bound
     last_completed: datetime | None
 
-    @property
-    def provider(self) -> str:
-        return _provider(self.model)
-
     def outcomes(self) -> dict[ItemStatus, int]:
         return {
             ItemStatus.SUCCEEDED: self.succeeded,
@@ -116,7 +113,15 @@ class JobCollector:
     scrape runs the same few queries and holds a few rows per model, however many jobs
     there are. It opens (and closes) its own connection in the scraping thread; the
     database must have been configured with ``seobatch.db.configure`` in this process.
+    ``settings`` name the compatible endpoints' model prefixes, so their jobs are labelled
+    ``openai`` rather than ``unknown``.
     """
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self._settings = settings
+
+    def _provider(self, model: str) -> str:
+        return provider_for_model(model, self._settings) or "unknown"
 
     def describe(self) -> list[Any]:
         return []  # unchecked collector: names are documented in the module docstring
@@ -170,8 +175,8 @@ class JobCollector:
         for model in sorted({m for _, m in counts}):
             for status in STATUSES:  # absent statuses are 0, so alerts see a series
                 n, total = counts.get((status, model), (0, 0))
-                jobs.add_metric([status, model, _provider(model)], n)
-                pages.add_metric([status, model, _provider(model)], total)
+                jobs.add_metric([status, model, self._provider(model)], n)
+                pages.add_metric([status, model, self._provider(model)], total)
         yield jobs
         yield pages
 
@@ -184,7 +189,7 @@ class JobCollector:
         )
         for t in totals:
             for outcome, n in t.outcomes().items():
-                items.add_metric([outcome, t.model, t.provider], n)
+                items.add_metric([outcome, t.model, self._provider(t.model)], n)
         return items
 
     def _turnaround_family(self, totals: list[_ModelTotals]) -> Any:
@@ -197,7 +202,7 @@ class JobCollector:
         for t in totals:
             buckets = [(_bound(b), n) for b, n in zip(TURNAROUND_BUCKETS, t.buckets, strict=True)]
             buckets.append(("+Inf", t.turnarounds))
-            turnaround.add_metric([t.model, t.provider], buckets, t.turnaround_seconds)
+            turnaround.add_metric([t.model, self._provider(t.model)], buckets, t.turnaround_seconds)
         return turnaround
 
     def _cost_families(self, totals: list[_ModelTotals]) -> Iterator[Any]:
@@ -211,8 +216,8 @@ class JobCollector:
             labels=MODEL_LABELS,
         )
         for t in totals:
-            cost.add_metric([t.model, t.provider], round(t.cost_usd, 6))
-            unknown.add_metric([t.model, t.provider], t.cost_unknown)
+            cost.add_metric([t.model, self._provider(t.model)], round(t.cost_usd, 6))
+            unknown.add_metric([t.model, self._provider(t.model)], t.cost_unknown)
         yield cost
         yield unknown
 
@@ -225,7 +230,7 @@ class JobCollector:
         )
         for t in totals:
             if t.last_completed is not None:
-                last.add_metric([t.model, t.provider], _epoch(t.last_completed))
+                last.add_metric([t.model, self._provider(t.model)], _epoch(t.last_completed))
         return last
 
     def _oldest_active_family(self, now: datetime) -> Any:
@@ -263,7 +268,7 @@ class JobCollector:
             .group_by(SeoBatchJob.model)
         )
         for model, n in _tuples(rows):
-            wiped.add_metric([model, _provider(model)], n)
+            wiped.add_metric([model, self._provider(model)], n)
         return wiped
 
     def _outbox_families(self) -> Iterator[Any]:
@@ -333,10 +338,6 @@ def _tuples(query: Any) -> Iterator[tuple[Any, ...]]:
     return iter(query.tuples())
 
 
-def _provider(model: str) -> str:
-    return provider_for_model(model) or "unknown"
-
-
 def _bound(value: float) -> str:
     return f"{float(value)}"
 
@@ -348,13 +349,13 @@ def _epoch(value: datetime) -> float:
 # -- registries and servers --------------------------------------------------------------------
 
 
-def registry(*, multiprocess_dir: str | None = None) -> CollectorRegistry:
+def registry(*, multiprocess_dir: str | None = None, settings: Settings | None = None) -> CollectorRegistry:
     """A registry with the job metrics, plus Dramatiq's per-process metrics from
     ``multiprocess_dir`` when given (the directory Dramatiq's middleware writes to)."""
     from prometheus_client import CollectorRegistry  # optional dependency, imported late (see available())
 
     reg = CollectorRegistry(auto_describe=False)
-    reg.register(JobCollector())
+    reg.register(JobCollector(settings))
     if multiprocess_dir:
         from prometheus_client import multiprocess  # optional dependency, imported late
 
@@ -362,11 +363,11 @@ def registry(*, multiprocess_dir: str | None = None) -> CollectorRegistry:
     return reg
 
 
-def exposition(*, multiprocess_dir: str | None = None) -> bytes:
+def exposition(*, multiprocess_dir: str | None = None, settings: Settings | None = None) -> bytes:
     """The metrics as Prometheus text, once (``seobatch metrics --once``, tests)."""
     from prometheus_client import generate_latest  # optional dependency, imported late
 
-    return generate_latest(registry(multiprocess_dir=multiprocess_dir))
+    return generate_latest(registry(multiprocess_dir=multiprocess_dir, settings=settings))
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -380,7 +381,8 @@ class _Server(ThreadingMixIn, WSGIServer):
 
 
 def make_metrics_server(
-    host: str = "0.0.0.0", port: int = DEFAULT_PORT, *, multiprocess_dir: str | None = None
+    host: str = "0.0.0.0", port: int = DEFAULT_PORT, *, multiprocess_dir: str | None = None,
+    settings: Settings | None = None,
 ) -> WSGIServer:
     """An HTTP server answering ``GET /metrics`` (any path) with the metrics; not started.
 
@@ -389,7 +391,7 @@ def make_metrics_server(
     """
     from prometheus_client import make_wsgi_app  # optional dependency, imported late (see available())
 
-    app = make_wsgi_app(registry(multiprocess_dir=multiprocess_dir))
+    app = make_wsgi_app(registry(multiprocess_dir=multiprocess_dir, settings=settings))
     return make_server(host, port, app, _Server, handler_class=_QuietHandler)
 
 

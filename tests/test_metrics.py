@@ -18,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families  # noqa: E40
 
 from seobatch import db, metrics  # noqa: E402
 from seobatch.cli import main  # noqa: E402
+from seobatch.config import Settings  # noqa: E402
 from seobatch.models import SeoBatchEvent, SeoBatchJob  # noqa: E402
 
 from tests.support.net import free_port  # noqa: E402
@@ -284,3 +285,16 @@ def test_a_job_whose_every_item_errored_is_a_series_an_alert_can_fire_on(any_db)
     finished("claude-sonnet-4-5", "none", counts=(0, 0, 0))  # nothing to do is not a wipe-out
     reg = metrics.registry()
     assert sample(reg, "seobatch_jobs_all_errored", model="claude-sonnet-4-5", provider="anthropic") == 2
+
+
+def test_a_compatible_endpoints_jobs_are_labelled_openai_by_the_settings_they_run_with(any_db):
+    job = SeoBatchJob.create(model="selfhost-llama-3", status="submitting", metadata={"provider": "openai"})
+    assert job.mark_submitted("c1") and job.mark_completed(4, 0, 0)
+    configured = Settings.from_env({"SEOBATCH_COMPAT_ENDPOINTS": "selfhost-=http://127.0.0.1:9/v1 key=K", "K": "x"})
+    labelled = metrics.registry(settings=configured)
+    assert sample(labelled, "seobatch_items_total", outcome="succeeded", model="selfhost-llama-3",
+                  provider="openai") == 4
+    # Without those settings the model routes nowhere: "unknown", never another provider
+    bare = metrics.registry()
+    assert sample(bare, "seobatch_items_total", outcome="succeeded", model="selfhost-llama-3",
+                  provider="unknown") == 4

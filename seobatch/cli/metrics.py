@@ -45,10 +45,10 @@ def run_metrics(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError(metrics.MISSING.replace("job metrics are off", "seobatch metrics needs it"))
     open_database(settings)
     if args.once:
-        sys.stdout.write(metrics.exposition().decode("utf-8"))
+        sys.stdout.write(metrics.exposition(settings=settings).decode("utf-8"))
         return 0
     try:
-        server = metrics.make_metrics_server(args.host, args.port)
+        server = metrics.make_metrics_server(args.host, args.port, settings=settings)
     except OSError as exc:
         raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
     print(f"serving job metrics on http://{args.host}:{server.server_port}/metrics "
