@@ -52,7 +52,8 @@ from . import outbox
 from .config import Settings
 from .db import utcnow
 from .jobmeta import ACTIVE_STATUSES, STATUSES, ItemStatus, JobStatus
-from .models import SeoBatchJob, provider_for_model
+from .models import SeoBatchJob
+from .routing import provider_for_model
 
 if TYPE_CHECKING:
     from prometheus_client.registry import CollectorRegistry

@@ -12,8 +12,7 @@ import hashlib
 import logging
 import re
 from collections.abc import Iterable
-from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any
 
 import peewee
 from peewee import SQL
@@ -25,44 +24,14 @@ from .db import JSONField, StringField, database, utcnow
 from .errors import ValidationError
 from .jobmeta import ACTIVE_STATUSES, ITEM_STATUSES, STATUSES, ItemStatus, JobStatus
 from .page_inputs import prompt_inputs
-
-if TYPE_CHECKING:
-    from .config import Settings
+from .routing import accepted_models, provider_for_model
 
 log = logging.getLogger("seobatch.jobs")
-
-PROVIDER_PREFIXES = {"claude-": "anthropic", "gemini-": "gemini", "gpt-": "openai"}
-#: OpenAI's reasoning models have no prefix of their own: o1, o3, o3-mini, o4-mini, …
-_OPENAI_REASONING_RE = re.compile(r"^o[1-9](?:-|$)")
-#: What routing accepts, for error messages.
-ACCEPTED_MODELS = "claude-* (Anthropic), gemini-* (Gemini), gpt-* or o1/o3/o4-* (OpenAI)"
 
 #: Valid for both providers: Anthropic's custom_id pattern, Gemini's free-form key.
 CUSTOM_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 #: ``SeoBatchItem.custom_id_for``'s shape: the job id, then the page id.
 _JOB_CUSTOM_ID_RE = re.compile(r"^j([0-9]{1,19})p[0-9]{1,19}$")
-
-
-def accepted_models(settings: Settings | None = None) -> str:
-    """What routing accepts, for error messages (with ``settings``' compatible prefixes)."""
-    prefixes = sorted(c.prefix for c in settings.compat_endpoints) if settings is not None else []
-    extra = ", ".join(f"{p}* (OpenAI-compatible)" for p in prefixes)
-    return f"{ACCEPTED_MODELS}, {extra}" if extra else ACCEPTED_MODELS
-
-
-def provider_for_model(model: str | None, settings: Settings | None = None) -> str | None:
-    """``claude-*`` → ``anthropic``, ``gemini-*`` → ``gemini``, ``gpt-*`` and ``o<digit>[-*]``
-    → ``openai``, a prefix of ``settings``' compatible endpoints (SEOBATCH_COMPAT_ENDPOINTS)
-    → ``openai`` too, anything else → None. The prefixes are the settings' own, never
-    remembered by the process: two configurations in one process do not see each other's."""
-    for prefix, provider in PROVIDER_PREFIXES.items():
-        if (model or "").startswith(prefix):
-            return provider
-    if _OPENAI_REASONING_RE.match(model or ""):
-        return "openai"
-    if settings is not None and model and settings.compat_for(model) is not None:
-        return "openai"
-    return None
 
 
 def _str_default(value: str) -> StringField:
@@ -603,53 +572,6 @@ SeoBatchJob.add_index(
 )
 
 MODELS = (Page, SeoBatchJob, SeoBatchItem, SeoBatchEvent, PageRevision)
-
-
-# -- the web page's users (seobatch web) ------------------------------------------------------
-
-
-class Role(StrEnum):
-    """What a user may do; each role can do everything the ones before it can."""
-
-    VIEWER = "viewer"  #: reads runs, jobs, previews
-    REVIEWER = "reviewer"  #: also approves and rejects revisions
-    ADMIN = "admin"  #: also cancels jobs and rolls back
-
-
-ROLES: Final = tuple(Role)
-_RANK: Final = {role: rank for rank, role in enumerate(ROLES)}
-USER_NAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
-
-
-def role_allows(role: str, needed: str) -> bool:
-    """True when ``role`` includes ``needed`` (an unknown role allows nothing)."""
-    return role in _RANK and _RANK[Role(role)] >= _RANK[Role(needed)]
-
-
-class WebUser(BaseModel):
-    """A user of the web page (``seobatch web adduser``): a name, a password hash, a role."""
-
-    id = peewee.BigAutoField()
-    name = StringField(unique=True)
-    #: werkzeug's ``scrypt:…``/``pbkdf2:…`` string: method, salt and hash, never the password.
-    password_hash = StringField()
-    role = StringField()
-
-    class Meta:
-        table_name = "seo_web_users"
-
-    def validate(self) -> None:
-        if not USER_NAME_RE.match(self.name or ""):
-            raise ValidationError(
-                f"user name {self.name!r} must be 1-64 letters, digits or . _ @ - "
-                "(starting with a letter or digit)"
-            )
-        if self.role not in ROLES:
-            raise ValidationError(f"role {self.role!r} is not one of {', '.join(ROLES)}")
-
-
-#: Apart from ``MODELS``: the web page's tables, a later schema version than the pipeline's.
-WEB_MODELS: Final = (WebUser,)
 
 
 def _record_event(job: SeoBatchJob, name: str, **extra: Any) -> None:

@@ -18,7 +18,8 @@ import peewee
 from . import db as _db
 from .db import database, utcnow
 from .errors import ConfigError
-from .models import MODELS, WEB_MODELS, Page, PageRevision, SeoBatchEvent, WebUser
+from .models import MODELS, Page, PageRevision, SeoBatchEvent
+from .users import WEB_MODELS, WebUser
 
 if TYPE_CHECKING:
     from .config import Settings

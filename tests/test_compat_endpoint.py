@@ -9,9 +9,10 @@ import pytest
 
 from seobatch.config import Settings
 from seobatch.errors import ConfigError, PermanentError
-from seobatch.models import Page, SeoBatchJob, accepted_models, provider_for_model
+from seobatch.models import Page, SeoBatchJob
 from seobatch.providers import get_provider, provider_name
 from seobatch.providers.base import Prompt
+from seobatch.routing import accepted_models, provider_for_model
 from seobatch.stages import Step
 from seobatch.stages.collect import collect
 from seobatch.stages.kickoff import kickoff

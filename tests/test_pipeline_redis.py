@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from seobatch.emulator import Emulator
-from seobatch.models import Page, SeoBatchJob, provider_for_model
+from seobatch.models import Page, SeoBatchJob
 from seobatch.pricing import batch_cost
+from seobatch.routing import provider_for_model
 
 from tests.support.net import free_port
 from tests.support.pages import make_pages

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 import requests
 
 from ..errors import ConfigError
-from ..models import accepted_models, provider_for_model
 from ..pricing import price_for, price_table
+from ..routing import accepted_models, provider_for_model
 from .anthropic import AnthropicBatches
 from .base import BatchInfo, BatchProvider, BatchRequest, ItemResult, Prompt, TransportOptions
 from .gemini import GeminiBatches

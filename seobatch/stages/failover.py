@@ -47,7 +47,8 @@ from .. import outbox
 from ..config import parse_deadline
 from ..errors import ProviderError
 from ..jobmeta import JobStatus
-from ..models import SeoBatchJob, provider_for_model
+from ..models import SeoBatchJob
+from ..routing import provider_for_model
 from ._common import log, parse_stamp, stamp
 from .jobstate import fail_job, update_metadata
 from .step import Step

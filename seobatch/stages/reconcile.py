@@ -43,7 +43,8 @@ from .. import jobmeta as jm
 from ..db import tuples, utcnow
 from ..errors import ProviderError, ResultsUnavailable
 from ..jobmeta import STATUSES, JobStatus
-from ..models import SeoBatchItem, SeoBatchJob, provider_for_model
+from ..models import SeoBatchItem, SeoBatchJob
+from ..routing import provider_for_model
 from ._common import log, parse_stamp
 from .jobstate import update_metadata
 

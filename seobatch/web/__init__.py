@@ -7,5 +7,5 @@ Modules: ``app`` (the factory, ``create_app``), ``auth`` (users, login, roles, t
 rate limit), ``security`` (CSRF, headers, error pages), ``queries`` (the reads the reports
 do not have), ``chart`` and ``preview`` (pure computation for the templates), ``server``
 (waitress), ``views/`` (one module per area), ``templates/`` and ``static/`` (package
-data). Its users table is ``seobatch.models.WebUser`` (the schema creates it).
+data). Its users table is ``seobatch.users.WebUser`` (the schema creates it).
 """

@@ -28,7 +28,7 @@ from flask import session as cookie  # named so: R8's timeout scan takes any "se
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..errors import ValidationError
-from ..models import ROLES, Role, WebUser, role_allows
+from ..users import ROLES, Role, WebUser, role_allows
 from .security import rotate_csrf
 
 log = logging.getLogger("seobatch.web")

@@ -18,7 +18,7 @@ from werkzeug.security import generate_password_hash
 
 from seobatch import db
 from seobatch.config import Settings
-from seobatch.models import WebUser
+from seobatch.users import WebUser
 from seobatch.web.app import create_app
 
 from tests.support.canaries import CANARIES

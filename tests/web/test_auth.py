@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from seobatch.errors import ValidationError
-from seobatch.models import WebUser, role_allows
+from seobatch.users import WebUser, role_allows
 from seobatch.web.app import create_app
 from seobatch.web.auth import (
     LOGIN_FAILURES_PER_NAME,

@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 
 from seobatch.cli import main
-from seobatch.models import WebUser
+from seobatch.users import WebUser
 
 from tests.web.conftest import WEB_SECRET
 

@@ -5,7 +5,8 @@ nothing, on PostgreSQL and SQLite, without touching a row of the other tables.""
 from __future__ import annotations
 
 from seobatch import db, schema
-from seobatch.models import MODELS, Page, SeoBatchJob, WebUser
+from seobatch.models import MODELS, Page, SeoBatchJob
+from seobatch.users import WebUser
 from seobatch.web.auth import add_user, authenticate
 
 WEB_VERSION = 4  # the users step; revisions (5) came after it

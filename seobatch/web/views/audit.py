@@ -14,8 +14,9 @@ from typing import Any
 from flask import Blueprint, abort, current_app, render_template, request
 
 from ... import audit
-from ...models import Role, SeoBatchJob
+from ...models import SeoBatchJob
 from ...quality.checks import CHECKS
+from ...users import Role
 from ..auth import requires
 
 bp = Blueprint("audit", __name__)

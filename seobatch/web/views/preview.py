@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template, request
 
-from ...models import Role
+from ...users import Role
 from ..auth import requires
 from ..preview import preview
 

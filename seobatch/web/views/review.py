@@ -15,7 +15,7 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, render_temp
 
 from ... import revisions
 from ...errors import SeobatchError
-from ...models import Role
+from ...users import Role
 from ..auth import requires
 from ..preview import preview
 

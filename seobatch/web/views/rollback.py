@@ -10,7 +10,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 
 from ... import revisions
 from ...errors import SeobatchError
-from ...models import Role
+from ...users import Role
 from ..auth import requires
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,9 @@ from ... import jobmeta as jm
 from ... import reports
 from ...errors import SeobatchError
 from ...jobmeta import ACTIVE_STATUSES
-from ...models import Role, SeoBatchJob
+from ...models import SeoBatchJob
 from ...stages.cancel import cancel
+from ...users import Role
 from .. import queries
 from ..auth import requires
 from ..chart import nightly_chart
