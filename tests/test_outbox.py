@@ -46,6 +46,10 @@ def _later(monkeypatch, delta: timedelta) -> None:
     monkeypatch.setattr(outbox, "utcnow", lambda: then)
 
 
+def _dying_send(*args, **kwargs):
+    raise Died()
+
+
 def _unpublished() -> int:
     return SeoBatchEvent.select().where(SeoBatchEvent.published_at.is_null()).count()
 
@@ -53,11 +57,7 @@ def _unpublished() -> int:
 def test_a_process_that_dies_after_claiming_an_event_does_not_lose_it(any_db, heard, monkeypatch):
     # Given a delivery that claimed its row and died before the receivers ran
     real_send = events.send
-
-    def dying_send(*args, **kwargs):
-        raise Died()
-
-    monkeypatch.setattr(events, "send", dying_send)
+    monkeypatch.setattr(events, "send", _dying_send)
     job = SeoBatchJob.create(status="processing")
     with pytest.raises(Died):
         job.mark_failed("boom")
@@ -79,12 +79,8 @@ def test_a_process_that_dies_after_claiming_an_event_does_not_lose_it(any_db, he
 def test_a_dead_delivery_is_sent_again_after_the_configured_lease(any_db, heard, monkeypatch):
     short = Settings.from_env({"SEOBATCH_EVENT_LEASE": "10"})
     real_send = events.send
-
-    def dying_send(*args, **kwargs):
-        raise Died()
-
     # Given an event whose delivery (with a 10 s lease) died holding it
-    monkeypatch.setattr(events, "send", dying_send)
+    monkeypatch.setattr(events, "send", _dying_send)
     job = SeoBatchJob.create(status="processing")
     with pytest.raises(Died):
         job.mark_failed("boom")

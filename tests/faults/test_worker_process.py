@@ -35,6 +35,15 @@ pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres, pytest.
 
 
 
+def _ended_as_golden(want, *texts: str) -> None:
+    """The tables equal the fault-free run's, one outcome per item, each event once, and no
+    key in any log, output or Redis message."""
+    golden.assert_same(golden.snapshot(), want)
+    golden.assert_one_outcome_per_item()
+    golden.assert_events_once()
+    assert_no_canaries(*texts)
+
+
 @pytest.mark.parametrize("stage", ["collect", "submit", "poll", "results"])
 def test_r1_a_worker_killed_inside_each_stage_loses_nothing_and_pays_once(
     pg_db, redis_url, redis_namespace, emulator, tmp_path, stage
@@ -86,10 +95,7 @@ def test_r1_a_worker_killed_inside_each_stage_loses_nothing_and_pays_once(
         assert emulator.stats()["anthropic"]["create"] == 1
         assert SeoBatchJob.get_by_id(job_id).metadata.get("reconciled") is True
     print(recovered)
-    golden.assert_same(golden.snapshot(), want)
-    golden.assert_one_outcome_per_item()
-    golden.assert_events_once()
-    assert_no_canaries(first_log, second.text(), recovered, redis_dump(redis_url, redis_namespace))
+    _ended_as_golden(want, first_log, second.text(), recovered, redis_dump(redis_url, redis_namespace))
 
 
 @pytest.mark.parametrize("op", ["create", "get", "download"])
@@ -127,10 +133,7 @@ def test_r1_an_openai_run_with_its_worker_killed_mid_call_loses_nothing_and_pays
         assert stats["create"] == 1
         assert SeoBatchJob.get_by_id(job_id).metadata.get("reconciled") is True
     assert SeoBatchJob.get_by_id(job_id).status == "completed"
-    golden.assert_same(golden.snapshot(), want)
-    golden.assert_one_outcome_per_item()
-    golden.assert_events_once()
-    assert_no_canaries(first_log, second.text(), recovered, redis_dump(redis_url, redis_namespace))
+    _ended_as_golden(want, first_log, second.text(), recovered, redis_dump(redis_url, redis_namespace))
 
 
 def test_r15_sigterm_with_a_call_in_flight_finishes_it_and_loses_nothing(
