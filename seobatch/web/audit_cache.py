@@ -5,7 +5,7 @@ the first request for a (scope, job) starts ``seobatch.audit.run_audit`` in a th
 answers at once ("computing…"); a reload or a second user joins that run. The result is
 kept with the data version it was computed from (``data_version``: one small query), and
 served until the version changes. Each check's page URLs are kept too, sorted, so paging
-through a check reads memory instead of judging the site again, up to ``MAX_URLS`` per
+through a check reads memory instead of judging the site again, up to ``MAX_URL_BYTES`` per
 overview (beyond it the largest lists are dropped and their pages stream as before).
 
 Bounded: at most ``MAX_ENTRIES`` overviews (least recently used dropped first, never a
@@ -17,11 +17,13 @@ from __future__ import annotations
 import bisect
 import logging
 import threading
+from array import array
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from itertools import accumulate
+from typing import Any, overload
 
 from peewee import fn
 
@@ -35,8 +37,10 @@ log = logging.getLogger(__name__)
 
 #: Overviews kept (one per scope and job): the published values, live, a job or two.
 MAX_ENTRIES = 4
-#: Page URLs kept per overview over all its checks (~100 bytes each: ~50 MB at most).
-MAX_URLS = 500_000
+#: Bytes of page URLs kept per overview over all its checks (a URL's characters and an
+#: 8-byte offset: about 1.5 million URLs of 35 characters).
+MAX_URL_BYTES = 64 << 20
+_OFFSET_BYTES = 8
 #: Audits judging at once (each holds a CPU while it judges).
 MAX_RUNNING = 2
 
@@ -54,8 +58,8 @@ class Overview:
     started: datetime
     report: dict[str, Any] | None = None
     error: str | None = None
-    #: Per check, its pages' URLs in URL order; a check missing here streams (over MAX_URLS).
-    urls: dict[str, list[str]] = field(default_factory=dict)
+    #: Per check, its pages' URLs in URL order; a check missing here streams (over MAX_URL_BYTES).
+    urls: dict[str, SortedUrls] = field(default_factory=dict)
     done: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -74,13 +78,39 @@ class Overview:
         return page, page[-1] if more and page else None
 
 
+class SortedUrls(Sequence[str]):
+    """URLs in sorted order, packed: their UTF-8 bytes end to end and an offset each
+    (~40 bytes a URL of 33 characters, where a list of str takes ~90)."""
+
+    def __init__(self, urls: list[str]) -> None:
+        encoded = [u.encode("utf-8", "surrogatepass") for u in sorted(set(urls))]
+        self._blob = b"".join(encoded)
+        self._ends = array("Q", accumulate(len(e) for e in encoded))
+
+    def __len__(self) -> int:
+        return len(self._ends)
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        start = self._ends[i - 1] if i > 0 else 0
+        return self._blob[start:self._ends[i]].decode("utf-8", "surrogatepass")
+
+
 class _Collector:
-    """Each check's URLs as ``run_audit`` finds them, within ``cap`` over all checks: past
-    it the largest list goes (its check then streams), so the small ones stay served."""
+    """Each check's URLs as ``run_audit`` finds them, within ``cap`` bytes over all checks:
+    past it the largest list goes (its check then streams), so the small ones stay served."""
 
     def __init__(self, cap: int) -> None:
         self.cap = cap
         self.lists: dict[str, list[str]] = {}
+        self.sizes: dict[str, int] = {}
         self.dropped: set[str] = set()
         self.total = 0
 
@@ -89,14 +119,21 @@ class _Collector:
         if check in self.dropped:
             return
         self.lists.setdefault(check, []).append(url)
-        self.total += 1
+        size = len(url) + _OFFSET_BYTES
+        self.sizes[check] = self.sizes.get(check, 0) + size
+        self.total += size
         if self.total > self.cap:
-            largest = max(self.lists, key=lambda name: len(self.lists[name]))
-            self.total -= len(self.lists.pop(largest))
+            largest = max(self.sizes, key=self.sizes.__getitem__)
+            self.total -= self.sizes.pop(largest)
+            del self.lists[largest]
             self.dropped.add(largest)
 
-    def sorted_lists(self) -> dict[str, list[str]]:
-        return {check: sorted(set(urls)) for check, urls in self.lists.items()}
+    def packed(self) -> dict[str, SortedUrls]:
+        out = {}
+        while self.lists:  # one check at a time: its list of str goes as its packed copy comes
+            check, urls = self.lists.popitem()
+            out[check] = SortedUrls(urls)
+        return out
 
 
 def data_version(scope: str, job: int | None) -> tuple[tuple[str, ...], int]:
@@ -128,11 +165,11 @@ class AuditCache:
     ``on_start`` is called in the audit's thread as it starts judging (a log line by
     default; the tests count runs and hold one open with it)."""
 
-    def __init__(self, *, secrets: tuple[str, ...] = (), max_entries: int = MAX_ENTRIES, max_urls: int = MAX_URLS,
-                 max_running: int = MAX_RUNNING) -> None:
+    def __init__(self, *, secrets: tuple[str, ...] = (), max_entries: int = MAX_ENTRIES,
+                 max_url_bytes: int = MAX_URL_BYTES, max_running: int = MAX_RUNNING) -> None:
         self.secrets = secrets
         self.max_entries = max_entries
-        self.max_urls = max_urls
+        self.max_url_bytes = max_url_bytes
         self.on_start: Callable[[Overview], None] = _log_start
         self._entries: OrderedDict[Key, Overview] = OrderedDict()
         self._lock = threading.Lock()
@@ -167,9 +204,9 @@ class AuditCache:
         try:
             with self._slots:
                 self.on_start(entry)
-                collect = _Collector(self.max_urls)
+                collect = _Collector(self.max_url_bytes)
                 report = audit.run_audit(on_finding=collect, **args)
-                entry.urls = collect.sorted_lists()
+                entry.urls = collect.packed()
                 entry.report = report.to_dict()
         except Exception as exc:  # noqa: BLE001 - any failure ends on the page as one line, logged in full
             log.exception("audit_failed scope=%s job=%s", *entry.key)

@@ -67,7 +67,7 @@ def test_a_checks_pages_page_by_page_are_the_csv_rows_of_that_check(app, clients
 
     monkeypatch.setattr(view, "PAGE_SIZE", 2)
     if kept == "streamed":
-        app.extensions["seobatch.audit_cache"].max_urls = 0
+        app.extensions["seobatch.audit_cache"].max_url_bytes = 0
     job = _site()
     query, args = SCOPES[scope]
     out = tmp_path / "issues.csv"

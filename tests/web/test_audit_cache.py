@@ -6,6 +6,7 @@ On PostgreSQL and SQLite, counting ``run_audit``'s runs by the statement each ru
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import re
@@ -18,7 +19,7 @@ from seobatch.cli import main
 from seobatch.models import Page, PageRevision
 from seobatch.pages.importing import import_pages
 from seobatch.revisions import Source, State
-from seobatch.web.audit_cache import AuditCache, Busy, one_line
+from seobatch.web.audit_cache import AuditCache, Busy, SortedUrls, _Collector, one_line
 
 from tests.support.canaries import CANARIES
 from tests.web.conftest import audit_page, count_runs, csrf_of
@@ -154,3 +155,22 @@ def test_the_cache_keeps_a_few_overviews_and_never_drops_a_running_one(app, clie
         cache.get("job", job, args)
     release.set()
     assert cache.join()
+
+
+def test_packed_urls_keep_the_order_of_str_and_the_cap_drops_the_largest_list_first():
+    urls = ["https://b.example/ü", "https://a.example/z", "https://a.example/é", "https://a.example/z",
+            "https://a.example/\U0001F600", "https://a.example/\udcff"]  # a lone surrogate, as imports may keep
+    want = sorted(set(urls))
+    packed = SortedUrls(urls)
+    assert list(packed) == want and packed[-1] == want[-1] and packed[1:3] == want[1:3]
+    assert bisect.bisect_right(packed, "https://a.example/z") == want.index("https://a.example/z") + 1
+
+    collect = _Collector(cap=4 * (len("https://x.example/00") + 8))
+    for i in range(3):
+        collect((f"https://x.example/{i:02d}", "big", "issue", "title", ""))
+    collect(("https://y.example/01", "small", "warning", "title", ""))
+    assert collect.dropped == set()
+    collect(("https://y.example/02", "small", "warning", "title", ""))  # over the cap: the largest goes
+    collect(("https://x.example/03", "big", "issue", "title", ""))  # and stays gone
+    assert collect.dropped == {"big"} and {k: list(v) for k, v in collect.packed().items()} == {
+        "small": ["https://y.example/01", "https://y.example/02"]}
