@@ -37,8 +37,9 @@ log = logging.getLogger(__name__)
 
 #: Overviews kept (one per scope and job): the published values, live, a job or two.
 MAX_ENTRIES = 4
-#: Bytes of page URLs kept per overview over all its checks (a URL's characters and an
-#: 8-byte offset: about 1.5 million URLs of 35 characters).
+#: Bytes of page URLs kept per overview over all its checks (a URL's UTF-8 bytes and an
+#: 8-byte offset: about 1.5 million URLs of 35 characters). While its audit runs, the
+#: lists take about twice that (a bytes object per URL), packed when it ends.
 MAX_URL_BYTES = 64 << 20
 _OFFSET_BYTES = 8
 #: Audits judging at once (each holds a CPU while it judges).
@@ -82,8 +83,9 @@ class SortedUrls(Sequence[str]):
     """URLs in sorted order, packed: their UTF-8 bytes end to end and an offset each
     (~40 bytes a URL of 33 characters, where a list of str takes ~90)."""
 
-    def __init__(self, urls: list[str]) -> None:
-        encoded = [u.encode("utf-8", "surrogatepass") for u in sorted(set(urls))]
+    def __init__(self, urls: list[bytes]) -> None:
+        """``urls`` UTF-8 encoded (``surrogatepass``): their byte order is str's code point order."""
+        encoded = sorted(set(urls))
         self._blob = b"".join(encoded)
         self._ends = array("Q", accumulate(len(e) for e in encoded))
 
@@ -109,7 +111,7 @@ class _Collector:
 
     def __init__(self, cap: int) -> None:
         self.cap = cap
-        self.lists: dict[str, list[str]] = {}
+        self.lists: dict[str, list[bytes]] = {}
         self.sizes: dict[str, int] = {}
         self.dropped: set[str] = set()
         self.total = 0
@@ -118,8 +120,9 @@ class _Collector:
         url, check = finding[0], finding[1]
         if check in self.dropped:
             return
-        self.lists.setdefault(check, []).append(url)
-        size = len(url) + _OFFSET_BYTES
+        encoded = url.encode("utf-8", "surrogatepass")  # kept as packed: no str and bytes copy at once
+        self.lists.setdefault(check, []).append(encoded)
+        size = len(encoded) + _OFFSET_BYTES
         self.sizes[check] = self.sizes.get(check, 0) + size
         self.total += size
         if self.total > self.cap:
@@ -130,7 +133,7 @@ class _Collector:
 
     def packed(self) -> dict[str, SortedUrls]:
         out = {}
-        while self.lists:  # one check at a time: its list of str goes as its packed copy comes
+        while self.lists:  # one check at a time: its list goes as its packed copy comes
             check, urls = self.lists.popitem()
             out[check] = SortedUrls(urls)
         return out
