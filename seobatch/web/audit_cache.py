@@ -35,13 +35,14 @@ from ..models import Page, PageRevision, SeoBatchJob
 
 log = logging.getLogger(__name__)
 
-#: Overviews kept (one per scope and job): the published values, live, a job or two.
-MAX_ENTRIES = 4
+#: Overviews kept (one per scope and job): the published values, live, a job.
+MAX_ENTRIES = 3
 #: Bytes of page URLs kept per overview over all its checks (a URL's UTF-8 bytes and an
-#: 8-byte offset: about 1.5 million URLs of 35 characters). While its audit runs, the
-#: lists take about twice that (a bytes object per URL), packed when it ends.
-MAX_URL_BYTES = 64 << 20
+#: 8-byte offset: 2.3 million URLs of 35 characters, a million-page site's two largest
+#: checks). Sorting one check at its end takes a bytes object per URL for a moment.
+MAX_URL_BYTES = 96 << 20
 _OFFSET_BYTES = 8
+_END = b"\x00"  # ends each URL while collecting: no URL has one (PostgreSQL text cannot)
 #: Audits judging at once (each holds a CPU while it judges).
 MAX_RUNNING = 2
 
@@ -83,11 +84,12 @@ class SortedUrls(Sequence[str]):
     """URLs in sorted order, packed: their UTF-8 bytes end to end and an offset each
     (~40 bytes a URL of 33 characters, where a list of str takes ~90)."""
 
-    def __init__(self, urls: list[bytes]) -> None:
-        """``urls`` UTF-8 encoded (``surrogatepass``): their byte order is str's code point order."""
-        encoded = sorted(set(urls))
-        self._blob = b"".join(encoded)
-        self._ends = array("Q", accumulate(len(e) for e in encoded))
+    def __init__(self, packed: bytes | bytearray) -> None:
+        """``packed``: UTF-8 URLs (``surrogatepass``, whose byte order is str's code point
+        order), each ended by a NUL; sorted here one check at a time, repeats dropped."""
+        urls = sorted(set(bytes(packed).split(_END)[:-1]))
+        self._blob = b"".join(urls)
+        self._ends = array("Q", accumulate(len(u) for u in urls))
 
     def __len__(self) -> int:
         return len(self._ends)
@@ -106,13 +108,13 @@ class SortedUrls(Sequence[str]):
 
 
 class _Collector:
-    """Each check's URLs as ``run_audit`` finds them, within ``cap`` bytes over all checks:
-    past it the largest list goes (its check then streams), so the small ones stay served."""
+    """Each check's URLs as ``run_audit`` finds them, packed as they come (no object per
+    URL), within ``cap`` bytes over all checks: past it the largest goes (its check then
+    streams), so the small ones stay served. A URL with a NUL in it streams its check."""
 
     def __init__(self, cap: int) -> None:
         self.cap = cap
-        self.lists: dict[str, list[bytes]] = {}
-        self.sizes: dict[str, int] = {}
+        self.lists: dict[str, bytearray] = {}
         self.dropped: set[str] = set()
         self.total = 0
 
@@ -120,22 +122,26 @@ class _Collector:
         url, check = finding[0], finding[1]
         if check in self.dropped:
             return
-        encoded = url.encode("utf-8", "surrogatepass")  # kept as packed: no str and bytes copy at once
-        self.lists.setdefault(check, []).append(encoded)
-        size = len(encoded) + _OFFSET_BYTES
-        self.sizes[check] = self.sizes.get(check, 0) + size
-        self.total += size
+        encoded = url.encode("utf-8", "surrogatepass")
+        if _END in encoded:
+            self._drop(check)
+            return
+        self.lists.setdefault(check, bytearray()).extend(encoded + _END)
+        self.total += len(encoded) + _OFFSET_BYTES
         if self.total > self.cap:
-            largest = max(self.sizes, key=self.sizes.__getitem__)
-            self.total -= self.sizes.pop(largest)
-            del self.lists[largest]
-            self.dropped.add(largest)
+            self._drop(max(self.lists, key=lambda name: len(self.lists[name])))
+
+    def _drop(self, check: str) -> None:
+        packed = self.lists.pop(check, bytearray())
+        self.total -= len(packed) + (_OFFSET_BYTES - 1) * packed.count(_END)
+        self.dropped.add(check)
 
     def packed(self) -> dict[str, SortedUrls]:
         out = {}
-        while self.lists:  # one check at a time: its list goes as its packed copy comes
-            check, urls = self.lists.popitem()
-            out[check] = SortedUrls(urls)
+        while self.lists:  # one check at a time: its unsorted bytes go as its sorted copy comes
+            check, packed = self.lists.popitem()
+            out[check] = SortedUrls(packed)
+            del packed
         return out
 
 

@@ -161,7 +161,7 @@ def test_packed_urls_keep_the_order_of_str_and_the_cap_drops_the_largest_list_fi
     urls = ["https://b.example/ü", "https://a.example/z", "https://a.example/é", "https://a.example/z",
             "https://a.example/\U0001F600", "https://a.example/\udcff"]  # a lone surrogate, as imports may keep
     want = sorted(set(urls))
-    packed = SortedUrls([u.encode("utf-8", "surrogatepass") for u in urls])
+    packed = SortedUrls(b"".join(u.encode("utf-8", "surrogatepass") + b"\x00" for u in urls))
     assert list(packed) == want and packed[-1] == want[-1] and packed[1:3] == want[1:3]
     assert bisect.bisect_right(packed, "https://a.example/z") == want.index("https://a.example/z") + 1
 
@@ -172,5 +172,7 @@ def test_packed_urls_keep_the_order_of_str_and_the_cap_drops_the_largest_list_fi
     assert collect.dropped == set()
     collect(("https://y.example/02", "small", "warning", "title", ""))  # over the cap: the largest goes
     collect(("https://x.example/03", "big", "issue", "title", ""))  # and stays gone
-    assert collect.dropped == {"big"} and {k: list(v) for k, v in collect.packed().items()} == {
+    collect(("https://z.example/\x00", "odd", "issue", "title", ""))  # a NUL cannot be packed: it streams
+    assert collect.total == 2 * (len("https://y.example/01") + 8)
+    assert collect.dropped == {"big", "odd"} and {k: list(v) for k, v in collect.packed().items()} == {
         "small": ["https://y.example/01", "https://y.example/02"]}
