@@ -18,6 +18,7 @@ from ..quality.widths import text_width_px
 from ..stages import Step
 from ..term import format_duration, format_int, format_usd, humanize_seconds
 from . import auth, security, views
+from .audit_cache import AuditCache
 from .preview import WidthFn
 
 #: Request bodies above this are refused (413) before a view reads them.
@@ -59,6 +60,7 @@ def create_app(
     app.extensions["seobatch.settings"] = settings
     app.extensions["seobatch.width_fn"] = width_fn
     app.extensions["seobatch.send_steps"] = send_steps
+    app.extensions["seobatch.audit_cache"] = AuditCache(secrets=tuple(settings.secrets()) + (secret_key,))
     app.jinja_env.filters.update(usd=format_usd, duration=format_duration, ago=humanize_seconds,
                                  int=format_int, when=_when)
 

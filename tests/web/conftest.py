@@ -7,6 +7,7 @@ does not spend a second of CPU per user; ``add_user``'s scrypt is tested on its 
 from __future__ import annotations
 
 import re
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -16,7 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.security import generate_password_hash
 
-from seobatch import db
+from seobatch import audit, db
 from seobatch.config import Settings
 from seobatch.users import WebUser
 from seobatch.web.app import create_app
@@ -54,8 +55,37 @@ def users(web_db) -> dict[str, WebUser]:
 
 
 @pytest.fixture
-def app(web_db) -> Flask:
-    return create_app(web_settings(web_db), secret_key=WEB_SECRET, width_fn=half_em)
+def app(web_db) -> Iterator[Flask]:
+    app = create_app(web_settings(web_db), secret_key=WEB_SECRET, width_fn=half_em)
+    yield app
+    assert app.extensions["seobatch.audit_cache"].join(), "an audit still runs"  # before the tables are emptied
+
+
+def count_runs(monkeypatch) -> list[str]:
+    """Every ``run_audit`` from now on, on whichever thread: each creates its scratch table."""
+    runs: list[str] = []
+    real = db.database.obj.execute_sql
+
+    def counting(sql, params=None, *args, **kwargs):
+        if sql == audit._CREATE:
+            runs.append(threading.current_thread().name)
+        return real(sql, params, *args, **kwargs)
+
+    monkeypatch.setattr(db.database.obj, "execute_sql", counting)
+    return runs
+
+
+def audit_page(client: FlaskClient, path: str) -> str:
+    """``path`` of the Audit once its background audit is done (the page says "computing"
+    and reloads itself until then; here each reload waits for the run instead)."""
+    for _ in range(5):
+        response = client.get(path)
+        assert response.status_code == 200, response.status_code
+        page = response.get_data(as_text=True)
+        if 'http-equiv="refresh"' not in page:
+            return page
+        assert client.application.extensions["seobatch.audit_cache"].join()
+    raise AssertionError(f"{path} is still computing")
 
 
 def csrf_of(client: FlaskClient, path: str = "/login") -> str:

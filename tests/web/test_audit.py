@@ -14,6 +14,7 @@ import pytest
 
 from seobatch.cli import main
 
+from tests.web.conftest import audit_page, count_runs
 from tests.web.seed import EVIL_URL as EVIL
 from tests.web.seed import audited_site as _site
 
@@ -40,7 +41,7 @@ def test_the_page_shows_what_seobatch_audit_json_reports(clients, web_db, monkey
     job = _site()
     query, args = SCOPES[scope]
     expected = json.loads(_cli(monkeypatch, capsys, web_db, *(a.format(job=job) for a in args), "--json"))
-    page = text(clients["viewer"].get("/audit" + query.format(job=job)))
+    page = audit_page(clients["viewer"], "/audit" + query.format(job=job))
     assert f'data-pages="{expected["pages"]}"' in page
     shown = {}
     for name, count, share, cells in _ROW_RE.findall(page):
@@ -57,12 +58,16 @@ def test_the_page_shows_what_seobatch_audit_json_reports(clients, web_db, monkey
     assert "<script>alert(1)" not in page and "<b>Home" not in page
 
 
+@pytest.mark.parametrize("kept", ["cached", "streamed"])
 @pytest.mark.parametrize("scope", list(SCOPES))
-def test_a_checks_pages_page_by_page_are_the_csv_rows_of_that_check(clients, web_db, monkeypatch, capsys,
-                                                                      tmp_path, scope):
+def test_a_checks_pages_page_by_page_are_the_csv_rows_of_that_check(app, clients, web_db, monkeypatch, capsys,
+                                                                      tmp_path, scope, kept):
+    """From the cached overview's URLs, or (over the cache's cap) streamed as before it."""
     from seobatch.web.views import audit as view
 
     monkeypatch.setattr(view, "PAGE_SIZE", 2)
+    if kept == "streamed":
+        app.extensions["seobatch.audit_cache"].max_url_bytes = 0
     job = _site()
     query, args = SCOPES[scope]
     out = tmp_path / "issues.csv"
@@ -70,13 +75,14 @@ def test_a_checks_pages_page_by_page_are_the_csv_rows_of_that_check(clients, web
     by_check: dict[str, set[str]] = {}
     for row in csv.DictReader(out.open(encoding="utf-8")):
         by_check.setdefault(row["check"], set()).add(row["url"])
-    overview = text(clients["viewer"].get("/audit" + query.format(job=job)))
+    runs = count_runs(monkeypatch)
+    overview = audit_page(clients["viewer"], "/audit" + query.format(job=job))
     links = dict(re.findall(r'data-check="([a-z0-9_]+)".*?<a href="([^"]+)"', overview, re.S))
     assert set(links) == set(by_check)
     for check, link in links.items():
         seen, path = [], html.unescape(link)
         while path:
-            page = text(clients["viewer"].get(path))
+            page = audit_page(clients["viewer"], path)
             assert f'data-check="{check}"' in page and "<script>alert(1)" not in page
             assert f'data-count="{len(by_check[check])}"' in page
             urls = [html.unescape(u) for u in re.findall(r'<li class="url">(.*?)</li>', page)]
@@ -85,11 +91,13 @@ def test_a_checks_pages_page_by_page_are_the_csv_rows_of_that_check(clients, web
             nxt = re.search(r'rel="next" href="([^"]+)"', page)
             path = html.unescape(nxt.group(1)) if nxt else ""
         assert seen == sorted(by_check[check]), check
+    pages = sum(-(-len(urls) // 2) for urls in by_check.values())
+    assert len(runs) == (1 if kept == "cached" else 1 + pages)  # the overview, then each page streamed
 
 
 def test_the_injected_url_is_listed_escaped(clients):
     _site()
-    page = text(clients["viewer"].get("/audit/language_mismatch"))
+    page = audit_page(clients["viewer"], "/audit/language_mismatch")
     assert html.escape(EVIL, quote=False) in page and EVIL not in page
 
 

@@ -243,6 +243,7 @@ def test_a_viewer_reads_the_audit_clicks_a_check_through_to_its_pages_and_audits
     page.wait_for_url(f"{served}/runs")
     page.click("nav >> text=Audit")
     page.wait_for_url(f"{served}/audit")
+    page.wait_for_selector("p.summary[data-source]")  # "computing…" reloads itself until the audit is done
     assert _shown_checks(page) == {c["check"]: (c["count"], c["share"]) for c in published["checks"] if c["count"]}
     assert f"Audit of {published['pages']} pages" in page.locator("p.summary").inner_text()
     page.screenshot(path=str(tmp_path / "audit.png"), full_page=True)
@@ -271,6 +272,7 @@ def test_a_viewer_reads_the_audit_clicks_a_check_through_to_its_pages_and_audits
     page.check("input[name=scope][value=live]")
     page.click("button:has-text('Audit')")
     page.wait_for_url(re.compile(r"/audit\?.*scope=live"))
+    page.wait_for_selector("p.summary[data-source]")
     live = _audit_json(monkeypatch, capsys, any_db, "--live")
     assert _shown_checks(page) == {c["check"]: (c["count"], c["share"]) for c in live["checks"] if c["count"]}
     monkeypatch.setattr(view, "PAGE_SIZE", 100)  # the server runs in this process
