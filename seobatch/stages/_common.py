@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from .. import jobmeta as jm
+from ..errors import ProviderError
 from ..models import SeoBatchJob
 from ..providers import anthropic, gemini, get_provider, openai
 
@@ -74,6 +76,23 @@ def parse_stamp(value: Any) -> datetime | None:
         return datetime.fromisoformat(str(value)).replace(tzinfo=None)
     except ValueError:
         return None
+
+
+def request_cancel(job: SeoBatchJob, meta: dict[str, Any], provider: BatchProvider, now: datetime,
+                   changes: dict[str, object], why: str) -> bool:
+    """Ask the provider to cancel the job's batch, once (``meta`` is the job's metadata as
+    the poll read it): ``CANCEL_REQUESTED`` goes into ``changes`` when it accepted; a
+    refusal is logged and asked again at the next poll. True when it accepted now."""
+    if meta.get(jm.CANCEL_REQUESTED):
+        return False
+    try:
+        provider.cancel_batch(job.ai_batch_id)
+    except ProviderError as exc:
+        log.warning("job %s: could not cancel batch %s for %s (asked again next poll): %s",
+                    job.id, job.ai_batch_id, why, exc)
+        return False
+    changes[jm.CANCEL_REQUESTED] = stamp(now)
+    return True
 
 
 def later(now: datetime, seconds: float) -> str:

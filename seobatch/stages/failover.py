@@ -45,11 +45,10 @@ from .. import db as _db
 from .. import jobmeta as jm
 from .. import outbox
 from ..config import parse_deadline
-from ..errors import ProviderError
 from ..jobmeta import JobStatus
 from ..models import SeoBatchJob
 from ..routing import provider_for_model
-from ._common import log, parse_stamp, stamp
+from ._common import log, parse_stamp, request_cancel, stamp
 from .jobstate import fail_job, update_metadata
 from .step import Step
 
@@ -224,15 +223,7 @@ def check(
                     "result move to %s", job.id, job.ai_batch_id, record["deadline"], decision.reason, target)
     elif isinstance(decided, dict) and meta.get(jm.CANCEL_REQUESTED):
         return unsettled(job, decided, info, settings, now)
-    if meta.get(jm.CANCEL_REQUESTED):
-        return False
-    try:
-        provider.cancel_batch(job.ai_batch_id)
-    except ProviderError as exc:
-        log.warning("job %s: failover cancel of batch %s failed (tried again next poll): %s",
-                    job.id, job.ai_batch_id, exc)
-    else:
-        changes[jm.CANCEL_REQUESTED] = stamp(now)
+    request_cancel(job, meta, provider, now, changes, "failover")
     return False
 
 

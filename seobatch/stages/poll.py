@@ -24,10 +24,9 @@ from typing import TYPE_CHECKING
 
 from .. import jobmeta as jm
 from ..db import utcnow
-from ..errors import ProviderError
 from ..jobmeta import JobStatus
 from . import failover
-from ._common import later, load_job, log, parse_stamp, provider_for, stamp
+from ._common import later, load_job, log, parse_stamp, provider_for, request_cancel, stamp
 from .jobstate import fail_job, update_metadata
 from .step import Step
 
@@ -126,16 +125,9 @@ def _watchdog(
         )
         fail_job(job, reason, settings=settings, expected=(JobStatus.PROCESSING,))
         return True
-    if not meta.get(jm.CANCEL_REQUESTED):
-        try:
-            provider.cancel_batch(job.ai_batch_id)
-        except ProviderError as exc:
-            log.warning("job %s: could not cancel overdue batch %s (tried again next poll): %s",
-                        job.id, job.ai_batch_id, exc)
-        else:
-            changes[jm.CANCEL_REQUESTED] = stamp(now)
-            log.warning("job %s: batch %s has run past its deadline; canceled, its finished "
-                        "results are saved once it ends", job.id, job.ai_batch_id)
+    if request_cancel(job, meta, provider, now, changes, "running past its deadline"):
+        log.warning("job %s: batch %s has run past its deadline; canceled, its finished "
+                    "results are saved once it ends", job.id, job.ai_batch_id)
     return False
 
 
